@@ -1,0 +1,23 @@
+"""User-facing errors.
+
+Everything the user can cause (a bad file, a missing model, no display, no GPU)
+is raised as a :class:`RefocusError` whose message is one line that says what
+went wrong and what to do. The CLI prints that line and exits non-zero; it
+never shows a traceback for these.
+"""
+
+
+class RefocusError(Exception):
+    """An error caused by input or environment, with a one-line message for the user."""
+
+    exit_code = 2
+
+
+class InputError(RefocusError):
+    """An input file (image, depth map, model) is missing, unreadable or malformed."""
+
+
+class DeviceError(RefocusError):
+    """The requested compute device is unavailable or ran out of memory."""
+
+    exit_code = 3

@@ -1,0 +1,141 @@
+"""The renderer interface and backend selection.
+
+A :class:`Renderer` turns a linear-light RGB image and its normalised disparity
+into refocused images. The work is split so that a refocus click is cheap:
+
+* :meth:`Renderer.prepare` -- per image: the blur pyramid (see :mod:`engine.pyramid`).
+* :meth:`Renderer.render`  -- per focus: per-pixel level selection and compositing.
+
+Backends: ``CpuRenderer`` (NumPy/OpenCV, :mod:`engine.cpu_backend`) and
+``GpuRenderer`` (CuPy kernels, :mod:`engine.gpu_backend`). Both implement the
+same algorithm and pass the same tests; :func:`make_renderer` picks one.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+from .aperture import Aperture
+from .colour import linear_to_srgb8
+from .errors import DeviceError, InputError
+from .pyramid import DEFAULT_BANDS, MAX_RADIUS
+
+log = logging.getLogger("engine")
+
+DEVICES = ("auto", "cpu", "gpu")
+
+
+def boost_highlights(linear, gain: float, threshold: float = 0.9):
+    """Brighten near-clipped pixels of a linear image (NumPy or CuPy).
+
+    8-bit photos clip bright lights at 1.0, so blurred lights come out dull. A
+    pixel whose brightest channel ``m`` exceeds ``threshold`` is multiplied by
+    ``1 + gain * t**2`` with ``t = (m - threshold) / (1 - threshold)``; pixels
+    at or below the threshold are unchanged. ``gain=0`` is the identity.
+    """
+    if gain <= 0:
+        return linear
+    m = linear.max(axis=2, keepdims=True)
+    t = ((m - threshold) / (1.0 - threshold)).clip(0.0, 1.0)
+    return (linear * (1.0 + gain * t * t)).astype(linear.dtype)
+
+
+class Renderer(ABC):
+    """Refocus renderer: ``prepare`` once per image, ``render`` once per focus.
+
+    Parameters are fixed per renderer because the pyramid depends on them:
+    ``aperture`` (kernel shape), ``n_bands`` (disparity bands used for occlusion),
+    ``highlights`` (highlight boost gain, 0 = off).
+    """
+
+    device = "?"
+
+    def __init__(self, aperture: Aperture | None = None, n_bands: int = DEFAULT_BANDS, highlights: float = 0.0):
+        self.aperture = aperture or Aperture()
+        if not 1 <= n_bands <= 64:
+            raise ValueError("n_bands must be in 1..64")
+        self.n_bands = n_bands
+        self.highlights = float(highlights)
+        self.shape: tuple[int, int] | None = None
+
+    @staticmethod
+    def check_inputs(image_linear: np.ndarray, disparity: np.ndarray) -> None:
+        """Validate prepare()'s inputs; raise :class:`InputError` with a clear message."""
+        if image_linear.ndim != 3 or image_linear.shape[2] != 3:
+            raise InputError(f"image must be (H, W, 3) RGB, got shape {tuple(image_linear.shape)}")
+        if disparity.shape != image_linear.shape[:2]:
+            raise InputError(f"disparity is {disparity.shape[1]}x{disparity.shape[0]} but the image is "
+                             f"{image_linear.shape[1]}x{image_linear.shape[0]}")
+        if not bool((abs(disparity) < np.inf).all()):
+            raise InputError("disparity contains NaN or infinite values (fill holes first)")
+        if float(disparity.min()) < 0.0 or float(disparity.max()) > 1.0:
+            raise InputError("disparity must be normalised to [0, 1]")
+
+    @staticmethod
+    def check_focus(focus_disparity: float, max_blur: float, dof: float) -> None:
+        """Validate render()'s arguments."""
+        if not (0.0 <= focus_disparity <= 1.0):
+            raise InputError(f"focus disparity must be in [0, 1], got {focus_disparity}")
+        if not (0.0 <= max_blur <= MAX_RADIUS):
+            raise InputError(f"max blur must be in [0, {MAX_RADIUS:g}] pixels, got {max_blur}")
+        if not (0.0 <= dof <= 1.0):
+            raise InputError(f"depth-of-field range must be in [0, 1], got {dof}")
+
+    @abstractmethod
+    def prepare(self, image_linear, disparity) -> None:
+        """Per-image work. ``image_linear``: float32 (H, W, 3) linear RGB;
+        ``disparity``: float32 (H, W) in [0, 1], 1 = nearest."""
+
+    @abstractmethod
+    def render(self, focus_disparity: float, max_blur: float, dof: float = 0.0):
+        """Per-focus work: the refocused image, float32 (H, W, 3) linear RGB, as an
+        array of the backend (NumPy or CuPy). Points at ``focus_disparity`` (+- ``dof``)
+        stay sharp; others blur with radius ``max_blur * |d - focus|`` pixels."""
+
+    def to_host(self, array) -> np.ndarray:
+        """Copy a backend array to a NumPy array."""
+        return np.asarray(array)
+
+    def render_srgb8(self, focus_disparity: float, max_blur: float, dof: float = 0.0) -> np.ndarray:
+        """:meth:`render`, encoded as 8-bit sRGB on the host (uint8 (H, W, 3))."""
+        return self.to_host(linear_to_srgb8(self.render(focus_disparity, max_blur, dof)))
+
+
+def gpu_available() -> tuple[bool, str]:
+    """Whether CuPy and a CUDA device are usable, and if not, why (one line)."""
+    try:
+        import cupy
+    except Exception as e:  # ImportError, or a broken CUDA install
+        return False, f"CuPy is not installed ({type(e).__name__}); install with: pip install 'deocused[gpu]'"
+    try:
+        n = cupy.cuda.runtime.getDeviceCount()
+    except Exception as e:
+        return False, f"no usable CUDA device ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
+    if n < 1:
+        return False, "no CUDA device found"
+    return True, ""
+
+
+def make_renderer(device: str = "auto", **options) -> Renderer:
+    """A renderer for ``device`` ("auto", "cpu" or "gpu").
+
+    "auto" picks the GPU when CuPy and a CUDA device are present, else the CPU
+    with a one-line notice; "gpu" without a GPU is a :class:`DeviceError`.
+    """
+    if device not in DEVICES:
+        raise InputError(f"unknown device '{device}' (expected one of {', '.join(DEVICES)})")
+    if device in ("auto", "gpu"):
+        ok, why = gpu_available()
+        if ok:
+            from .gpu_backend import GpuRenderer
+
+            return GpuRenderer(**options)
+        if device == "gpu":
+            raise DeviceError(f"--device gpu: {why}")
+        log.info("no GPU (%s); rendering on the CPU", why)
+    from .cpu_backend import CpuRenderer
+
+    return CpuRenderer(**options)
