@@ -15,9 +15,4 @@ gamma-encoded, "linear" values are light intensities. Depth is carried as
 in pixels of the full-resolution image.
 """
 
-import os as _os
-
-# OpenEXR reading in OpenCV is opt-in and must be enabled before cv2 is imported.
-_os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")
-
 __version__ = "0.1.0"

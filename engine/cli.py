@@ -13,6 +13,7 @@ import importlib
 import logging
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -70,13 +71,23 @@ def renderer_options(args) -> dict:
     return {"aperture": aperture, "highlights": args.highlights}
 
 
+@dataclass
+class Inputs:
+    """A photo and its depth as the CLI loaded them."""
+
+    image_srgb: np.ndarray  # float32 (H, W, 3) sRGB in [0, 1]
+    disparity: np.ndarray  # float32 (H, W) in [0, 1], 1 = nearest
+    focus_xy: tuple[float, float] | None = None  # a sample's default focus point (pixels)
+    image_path: Path | None = None
+    depth_path: Path | None = None
+
+
 def load_inputs(image: str | None, sample: str | None, depth: str | None, depth_kind: str,
-                model: str | None = None, model_path: str | None = None):
+                model: str | None = None, model_path: str | None = None) -> Inputs:
     """Load the photo and its disparity from the CLI's sources.
 
-    Returns (image_srgb (H, W, 3) float32, disparity (H, W) in [0, 1], default
-    focus point or None, source path or None). Depth comes from ``depth``, the
-    sample, a sidecar next to the image, or the depth model, in that order.
+    Depth comes from ``depth``, the sample, a sidecar next to the image, or the
+    depth model, in that order.
     """
     from .depthmap import find_sidecar, fit_to_image, load_disparity, to_disparity
     from .images import load_image
@@ -86,8 +97,8 @@ def load_inputs(image: str | None, sample: str | None, depth: str | None, depth_
 
         img, raw, focus = load_sample(sample)
         if depth:
-            return img, load_disparity(depth, img.shape[:2], depth_kind), focus, None
-        return img, to_disparity(raw, "disparity", f"sample '{sample}'"), focus, None
+            return Inputs(img, load_disparity(depth, img.shape[:2], depth_kind), focus, None, Path(depth))
+        return Inputs(img, to_disparity(raw, "disparity", f"sample '{sample}'"), focus)
     if not image:
         raise InputError("no image given (pass IMAGE or --sample NAME)")
     img = load_image(image)
@@ -98,14 +109,14 @@ def load_inputs(image: str | None, sample: str | None, depth: str | None, depth_
             log.info("using depth map %s", side)
             depth = str(side)
     if depth is not None:
-        return img, load_disparity(depth, shape, depth_kind), None, Path(image)
+        return Inputs(img, load_disparity(depth, shape, depth_kind), None, Path(image), Path(depth))
     try:
         from .depth import estimate_disparity
     except ImportError:
         raise InputError(f"{image}: no depth map given (--depth FILE) and no depth model available") from None
     log.info("no depth map for %s; estimating depth with the model", image)
     disp = estimate_disparity(img, model=model, model_path=model_path)
-    return img, fit_to_image(to_disparity(disp, "disparity", "model output"), shape), None, Path(image)
+    return Inputs(img, fit_to_image(to_disparity(disp, "disparity", "model output"), shape), None, Path(image))
 
 
 def pick_focus(args, disparity: np.ndarray, default_xy) -> float:
@@ -131,9 +142,10 @@ def cmd_render(args) -> int:
     from .renderer import make_renderer
 
     t0 = time.perf_counter()
-    img, disp, focus_xy, src = load_inputs(args.image, args.sample, args.depth, args.depth_kind,
-                                           getattr(args, "model", None), getattr(args, "model_path", None))
-    focus = pick_focus(args, disp, focus_xy)
+    inputs = load_inputs(args.image, args.sample, args.depth, args.depth_kind,
+                         getattr(args, "model", None), getattr(args, "model_path", None))
+    img, disp = inputs.image_srgb, inputs.disparity
+    focus = pick_focus(args, disp, inputs.focus_xy)
     k = args.max_blur if args.max_blur is not None else default_max_blur(img.shape[:2])
     if args.output:
         out = Path(args.output)
@@ -147,8 +159,7 @@ def cmd_render(args) -> int:
     renderer.prepare(srgb_to_linear(img), disp)
     result = renderer.render_srgb8(focus, k, args.dof)
     t2 = time.perf_counter()
-    protect = [args.image, args.depth]
-    write_image(out, result, protect=protect, overwrite=args.overwrite)
+    write_image(out, result, protect=[inputs.image_path, inputs.depth_path], overwrite=args.overwrite)
     h, w = img.shape[:2]
     print(f"wrote {out} ({w}x{h}, focus disparity {focus:.3f}, K {k:g} px, {renderer.device}, "
           f"load {1e3 * (t1 - t0):.0f} ms, render {1e3 * (t2 - t1):.0f} ms)")

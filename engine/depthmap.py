@@ -4,7 +4,7 @@ The engine works on *disparity* (inverse depth: near = large), min-max
 normalised to [0, 1] over the image (0 = farthest, 1 = nearest). A file can hold
 disparity (the default) or metric depth (``kind="depth"``), which is inverted
 first. Supported files: 8/16-bit PNG (or any image OpenCV reads, first channel),
-float ``.npy`` and ``.exr``. Non-finite values are holes and are filled from
+float ``.npy`` and ``.exr`` (via the OpenEXR package: OpenCV's wheels lack it). Non-finite values are holes and are filled from
 valid neighbours.
 """
 
@@ -40,6 +40,8 @@ def read_depth_file(path: str | os.PathLike) -> np.ndarray:
         if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.number):
             raise InputError(f"{p}: expected a 2-D numeric array, got shape {arr.shape} of {arr.dtype}")
         return arr.astype(np.float32)
+    if p.suffix.lower() == ".exr":
+        return _read_exr(p)
     from .images import _check_complete
 
     _check_complete(p, data)
@@ -51,6 +53,24 @@ def read_depth_file(path: str | os.PathLike) -> np.ndarray:
             log.warning("%s: depth map has colour channels that differ; using the first", p)
         arr = arr[:, :, 0]
     return arr.astype(np.float32)
+
+
+def _read_exr(p: Path) -> np.ndarray:
+    """First depth-like channel (Z, depth, Y, R, then any) of an OpenEXR file."""
+    import OpenEXR
+
+    try:
+        with OpenEXR.File(str(p)) as f:
+            channels = f.channels()
+            for name in ("Z", "depth", "Y", "R", "RGB", "RGBA"):
+                if name in channels:
+                    break
+            else:
+                name = next(iter(channels))
+            arr = np.asarray(channels[name].pixels, np.float32)
+    except Exception as e:  # the binding raises plain RuntimeError on corrupt files
+        raise InputError(f"{p}: not a readable OpenEXR file ({e})") from None
+    return arr[:, :, 0] if arr.ndim == 3 else arr
 
 
 def fill_holes(values: np.ndarray, holes: np.ndarray) -> np.ndarray:

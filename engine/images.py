@@ -18,7 +18,7 @@ from .errors import InputError
 
 log = logging.getLogger("engine")
 
-_LINEAR_FORMATS = {".exr", ".hdr", ".pfm"}
+_LINEAR_FORMATS = {".hdr", ".pfm"}
 MAX_PIXELS = 200_000_000  # refuse absurd sizes before allocating
 
 
@@ -52,7 +52,7 @@ def decode_image(data: bytes, name: str = "<image>") -> np.ndarray:
     """Decode image bytes to float32 sRGB RGB in [0, 1], shape (H, W, 3).
 
     8- and 16-bit integer images are scaled to [0, 1]; float images from linear
-    formats (EXR, HDR, PFM) are encoded to sRGB (values above 1 clip). Grayscale
+    formats (HDR, PFM) are encoded to sRGB (values above 1 clip). Grayscale
     is expanded to RGB; an alpha channel is composited over white. JPEG EXIF
     orientation is applied.
     """

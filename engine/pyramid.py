@@ -33,10 +33,10 @@ DEFAULT_BANDS = 8
 
 def level_scale(rho: float) -> int:
     """Downsampling factor of a level of radius ``rho``: the largest power of two
-    <= rho/3, between 1 and ``MAX_SCALE``."""
-    if rho < 6.0:
+    <= rho/4 (so kernels keep >= 4 px of radius), between 1 and ``MAX_SCALE``."""
+    if rho < 8.0:
         return 1
-    return int(min(MAX_SCALE, 2 ** math.floor(math.log2(rho / 3.0))))
+    return int(min(MAX_SCALE, 2 ** math.floor(math.log2(rho / 4.0))))
 
 
 def small_radius(rho: float, scale: int, aperture) -> float:
