@@ -19,8 +19,9 @@ interpolated in r^2) and B_k(r) = S_k(r) - S_{k-1}(r) for band k alone.
    spreads over sharp pixels behind it and is see-through at its edge.
 4. the result is divided by the accumulated coverage.
 
-Level arrays are stored as float16 (half the memory; errors < 1/255 after
-8-bit encoding); arithmetic is float32.
+Levels are float32 here (NumPy's float16 conversions cost more than the
+blurs); the GPU stores float16. A layer whose band is empty is the same array
+as the layer below it, so empty bands cost nothing.
 """
 
 from __future__ import annotations
@@ -33,16 +34,13 @@ from .pyramid import (LEVEL_RADII, band_of, level_scale, level_weights, levels_n
                       small_radius)
 from .renderer import Renderer, boost_highlights
 
-STORE = np.float16
 EPS = 1e-6
 
 
-def box_down(rgba: np.ndarray, s: int) -> np.ndarray:
-    """Average s x s blocks (the size must divide)."""
-    if s == 1:
-        return rgba
-    h, w, c = rgba.shape
-    return rgba.reshape(h // s, s, w // s, s, c).mean(axis=(1, 3), dtype=np.float32)
+def box_down2(rgba: np.ndarray) -> np.ndarray:
+    """Average 2 x 2 blocks (even sizes)."""
+    h, w = rgba.shape[:2]
+    return cv2.resize(rgba, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
 
 
 def convolve(rgba: np.ndarray, kernel: np.ndarray) -> np.ndarray:
@@ -52,25 +50,40 @@ def convolve(rgba: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     return cv2.filter2D(rgba, -1, cv2.flip(kernel, -1), borderType=cv2.BORDER_CONSTANT)
 
 
+class BilinearTaps:
+    """Where full-resolution pixels (ys, xs) fall in a level stored at 1/s
+    resolution (hs, ws): flat indices of the four neighbours and the weights.
+    Pixel centres at (i + 0.5) * s, indices clamped at the borders (as cv2.resize
+    INTER_LINEAR)."""
+
+    def __init__(self, ys: np.ndarray, xs: np.ndarray, s: int, hs: int, ws: int):
+        self.s = s
+        if s == 1:
+            self.flat = ys.astype(np.int64) * ws + xs
+            return
+        fy = (ys + 0.5) / s - 0.5
+        fx = (xs + 0.5) / s - 0.5
+        y0 = np.floor(fy).astype(np.int64)
+        x0 = np.floor(fx).astype(np.int64)
+        self.ty = (fy - y0).astype(np.float32)[:, None]
+        self.tx = (fx - x0).astype(np.float32)[:, None]
+        y0c, y1c = np.clip(y0, 0, hs - 1) * ws, np.clip(y0 + 1, 0, hs - 1) * ws
+        x0c, x1c = np.clip(x0, 0, ws - 1), np.clip(x0 + 1, 0, ws - 1)
+        self.idx = (y0c + x0c, y0c + x1c, y1c + x0c, y1c + x1c)
+
+    def sample(self, level: np.ndarray, sel=slice(None)) -> np.ndarray:
+        """Bilinear samples (n, C) of ``level`` (hs, ws, C) at the pixels (or ``sel`` of them)."""
+        flat = level.reshape(-1, level.shape[2])
+        if self.s == 1:
+            return flat[self.flat[sel]]
+        a, b, c, d = (flat[i[sel]] for i in self.idx)
+        tx, ty = self.tx[sel], self.ty[sel]
+        return (a * (1 - tx) + b * tx) * (1 - ty) + (c * (1 - tx) + d * tx) * ty
+
+
 def bilinear_at(level: np.ndarray, s: int, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
-    """Sample a level stored at 1/s resolution at full-resolution pixels (ys, xs):
-    bilinear, pixel centres at (i + 0.5) * s, clamped at the borders (as cv2.resize)."""
-    if s == 1:
-        return level[ys, xs].astype(np.float32)
-    hs, ws = level.shape[:2]
-    fy = (ys + 0.5) / s - 0.5
-    fx = (xs + 0.5) / s - 0.5
-    y0 = np.floor(fy).astype(np.int64)
-    x0 = np.floor(fx).astype(np.int64)
-    ty = (fy - y0).astype(np.float32)[:, None]
-    tx = (fx - x0).astype(np.float32)[:, None]
-    y0c, y1c = np.clip(y0, 0, hs - 1), np.clip(y0 + 1, 0, hs - 1)
-    x0c, x1c = np.clip(x0, 0, ws - 1), np.clip(x0 + 1, 0, ws - 1)
-    a = level[y0c, x0c].astype(np.float32)
-    b = level[y0c, x1c].astype(np.float32)
-    c = level[y1c, x0c].astype(np.float32)
-    d = level[y1c, x1c].astype(np.float32)
-    return (a * (1 - tx) + b * tx) * (1 - ty) + (c * (1 - tx) + d * tx) * ty
+    """Sample a level stored at 1/s resolution at full-resolution pixels (ys, xs)."""
+    return BilinearTaps(ys, xs, s, level.shape[0], level.shape[1]).sample(level)
 
 
 class CpuRenderer(Renderer):
@@ -99,20 +112,39 @@ class CpuRenderer(Renderer):
         mids = (np.arange(self.n_bands) + 0.5) / self.n_bands
         self.band_count = counts
         self.band_centre = np.where(counts > 0, sums / np.maximum(counts, 1), mids).astype(np.float32)
+        # Bounding box (y0, y1, x0, x1) of each band's pixels, None when empty.
+        self._bbox = []
+        for j in range(self.n_bands):
+            if counts[j] == 0:
+                self._bbox.append(None)
+                continue
+            rows = np.flatnonzero((self.band == j).any(axis=1))
+            cols = np.flatnonzero((self.band == j).any(axis=0))
+            self._bbox.append((int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1))
+        self._layer0: list[np.ndarray] = []
+        for j in range(self.n_bands):
+            if j > 0 and counts[j] == 0:
+                self._layer0.append(self._layer0[-1])  # empty band: same layer as below
+                continue
+            m = (band_p <= j).astype(np.float32)[:, :, None]
+            self._layer0.append(np.concatenate([self._image_p * m, m], axis=2))
         self._down: dict[tuple[int, int], np.ndarray] = {}
         self._levels: dict[tuple[int, int], np.ndarray] = {}
         self._n_levels = 1
+        self._pixels: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._taps: dict[tuple[int, int], BilinearTaps] = {}
 
     # -- pyramid -------------------------------------------------------------------------
-    def _layer_rgba(self, j: int) -> np.ndarray:
-        """Full-resolution premultiplied RGBA of layer j (bands <= j), padded."""
-        m = (self._band_p <= j).astype(np.float32)[:, :, None]
-        return np.concatenate([self._image_p * m, m], axis=2)
-
     def _downsampled(self, j: int, s: int) -> np.ndarray:
+        """Layer j box-averaged over s x s blocks (each scale from the one before)."""
+        if s == 1:
+            return self._layer0[j]
         key = (j, s)
         if key not in self._down:
-            self._down[key] = box_down(self._layer_rgba(j), s)
+            if j > 0 and self._layer0[j] is self._layer0[j - 1]:
+                self._down[key] = self._downsampled(j - 1, s)
+            else:
+                self._down[key] = box_down2(self._downsampled(j, s // 2))
         return self._down[key]
 
     def ensure_levels(self, n: int) -> None:
@@ -122,55 +154,88 @@ class CpuRenderer(Renderer):
             rho = LEVEL_RADII[i]
             s = level_scale(rho)
             kernel = self.aperture.kernel(small_radius(rho, s, self.aperture))
+            r = kernel.shape[0] // 2
             for j in range(self.n_bands):
-                self._levels[(j, i)] = convolve(self._downsampled(j, s), kernel).astype(STORE)
+                if j > 0 and self._layer0[j] is self._layer0[j - 1]:
+                    self._levels[(j, i)] = self._levels[(j - 1, i)]
+                elif j == 0 or self._bbox[j] is None:
+                    self._levels[(j, i)] = convolve(self._downsampled(j, s), kernel)
+                else:
+                    # Layers are cumulative and convolution is linear: layer j's level is
+                    # layer j-1's plus band j's alone, which is zero outside its bounding
+                    # box (grown by the kernel radius), so only that window is convolved.
+                    y0, y1, x0, x1 = self._bbox[j]
+                    src = self._downsampled(j, s)
+                    hs, ws = src.shape[:2]
+                    y0, x0 = max(y0 // s - r - 1, 0), max(x0 // s - r - 1, 0)
+                    y1, x1 = min(y1 // s + r + 2, hs), min(x1 // s + r + 2, ws)
+                    below = self._downsampled(j - 1, s)
+                    band = src[y0:y1, x0:x1] - below[y0:y1, x0:x1]
+                    level = self._levels[(j - 1, i)].copy()
+                    level[y0:y1, x0:x1] += convolve(band, kernel)
+                    self._levels[(j, i)] = level
         self._n_levels = max(self._n_levels, n)
 
     def level(self, j: int, i: int) -> tuple[np.ndarray, int]:
         """Level i of layer j as (array at 1/s resolution, s)."""
         if i == 0:
-            return self._layer_rgba(j), 1
+            return self._layer0[j], 1
         return self._levels[(j, i)], level_scale(LEVEL_RADII[i])
 
     # -- per focus -----------------------------------------------------------------------
-    def _sample_pixels(self, j: int, i_lo: np.ndarray, w: np.ndarray, ys, xs) -> np.ndarray:
-        """Layer j sampled at pixels (ys, xs) between levels i_lo and i_lo+1 with weight w."""
-        out = np.zeros((ys.size, 4), np.float32)
+    def _band_pixels(self, b: int) -> tuple[np.ndarray, np.ndarray]:
+        if b not in self._pixels:
+            self._pixels[b] = np.nonzero(self.band == b)
+        return self._pixels[b]
+
+    def _band_taps(self, b: int, s: int) -> BilinearTaps:
+        """Bilinear taps of band b's pixels in levels of scale s (cached per image)."""
+        if (b, s) not in self._taps:
+            ys, xs = self._band_pixels(b)
+            hp, wp = self._band_p.shape
+            self._taps[(b, s)] = BilinearTaps(ys, xs, s, hp // s, wp // s)
+        return self._taps[(b, s)]
+
+    def _sample_band(self, j: int, b: int, i_lo: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """Layer j at band b's pixels, between levels i_lo and i_lo+1 with weight w."""
+        out = np.zeros((i_lo.size, 4), np.float32)
         if j < 0:
             return out
         for i in np.unique(i_lo):
-            sel = i_lo == i
-            yy, xx = ys[sel], xs[sel]
-            lo = self._sample_level(j, int(i), yy, xx)
+            sel = np.flatnonzero(i_lo == i)
+            lo = self._sample_level(j, int(i), b, sel)
             if self._n_levels > 1:
-                hi = self._sample_level(j, int(i) + 1, yy, xx)
                 ww = w[sel][:, None]
-                out[sel] = ww * lo + (1 - ww) * hi
+                out[sel] = ww * lo + (1 - ww) * self._sample_level(j, int(i) + 1, b, sel)
             else:
                 out[sel] = lo
         return out
 
-    def _sample_level(self, j: int, i: int, ys, xs) -> np.ndarray:
-        if i == 0:
-            m = (self._band_p[ys, xs] <= j).astype(np.float32)[:, None]
-            return np.concatenate([self._image_p[ys, xs] * m, m], axis=1)
+    def _sample_level(self, j: int, i: int, b: int, sel) -> np.ndarray:
         arr, s = self.level(j, i)
-        return bilinear_at(arr, s, ys, xs)
+        if s > 1 and 4 * self.band_count[b] > arr.shape[0] * arr.shape[1] * s * s // 8:
+            # Many pixels: one bilinear upsampling of the level (cv2.resize, same
+            # sampling rule) beats four gathers per pixel.
+            return self._band_taps(b, 1).sample(self._upsampled(j, i), sel)
+        return self._band_taps(b, s).sample(arr, sel)
 
-    def _full_layer(self, j: int, radius: float) -> np.ndarray:
-        """Layer j at one radius for the whole image (H, W, 4), float32."""
-        h, w = self.shape
+    def _upsampled(self, j: int, i: int) -> np.ndarray:
+        """Level i of layer j at full (padded) resolution, cached for one render."""
+        key = (j, i)
+        if key not in self._up:
+            arr, s = self.level(j, i)
+            self._up[key] = arr if s == 1 else cv2.resize(arr, (arr.shape[1] * s, arr.shape[0] * s),
+                                                          interpolation=cv2.INTER_LINEAR)
+        return self._up[key]
+
+    def _layer_window(self, j: int, radius: float, win) -> np.ndarray:
+        """Layer j at one radius over the window ``win`` = (y0, y1, x0, x1), float32 (h, w, 4)."""
+        y0, y1, x0, x1 = win
         if j < 0:
-            return np.zeros((h, w, 4), np.float32)
+            return np.zeros((y1 - y0, x1 - x0, 4), np.float32)
         i, wt = level_weights(np.array([radius], np.float32), self._n_levels)
         i, wt = int(i[0]), float(wt[0])
-        parts = []
-        for lvl in (i, i + 1) if self._n_levels > 1 else (i,):
-            arr, s = self.level(j, lvl)
-            arr = arr.astype(np.float32)
-            if s > 1:
-                arr = cv2.resize(arr, (arr.shape[1] * s, arr.shape[0] * s), interpolation=cv2.INTER_LINEAR)
-            parts.append(arr[:h, :w])
+        parts = [self._upsampled(j, lvl)[y0:y1, x0:x1] for lvl in ((i, i + 1) if self._n_levels > 1 else (i,))]
         return parts[0] if len(parts) == 1 else wt * parts[0] + (1 - wt) * parts[1]
 
     def render(self, focus_disparity: float, max_blur: float, dof: float = 0.0) -> np.ndarray:
@@ -185,12 +250,15 @@ class CpuRenderer(Renderer):
 
         colour = np.zeros((h, w, 3), np.float32)
         cover = np.zeros((h, w), np.float32)
+        self._up = {}
         # 1-2: own band at own radius, over the renormalised content behind it.
         for b in np.flatnonzero(self.band_count):
-            ys, xs = np.nonzero(self.band == b)
+            for key in [key for key in self._up if key[0] < b - 1]:
+                del self._up[key]  # layers below b-1 are not sampled again
+            ys, xs = self._band_pixels(b)
             il, ww = i_lo[ys, xs], wt[ys, xs]
-            here = self._sample_pixels(b, il, ww, ys, xs)
-            behind = self._sample_pixels(b - 1, il, ww, ys, xs)
+            here = self._sample_band(b, b, il, ww)
+            behind = self._sample_band(b - 1, b, il, ww)
             own = here - behind
             c = own[:, :3]
             a = own[:, 3]
@@ -201,15 +269,29 @@ class CpuRenderer(Renderer):
             colour[ys, xs] = c
             cover[ys, xs] = a
         # 3: bands in front, each with its own radius, composited far to near.
+        self._up = {}
         for k in range(1, self.n_bands):
             if self.band_count[k] == 0 or band_radius[k] <= 0:
                 continue
-            front = self.band < k
+            # Band k reaches at most its radius (+25 % level interpolation, + the
+            # level's upsampling) beyond its bounding box.
+            reach = int(np.ceil(1.25 * band_radius[k])) + level_scale(1.25 * float(band_radius[k])) + 2
+            y0, y1, x0, x1 = self._bbox[k]
+            win = (max(y0 - reach, 0), min(y1 + reach, h), max(x0 - reach, 0), min(x1 + reach, w))
+            front = self.band[win[0]:win[1], win[2]:win[3]] < k
             if not front.any():
                 continue
-            f = self._full_layer(k, band_radius[k]) - self._full_layer(k - 1, band_radius[k])
-            fa = np.where(front, f[:, :, 3], 0.0)[:, :, None]
-            colour = np.where(front[:, :, None], f[:, :, :3] + (1 - fa) * colour, colour)
-            cover = np.where(front, fa[:, :, 0] + (1 - fa[:, :, 0]) * cover, cover)
+            f = self._layer_window(k, band_radius[k], win) - self._layer_window(k - 1, band_radius[k], win)
+            fa = f[:, :, 3] * front
+            c = colour[win[0]:win[1], win[2]:win[3]]
+            a = cover[win[0]:win[1], win[2]:win[3]]
+            c *= (1 - fa)[:, :, None]
+            c += f[:, :, :3] * front[:, :, None]
+            a *= 1 - fa
+            a += fa
+            for key in [key for key in self._up if key[0] < k]:
+                del self._up[key]
+        self._up = {}
         # 4: normalise by coverage.
-        return (colour / np.maximum(cover, EPS)[:, :, None]).astype(np.float32)
+        colour /= np.maximum(cover, EPS)[:, :, None]
+        return colour

@@ -1,0 +1,300 @@
+"""The viewer in a real window: Xvfb + Mesa (llvmpipe) OpenGL 3.3 core.
+
+Tolerances: at 1:1 (window = image size, or a bigger window with the image in
+the middle at 1:1) the image area read back with glReadPixels must equal
+``render_srgb8`` within 2/255 per channel (it is in fact exact: the texture is
+the renderer's sRGB8 output, sampled at texel centres). When the window is
+resized so that the image is scaled, the texture is sampled with GL_LINEAR;
+the comparison is with the renderer's output resized by OpenCV INTER_LINEAR
+(same pixel-centre convention) within 4/255 per channel and 1/255 on average.
+Letterbox bars must be exactly black. The HUD panel (top-left) is masked out.
+"""
+
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+
+import numpy as np
+import pytest
+
+try:
+    from .xvfb import xdisplay  # noqa: F401  (pytest fixture)
+except ImportError:
+    from xvfb import xdisplay  # noqa: F401
+
+glfw = pytest.importorskip("glfw")
+pytest.importorskip("OpenGL")
+cv2 = pytest.importorskip("cv2")
+
+pytestmark = pytest.mark.display
+
+W, H = 160, 120
+
+
+def synthetic():
+    """160x120 test card: far left half (disparity 0.1), near right half (0.9)."""
+    yy, xx = np.mgrid[0:H, 0:W]
+    img = np.zeros((H, W, 3), np.float32)
+    img[..., 0] = xx / (W - 1)
+    img[..., 1] = ((xx // 8 + yy // 8) % 2) * 0.8 + 0.1
+    img[..., 2] = yy / (H - 1)
+    disp = np.where(xx < W // 2, 0.1, 0.9).astype(np.float32)
+    return img, disp
+
+
+@pytest.fixture
+def viewer(xdisplay):  # noqa: F811
+    from engine.viewer.app import Source, Viewer
+
+    img, disp = synthetic()
+    title = f"refocus-test-{uuid.uuid4().hex[:8]}"
+    v = Viewer([Source("card", image=img, disparity=disp)], device="cpu", size=(W, H), title=title)
+    v.test_title = title
+    v.test_disp = disp
+    assert v.run_until_idle(30)
+    yield v
+    v.close()
+
+
+def expected(v):
+    _, focus, k, dof = v.shown
+    return v.renderer.render_srgb8(focus, k, dof)
+
+
+def hud_mask(v, shape):
+    m = np.ones(shape[:2], bool)
+    r = v.hud_rect
+    if r is not None:
+        m[r.y:r.y + r.h, r.x:r.x + r.w] = False
+    return m
+
+
+def resize_window(v, w, h, timeout=5.0):
+    glfw.set_window_size(v.window, w, h)
+    end = time.monotonic() + timeout
+    while v.win_size != (w, h) and time.monotonic() < end:
+        v.step(wait=0.01)
+    assert v.win_size == (w, h), f"window did not resize: {v.win_size}"
+    assert v.run_until_idle(10)
+
+
+def test_window_opens_with_gl33_core(viewer):
+    from OpenGL import GL
+
+    major = GL.glGetIntegerv(GL.GL_MAJOR_VERSION)
+    minor = GL.glGetIntegerv(GL.GL_MINOR_VERSION)
+    assert (int(major), int(minor)) >= (3, 3)
+    assert int(GL.glGetIntegerv(GL.GL_CONTEXT_PROFILE_MASK)) & GL.GL_CONTEXT_CORE_PROFILE_BIT
+    assert viewer.win_size == (W, H) and viewer.fb_size == (W, H)
+    assert viewer.frames_presented >= 1
+    assert viewer.shown is not None and viewer.shown[1] == pytest.approx(0.9)  # centre box: 5 of 9 columns near
+
+
+def test_framebuffer_equals_render_at_1_to_1(viewer):
+    fb = viewer.read_framebuffer(overlay=False)
+    assert fb.shape == (H, W, 3)
+    assert np.abs(fb.astype(int) - expected(viewer)).max() <= 2
+    with_hud = viewer.read_framebuffer(overlay=True)  # what is on screen
+    m = hud_mask(viewer, fb.shape)
+    assert m.sum() > 0.3 * m.size
+    assert np.abs(with_hud.astype(int) - expected(viewer))[m].max() <= 2
+    assert (with_hud[~m] != fb[~m]).any()  # the HUD is drawn
+
+
+def test_click_via_callback_refocuses(viewer):
+    p = viewer.on_click(20.0, 60.0)
+    assert p == (20.0, 60.0)
+    assert viewer.run_until_idle(30)
+    assert viewer.focus == pytest.approx(0.1) and viewer.shown[1] == pytest.approx(0.1)
+    fb = viewer.read_framebuffer(overlay=False)
+    exp = expected(viewer)
+    assert np.abs(fb.astype(int) - exp).max() <= 2
+    # the focused (left) half is sharp: equal to the input photo
+    src = np.rint(synthetic()[0] * 255).astype(int)
+    assert np.abs(fb[:, :60].astype(int) - src[:, :60]).max() <= 2
+    assert np.abs(fb[:, 100:].astype(int) - src[:, 100:]).max() > 20  # the other half is blurred
+
+
+@pytest.mark.skipif(shutil.which("xdotool") is None, reason="xdotool not installed")
+def test_click_with_xdotool_on_the_x_window(viewer):
+    wid = subprocess.run(["xdotool", "search", "--name", viewer.test_title], capture_output=True, text=True,
+                         timeout=10).stdout.split()
+    assert wid, "xdotool did not find the window"
+    subprocess.run(["xdotool", "mousemove", "--window", wid[0], "130", "40", "click", "1"], check=True, timeout=10)
+    end = time.monotonic() + 10
+    while viewer.focus_xy is None or int(viewer.focus_xy[0]) != 130:
+        viewer.step(wait=0.01)
+        assert time.monotonic() < end, "click not delivered"
+    assert (int(viewer.focus_xy[0]), int(viewer.focus_xy[1])) == (130, 40)
+    assert viewer.focus == pytest.approx(0.9)
+    assert viewer.run_until_idle(30)
+    fb = viewer.read_framebuffer(overlay=False)
+    assert np.abs(fb.astype(int) - expected(viewer)).max() <= 2
+    # keys through X too: "+" (typed character) raises K, "d" toggles the depth view
+    k0 = viewer.k
+    subprocess.run(["xdotool", "key", "--window", wid[0], "plus", "d"], check=True, timeout=10)
+    end = time.monotonic() + 10
+    while not (viewer.depth_view and viewer.k > k0):
+        viewer.step(wait=0.01)
+        assert time.monotonic() < end, "keys not delivered"
+    assert viewer.k == pytest.approx(k0 * 1.25, abs=0.01)
+
+
+def test_resize_letterboxes_and_keeps_click_mapping(viewer):
+    resize_window(viewer, 320, 120)  # pillarbox: image 1:1 at x = 80..239
+    assert viewer.image_rect is None or True
+    fb = viewer.read_framebuffer(overlay=True)
+    m = hud_mask(viewer, fb.shape)
+    assert (fb[:, :80][m[:, :80]] == 0).all() and (fb[:, 240:][m[:, 240:]] == 0).all()
+    img = fb[:, 80:240].astype(int)
+    assert np.abs(img - expected(viewer))[m[:, 80:240]].max() <= 2
+    assert viewer.on_click(80 + 130, 40) == (130.0, 40.0)
+    assert viewer.on_click(40, 40) is None  # on the bar: ignored
+    assert viewer.run_until_idle(30) and viewer.shown[1] == pytest.approx(0.9)
+
+    resize_window(viewer, 240, 240)  # letterbox: image scaled 1.5x at y = 30..209
+    fb = viewer.read_framebuffer(overlay=False)
+    assert (fb[:30] == 0).all() and (fb[210:] == 0).all()
+    exp = cv2.resize(expected(viewer).astype(np.float32), (240, 180), interpolation=cv2.INTER_LINEAR)
+    diff = np.abs(fb[30:210].astype(np.float32) - exp)
+    assert diff.max() <= 4 and diff.mean() <= 1
+    assert viewer.on_click(20 * 1.5, 30 + 60 * 1.5) == (20.0, 60.0)
+    assert viewer.run_until_idle(30) and viewer.shown[1] == pytest.approx(0.1)
+
+
+def test_keys_change_state(viewer):
+    k0 = viewer.k
+    viewer.on_key(glfw.KEY_EQUAL)
+    assert viewer.k == pytest.approx(k0 * 1.25, abs=0.01)
+    viewer.on_key(glfw.KEY_MINUS)
+    viewer.on_key(glfw.KEY_MINUS)
+    assert viewer.k == pytest.approx(k0 / 1.25, abs=0.02)
+    viewer.on_scroll(+2)
+    assert viewer.k == pytest.approx(k0 * 1.25, abs=0.05)
+    assert viewer.run_until_idle(30) and viewer.shown[2] == pytest.approx(viewer.k)
+    assert np.abs(viewer.read_framebuffer(overlay=False).astype(int) - expected(viewer)).max() <= 2
+
+    photo = viewer.read_framebuffer(overlay=False)
+    viewer.on_key(glfw.KEY_D)
+    assert viewer.depth_view
+    viewer.run_until_idle(5)
+    depth = viewer.read_framebuffer(overlay=False)
+    assert (depth != photo).any()
+    assert (depth[:, :70] == depth[0, 0]).all() and (depth[:, 90:] == depth[0, -1]).all()  # two flat colours
+    viewer.on_key(glfw.KEY_D)
+    assert not viewer.depth_view
+
+    viewer.on_key(glfw.KEY_H)
+    assert viewer.help
+    viewer.run_until_idle(5)
+    assert (viewer.read_framebuffer() != viewer.read_framebuffer(overlay=False)).any()
+    viewer.on_key(glfw.KEY_H)
+    assert not viewer.help
+
+    viewer.on_click(10, 10)
+    viewer.on_key(glfw.KEY_R)
+    assert viewer.k == pytest.approx(k0) and viewer.focus == pytest.approx(0.9)
+
+    viewer.on_key(glfw.KEY_F)
+    assert viewer.fullscreen
+    end = time.monotonic() + 5
+    while viewer.fb_size != (1280, 800) and time.monotonic() < end:
+        viewer.step(wait=0.01)
+    assert viewer.fb_size == (1280, 800)
+    viewer.on_key(glfw.KEY_F)
+    assert not viewer.fullscreen
+
+    viewer.on_key(glfw.KEY_Q)
+    assert viewer.should_close
+
+
+def test_save_never_overwrites_and_skips_bad_files(xdisplay, tmp_path):  # noqa: F811
+    from engine.depthmap import save_disparity_png
+    from engine.viewer.app import Source, Viewer
+
+    img, disp = synthetic()
+    good = tmp_path / "card.png"
+    cv2.imwrite(str(good), np.rint(img[..., ::-1] * 255).astype(np.uint8))
+    save_disparity_png(tmp_path / "card.depth.png", disp)
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"not an image at all")
+    sources = [Source("broken.png", path=bad), Source("card.png", path=good)]
+    with Viewer(sources, device="cpu", size=(W, H)) as v:
+        assert v.index == 1 and v.slots[0].status == "failed"
+        assert "broken.png" in v.message and "skipped" in v.message
+        assert v.run_until_idle(30)
+        assert "broken.png" in " ".join(v._hud_lines)  # the message is on the HUD
+        v.on_key(glfw.KEY_S)
+        v.on_key(glfw.KEY_S)
+        assert [p.name for p in v.saved] == ["card.refocus.png", "card.refocus-1.png"]
+        first = (tmp_path / "card.refocus.png").read_bytes()
+        saved = cv2.imread(str(v.saved[0]))[..., ::-1]
+        assert np.array_equal(saved, expected(v))
+        v.on_key(glfw.KEY_RIGHT)  # the only other file is broken: stays on card.png
+        assert v.index == 1
+        v.on_key(glfw.KEY_S)
+        assert (tmp_path / "card.refocus.png").read_bytes() == first
+        assert len(list(tmp_path.glob("card.refocus*.png"))) == 3
+        assert good.exists() and (tmp_path / "card.depth.png").exists()
+
+
+def test_left_right_move_between_images(xdisplay, tmp_path):  # noqa: F811
+    from engine.viewer.app import Source, Viewer
+
+    img, disp = synthetic()
+    a = Source("a", image=img, disparity=disp)
+    b = Source("b", image=img[::-1].copy(), disparity=disp)
+    with Viewer([a, b], device="cpu", size=(W, H)) as v:
+        assert v.run_until_idle(30) and v.index == 0
+        v.on_key(glfw.KEY_RIGHT)
+        assert v.index == 1 and v.run_until_idle(30) and v.shown[0] == 1
+        assert np.abs(v.read_framebuffer(overlay=False).astype(int) - expected(v)).max() <= 2
+        v.on_key(glfw.KEY_LEFT)
+        assert v.index == 0 and v.run_until_idle(30) and v.shown[0] == 0
+
+
+def test_viewer_never_imports_tensorflow():
+    code = ("import sys, engine.cli, engine.viewer, engine.viewer.app, engine.viewer.layout, engine.viewer.hud; "
+            "engine.cli.build_parser(); print('tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
+
+
+def test_photo_without_depth_uses_the_depth_worker(xdisplay, tmp_path, monkeypatch):  # noqa: F811
+    """No depth file: the viewer shows "computing depth..." and keeps running until the worker answers."""
+    import engine.depth
+    from engine.viewer.app import Source, Viewer
+
+    img, disp = synthetic()
+    photo = tmp_path / "nodepth.png"
+    cv2.imwrite(str(photo), np.rint(img[..., ::-1] * 255).astype(np.uint8))
+    calls = {"polls": 0, "closed": False}
+
+    class FakeWorker:
+        def __init__(self, model=None, model_path=None):
+            pass
+
+        def submit(self, image_srgb):
+            assert image_srgb.shape == (H, W, 3)
+
+        def result(self, timeout=None):
+            calls["polls"] += 1
+            if calls["polls"] < 5:
+                raise TimeoutError
+            return disp * 3.0 + 1.0  # any scale: the viewer normalises
+
+        def close(self):
+            calls["closed"] = True
+
+    monkeypatch.setattr(engine.depth, "DepthWorker", FakeWorker, raising=False)
+    with Viewer([Source("nodepth.png", path=photo)], device="cpu", size=(W, H)) as v:
+        assert v.slots[0].status == "depth"
+        v.step()
+        assert "computing depth..." in v._hud_lines[-1]
+        assert v.run_until_idle(30)
+        assert calls["polls"] >= 5 and v.slots[0].status == "ready"
+        assert v.on_click(20, 60) and v.focus == pytest.approx(0.0, abs=1e-6)  # min-max normalised
+    assert calls["closed"]
