@@ -5,7 +5,7 @@
 For every scene and setting in the ground-truth folder it runs ``refocus render``
 (the real command line, in a subprocess) with the setting's ``--focus-disparity``
 and ``--max-blur``, and the original project's Gaussian-stack method
-(:mod:`engine.baseline`) on the same input, and reports PSNR (dB) and SSIM of the
+(:func:`engine.baseline.baseline_render`) on the same input, and reports PSNR (dB) and SSIM of the
 8-bit sRGB results against the ground truth over the whole image and over the
 *edge band*: pixels within 8 px of a depth discontinuity (a 3x3 neighbourhood
 whose normalised disparity spans more than 0.02).
@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 from skimage.metrics import structural_similarity
 
-from engine.baseline import gaussian_stack
+from engine.baseline import baseline_render
 from engine.colour import linear_to_srgb8, srgb_to_linear
 from engine.depthmap import load_disparity
 from engine.images import load_image
@@ -90,7 +90,7 @@ def main(argv=None) -> int:
             for s in params["settings"]:
                 truth = cv2.imread(str(scene / s["file"]))[:, :, ::-1]
                 ours, seconds = run_engine(image, depth, s, args.device, Path(tmp) / "out.png")
-                base = linear_to_srgb8(gaussian_stack(linear, disparity, s["d_focus"], s["K"]))
+                base = linear_to_srgb8(baseline_render(linear, disparity, s["d_focus"], s["K"]))
                 row = {"scene": scene.name, "setting": s["name"], "d_focus": s["d_focus"], "K": s["K"],
                        "engine": scores(ours, truth, band), "baseline": scores(base, truth, band),
                        "engine_cli_seconds": round(seconds, 3)}

@@ -9,16 +9,7 @@ picked from the input).
 
 from __future__ import annotations
 
-import numpy as np
-
-
-def _xp(a):
-    try:  # CuPy arrays carry their module; fall back to NumPy.
-        import cupy
-
-        return cupy.get_array_module(a)
-    except Exception:
-        return np
+from .xp import array_module as _xp
 
 
 def srgb_to_linear(srgb):

@@ -9,10 +9,12 @@ interpolated in r^2) and B_k(r) = S_k(r) - S_{k-1}(r) for band k alone.
 1. own    = B_b(r): x's own band gathered at x's own radius. Pixels in front of
    x are not in it, so a sharp foreground never bleeds into a blurred
    background (no halo), and in-focus pixels (r = 0) are returned unchanged.
-2. behind = S_{b-1}(r) / alpha: everything behind x's band, renormalised;
+2. behind = S_{b-1}(R) / alpha: everything behind x's band, renormalised;
    it fills the part of x's neighbourhood the own band does not cover (what a
    blurred foreground hides), so a blurred foreground edge fades into the
-   background behind it rather than into black.
+   background behind it rather than into black. R is the radius of the nearest
+   non-empty band behind (the hidden background's own blur) where that layer
+   covers at least FILL_MIN_COVER of x's neighbourhood, else x's own radius r.
 3. over x, for each band k in front of it (k = b+1 .. n-1, far to near), the
    band blurred with its own radius R_k = K*|c_k - d_f| (c_k: the band's mean
    disparity) is composited with premultiplied "over": a blurred foreground
@@ -35,6 +37,8 @@ from .pyramid import (LEVEL_RADII, band_of, level_scale, level_weights, levels_n
 from .renderer import Renderer, boost_highlights
 
 EPS = 1e-6
+#: Least coverage of the background layer for a fill estimated at the background's radius.
+FILL_MIN_COVER = 0.1
 
 
 def box_down2(rgba: np.ndarray) -> np.ndarray:
@@ -264,6 +268,15 @@ class CpuRenderer(Renderer):
             a = own[:, 3]
             has_behind = behind[:, 3] > 1e-3
             fill = behind[:, :3] / np.maximum(behind[:, 3:], EPS)
+            below = np.flatnonzero(self.band_count[:b])
+            if below.size:
+                # Prefer the hidden background as blurred by its own radius (that of the
+                # nearest band behind), where enough of it is near to estimate it from.
+                r_b = np.full(ys.size, band_radius[below[-1]], np.float32)
+                i2, w2 = level_weights(r_b, self._n_levels)
+                near = self._sample_band(b - 1, b, i2, w2)
+                ok = near[:, 3] > FILL_MIN_COVER
+                fill = np.where(ok[:, None], near[:, :3] / np.maximum(near[:, 3:], EPS), fill)
             c = c + np.where(has_behind[:, None], (1 - a)[:, None] * fill, 0.0)
             a = np.where(has_behind, 1.0, a)
             colour[ys, xs] = c

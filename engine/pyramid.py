@@ -21,6 +21,8 @@ import math
 
 import numpy as np
 
+from .xp import array_module
+
 #: Level radii in full-resolution pixels (ratio <= 1.25 between neighbours above 4 px).
 LEVEL_RADII = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.5, 8.0, 10.0, 12.5, 16.0, 20.0, 25.0, 32.0, 40.0,
                50.0, 64.0, 80.0, 100.0, 128.0, 160.0, 200.0, 256.0)
@@ -65,7 +67,7 @@ def padded_shape(h: int, w: int) -> tuple[int, int]:
 
 def band_of(disparity, n_bands: int):
     """Disparity band index (0 = farthest) of each pixel: floor(d * n), clipped."""
-    xp = np if isinstance(disparity, np.ndarray) else __import__("cupy")
+    xp = array_module(disparity)
     return xp.clip((disparity * n_bands).astype(xp.int32), 0, n_bands - 1)
 
 
@@ -73,7 +75,7 @@ def level_weights(radius, n_levels: int):
     """Per-pixel lower level index ``i`` and weight ``w`` of level i (1-w for i+1)
     for blur ``radius`` (NumPy or CuPy), interpolating linearly in radius squared.
     Radii beyond the last level clamp to it."""
-    xp = np if isinstance(radius, np.ndarray) else __import__("cupy")
+    xp = array_module(radius)
     radii = xp.asarray(LEVEL_RADII[:n_levels], dtype=xp.float32)
     r = xp.clip(xp.asarray(radius, dtype=xp.float32), 0.0, radii[-1])
     i = xp.clip(xp.searchsorted(radii, r, side="right") - 1, 0, max(n_levels - 2, 0)).astype(xp.int32)

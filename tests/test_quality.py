@@ -32,7 +32,7 @@ def test_psnr_and_edge_band_helpers():
 def test_engine_beats_gaussian_stack_on_ground_truth(tmp_path):
     from quality import edge_band, run_engine, scores
 
-    from engine.baseline import gaussian_stack
+    from engine.baseline import baseline_render
     from engine.colour import linear_to_srgb8, srgb_to_linear
     from engine.depthmap import load_disparity
     from engine.images import load_image
@@ -42,7 +42,7 @@ def test_engine_beats_gaussian_stack_on_ground_truth(tmp_path):
     truth = cv2.imread(str(scene / setting["file"]))[:, :, ::-1]
     ours, _ = run_engine(scene / "image.png", scene / "disparity.png", setting, "cpu", tmp_path / "o.png")
     disparity = load_disparity(scene / "disparity.png")
-    base = linear_to_srgb8(gaussian_stack(srgb_to_linear(load_image(scene / "image.png")), disparity,
+    base = linear_to_srgb8(baseline_render(srgb_to_linear(load_image(scene / "image.png")), disparity,
                                           setting["d_focus"], setting["K"]))
     band = edge_band(disparity)
     e, b = scores(ours, truth, band), scores(base, truth, band)

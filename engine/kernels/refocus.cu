@@ -4,7 +4,9 @@
 //   r = K * max(|d - f| - dof, 0), band b = clip(int(d * n), 0, n - 1)
 //   (i, w) = level_weights(r): levels i and i + 1 mixed with weights w, 1 - w
 //   here = S_b(r), behind = S_{b-1}(r), own = here - behind
-//   colour = own.rgb + [behind.a > 1e-3] (1 - own.a) behind.rgb / max(behind.a, EPS)
+//   near = S_{b-1}(R_nb), nb = the nearest non-empty band below b
+//   fill = near.a > FILL_MIN_COVER ? near.rgb / near.a : behind.rgb / max(behind.a, EPS)
+//   colour = own.rgb + [behind.a > 1e-3] (1 - own.a) fill
 //   cover  = behind.a > 1e-3 ? 1 : own.a
 //   for k = b + 1 .. n - 1 with count_k > 0 and R_k = K * max(|c_k - f| - dof, 0) > 0:
 //       F = S_k(R_k) - S_{k-1}(R_k); colour = F.rgb + (1 - F.a) colour; cover = F.a + (1 - F.a) cover
@@ -20,6 +22,7 @@
 // the _rn intrinsics so that nvcc does not contract them into FMAs.
 
 #define EPS 1e-6f
+#define FILL_MIN_COVER 0.1f  // cpu_backend.FILL_MIN_COVER
 #define MAX_BANDS 64
 #define MAX_LEVELS 32
 
@@ -139,6 +142,7 @@ extern "C" __global__ void refocus(const float4* __restrict__ img4, int w, int h
     __shared__ int s_bi[MAX_BANDS];
     __shared__ float s_bw[MAX_BANDS];
     __shared__ int s_act[MAX_BANDS];
+    __shared__ int s_cnt[MAX_BANDS];
     const int tid = threadIdx.y * blockDim.x + threadIdx.x;
     if (tid < n_radii) {
         s_radii[tid] = radii[tid];
@@ -156,6 +160,7 @@ extern "C" __global__ void refocus(const float4* __restrict__ img4, int w, int h
         s_bi[tid] = bi;
         s_bw[tid] = bw;
         s_act[tid] = (band_count[tid] > 0 && R > 0.0f) ? 1 : 0;
+        s_cnt[tid] = band_count[tid] > 0 ? 1 : 0;
     }
     __syncthreads();
 
@@ -179,10 +184,24 @@ extern "C" __global__ void refocus(const float4* __restrict__ img4, int w, int h
     float cover = ca;
     if (behind.w > 1e-3f) {
         float ba = fmaxf(behind.w, EPS);
+        float fr = behind.x / ba, fg = behind.y / ba, fb = behind.z / ba;
+        // Prefer the hidden background blurred by its own radius (the nearest
+        // non-empty band behind) where it covers enough of the neighbourhood.
+        int nb = b - 1;
+        while (nb >= 0 && !s_cnt[nb]) --nb;
+        if (nb >= 0) {
+            float4 near = sample_layer(L, n_levels, b - 1, s_bi[nb], s_bw[nb], x, y, p, b);
+            if (near.w > FILL_MIN_COVER) {
+                float na = fmaxf(near.w, EPS);
+                fr = near.x / na;
+                fg = near.y / na;
+                fb = near.z / na;
+            }
+        }
         float k = 1.0f - ca;
-        cr += k * (behind.x / ba);
-        cg += k * (behind.y / ba);
-        cb += k * (behind.z / ba);
+        cr += k * fr;
+        cg += k * fg;
+        cb += k * fb;
         cover = 1.0f;
     }
     // 3: bands in front, far to near, each at its own radius.

@@ -13,8 +13,9 @@ import numpy as np
 from OpenGL import GL
 
 from ..errors import RefocusError
+from ..resources import data_dir
 
-SHADER_DIR = Path(__file__).resolve().parents[2] / "shaders"
+SHADER_DIR = data_dir("shaders")
 
 
 def shader_source(name: str) -> str:

@@ -1,0 +1,161 @@
+"""Time depth-network inference on this machine's CPU at 256 and 384 input.
+
+With the real MiDaS weights when they are in the model cache (``refocus models
+fetch NAME``); otherwise with *randomly initialised stand-in networks* of
+similar size and shape (Keras EfficientNetB0 / ResNet50 encoders with
+weights=None plus a light upsampling decoder), clearly labelled as such in the
+JSON. Each timing is the median of N runs after warm-up, for a batch of 1,
+network only (the worker adds pre/post-processing, timed separately).
+
+    python bench/depth_inference.py [--runs 10] [--out bench/results/depth_cpu.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def median_time(fn, runs: int, warmup: int = 2) -> dict:
+    for _ in range(warmup):
+        fn()
+    ts = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return {"median_ms": round(1000 * statistics.median(ts), 2), "min_ms": round(1000 * min(ts), 2),
+            "runs": runs, "warmup": warmup}
+
+
+def standin(encoder: str, size: int):
+    """Random-weight encoder (keras.applications, weights=None) + light decoder -> (1, size, size, 1)."""
+    import keras
+
+    inp = keras.Input((size, size, 3), batch_size=1)
+    enc_cls = {"EfficientNetB0": keras.applications.EfficientNetB0,
+               "ResNet50": keras.applications.ResNet50}[encoder]
+    enc = enc_cls(include_top=False, weights=None, input_tensor=inp)
+    x = keras.layers.Conv2D(128, 1, activation="relu")(enc.output)  # stride 32
+    for ch in (128, 64, 64, 32, 32):  # back to full resolution
+        x = keras.layers.UpSampling2D(2, interpolation="bilinear")(x)
+        x = keras.layers.Conv2D(ch, 3, padding="same", activation="relu")(x)
+    out = keras.layers.Conv2D(1, 1, activation="relu")(x)
+    return keras.Model(inp, out, name=f"{encoder}_standin_{size}")
+
+
+def to_tflite(model, size: int) -> bytes:
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    cf = tf.function(lambda x: model(x, training=False)).get_concrete_function(
+        tf.TensorSpec([1, size, size, 3], tf.float32))
+    return tf.lite.TFLiteConverter.from_concrete_functions([convert_variables_to_constants_v2(cf)]).convert()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "depth_cpu.json"))
+    args = ap.parse_args()
+
+    import numpy as np
+    import tensorflow as tf
+
+    from engine.depth import loaders
+    from engine.depth.download import cached_path, verify
+    from engine.depth.processing import postprocess, preprocess
+    from engine.depth.registry import get_model
+
+    rng = np.random.default_rng(0)
+    results = []
+
+    # real weights, where cached
+    for name in ("midas-v21-small-tflite", "midas-v21-small", "midas-v21-large"):
+        spec = get_model(name)
+        p = cached_path(spec)
+        if not p.exists():
+            results.append({"model": name, "weights": "real", "status": f"not in cache ({p}); skipped"})
+            continue
+        verify(spec, p)
+        runner = loaders.load(p, spec)
+        hh, ww = spec.input_size
+        x = preprocess(rng.random((hh, ww, 3), dtype=np.float32), spec, (hh, ww))
+        results.append({"model": name, "weights": "real", "runtime": runner.description,
+                        "input": f"{ww}x{hh}", **median_time(lambda: runner(x), args.runs)})
+        print(results[-1], flush=True)
+
+    # random-weight stand-ins (NOT trained: timing only)
+    for encoder, sizes in (("EfficientNetB0", (256, 384)), ("ResNet50", (384,))):
+        for size in sizes:
+            model = standin(encoder, size)
+            params = int(model.count_params())
+            x = rng.random((1, size, size, 3), dtype=np.float32)
+            fn = tf.function(lambda t: model(t, training=False))
+            xt = tf.constant(x)
+            base = {"model": f"{encoder} encoder + light decoder", "weights": "random (stand-in, untrained)",
+                    "params": params, "input": f"{size}x{size}"}
+            results.append({**base, "runtime": "TensorFlow (tf.function, Keras 3)",
+                            **median_time(lambda: fn(xt).numpy(), args.runs)})
+            print(results[-1], flush=True)
+            with tempfile.TemporaryDirectory() as d:
+                f = Path(d) / "m.tflite"
+                f.write_bytes(to_tflite(model, size))
+                from engine.depth.registry import ModelSpec
+
+                r = loaders.load(f, ModelSpec(name="standin", format="tflite"))
+                results.append({**base, "runtime": "TFLite interpreter (XNNPACK, float32)",
+                                **median_time(lambda: r(x), args.runs)})
+                print(results[-1], flush=True)
+
+    # pre/post-processing for a 12 MP photo (NumPy/OpenCV, what the worker adds)
+    from engine.depth.registry import ModelSpec
+
+    spec = ModelSpec(name="p", format="tflite", mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+    photo = rng.random((3024, 4032, 3), dtype=np.float32)
+    raw = rng.random((1, 256, 256, 1), dtype=np.float32)
+    results.append({"model": "pre-processing (resize+normalise) 4032x3024 -> 256x256", "weights": "n/a",
+                    **median_time(lambda: preprocess(photo, spec, (256, 256)), max(3, args.runs // 2), 1)})
+    results.append({"model": "post-processing (guided upsampling) 256x256 -> 4032x3024", "weights": "n/a",
+                    **median_time(lambda: postprocess(raw, spec, photo), max(3, args.runs // 2), 1)})
+    print(results[-2:], flush=True)
+
+    doc = {
+        "benchmark": "depth network inference on the CPU, batch 1, network only unless stated",
+        "command": "python bench/depth_inference.py --runs %d" % args.runs,
+        "cpu": cpu_model(), "cpu_count": os.cpu_count(), "gpu_visible": bool(tf.config.list_physical_devices("GPU")),
+        "tensorflow": tf.__version__, "python": platform.python_version(),
+        "date": time.strftime("%Y-%m-%d"),
+        "note": "rows with weights 'random (stand-in, untrained)' time a randomly initialised network of "
+                "similar size/shape because the real MiDaS files were not in the cache; their outputs are "
+                "meaningless, only the timing is.",
+        "results": results,
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,427 @@
+"""Depth inference in a separate, spawned worker process.
+
+TensorFlow must never be imported by the renderer or an OpenGL process (its
+bundled LLVM clashes with Mesa's), so :class:`DepthWorker` runs the network in a
+child started with the multiprocessing ``spawn`` method; only the child
+imports TensorFlow. Images and results travel through shared memory (float32
+sRGB RGB (H, W, 3) in [0, 1] in, float32 disparity (H, W) in [0, 1] out,
+1 = nearest); a pipe carries small control messages.
+
+Errors in the child come back as exceptions in the caller (:class:`InputError`
+for a bad model file, :class:`DepthWorkerError` otherwise). If the child dies,
+the next call restarts it and resends the pending requests (a request that
+kills the worker twice is given up). The child exits when its parent goes
+away (pipe closed, or parent pid changed) and is a daemon process, so it is
+also terminated at normal interpreter exit.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import logging
+import multiprocessing as mp
+import os
+import threading
+import time
+import traceback
+from multiprocessing import resource_tracker, shared_memory
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DeviceError, InputError, RefocusError
+from .registry import FALLBACK_INPUT_SIZE, ModelSpec
+
+log = logging.getLogger("engine")
+
+START_TIMEOUT_S = 300.0
+_ERROR_CLASSES = {"InputError": InputError, "RefocusError": RefocusError, "DeviceError": DeviceError}
+
+
+class DepthWorkerError(RefocusError):
+    """The depth network failed in the worker process (message is one line)."""
+
+    def __init__(self, message: str, remote_traceback: str | None = None):
+        super().__init__(message)
+        self.remote_traceback = remote_traceback
+
+
+# ---------------------------------------------------------------- child side
+
+def _attach(name: str) -> shared_memory.SharedMemory:
+    """Attach to the parent's segment without registering it with the resource
+    tracker (the parent owns and unlinks it; Python < 3.13 has no track=False)."""
+    orig = resource_tracker.register
+    resource_tracker.register = lambda *a, **k: None
+    try:
+        return shared_memory.SharedMemory(name=name)
+    finally:
+        resource_tracker.register = orig
+
+
+def _pack(e: BaseException) -> tuple[str, str, str]:
+    msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return type(e).__name__, msg, traceback.format_exc()
+
+
+def _watch_parent(parent_pid: int) -> None:
+    while True:
+        if os.getppid() != parent_pid:
+            os._exit(0)
+        time.sleep(0.5)
+
+
+def _worker_main(conn, spec_dict: dict, model_path: str, parent_pid: int) -> None:
+    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True, name="parent-watch").start()
+    spec = ModelSpec(**spec_dict)
+    try:
+        from . import loaders  # imports TensorFlow: only ever in this process
+        from .processing import postprocess, preprocess
+
+        runner = loaders.load(model_path, spec)
+        size = tuple(spec.input_size or runner.input_hw or FALLBACK_INPUT_SIZE)
+        conn.send(("ready", runner.description, size, loaders.gpu_available()))
+    except BaseException as e:  # noqa: BLE001 -- everything goes back to the caller
+        try:
+            conn.send(("error", None, _pack(e)))
+        except OSError:
+            pass
+        return
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            break  # parent gone
+        if msg[0] == "stop":
+            break
+        _, rid, in_name, shape, out_name, guided = msg
+        shm_in = shm_out = None
+        try:
+            t0 = time.perf_counter()
+            shm_in = _attach(in_name)
+            img = np.ndarray(shape, np.float32, buffer=shm_in.buf)
+            x = preprocess(img, spec, size)
+            t1 = time.perf_counter()
+            raw = runner(x)
+            t2 = time.perf_counter()
+            d = postprocess(raw, spec, img, guided=guided)
+            del img
+            shm_out = _attach(out_name)
+            out = np.ndarray(shape[:2], np.float32, buffer=shm_out.buf)
+            out[...] = d
+            del out
+            t3 = time.perf_counter()
+            reply = ("ok", rid, {"preprocess_s": t1 - t0, "network_s": t2 - t1, "postprocess_s": t3 - t2})
+        except Exception as e:  # noqa: BLE001
+            reply = ("error", rid, _pack(e))
+        finally:
+            for s in (shm_in, shm_out):
+                if s is not None:
+                    try:
+                        s.close()
+                    except BufferError:
+                        pass
+        try:
+            conn.send(reply)
+        except OSError:
+            break
+
+
+# ---------------------------------------------------------------- parent side
+
+class _WorkerDied(Exception):
+    pass
+
+
+def _raise_remote(packed) -> None:
+    name, msg, tb = packed
+    cls = _ERROR_CLASSES.get(name)
+    if cls is not None:
+        raise cls(msg)
+    raise DepthWorkerError(f"depth worker: {name}: {msg}", tb)
+
+
+class DepthWorker:
+    """Client of a depth worker process (lazy start; context manager).
+
+    ``DepthWorker(model=None, model_path=None)`` picks the model like the
+    ``--model``/``--model-path`` options (downloading it if needed, in this
+    process). ``infer(image)`` returns float32 disparity (H, W) in [0, 1],
+    1 = nearest, for a float32 sRGB RGB image (H, W, 3) in [0, 1];
+    ``submit(image)`` + ``result()`` do the same asynchronously (requests are
+    answered in submission order). ``guided=False`` skips edge-aware
+    upsampling (plain bilinear).
+    """
+
+    def __init__(self, model: str | None = None, model_path: str | os.PathLike | None = None, *,
+                 guided: bool = True, start_timeout: float = START_TIMEOUT_S, progress: bool = True):
+        from .download import resolve
+
+        self.spec, self.path = resolve(model, model_path, progress=progress)
+        self.guided = guided
+        self.start_timeout = start_timeout
+        self.description = None
+        self.input_size = None
+        self.gpu = None
+        self.last_timing: dict | None = None
+        self.restarts = 0
+        self._proc = None
+        self._conn = None
+        self._pending: collections.deque = collections.deque()
+        self._ids = itertools.count()
+        self._lock = threading.RLock()
+        self._closed = False
+
+    # -- process management
+    @property
+    def pid(self) -> int | None:
+        """Pid of the worker process, None when not running."""
+        return self._proc.pid if self._proc is not None and self._proc.is_alive() else None
+
+    def start(self) -> "DepthWorker":
+        """Start the worker (if not running) and wait until the model is loaded."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("DepthWorker is closed")
+            if self._proc is not None and self._proc.is_alive():
+                return self
+            if self._proc is not None:  # died since the last call: restart, resend what is pending
+                self._restart()
+            else:
+                self._spawn()
+            return self
+
+    def _spawn(self) -> None:
+        ctx = mp.get_context("spawn")
+        parent_conn, child_conn = ctx.Pipe(duplex=True)
+        proc = ctx.Process(target=_worker_main, name="deocused-depth", daemon=True,
+                           args=(child_conn, self.spec.to_dict(), str(self.path), os.getpid()))
+        proc.start()
+        child_conn.close()
+        self._proc, self._conn = proc, parent_conn
+        deadline = time.monotonic() + self.start_timeout
+        while True:
+            try:
+                ready = parent_conn.poll(0.1)
+            except (EOFError, OSError):
+                ready = True
+            if ready:
+                try:
+                    msg = parent_conn.recv()
+                except (EOFError, OSError):
+                    self._reap()
+                    raise DepthWorkerError(f"depth worker exited while loading {self.path.name} "
+                                           f"(exit code {proc.exitcode})") from None
+                break
+            if not proc.is_alive():
+                self._reap()
+                raise DepthWorkerError(f"depth worker exited while loading {self.path.name} "
+                                       f"(exit code {proc.exitcode})")
+            if time.monotonic() > deadline:
+                self._reap()
+                raise DepthWorkerError(f"depth worker did not load {self.path.name} "
+                                       f"within {self.start_timeout:.0f} s")
+        if msg[0] == "error":
+            self._reap()
+            _raise_remote(msg[2])
+        _, self.description, size, self.gpu = msg
+        self.input_size = tuple(size)
+        log.info("depth worker %d: %s, input %dx%d, %s", proc.pid, self.description, size[1], size[0],
+                 "GPU" if self.gpu else "CPU")
+
+    def _reap(self) -> None:
+        proc, conn = self._proc, self._conn
+        self._proc = self._conn = None
+        if conn is not None:
+            try:
+                conn.close()
+            except OSError:
+                pass
+        if proc is not None:
+            proc.join(2.0)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(2.0)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(2.0)
+            try:
+                proc.close()
+            except ValueError:
+                pass
+
+    def _restart(self) -> None:
+        code = self._proc.exitcode if self._proc is not None else None
+        log.warning("depth worker died (exit code %s); restarting", code)
+        self._reap()
+        self.restarts += 1
+        self._spawn()
+        for req in self._pending:
+            self._send(req)
+
+    def _send(self, req) -> None:
+        rid, shm_in, shm_out, shape, _ = req
+        self._conn.send(("infer", rid, shm_in.name, shape, shm_out.name, self.guided))
+
+    def _recv(self, timeout: float | None):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            try:
+                if self._conn.poll(0.05):
+                    return self._conn.recv()
+            except (EOFError, OSError):
+                raise _WorkerDied() from None
+            if not self._proc.is_alive():
+                try:
+                    if self._conn.poll(0):
+                        return self._conn.recv()
+                except (EOFError, OSError):
+                    pass
+                raise _WorkerDied()
+            if deadline is not None and time.monotonic() >= deadline:
+                return None
+
+    # -- requests
+    def submit(self, image_srgb: np.ndarray) -> int:
+        """Queue one image; returns a request id. Get the answer with :meth:`result`."""
+        img = np.asarray(image_srgb)
+        if img.ndim != 3 or img.shape[2] != 3 or min(img.shape[:2]) < 2:
+            raise ValueError(f"expected an RGB image (H, W, 3), got shape {img.shape}")
+        img = img.astype(np.float32, copy=False)
+        with self._lock:
+            self.start()
+            shm_in = shared_memory.SharedMemory(create=True, size=img.nbytes)
+            shm_out = shared_memory.SharedMemory(create=True, size=img.shape[0] * img.shape[1] * 4)
+            view = np.ndarray(img.shape, np.float32, buffer=shm_in.buf)
+            view[...] = img
+            del view
+            rid = next(self._ids)
+            req = (rid, shm_in, shm_out, tuple(img.shape), [0])
+            self._pending.append(req)
+            try:
+                self._send(req)
+            except (OSError, ValueError):
+                self._restart()
+            return rid
+
+    def result(self, timeout: float | None = None) -> np.ndarray:
+        """Disparity for the oldest pending request; :class:`TimeoutError` if not ready in ``timeout`` s."""
+        with self._lock:
+            if not self._pending:
+                raise RuntimeError("no depth request is pending; call submit() first")
+            while True:
+                req = self._pending[0]
+                try:
+                    msg = self._recv(timeout)
+                except _WorkerDied:
+                    req[4][0] += 1
+                    code = self._proc.exitcode if self._proc is not None else None
+                    if req[4][0] >= 2:
+                        self._pending.popleft()
+                        self._free(req)
+                        self._reap()
+                        raise DepthWorkerError(f"depth worker crashed twice on this image "
+                                               f"(last exit code {code})") from None
+                    self._restart()
+                    continue
+                if msg is None:
+                    raise TimeoutError(f"depth not ready within {timeout} s")
+                kind, rid = msg[0], msg[1]
+                if rid != req[0]:  # stale answer from before a restart
+                    continue
+                self._pending.popleft()
+                try:
+                    if kind == "error":
+                        _raise_remote(msg[2])
+                    self.last_timing = msg[2]
+                    h, w = req[3][:2]
+                    return np.ndarray((h, w), np.float32, buffer=req[2].buf).copy()
+                finally:
+                    self._free(req)
+
+    def infer(self, image_srgb: np.ndarray) -> np.ndarray:
+        """Disparity (H, W) float32 in [0, 1], 1 = nearest, for one image (blocking)."""
+        with self._lock:
+            if self._pending:
+                raise RuntimeError("infer() with requests pending; collect them with result() first")
+            self.submit(image_srgb)
+            return self.result()
+
+    @staticmethod
+    def _free(req) -> None:
+        for s in (req[1], req[2]):
+            try:
+                s.close()
+                s.unlink()
+            except (BufferError, FileNotFoundError, OSError):
+                pass
+
+    def close(self) -> None:
+        """Stop the worker process and free shared memory (idempotent)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if self._conn is not None:
+                try:
+                    self._conn.send(("stop",))
+                except (OSError, ValueError):
+                    pass
+            self._reap()
+            while self._pending:
+                self._free(self._pending.popleft())
+
+    def __enter__(self) -> "DepthWorker":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 -- interpreter shutdown
+            pass
+
+
+# ---------------------------------------------------------------- shared worker
+
+_shared: DepthWorker | None = None
+_shared_key = None
+_shared_lock = threading.Lock()
+
+
+def estimate_disparity(image_srgb: np.ndarray, model: str | None = None,
+                       model_path: str | os.PathLike | None = None) -> np.ndarray:
+    """Disparity for ``image_srgb`` (float32 sRGB RGB (H, W, 3) in [0, 1]).
+
+    Returns float32 (H, W) in [0, 1], 1 = nearest, at full image resolution.
+    Runs in a module-level shared :class:`DepthWorker`, started on first use
+    and replaced when another model is asked for.
+    """
+    global _shared, _shared_key
+    key = (model, str(Path(model_path).expanduser().resolve()) if model_path else None)
+    with _shared_lock:
+        if _shared is None or _shared_key != key or _shared._closed:
+            if _shared is not None:
+                _shared.close()
+            _shared = None
+            _shared = DepthWorker(model, model_path)
+            _shared_key = key
+        worker = _shared
+    return worker.infer(image_srgb)
+
+
+def shutdown() -> None:
+    """Close the shared worker (also registered with :mod:`atexit`)."""
+    global _shared
+    with _shared_lock:
+        if _shared is not None:
+            _shared.close()
+            _shared = None
+
+
+import atexit  # noqa: E402
+
+atexit.register(shutdown)

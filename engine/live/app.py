@@ -1,0 +1,310 @@
+"""The live window: the refocused stream in a GLFW window with a HUD.
+
+Reuses the viewer's window, GL helpers, shaders and HUD drawing
+(:mod:`engine.viewer.app`, ``glutil``, ``hud``, ``layout``). The pipeline runs
+on a background thread and hands each refocused frame to the window through a
+newest-frame slot; the window thread only uploads and draws, so events are
+handled while a slow CPU frame renders. The input handlers
+(:meth:`LiveWindow.on_click`, :meth:`on_key`, :meth:`on_char`,
+:meth:`on_scroll`) are what the GLFW callbacks call, so tests drive the same path.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import numpy as np
+
+from ..viewer import hud, layout
+from ..viewer.app import K_STEP, open_window
+
+log = logging.getLogger("engine")
+
+HELP_LINES = (
+    "Keys and mouse",
+    "",
+    "left click    focus on what is under the point (followed in later frames)",
+    "L             lock / unlock the focus disparity",
+    "wheel, + / -  change the blur K (aperture)",
+    "D             toggle the depth view",
+    "R             reset focus and K",
+    "H             show / hide this help",
+    "Esc, Q        quit",
+)
+
+
+def format_live_status(source: str, size, device: str, capture_fps, depth_ms, render_ms, latency_ms, out_fps,
+                       focus, k, locked: bool, status: str = "") -> list[str]:
+    """The live HUD's lines (pure; unit-tested)."""
+    f = lambda v, fmt, unit: (fmt.format(v) + unit) if v is not None else "-"  # noqa: E731
+    w, h = size if size else (0, 0)
+    lines = [f"{source}  {w}x{h}  {device}"]
+    lines.append(f"capture {f(capture_fps, '{:.1f}', ' fps')}  depth {f(depth_ms, '{:.0f}', ' ms')}  "
+                 f"render {f(render_ms, '{:.0f}', ' ms')}  latency {f(latency_ms, '{:.0f}', ' ms')}  "
+                 f"out {f(out_fps, '{:.1f}', ' fps')}")
+    lines.append(f"focus d={focus:.3f}" + (" (locked)" if locked else "") if focus is not None else "focus -")
+    lines[-1] += f"  K {k:.1f} px" if k is not None else ""
+    lines.append(status or "H: help")
+    return lines
+
+
+class LiveWindow:
+    """Window over a :class:`~engine.live.pipeline.LivePipeline` (which it runs on a thread)."""
+
+    def __init__(self, pipeline, size=None, visible: bool = True, title: str = "refocus live"):
+        self.pipeline = pipeline
+        self.controls = pipeline.controls
+        self.device = getattr(pipeline.renderer, "device", "cpu")
+        self.image_size = tuple(pipeline.capture.size)
+        self.help = False
+        self.closed = False
+        self.frames_shown = 0
+        self.error: BaseException | None = None
+        self._lock = threading.Lock()
+        self._latest = None  # newest FrameResult not yet uploaded
+        self._shown = None  # FrameResult in the texture
+        self._thread: threading.Thread | None = None
+        self._hud_lines = None
+        self._depth_dirty = False
+        pipeline.sinks.append(self._on_frame)
+        self.glfw, self.window = open_window(size, title, visible, image_size=self.image_size)
+        from OpenGL import GL
+
+        from ..viewer.glutil import Program, Texture
+
+        self.GL = GL
+        self.vao = GL.glGenVertexArrays(1)
+        GL.glBindVertexArray(self.vao)
+        self.prog_image = Program("quad.vert", "image.frag")
+        self.prog_depth = Program("quad.vert", "depth.frag")
+        self.prog_overlay = Program("quad.vert", "overlay.frag")
+        self.tex_image, self.tex_depth, self.tex_hud, self.tex_help = Texture(), Texture(), Texture(), Texture()
+        self._install_callbacks()
+        self.win_size = tuple(self.glfw.get_window_size(self.window))
+        self.fb_size = tuple(self.glfw.get_framebuffer_size(self.window))
+
+    # ---------------------------------------------------------------- wiring
+
+    def _install_callbacks(self):
+        g, w = self.glfw, self.window
+
+        def on_mouse(win, button, action, mods):
+            if button == g.MOUSE_BUTTON_LEFT and action == g.PRESS:
+                self.on_click(*g.get_cursor_pos(win))
+
+        def on_key(win, key, scancode, action, mods):
+            if action in (g.PRESS, g.REPEAT) and key in (g.KEY_ESCAPE,):
+                self.on_key(key)
+
+        g.set_mouse_button_callback(w, on_mouse)
+        g.set_key_callback(w, on_key)
+        g.set_char_callback(w, lambda win, cp: self.on_char(cp))
+        g.set_scroll_callback(w, lambda win, dx, dy: self.on_scroll(dy))
+        g.set_window_size_callback(w, lambda win, ww, wh: self.on_resize(ww, wh))
+        g.set_framebuffer_size_callback(w, lambda win, fw, fh: self.on_resize(*g.get_window_size(win)))
+        self._callbacks = (on_mouse, on_key)
+
+    def _on_frame(self, res) -> None:
+        """Pipeline sink (pipeline thread): keep only the newest frame, wake the event loop."""
+        with self._lock:
+            self._latest = res
+        try:
+            self.glfw.post_empty_event()
+        except Exception:  # noqa: BLE001 -- window already gone
+            pass
+
+    def _run_pipeline(self, max_frames) -> None:
+        try:
+            self.pipeline.run(max_frames=max_frames)
+        except BaseException as e:  # noqa: BLE001 -- re-raised on the window thread
+            self.error = e
+        finally:
+            try:
+                self.glfw.post_empty_event()
+            except Exception:  # noqa: BLE001
+                pass
+
+    # ---------------------------------------------------------------- input
+
+    def on_click(self, x: float, y: float):
+        """Left click at window position (x, y): focus follows the image point there. Returns it or None."""
+        p = layout.window_to_image(x, y, self.win_size, self.fb_size, self.image_size)
+        if p is None:
+            return None
+        shown = self._shown
+        self.controls.click(p[0] / self.image_size[0], p[1] / self.image_size[1],
+                            shown.disparity if shown is not None else None)
+        return p
+
+    def on_scroll(self, dy: float) -> None:
+        from ..cli import default_max_blur
+        from ..pyramid import MAX_RADIUS
+
+        if dy == 0:
+            return
+        k = self.controls.k if self.controls.k is not None else default_max_blur(self.image_size[::-1])
+        new = k * K_STEP ** dy
+        if dy > 0 and k < 0.5:
+            new = max(new, 1.0)
+        self.controls.k = float(min(MAX_RADIUS, round(new, 2) if new >= 0.05 else 0.0))
+
+    def on_key(self, key: int, mods: int = 0) -> None:
+        g = self.glfw
+        if key in (g.KEY_ESCAPE, g.KEY_Q):
+            self.glfw.set_window_should_close(self.window, True)
+        elif key in (g.KEY_EQUAL, g.KEY_KP_ADD):
+            self.on_scroll(1)
+        elif key in (g.KEY_MINUS, g.KEY_KP_SUBTRACT):
+            self.on_scroll(-1)
+        elif key == g.KEY_D:
+            self.controls.depth_view = not self.controls.depth_view
+            self._depth_dirty = True
+        elif key == g.KEY_L:
+            self.controls.toggle_lock(self._shown.focus if self._shown is not None else None)
+        elif key == g.KEY_R:
+            self.controls.reset()
+        elif key == g.KEY_H:
+            self.help = not self.help
+
+    def on_char(self, codepoint: int) -> None:
+        g = self.glfw
+        keys = {"+": g.KEY_EQUAL, "=": g.KEY_EQUAL, "-": g.KEY_MINUS, "_": g.KEY_MINUS, "d": g.KEY_D,
+                "l": g.KEY_L, "r": g.KEY_R, "h": g.KEY_H, "q": g.KEY_Q}
+        key = keys.get(chr(codepoint).lower())
+        if key is not None:
+            self.on_key(key)
+
+    def on_resize(self, width: int, height: int) -> None:
+        self.win_size = (int(width), int(height))
+        self.fb_size = tuple(self.glfw.get_framebuffer_size(self.window))
+
+    # ---------------------------------------------------------------- drawing
+
+    def hud_lines(self) -> list[str]:
+        p, st, shown = self.pipeline, self.pipeline.stats, self._shown
+        status = p.status
+        if self._thread is not None and not self._thread.is_alive() and not status:
+            status = "end of the video - Q to quit" if self.error is None else f"stopped: {self.error}"
+        return format_live_status(
+            p.capture.spec.describe(), self.image_size, self.device, p.capture.fps, st.depth_ms, st.render_ms,
+            st.latency_ms, st.fps, shown.focus if shown else None,
+            shown.k if shown else None, self.controls.locked is not None, status)
+
+    def _draw(self) -> None:
+        from ..viewer.glutil import rect_ndc
+
+        GL = self.GL
+        fw, fh = self.fb_size
+        GL.glDisable(GL.GL_BLEND)
+        GL.glViewport(0, 0, fw, fh)
+        GL.glClearColor(0.0, 0.0, 0.0, 1.0)
+        GL.glClear(GL.GL_COLOR_BUFFER_BIT)
+        GL.glBindVertexArray(self.vao)
+        shown = self._shown
+        full = (-1.0, -1.0, 1.0, 1.0)
+        if shown is not None:
+            r = layout.letterbox(self.fb_size, self.image_size)
+            GL.glViewport(*r.gl_viewport(fh))
+            if self.controls.depth_view:
+                self.tex_depth.bind(0)
+                self.prog_depth.use(u_rect=full, u_tex=0, u_focus=shown.focus, u_band=0.01)
+            else:
+                self.tex_image.bind(0)
+                self.prog_image.use(u_rect=full, u_tex=0, u_encode_srgb=0)
+            GL.glDrawArrays(GL.GL_TRIANGLE_STRIP, 0, 4)
+        GL.glViewport(0, 0, fw, fh)
+        scale = max(1.0, fw / max(1, self.win_size[0]))
+        lines = self.hud_lines()
+        if lines != self._hud_lines:
+            self.tex_hud.upload(hud.text_panel(lines, scale))
+            self._hud_lines = lines
+        GL.glEnable(GL.GL_BLEND)
+        GL.glBlendFunc(GL.GL_SRC_ALPHA, GL.GL_ONE_MINUS_SRC_ALPHA)
+        m = round(8 * scale)
+        tw, th = self.tex_hud.size
+        self.tex_hud.bind(0)
+        self.prog_overlay.use(u_rect=rect_ndc(m, m, tw, th, fw, fh), u_tex=0)
+        GL.glDrawArrays(GL.GL_TRIANGLE_STRIP, 0, 4)
+        if self.help:
+            if self.tex_help.size == (0, 0):
+                self.tex_help.upload(hud.text_panel(HELP_LINES, 1.2 * scale, pad=round(16 * scale)))
+            hw, hh = self.tex_help.size
+            fit = min(1.0, 0.95 * fw / hw, 0.95 * fh / hh)
+            hw, hh = max(1, round(hw * fit)), max(1, round(hh * fit))
+            self.tex_help.bind(0)
+            self.prog_overlay.use(u_rect=rect_ndc((fw - hw) // 2, (fh - hh) // 2, hw, hh, fw, fh), u_tex=0)
+            GL.glDrawArrays(GL.GL_TRIANGLE_STRIP, 0, 4)
+        GL.glDisable(GL.GL_BLEND)
+
+    def read_framebuffer(self) -> np.ndarray:
+        """Draw and read back the back buffer: uint8 RGB (fb_h, fb_w, 3), top row first (tests)."""
+        from ..viewer.glutil import read_pixels
+
+        self._draw()
+        self.GL.glFinish()
+        self.GL.glReadBuffer(self.GL.GL_BACK)
+        return read_pixels(*self.fb_size)
+
+    # ---------------------------------------------------------------- loop
+
+    def start(self, max_frames: int | None = None) -> None:
+        """Start the pipeline thread (``run`` does this)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run_pipeline, args=(max_frames,),
+                                            name="refocus-live", daemon=True)
+            self._thread.start()
+
+    def step(self, wait: float = 0.05) -> None:
+        """One event-loop iteration: events, upload the newest frame, redraw."""
+        if wait > 0:
+            self.glfw.wait_events_timeout(wait)
+        else:
+            self.glfw.poll_events()
+        with self._lock:
+            res, self._latest = self._latest, None
+        if res is not None:
+            if res.rgb.shape[1::-1] != self.image_size:
+                self.image_size = (res.rgb.shape[1], res.rgb.shape[0])
+            self.tex_image.upload(np.ascontiguousarray(res.rgb))
+            self._shown = res
+            self.frames_shown += 1
+            self._depth_dirty = True
+        if self._depth_dirty and self.controls.depth_view and self._shown is not None:
+            self.tex_depth.upload(np.ascontiguousarray(self._shown.disparity, np.float32))
+            self._depth_dirty = False
+        self._draw()
+        self.glfw.swap_buffers(self.window)
+
+    @property
+    def should_close(self) -> bool:
+        return self.closed or bool(self.glfw.window_should_close(self.window))
+
+    def run(self, max_frames: int | None = None) -> int:
+        """Run until the window closes (or ``max_frames`` were shown); returns frames rendered.
+
+        A pipeline error is re-raised here, after the pipeline thread stopped.
+        """
+        self.start(max_frames)
+        while not self.should_close:
+            self.step(0.05)
+            if not self._thread.is_alive():
+                if self.error is not None or max_frames is not None:
+                    self.step(0)  # show the last frame
+                    break
+        self.pipeline.stop()
+        self._thread.join(60.0)
+        if self.error is not None:
+            raise self.error
+        return self.pipeline.stats.frames
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.pipeline.stop()
+        if self._thread is not None:
+            self._thread.join(60.0)
+        self.glfw.destroy_window(self.window)
+        self.glfw.terminate()

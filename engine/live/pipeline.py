@@ -1,0 +1,329 @@
+"""The live pipeline: capture -> depth (worker process) -> temporal filter -> render -> sinks.
+
+One loop, run on the caller's thread (the main thread when headless, a
+background thread under the window)::
+
+    get frame t (newest) -> submit its depth  --.
+    render frame t-1, hand it to the sinks      |  in parallel: the depth
+    collect depth of frame t  <-----------------'  worker computes depth(t)
+
+so the depth of frame t is computed while frame t-1 renders. With ``D`` the
+depth time and ``R`` the render time, a steady stream runs at about
+``1 / max(D, R)`` frames per second and a frame reaches the sink
+``~ max(D, R) + R`` after it was captured (plus up to one frame interval of
+waiting in the capture slot); :class:`Stats` measures it (capture timestamp ->
+after the last sink returned).
+
+Depth comes from a :class:`engine.depth.DepthWorker` (``depth=``, used by the
+CLI: TensorFlow runs in its own process) or, for tests and experiments, any
+callable ``depth_fn(image_srgb) -> disparity`` run on a helper thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import RefocusError
+from .capture import CaptureEnded, Frame
+from .temporal import DepthSmoother, FocusSmoother
+
+log = logging.getLogger("engine")
+
+MAX_DEPTH_FAILURES = 5
+
+
+class Controls:
+    """What the user steers, shared between the window thread and the pipeline thread.
+
+    Focus follows the point ``(u, v)`` (fractions of width and height, so a
+    reconnect at another resolution keeps it) unless ``locked`` holds a fixed
+    disparity. ``k``: blur K in pixels (None: 4 % of the frame's longer side).
+    """
+
+    def __init__(self, point=(0.5, 0.5), locked: float | None = None, k: float | None = None, dof: float = 0.0,
+                 lock_on_click: bool = False):
+        self._lock = threading.Lock()
+        self.point = tuple(point)
+        self.locked = locked
+        self.k = k
+        self.dof = float(dof)
+        self.lock_on_click = lock_on_click
+        self.depth_view = False
+        self.generation = 0  # bumped on a click: the focus jumps toward the new target
+
+    def click(self, u: float, v: float, disparity: np.ndarray | None = None) -> None:
+        """Focus on the point at fractions (u, v); with ``lock_on_click``, lock its current disparity."""
+        with self._lock:
+            self.point = (min(max(u, 0.0), 1.0), min(max(v, 0.0), 1.0))
+            self.locked = None
+            if self.lock_on_click and disparity is not None:
+                self.locked = self._at(disparity, self.point)
+            self.generation += 1
+
+    @staticmethod
+    def _at(disparity: np.ndarray, point) -> float:
+        from ..optics import focus_disparity_at
+
+        h, w = disparity.shape
+        return focus_disparity_at(disparity, min(point[0] * w, w - 1), min(point[1] * h, h - 1))
+
+    def target(self, disparity: np.ndarray) -> float:
+        """Focus disparity wanted for this frame's disparity map."""
+        with self._lock:
+            if self.locked is None and self.lock_on_click:  # --lock-focus: fix the first frame's value
+                self.locked = self._at(disparity, self.point)
+            locked, point = self.locked, self.point
+        return float(locked) if locked is not None else self._at(disparity, point)
+
+    def toggle_lock(self, current: float | None) -> None:
+        """L key: lock the focus at ``current`` disparity, or unlock (follow the point again)."""
+        with self._lock:
+            if self.locked is None and current is not None:
+                self.locked = float(current)
+            else:
+                self.locked = None
+                self.lock_on_click = False
+
+    def reset(self, k: float | None = None) -> None:
+        with self._lock:
+            self.point, self.locked, self.k = (0.5, 0.5), None, k
+
+    def max_blur(self, shape) -> float:
+        from ..cli import default_max_blur
+
+        return float(self.k) if self.k is not None else default_max_blur(shape)
+
+
+@dataclass
+class FrameResult:
+    """What the sinks receive with each rendered frame."""
+
+    index: int
+    rgb: np.ndarray  # refocused sRGB uint8 (H, W, 3)
+    image_rgb: np.ndarray  # the captured frame, uint8
+    disparity: np.ndarray  # the (smoothed) disparity used
+    focus: float
+    k: float
+    t_capture: float
+    depth_ms: float
+    render_ms: float
+
+
+@dataclass
+class Stats:
+    """Running figures for the HUD and the benchmark (bounded: memory stays flat)."""
+
+    frames: int = 0
+    depth_ms: float | None = None
+    render_ms: float | None = None
+    latency_ms: float | None = None
+    out_times: deque = field(default_factory=lambda: deque(maxlen=120))
+    history: deque = field(default_factory=lambda: deque(maxlen=4096))
+
+    def add(self, depth_ms: float, render_ms: float, latency_ms: float, now: float, index: int) -> None:
+        ema = lambda old, new: new if old is None else 0.8 * old + 0.2 * new  # noqa: E731
+        self.frames += 1
+        self.depth_ms = ema(self.depth_ms, depth_ms)
+        self.render_ms = ema(self.render_ms, render_ms)
+        self.latency_ms = ema(self.latency_ms, latency_ms)
+        self.out_times.append(now)
+        self.history.append((index, now, depth_ms, render_ms, latency_ms))
+
+    @property
+    def fps(self) -> float | None:
+        """Output frames per second over the last (up to) 120 frames."""
+        t = self.out_times
+        if len(t) < 2 or t[-1] <= t[0]:
+            return None
+        return (len(t) - 1) / (t[-1] - t[0])
+
+
+class _ThreadDepth:
+    """``depth_fn`` behind the DepthWorker's submit/result interface (one helper thread)."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="refocus-depth")
+        self._pending: deque = deque()
+        self.last_timing = None
+
+    def submit(self, image):
+        self._pending.append(self._pool.submit(self._timed, image))
+
+    def _timed(self, image):
+        t = time.perf_counter()
+        d = self.fn(image)
+        return d, time.perf_counter() - t
+
+    def result(self, timeout=None):
+        import concurrent.futures
+
+        fut = self._pending[0]
+        try:
+            d, s = fut.result(timeout)
+        except concurrent.futures.TimeoutError:  # not the builtin before Python 3.11
+            raise TimeoutError("depth not ready") from None
+        except Exception:
+            self._pending.popleft()
+            raise
+        self._pending.popleft()
+        self.last_timing = {"network_s": s}
+        return d
+
+    def close(self):
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class LivePipeline:
+    """Run capture -> depth -> render -> sinks (see the module docstring).
+
+    ``capture``: a :class:`~engine.live.capture.FrameCapture` (started here if
+    needed). ``renderer``: an :class:`engine.renderer.Renderer`. Exactly one of
+    ``depth`` (DepthWorker-like: ``submit``/``result``) or ``depth_fn``.
+    ``sinks``: callables taking a :class:`FrameResult`. The pipeline does not
+    own (close) the capture, the depth worker or the sinks.
+    """
+
+    def __init__(self, capture, renderer, *, depth=None, depth_fn=None, sinks=(), controls: Controls | None = None,
+                 depth_smoothing: bool = True, focus_smoothing: bool = True, depth_alpha: float = 0.3,
+                 focus_tau: float = 0.25):
+        if (depth is None) == (depth_fn is None):
+            raise ValueError("pass exactly one of depth= (a DepthWorker) or depth_fn=")
+        self.capture = capture
+        self.renderer = renderer
+        self._own_depth = depth is None
+        self.depth = depth if depth is not None else _ThreadDepth(depth_fn)
+        self.sinks = list(sinks)
+        self.controls = controls or Controls()
+        self.depth_filter = DepthSmoother(alpha=depth_alpha, align=depth_smoothing, smooth=depth_smoothing)
+        self.focus_filter = FocusSmoother(tau=focus_tau, enabled=focus_smoothing)
+        self.stats = Stats()
+        self.message = ""
+        self.last: FrameResult | None = None
+        self._stop = threading.Event()
+        self._depth_failures = 0
+
+    # ---------------------------------------------------------------- control
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to return after the frame in progress."""
+        self._stop.set()
+
+    @property
+    def status(self) -> str:
+        """One line for the HUD: the capture's trouble, else the pipeline's last message."""
+        return getattr(self.capture, "status", "") or self.message
+
+    # ---------------------------------------------------------------- steps
+
+    def _submit(self, frame: Frame):
+        img = frame.rgb.astype(np.float32) * np.float32(1.0 / 255.0)
+        self.depth.submit(img)
+        return frame, img, time.perf_counter()
+
+    def _collect(self, in_flight, timeout):
+        """Depth of the frame in flight -> (frame, img, disparity, depth_ms); None when it failed."""
+        from ..depthmap import fit_to_image
+
+        frame, img, t0 = in_flight
+        try:
+            raw = self.depth.result(timeout=timeout)
+        except TimeoutError:
+            raise
+        except RefocusError as e:
+            self._depth_failures += 1
+            self.message = f"depth failed on frame {frame.index}: {e}"
+            log.warning("%s", self.message)
+            if self._depth_failures >= MAX_DEPTH_FAILURES:
+                raise RefocusError(f"depth failed on {MAX_DEPTH_FAILURES} frames in a row; last: {e}") from None
+            return None
+        self._depth_failures = 0
+        timing = getattr(self.depth, "last_timing", None)
+        depth_ms = 1e3 * sum(timing.values()) if timing else 1e3 * (time.perf_counter() - t0)
+        d = np.nan_to_num(np.asarray(raw, np.float32), nan=0.0, posinf=1.0, neginf=0.0)
+        d = fit_to_image(d, img.shape[:2], "depth model output")
+        d = np.clip(self.depth_filter.update(d), 0.0, 1.0).astype(np.float32)
+        return frame, img, d, depth_ms
+
+    def _render(self, ready) -> FrameResult:
+        from ..colour import srgb_to_linear
+
+        frame, img, d, depth_ms = ready
+        c = self.controls
+        target = c.target(d)
+        focus = min(1.0, max(0.0, self.focus_filter.update(target, frame.t_capture)))
+        k = c.max_blur(d.shape)
+        t0 = time.perf_counter()
+        self.renderer.prepare(srgb_to_linear(img), d)
+        out = self.renderer.to_host(self.renderer.render_srgb8(focus, k, c.dof))
+        render_ms = 1e3 * (time.perf_counter() - t0)
+        return FrameResult(frame.index, out, frame.rgb, d, focus, k, frame.t_capture, depth_ms, render_ms)
+
+    def _emit(self, res: FrameResult) -> None:
+        for sink in self.sinks:
+            sink(res)
+        now = time.perf_counter()
+        self.last = res
+        self.stats.add(res.depth_ms, res.render_ms, 1e3 * (now - res.t_capture), now, res.index)
+
+    # ---------------------------------------------------------------- loop
+
+    def run(self, max_frames: int | None = None) -> int:
+        """Process frames until the source ends, ``max_frames`` were emitted or :meth:`stop`.
+
+        Returns the number of frames handed to the sinks.
+        """
+        cap = self.capture
+        if hasattr(cap, "start"):
+            cap.start()
+        in_flight = ready = None
+        ended = False
+        emitted = 0
+        clean = False
+        try:
+            while not self._stop.is_set():
+                if max_frames is not None and emitted >= max_frames:
+                    break
+                if in_flight is None and not ended and (max_frames is None or emitted
+                                                        + (ready is not None) < max_frames):
+                    try:
+                        frame = cap.get(timeout=0.02 if ready is not None else 0.25)
+                    except TimeoutError:
+                        frame = None
+                    except CaptureEnded:
+                        ended, frame = True, None
+                    if frame is not None:
+                        in_flight = self._submit(frame)
+                if ready is not None:  # renders while the depth of the next frame is computed
+                    res = self._render(ready)
+                    ready = None
+                    self._emit(res)
+                    emitted += 1
+                    continue
+                if in_flight is not None:
+                    try:
+                        ready = self._collect(in_flight, timeout=0.25)
+                    except TimeoutError:
+                        continue
+                    in_flight = None
+                elif ended:
+                    break
+            clean = True
+        finally:
+            if in_flight is not None and clean:  # leave the worker with nothing pending
+                try:
+                    self.depth.result(timeout=30)
+                except Exception:  # noqa: BLE001
+                    pass
+        return emitted
+
+    def close(self) -> None:
+        if self._own_depth:
+            self.depth.close()
