@@ -41,6 +41,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from engine.bench import cpu_model  # noqa: E402
+
 BUILD = r"""
 import os, shutil, sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -63,16 +65,6 @@ MODELS = {
                "256x256, TFLite",
     "tiny": "tests' tiny Keras depth net (conv/pool/depthwise/upsample, 32x32), TFLite",
 }
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def make_video(path: Path, w: int, h: int, n: int = 60, fps: float = 30.0) -> None:

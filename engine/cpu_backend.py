@@ -31,6 +31,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .errors import DeviceError
 from .optics import coc_radius
 from .pyramid import (LEVEL_RADII, band_of, level_scale, level_weights, levels_needed, padded_shape,
                       small_radius)
@@ -52,6 +53,18 @@ def convolve(rgba: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     if kernel.shape == (1, 1):
         return rgba
     return cv2.filter2D(rgba, -1, cv2.flip(kernel, -1), borderType=cv2.BORDER_CONSTANT)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to new allocations (Linux MemAvailable), None if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
 
 
 class BilinearTaps:
@@ -151,9 +164,24 @@ class CpuRenderer(Renderer):
                 self._down[key] = box_down2(self._downsampled(j, s // 2))
         return self._down[key]
 
+    def level_bytes(self, n: int) -> int:
+        """Memory that levels ``self._n_levels .. n-1`` of all non-empty layers take (bytes)."""
+        hp, wp = self._band_p.shape
+        layers = int(np.count_nonzero(self.band_count[1:])) + 1
+        return sum(layers * (hp // level_scale(r)) * (wp // level_scale(r)) * 16
+                   for r in LEVEL_RADII[self._n_levels:n])
+
     def ensure_levels(self, n: int) -> None:
-        """Build pyramid levels 1..n-1 of every layer that are not built yet."""
+        """Build pyramid levels 1..n-1 of every layer that are not built yet.
+
+        Raises :class:`DeviceError` instead of running the machine out of memory."""
         n = min(n, len(LEVEL_RADII))
+        need, free = self.level_bytes(n), available_memory()
+        if free is not None and need > 0.8 * free:
+            h, w = self.shape
+            raise DeviceError(f"not enough memory to blur the {w}x{h} image up to {LEVEL_RADII[n - 1]:g} px: "
+                              f"needs {need / 2**30:.1f} GiB, {free / 2**30:.1f} GiB available; "
+                              "use a smaller image or a smaller --max-blur")
         for i in range(self._n_levels, n):
             rho = LEVEL_RADII[i]
             s = level_scale(rho)

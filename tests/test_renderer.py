@@ -276,3 +276,19 @@ def test_dof_range_keeps_a_slab_sharp():
     assert np.abs(out - ref)[slab].max() <= 2
     far = np.abs(disp - 0.5) > 0.4
     assert np.abs(out - ref)[far].mean() > 3
+
+
+def test_cpu_refuses_a_pyramid_larger_than_the_memory(monkeypatch):
+    import engine.cpu_backend as cb
+    from engine.errors import DeviceError
+
+    r = CpuRenderer()
+    r.prepare(smooth_texture(64, 96, 7), np.linspace(0, 1, 64 * 96, dtype=np.float32).reshape(64, 96))
+    need = r.level_bytes(10)
+    # 8 layers x 16 bytes x (radii 1..6.5 at full resolution, 8, 10, 12.5 at half), padded 64x96
+    assert need == 8 * 16 * 64 * 96 * (6 + 3 / 4)
+    monkeypatch.setattr(cb, "available_memory", lambda: need)  # K=20 needs levels up to 10 px: 6.5/6.75 of it
+    with pytest.raises(DeviceError, match="not enough memory"):
+        r.render(0.5, 20.0)
+    monkeypatch.setattr(cb, "available_memory", lambda: 2 * need)
+    assert r.render(0.5, 20.0).shape == (64, 96, 3)

@@ -114,13 +114,14 @@ def fetch(spec: ModelSpec, force: bool = False, progress: bool = True) -> Path:
     except OSError as e:
         raise InputError(f"{dest.parent}: cannot create the model cache folder ({e.strerror or e})") from None
     last = None
-    for url in spec.urls:
+    for n, url in enumerate(spec.urls, 1):
         try:
             _download(spec, url, dest, progress)
             return dest
         except _Offline as e:
             last = e
-            log.warning("%s", e)
+            if n < len(spec.urls):  # the last failure is the error itself
+                log.warning("%s; trying the next mirror", e)
     raise InputError(str(last))
 
 
