@@ -208,6 +208,15 @@ class CpuRenderer(Renderer):
                     self._levels[(j, i)] = level
         self._n_levels = max(self._n_levels, n)
 
+    def _level_reach(self, i: int) -> int:
+        """How far (full-resolution pixels) level i spreads a pixel: s * (kernel radius + 2)
+        at scale s (the box block, the kernel, and the two bilinear taps)."""
+        if i == 0:
+            return 0
+        rho = LEVEL_RADII[i]
+        s = level_scale(rho)
+        return s * (self.aperture.kernel(small_radius(rho, s, self.aperture)).shape[0] // 2 + 2)
+
     def level(self, j: int, i: int) -> tuple[np.ndarray, int]:
         """Level i of layer j as (array at 1/s resolution, s)."""
         if i == 0:
@@ -314,9 +323,10 @@ class CpuRenderer(Renderer):
         for k in range(1, self.n_bands):
             if self.band_count[k] == 0 or band_radius[k] <= 0:
                 continue
-            # Band k reaches at most its radius (+25 % level interpolation, + the
-            # level's upsampling) beyond its bounding box.
-            reach = int(np.ceil(1.25 * band_radius[k])) + level_scale(1.25 * float(band_radius[k])) + 2
+            # Band k reaches beyond its bounding box at most as far as the two levels
+            # it is sampled from spread a pixel (box, kernel, bilinear upsampling).
+            i_k, _ = level_weights(band_radius[k:k + 1], self._n_levels)
+            reach = max(self._level_reach(lv) for lv in (int(i_k[0]), int(i_k[0]) + 1) if lv < self._n_levels)
             y0, y1, x0, x1 = self._bbox[k]
             win = (max(y0 - reach, 0), min(y1 + reach, h), max(x0 - reach, 0), min(x1 + reach, w))
             front = self.band[win[0]:win[1], win[2]:win[3]] < k

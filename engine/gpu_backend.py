@@ -24,7 +24,9 @@ All work is issued on ``self.stream`` (the caller's, or a renderer-owned
 non-blocking stream). ``render()`` makes the caller's current stream wait for
 it, so the returned array can be used on the current stream right away. The
 returned array is the renderer's output buffer: the next ``render()``
-overwrites it (``.copy()`` it to keep it).
+overwrites it (``.copy()`` it to keep it; ``prepare()`` and ``render()`` first
+make the renderer's stream wait for the work already queued on the caller's
+current stream, so such a copy is not overwritten before it runs).
 """
 
 from __future__ import annotations
@@ -79,6 +81,7 @@ class GpuRenderer(Renderer):
             raise DeviceError("--device gpu: CuPy is not installed; install with: pip install 'deocused[gpu]'")
         self.stream = stream if stream is not None else cp.cuda.Stream(non_blocking=True)
         self._done = cp.cuda.Event(disable_timing=True)
+        self._caller = cp.cuda.Event(disable_timing=True)
         dev = cp.cuda.Device().id
         self._device_id = dev
         pyr, ref = _module("pyramid.cu", dev), _module("refocus.cu", dev)
@@ -231,11 +234,9 @@ class GpuRenderer(Renderer):
         if self._alloc_shape != (h, w):
             self._allocate(h, w)
         b = self._buf
-        if isinstance(image, cp.ndarray) or isinstance(disp, cp.ndarray):
-            # Inputs made on the caller's stream: ours must wait for them.
-            cur = cp.cuda.get_current_stream()
-            if cur.ptr != self.stream.ptr:
-                self.stream.wait_event(cur.record())
+        # Inputs made on the caller's stream (and earlier outputs still being read there):
+        # ours must wait for them.
+        self._wait_for_caller()
         with self.stream:
             img = self._device_input(image, b["image"], (h, w, 3))
             dsp = self._device_input(disp, b["disp"], (h, w))
@@ -334,6 +335,9 @@ class GpuRenderer(Renderer):
         band_radius = coc_radius(self.band_centre, focus, K, dof).astype(np.float32)
         n_levels = levels_needed(max(rmax, float(band_radius.max())))
         self._ensure_levels(n_levels)
+        # The output buffer is overwritten: work the caller queued on its stream on the
+        # previous result (e.g. a .copy()) must finish first.
+        self._wait_for_caller()
         bx, by, _ = REFOCUS_BLOCK
         with self.stream:
             self._k_refocus(((w + bx - 1) // bx, (h + by - 1) // by), REFOCUS_BLOCK,
@@ -347,6 +351,13 @@ class GpuRenderer(Renderer):
             self._done.record(self.stream)
             cur.wait_event(self._done)
         return b["out"]
+
+    def _wait_for_caller(self) -> None:
+        """Make ``self.stream`` wait for the work queued so far on the caller's current stream."""
+        cur = cp.cuda.get_current_stream()
+        if cur.ptr != self.stream.ptr:
+            self._caller.record(cur)
+            self.stream.wait_event(self._caller)
 
     def to_host(self, array) -> np.ndarray:
         if isinstance(array, cp.ndarray):

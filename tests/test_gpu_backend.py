@@ -238,6 +238,29 @@ def test_stream_honoured():
 
 
 @pytest.mark.gpu
+def test_copy_on_caller_stream_not_overwritten():
+    """A .copy() of render()'s result queued on the caller's stream sees that result,
+    even when the next render() is issued before the copy has run."""
+    cp = _gpu()
+    from engine.gpu_backend import GpuRenderer
+
+    r = GpuRenderer(stream=cp.cuda.Stream(non_blocking=True))
+    img, disp = _scene(64, 64, seed=6)
+    r.prepare(img, disp)
+    expected = r.to_host(r.render(0.1, 30.0)).copy()
+    caller = cp.cuda.Stream(non_blocking=True)
+    sleeper = cp.RawKernel(_SLEEP, "sleep_cycles")
+    rate = cp.cuda.Device().attributes["ClockRate"] * 1000  # Hz
+    with caller:
+        out = r.render(0.1, 30.0)
+        sleeper((1,), (1,), (np.int64(rate * 0.5),))  # ~0.5 s on the caller's stream
+        kept = out.copy()                             # queued behind the sleeper
+        r.render(0.9, 30.0)                           # overwrites `out` on the renderer's stream
+        got = cp.asnumpy(kept)
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.gpu
 def test_out_of_memory_is_device_error(monkeypatch):
     cp = _gpu()
     from engine.gpu_backend import GpuRenderer
