@@ -7,7 +7,6 @@ every call here needs a current context).
 from __future__ import annotations
 
 import ctypes
-from pathlib import Path
 
 import numpy as np
 from OpenGL import GL
