@@ -43,7 +43,7 @@ def add_render_arguments(p: argparse.ArgumentParser) -> None:
                    help="the depth file holds disparity (near = large, default) or metric depth (inverted)")
     p.add_argument("--max-blur", "-K", type=float, metavar="K",
                    help="blur radius in pixels for a normalised-disparity difference of 1 "
-                   "(default: 4%% of the image's longer side)")
+                   "(default: 4%% of the image's longer side, at most 256)")
     p.add_argument("--dof", type=float, default=0.0, metavar="D",
                    help="keep everything within +-D of the focus disparity sharp (default 0)")
     p.add_argument("--blades", type=int, default=0, metavar="N", help="aperture blades (0 = circular, default)")
@@ -56,8 +56,10 @@ def add_render_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def default_max_blur(shape) -> float:
-    """Default K: 4 % of the image's longer side, in pixels."""
-    return round(0.04 * max(shape), 1)
+    """Default K: 4 % of the image's longer side, in pixels (at most the pyramid's largest radius)."""
+    from .pyramid import MAX_RADIUS
+
+    return min(round(0.04 * max(shape), 1), MAX_RADIUS)
 
 
 def renderer_options(args) -> dict:
@@ -155,6 +157,7 @@ def cmd_render(args) -> int:
     if out.exists() and not args.overwrite:  # fail before the slow part
         raise InputError(f"{out}: already exists; choose another --output or pass --overwrite")
     renderer = make_renderer(args.device, **renderer_options(args))
+    renderer.check_focus(focus, k, args.dof)  # before the slow part
     t1 = time.perf_counter()
     renderer.prepare(srgb_to_linear(img), disp)
     result = renderer.render_srgb8(focus, k, args.dof)

@@ -38,6 +38,8 @@ from .pyramid import (LEVEL_RADII, band_of, level_scale, level_weights, levels_n
 from .renderer import Renderer, boost_highlights
 
 EPS = 1e-6
+#: prepare() refuses images whose pyramid up to this radius (px) does not fit in memory.
+MIN_PYRAMID_RADIUS = 8.0
 #: Least coverage of the background layer for a fill estimated at the background's radius.
 FILL_MIN_COVER = 0.1
 
@@ -138,6 +140,15 @@ class CpuRenderer(Renderer):
             rows = np.flatnonzero((self.band == j).any(axis=1))
             cols = np.flatnonzero((self.band == j).any(axis=0))
             self._bbox.append((int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1))
+        # Refuse early what cannot fit: the layers and their levels up to MIN_PYRAMID_RADIUS.
+        self._n_levels = 1
+        layers = int(np.count_nonzero(counts[1:])) + 1
+        need = layers * hp * wp * 16 + self.level_bytes(levels_needed(MIN_PYRAMID_RADIUS))
+        free = available_memory()
+        if free is not None and need > 0.8 * free:
+            self.shape = None
+            raise DeviceError(f"not enough memory for the {w}x{h} image's blur pyramid: needs at least "
+                              f"{need / 2**30:.1f} GiB, {free / 2**30:.1f} GiB available; use a smaller image")
         self._layer0: list[np.ndarray] = []
         for j in range(self.n_bands):
             if j > 0 and counts[j] == 0:

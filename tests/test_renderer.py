@@ -292,3 +292,7 @@ def test_cpu_refuses_a_pyramid_larger_than_the_memory(monkeypatch):
         r.render(0.5, 20.0)
     monkeypatch.setattr(cb, "available_memory", lambda: 2 * need)
     assert r.render(0.5, 20.0).shape == (64, 96, 3)
+    # prepare() checks the layers and their levels up to 8 px (8 x 16 bytes x (1 + 6 + 1/4)).
+    monkeypatch.setattr(cb, "available_memory", lambda: 8 * 16 * 64 * 96 * 7)
+    with pytest.raises(DeviceError, match="blur pyramid"):
+        r.prepare(smooth_texture(64, 96, 7), np.linspace(0, 1, 64 * 96, dtype=np.float32).reshape(64, 96))
