@@ -54,3 +54,26 @@ def test_help_lists_keys(argv, capsys):
         main(argv)
     assert e.value.code == 0
     assert "Esc/Q quit" in capsys.readouterr().out
+
+
+def test_no_preview_flag_reaches_the_viewer(monkeypatch):
+    import engine.viewer.app
+    from engine.cli import build_parser, main
+
+    assert build_parser().parse_args(["view"]).preview is True
+    assert build_parser().parse_args(["view", "--no-preview"]).preview is False
+    seen = {}
+
+    class FakeViewer:
+        def __init__(self, sources, **kw):
+            seen.update(kw)
+
+        def run(self):
+            pass
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(engine.viewer.app, "Viewer", FakeViewer)
+    assert main(["view", "--no-preview", "--device", "cpu"]) == 0 and seen["preview"] is False
+    assert main(["view", "--device", "cpu"]) == 0 and seen["preview"] is True

@@ -10,6 +10,7 @@ the comparison is with the renderer's output resized by OpenCV INTER_LINEAR
 Letterbox bars must be exactly black. The HUD panel (top-left) is masked out.
 """
 
+import functools
 import shutil
 import subprocess
 import sys
@@ -298,3 +299,142 @@ def test_photo_without_depth_uses_the_depth_worker(xdisplay, tmp_path, monkeypat
         assert calls["polls"] >= 5 and v.slots[0].status == "ready"
         assert v.on_click(20, 60) and v.focus == pytest.approx(0.0, abs=1e-6)  # min-max normalised
     assert calls["closed"]
+
+
+# --------------------------------------------------------------------------- progressive CPU preview
+#
+# Images above engine.viewer.app.PREVIEW_MIN_PIXELS (0.6 MP) on the CPU renderer: each new focus first
+# shows a render of a ~0.3 MP downscaled copy, upscaled bilinearly. Tolerances: the preview on screen
+# (1:1) equals the preview renderer's sRGB8 output resized by OpenCV INTER_LINEAR (what the viewer
+# uploads) within 2/255; once idle the screen equals the full renderer's render_srgb8 within 2/255.
+
+BW, BH = 1024, 640  # 0.66 MP: just above the threshold, to keep the tests fast
+
+
+@functools.lru_cache(maxsize=1)
+def big_scene():
+    from engine.samples import synthetic_scene
+
+    img, depth = synthetic_scene(BW, BH)
+    inv = 1.0 / depth
+    return img, ((inv - inv.min()) / (inv.max() - inv.min())).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def big_viewer(xdisplay):  # noqa: F811
+    from engine.viewer.app import Source, Viewer
+
+    img, disp = big_scene()
+    with Viewer([Source("big", image=img, disparity=disp)], device="cpu", size=(BW, BH)) as v:
+        assert v.fb_size == (BW, BH)
+        assert v.run_until_idle(60)
+        yield v
+
+
+def expected_preview(v):
+    _, focus, k, dof = v.shown
+    pw, ph = v.preview_size()
+    small = v.preview_renderer.render_srgb8(focus, k * pw / BW, dof)
+    assert small.shape == (ph, pw, 3)
+    return cv2.resize(small, (BW, BH), interpolation=cv2.INTER_LINEAR)
+
+
+def click_until_preview(v, fx, fy, timeout=30.0):
+    """Click at (fx, fy) of the frame; step until the preview is on screen. Returns the framebuffer then."""
+    before = v.shown
+    v.on_click(fx * BW, fy * BH)
+    assert v.wanted != before, "pick a point at another depth"
+    end = time.monotonic() + timeout
+    while not v.showing_preview:
+        v.step(wait=0.005)
+        assert v.shown == before, "the full render was shown before the preview"
+        assert time.monotonic() < end, "no preview shown"
+    return v.read_framebuffer(overlay=False)
+
+
+def test_preview_renderer_setup(big_viewer):
+    v = big_viewer
+    pw, ph = v.preview_size()
+    assert 0.25e6 <= pw * ph <= 0.4e6 and abs(pw / ph - BW / BH) < 0.01
+    r, p = v.renderer, v.preview_renderer
+    assert p is not r and p.device == "cpu" and p.shape == (ph, pw)
+    assert (p.n_bands, p.highlights, p.aperture) == (r.n_bands, r.highlights, r.aperture)
+
+
+def test_click_shows_preview_then_full(big_viewer):
+    v = big_viewer
+    fb_prev = click_until_preview(v, 0.34, 0.62)  # the sphere
+    assert v.shown != v.wanted
+    assert "preview" in v._status() and "preview" in v._hud_lines[-1]  # on the HUD as presented
+    assert v.busy
+    assert v.run_until_idle(60)
+    assert not v.showing_preview and "preview" not in v._status()
+    fb = v.read_framebuffer(overlay=False)
+    full = expected(v)
+    assert np.abs(fb.astype(int) - full).max() <= 2
+    prev = expected_preview(v)
+    assert np.abs(fb_prev.astype(int) - prev).max() <= 2
+    # it is a lower-resolution version of the same picture, not the full render
+    d = np.abs(fb_prev.astype(float) - full)
+    assert 0.0 < d.mean() < 8.0
+
+
+def test_save_during_preview_writes_the_full_render(big_viewer, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    v = big_viewer
+    n = len(v.saved)
+    click_until_preview(v, 0.5, 0.95)  # the floor
+    v.on_key(glfw.KEY_S)
+    assert len(v.saved) == n and "saving when" in v.message  # not the preview: waits for the full render
+    assert v.run_until_idle(60)
+    assert len(v.saved) == n + 1
+    saved = cv2.imread(str(v.saved[-1]))[..., ::-1]
+    assert saved.shape == (BH, BW, 3)
+    assert np.array_equal(saved, expected(v))
+
+
+def test_click_during_full_render_gets_its_preview_next(big_viewer):
+    v = big_viewer
+    click_until_preview(v, 0.34, 0.62)  # the sphere; its full render is now running
+    assert v._job is not None and v._job.kind == "full"
+    v.on_click(0.85 * BW, 0.45 * BH)  # the far card, before that render is done
+    want = v.wanted
+    end = time.monotonic() + 30
+    while not (v.showing_preview and v._preview_done == want):
+        v.step(wait=0.005)
+        assert v.shown != want, "full render of the new focus before its preview"
+        assert time.monotonic() < end
+    assert v.run_until_idle(60) and v.shown == want
+
+
+def test_unthreaded_preview_then_full_in_two_steps(xdisplay):  # noqa: F811
+    """threaded=False: the first step renders and presents the preview, the next one the full frame."""
+    from engine.viewer.app import Source, Viewer
+
+    img, disp = big_scene()
+    with Viewer([Source("big", image=img, disparity=disp)], device="cpu", size=(BW, BH), threaded=False) as v:
+        v.step()
+        assert v.showing_preview and v.shown is None and "preview" in v._hud_lines[-1]
+        assert np.abs(v.read_framebuffer(overlay=False).astype(int) - expected_preview_for(v)).max() <= 2
+        v.step()
+        assert not v.showing_preview and v.shown == v.wanted and not v.busy
+        assert np.abs(v.read_framebuffer(overlay=False).astype(int) - expected(v)).max() <= 2
+
+
+def expected_preview_for(v):
+    _, focus, k, dof = v.wanted
+    pw, _ = v.preview_size()
+    small = v.preview_renderer.render_srgb8(focus, k * pw / BW, dof)
+    return cv2.resize(small, (BW, BH), interpolation=cv2.INTER_LINEAR)
+
+
+def test_no_preview_option(xdisplay):  # noqa: F811
+    from engine.viewer.app import Source, Viewer
+
+    img, disp = big_scene()
+    with Viewer([Source("big", image=img, disparity=disp)], device="cpu", size=(BW, BH), threaded=False,
+                preview=False) as v:
+        assert v.preview_size() is None
+        v.step()  # unthreaded: the full render comes straight away
+        assert not v.showing_preview and v.preview_renderer is None
+        assert v.shown == v.wanted and not v.busy and "preview" not in v._hud_lines[-1]

@@ -28,7 +28,7 @@ SCREEN = "1280x800x24"
 def _start_xvfb(timeout: float = 10.0):
     r, w = os.pipe()
     try:
-        proc = subprocess.Popen(["Xvfb", "-displayfd", str(w), "-screen", "0", SCREEN, "-nolisten", "tcp"],
+        proc = subprocess.Popen(["Xvfb", "-displayfd", str(w), "-screen", "0", SCREEN, "-nolisten", "tcp", "-noreset"],
                                 pass_fds=(w,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     finally:
         os.close(w)

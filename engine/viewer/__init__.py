@@ -26,6 +26,9 @@ def add_cli(subparsers) -> None:
     p.add_argument("images", nargs="*", metavar="IMAGE", help="photos to show (default: the bundled sample)")
     p.add_argument("--sample", choices=SAMPLES, help="show a bundled sample (default when no IMAGE: motorcycle)")
     add_render_arguments(p)
+    p.add_argument("--no-preview", dest="preview", action="store_false",
+                   help="CPU: do not show a quick low-resolution preview before each full-resolution render "
+                        "(used for images above 0.6 megapixels)")
     p.set_defaults(func=cmd_view)
 
 
@@ -47,7 +50,7 @@ def cmd_view(args) -> int:
     sources = sources_from_args(args)
     viewer = Viewer(sources, device=args.device, renderer_options=renderer_options(args), max_blur=args.max_blur,
                     dof=args.dof, depth_kind=args.depth_kind, model=getattr(args, "model", None),
-                    model_path=getattr(args, "model_path", None))
+                    model_path=getattr(args, "model_path", None), preview=getattr(args, "preview", True))
     try:
         viewer.run()
     finally:

@@ -11,14 +11,25 @@ Rendering runs on one background thread (NumPy/OpenCV and CuPy release the GIL),
 so the window keeps handling events while a slow CPU render is in flight; a
 click during a render is remembered and rendered next (intermediate clicks are
 coalesced). Only a change of focus, K or image triggers a render; only a change
-of what is shown triggers a redraw. Depth for a photo without a depth file
-comes from :class:`engine.depth.DepthWorker` (a separate process: TensorFlow is
-never imported here), polled from the event loop.
+of what is shown triggers a redraw.
+
+Progressive preview (CPU renderer, images above :data:`PREVIEW_MIN_PIXELS`): a
+second renderer is prepared on a copy downscaled to about
+:data:`PREVIEW_PIXELS` (INTER_AREA; K scaled by the same factor). Each new
+focus/K first renders there, is shown upscaled (bilinear) with the status
+"preview", and is then replaced by the full-resolution render. A click during
+the full render gets its own preview as soon as the worker is free (no stale
+full render in between). Saving always writes the full-resolution result.
+
+Depth for a photo without a depth file comes from
+:class:`engine.depth.DepthWorker` (a separate process: TensorFlow is never
+imported here), polled from the event loop.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import queue
 import sys
@@ -36,6 +47,8 @@ from . import hud, layout
 log = logging.getLogger("engine")
 
 K_STEP = 1.25  # factor per wheel notch or +/- press
+PREVIEW_MIN_PIXELS = 600_000  # CPU: images above this get a quick low-resolution preview first
+PREVIEW_PIXELS = 300_000  # size of that preview (pixels)
 NO_DISPLAY_HINT = "use `refocus render IMAGE` to write refocused files without a window"
 
 
@@ -72,6 +85,7 @@ class _Job:
     params: tuple  # (focus, k, dof)
     future: Future = field(default=None)
     prepare: bool = False
+    kind: str = "full"  # "full" or "preview" (low resolution, CPU)
 
 
 def _is_timeout(e: BaseException) -> bool:
@@ -139,13 +153,16 @@ class Viewer:
     :func:`engine.cli.default_max_blur` per image). ``size``: initial window
     size in screen units (None: the first image at 1:1, shrunk to fit the screen).
     ``threaded``: render on a background thread (False renders inside
-    :meth:`step`; used by benchmarks and tests that need determinism).
+    :meth:`step`; used by benchmarks and tests that need determinism; a preview
+    and its full render then run in two successive steps).
+    ``preview``: on the CPU renderer, show a low-resolution preview of each new
+    focus/K before the full render (images above :data:`PREVIEW_MIN_PIXELS`).
     """
 
     def __init__(self, sources, *, renderer=None, device: str = "auto", renderer_options=None,
                  max_blur: float | None = None, dof: float = 0.0, depth_kind: str = "disparity",
                  model: str | None = None, model_path: str | None = None, size=None,
-                 visible: bool = True, title: str = "refocus", threaded: bool = True):
+                 visible: bool = True, title: str = "refocus", threaded: bool = True, preview: bool = True):
         if not sources:
             raise InputError("no image to show")
         check_display()
@@ -162,6 +179,8 @@ class Viewer:
         self.device = getattr(renderer, "device", "cpu")
         self.threaded = threaded
         self.title = title
+        self.preview = bool(preview) and self.device == "cpu"
+        self.preview_renderer = None  # CPU renderer on the downscaled image (made when first needed)
 
         # state
         self.index = 0
@@ -194,7 +213,11 @@ class Viewer:
         self._depth_worker = None
         self._depth_slot: int | None = None
         self._saved_geometry = None
-        self._tex_kind = None  # "preview" or "render"
+        self._tex_kind = None  # "preview" (unblurred photo), "lowres" (quick preview render) or "render"
+        self._preview_index: int | None = None  # image the preview renderer is prepared for
+        self._preview_done = None  # (index, focus, k, dof) whose preview has been rendered
+        self.preview_ms: float | None = None
+        self._save_pending = False  # S pressed while a preview was shown: save when the full render is in
         self._tex_index: int | None = None
         self._depth_tex_index: int | None = None
 
@@ -386,6 +409,7 @@ class Viewer:
         self.glfw.set_window_title(self.window, f"{self.title} - {slot.source.name}")
         self.focus = self.focus_xy = None
         self.k = None
+        self._save_pending = False
         if slot.image is not None:
             self._reset_params(slot)
             if self._tex_index != self.index:
@@ -518,6 +542,10 @@ class Viewer:
         """S: write the displayed result as PNG next to the image, never overwriting."""
         from ..images import write_image
 
+        if self.showing_preview:  # never save the preview: save once the full render is shown
+            self._save_pending = True
+            self.flash("saving when the full-resolution render is done...")
+            return None
         if self._frame is None or self.shown is None or self.shown[0] != self.index:
             self.flash("nothing to save yet (still rendering)")
             return None
@@ -573,15 +601,45 @@ class Viewer:
         return self._job is not None or (w is not None and w != self.shown) or self._depth_slot is not None \
             or any(s.status == "depth" for s in self.slots)
 
-    def _render_job(self, index: int, params, prepare: bool):
+    @property
+    def showing_preview(self) -> bool:
+        """The display texture holds a low-resolution preview (the full render is pending)."""
+        return self._tex_kind == "lowres" and self._tex_index == self.index
+
+    def preview_size(self, index: int | None = None):
+        """(width, height) of the quick preview of image ``index``, or None when it gets none."""
+        slot = self.slots[self.index if index is None else index]
+        if not self.preview or slot.image is None:
+            return None
+        h, w = slot.image.shape[:2]
+        if w * h <= PREVIEW_MIN_PIXELS:
+            return None
+        s = math.sqrt(PREVIEW_PIXELS / (w * h))
+        return max(1, round(w * s)), max(1, round(h * s))
+
+    def _render_job(self, index: int, params, prepare: bool, kind: str = "full"):
         from ..colour import linear_to_srgb8, srgb_to_linear
 
         t0 = time.perf_counter()
+        slot = self.slots[index]
+        focus, k, dof = params
+        if kind == "preview":
+            import cv2
+
+            h, w = slot.image.shape[:2]
+            pw, ph = self.preview_size(index)
+            r = self.preview_renderer
+            if prepare:
+                small = cv2.resize(srgb_to_linear(slot.image), (pw, ph), interpolation=cv2.INTER_AREA)
+                disp = np.clip(cv2.resize(slot.disparity, (pw, ph), interpolation=cv2.INTER_AREA), 0.0, 1.0)
+                r.prepare(small, disp)
+            t1 = time.perf_counter()
+            small = r.to_host(linear_to_srgb8(r.render(focus, k * pw / w, dof)))
+            frame = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+            return frame, 1e3 * (t1 - t0), 1e3 * (time.perf_counter() - t1)
         if prepare:
-            slot = self.slots[index]
             self.renderer.prepare(srgb_to_linear(slot.image), slot.disparity)
         t1 = time.perf_counter()
-        focus, k, dof = params
         frame = linear_to_srgb8(self.renderer.render(focus, k, dof))
         if self.device == "gpu":
             import cupy
@@ -590,47 +648,83 @@ class Viewer:
         t2 = time.perf_counter()
         return frame, 1e3 * (t1 - t0), 1e3 * (t2 - t1)
 
+    def _finish_job(self, job: _Job) -> None:
+        """Take a finished job's frame: show it if it is still for the current image."""
+        key = (job.index, *job.params)
+        try:
+            frame, _prep_ms, render_ms = job.future.result()
+        except (RefocusError, MemoryError) as e:
+            self.flash(str(e) if isinstance(e, RefocusError) else "out of memory while rendering")
+            if job.kind == "preview":
+                self._preview_done = key  # go on with the full render (it reports its own error)
+            else:
+                self.shown = key  # do not retry the same parameters forever
+            return
+        if job.kind == "preview":
+            if job.prepare:
+                self._preview_index = job.index
+            self._preview_done = key
+            if key == self.wanted:  # a stale preview is skipped: the next one is quick
+                self.tex_image.upload(frame)
+                self._tex_index, self._tex_kind = job.index, "lowres"
+                self.preview_ms = render_ms
+                self._needs_draw = True
+            return
+        if job.prepare:
+            self._prepared_index = job.index
+        if job.index == self.index:
+            t0 = time.perf_counter()
+            self._upload_frame(frame)
+            self.upload_ms = 1e3 * (time.perf_counter() - t0)
+            self._frame = frame
+            self._tex_index, self._tex_kind = job.index, "render"
+            self.shown = key
+            self.render_ms = render_ms
+            self._needs_draw = True
+
     def _update_render(self) -> None:
         job = self._job
         if job is not None:
             if not job.future.done():
                 return
             self._job = None
-            try:
-                frame, prep_ms, render_ms = job.future.result()
-            except RefocusError as e:
-                self.flash(str(e))
-                self.shown = (job.index, *job.params)  # do not retry the same parameters forever
-                return
-            except MemoryError:
-                self.flash("out of memory while rendering")
-                self.shown = (job.index, *job.params)
-                return
-            if job.prepare:
-                self._prepared_index = job.index
-            if job.index == self.index:
-                t0 = time.perf_counter()
-                self._upload_frame(frame)
-                self.upload_ms = 1e3 * (time.perf_counter() - t0)
-                self._frame = frame
-                self._tex_index, self._tex_kind = job.index, "render"
-                self.shown = (job.index, *job.params)
-                self.render_ms = render_ms
-                self._needs_draw = True
+            self._finish_job(job)
+            if self._pool is None and job.kind == "preview":
+                return  # unthreaded: let step() present the preview before the full render runs
         want = self.wanted
+        if want is not None and want == self.shown:
+            if self.showing_preview:  # back to the parameters of the full frame on hand (e.g. R)
+                if self._frame is not None:
+                    self._upload_frame(self._frame)
+                self._tex_kind = "render"
+                self._needs_draw = True
+            if self._save_pending:
+                self._save_pending = False
+                self.save()
         if want is None or want == self.shown:
             return
         index, focus, k, dof = want
-        job = _Job(index, (focus, k, dof), prepare=self._prepared_index != index)
-        if job.prepare:
-            self._prepared_index = None
+        if self.preview_size(index) is not None and self._preview_done != want:
+            if self.preview_renderer is None:
+                from ..renderer import make_renderer
+
+                r = self.renderer
+                self.preview_renderer = make_renderer("cpu", aperture=r.aperture, n_bands=r.n_bands,
+                                                      highlights=r.highlights)
+            job = _Job(index, (focus, k, dof), prepare=self._preview_index != index, kind="preview")
+            if job.prepare:
+                self._preview_index = None
+        else:
+            job = _Job(index, (focus, k, dof), prepare=self._prepared_index != index)
+            if job.prepare:
+                self._prepared_index = None
         if self._pool is not None:
-            job.future = self._pool.submit(self._render_job, index, job.params, job.prepare)
+            job.future = self._pool.submit(self._render_job, index, job.params, job.prepare, job.kind)
             job.future.add_done_callback(lambda f: self.glfw.post_empty_event())
         else:
             job.future = Future()
             try:
-                job.future.set_result(self._render_job(index, job.params, job.prepare))
+                job.future.set_result(self._render_job(index, job.params, job.prepare, job.kind))
             except BaseException as e:  # noqa: BLE001 -- delivered through the future like the threaded path
                 job.future.set_exception(e)
         self._job = job
@@ -658,6 +752,8 @@ class Viewer:
         if slot.status == "depth":
             return "computing depth..."
         if self._job is not None or (self.wanted is not None and self.wanted != self.shown):
+            if self.showing_preview:
+                return "preview - rendering..."
             return "preparing..." if self._prepared_index != self.index else "rendering..."
         return ""
 
