@@ -81,7 +81,7 @@ def make_video(path: Path, w: int, h: int, n: int = 60, fps: float = 30.0) -> No
     wr.release()
 
 
-def run_one(video: Path, model_path: Path, frames: int, warmup: int, out: Path) -> dict:
+def run_one(video: Path, model_path: Path, frames: int, warmup: int, out: Path, scale: float = 1.0) -> dict:
     from engine.depth import DepthWorker
     from engine.live.capture import FrameCapture, SourceSpec
     from engine.live.pipeline import LivePipeline
@@ -91,7 +91,7 @@ def run_one(video: Path, model_path: Path, frames: int, warmup: int, out: Path) 
     cap = FrameCapture(SourceSpec("video", str(video)), mode="latest", loop=True)
     with DepthWorker(model_path=model_path) as worker, VideoRecorder(out, cap.source_fps or 30) as rec:
         worker.start()
-        pipe = LivePipeline(cap, make_renderer("cpu"), depth=worker, sinks=[lambda r: rec.write(r.rgb)])
+        pipe = LivePipeline(cap, make_renderer("cpu"), depth=worker, sinks=[lambda r: rec.write(r.rgb)], scale=scale)
         t0 = time.perf_counter()
         try:
             n = pipe.run(max_frames=frames + warmup)
@@ -120,6 +120,7 @@ def main() -> int:
     ap.add_argument("--frames", type=int, default=12, help="measured frames per run (after --warmup)")
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--models", default="standin,tiny")
+    ap.add_argument("--scales", default="1,0.5", help="processing scales (refocus live --scale)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "live_cpu.json"))
     args = ap.parse_args()
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
@@ -140,13 +141,15 @@ def main() -> int:
             video = tmp / f"scene_{w}x{h}.avi"
             make_video(video, w, h)
             for name, (path, params) in models.items():
-                print(f"{w}x{h} {name} ...", file=sys.stderr, flush=True)
-                row = {"size": f"{w}x{h}", "depth_model": MODELS[name], "depth_model_id": name,
-                       "weights": "random (stand-in, untrained)" if name == "standin" else "tiny test net",
-                       **({"params": params} if params else {})}
-                row.update(run_one(video, path, args.frames, args.warmup, tmp / f"out_{w}x{h}_{name}.avi"))
-                print(json.dumps(row), file=sys.stderr, flush=True)
-                results.append(row)
+                for scale in (float(v) for v in args.scales.split(",")):
+                    print(f"{w}x{h} {name} scale {scale:g} ...", file=sys.stderr, flush=True)
+                    row = {"size": f"{w}x{h}", "scale": scale, "depth_model": MODELS[name], "depth_model_id": name,
+                           "weights": "random (stand-in, untrained)" if name == "standin" else "tiny test net",
+                           **({"params": params} if params else {})}
+                    row.update(run_one(video, path, args.frames, args.warmup,
+                                       tmp / f"out_{w}x{h}_{name}_{scale:g}.avi", scale))
+                    print(json.dumps(row), file=sys.stderr, flush=True)
+                    results.append(row)
     import cv2
     import numpy as np
 
@@ -171,7 +174,7 @@ def main() -> int:
     Path(args.out).write_text(json.dumps(doc, indent=2) + "\n")
     print(f"wrote {args.out}", file=sys.stderr)
     for r in results:
-        print(f"{r['size']:>9} {r['depth_model_id']:>8}: {r['sustained_fps']} fps, latency median "
+        print(f"{r['size']:>9} x{r['scale']:<4g} {r['depth_model_id']:>8}: {r['sustained_fps']} fps, latency median "
               f"{r['latency_ms_median']} ms (p90 {r['latency_ms_p90']}), depth {r['depth_ms_median']} ms, "
               f"render {r['render_ms_median']} ms")
     return 0

@@ -151,6 +151,8 @@ def test_cli_argument_errors(input_video, tmp_path, capsys):
     assert "not found" in capsys.readouterr().err
     assert main(["live", "--video", str(input_video), "--headless", "-o", str(tmp_path / "o.xyz")]) == 2
     assert "unsupported video extension" in capsys.readouterr().err
+    assert main(["live", "--video", str(input_video), "--headless", "-o", str(tmp_path / "s.avi"), "--scale", "0"]) == 2
+    assert "--scale must be in (0, 1]" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------- capture
@@ -371,3 +373,30 @@ def test_record_is_playable_after_a_real_signal(tmp_path, sig):
     n = int(rest.split()[-1])
     frames = read_video(out)
     assert n >= 5 and len(frames) == n and frames[0].shape == (48, 64, 3)
+
+
+def test_scale_processes_frames_at_a_reduced_size():
+    """--scale 0.5: depth and render run on frames downsized (INTER_AREA) by 2, with K in
+    the captured frame's pixels scaled alike; the output is the renderer's on those inputs."""
+    from engine.colour import srgb_to_linear
+
+    frames = []
+    opener = FakeOpener(script=[("ok", None)], size=(64, 48))
+    cap = FrameCapture(SourceSpec("camera", 0), opener=opener, mode="every")
+    controls = Controls(k=12.0)
+    pipe = LivePipeline(cap, make_renderer("cpu"), depth_fn=scene_disparity, sinks=[frames.append],
+                        controls=controls, depth_smoothing=False, focus_smoothing=False, scale=0.5)
+    try:
+        assert pipe.run(max_frames=3) == 3
+    finally:
+        cap.stop()
+        pipe.close()
+    for res in frames:
+        assert res.rgb.shape == (24, 32, 3) and res.image_rgb.shape == (24, 32, 3) and res.k == 12.0
+        d = scene_disparity(res.image_rgb.astype(np.float32) / 255.0)
+        ref = make_renderer("cpu")
+        ref.prepare(srgb_to_linear(res.image_rgb.astype(np.float32) / 255.0), d)
+        expect = ref.render_srgb8(res.focus, 6.0)
+        assert np.abs(res.rgb.astype(int) - expect.astype(int)).max() <= 1
+    with pytest.raises(ValueError):
+        LivePipeline(cap, make_renderer("cpu"), depth_fn=scene_disparity, scale=1.5)

@@ -143,7 +143,9 @@ class LiveWindow:
 
         if dy == 0:
             return
-        k = self.controls.k if self.controls.k is not None else default_max_blur(self.image_size[::-1])
+        k = self.controls.k  # pixels of the captured frame (the window may show a --scale'd one)
+        if k is None:
+            k = self._shown.k if self._shown is not None else default_max_blur(self.pipeline.capture.size[::-1])
         new = k * K_STEP ** dy
         if dy > 0 and k < 0.5:
             new = max(new, 1.0)

@@ -106,11 +106,11 @@ class FrameResult:
     """What the sinks receive with each rendered frame."""
 
     index: int
-    rgb: np.ndarray  # refocused sRGB uint8 (H, W, 3)
-    image_rgb: np.ndarray  # the captured frame, uint8
+    rgb: np.ndarray  # refocused sRGB uint8 (H, W, 3), at the processing size (``scale``)
+    image_rgb: np.ndarray  # the captured frame at the processing size, uint8
     disparity: np.ndarray  # the (smoothed) disparity used
     focus: float
-    k: float
+    k: float  # blur K in pixels of the captured frame
     t_capture: float
     depth_ms: float
     render_ms: float
@@ -193,9 +193,12 @@ class LivePipeline:
 
     def __init__(self, capture, renderer, *, depth=None, depth_fn=None, sinks=(), controls: Controls | None = None,
                  depth_smoothing: bool = True, focus_smoothing: bool = True, depth_alpha: float = 0.3,
-                 focus_tau: float = 0.25):
+                 focus_tau: float = 0.25, scale: float = 1.0):
         if (depth is None) == (depth_fn is None):
             raise ValueError("pass exactly one of depth= (a DepthWorker) or depth_fn=")
+        if not 0.0 < scale <= 1.0:
+            raise ValueError("scale must be in (0, 1]")
+        self.scale = float(scale)
         self.capture = capture
         self.renderer = renderer
         self._own_depth = depth is None
@@ -224,15 +227,22 @@ class LivePipeline:
     # ---------------------------------------------------------------- steps
 
     def _submit(self, frame: Frame):
-        img = frame.rgb.astype(np.float32) * np.float32(1.0 / 255.0)
+        rgb = frame.rgb
+        if self.scale != 1.0:  # process at a reduced size (depth, render and output)
+            import cv2
+
+            h, w = rgb.shape[:2]
+            size = (max(2, round(w * self.scale)), max(2, round(h * self.scale)))
+            rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+        img = rgb.astype(np.float32) * np.float32(1.0 / 255.0)
         self.depth.submit(img)
-        return frame, img, time.perf_counter()
+        return frame, rgb, img, time.perf_counter()
 
     def _collect(self, in_flight, timeout):
         """Depth of the frame in flight -> (frame, img, disparity, depth_ms); None when it failed."""
         from ..depthmap import fit_to_image
 
-        frame, img, t0 = in_flight
+        frame, rgb, img, t0 = in_flight
         try:
             raw = self.depth.result(timeout=timeout)
         except TimeoutError:
@@ -250,21 +260,21 @@ class LivePipeline:
         d = np.nan_to_num(np.asarray(raw, np.float32), nan=0.0, posinf=1.0, neginf=0.0)
         d = fit_to_image(d, img.shape[:2], "depth model output")
         d = np.clip(self.depth_filter.update(d), 0.0, 1.0).astype(np.float32)
-        return frame, img, d, depth_ms
+        return frame, rgb, img, d, depth_ms
 
     def _render(self, ready) -> FrameResult:
         from ..colour import srgb_to_linear
 
-        frame, img, d, depth_ms = ready
+        frame, rgb, img, d, depth_ms = ready
         c = self.controls
         target = c.target(d)
         focus = min(1.0, max(0.0, self.focus_filter.update(target, frame.t_capture)))
-        k = c.max_blur(d.shape)
+        k = c.max_blur(frame.rgb.shape[:2])  # in pixels of the captured frame
         t0 = time.perf_counter()
         self.renderer.prepare(srgb_to_linear(img), d)
-        out = self.renderer.to_host(self.renderer.render_srgb8(focus, k, c.dof))
+        out = self.renderer.to_host(self.renderer.render_srgb8(focus, k * self.scale, c.dof))
         render_ms = 1e3 * (time.perf_counter() - t0)
-        return FrameResult(frame.index, out, frame.rgb, d, focus, k, frame.t_capture, depth_ms, render_ms)
+        return FrameResult(frame.index, out, rgb, d, focus, k, frame.t_capture, depth_ms, render_ms)
 
     def _emit(self, res: FrameResult) -> None:
         for sink in self.sinks:
