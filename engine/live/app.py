@@ -17,7 +17,7 @@ import threading
 import numpy as np
 
 from ..viewer import hud, layout
-from ..viewer.app import K_STEP, open_window
+from ..viewer.app import K_STEP, key_for_char, open_window
 
 log = logging.getLogger("engine")
 
@@ -170,10 +170,7 @@ class LiveWindow:
             self.help = not self.help
 
     def on_char(self, codepoint: int) -> None:
-        g = self.glfw
-        keys = {"+": g.KEY_EQUAL, "=": g.KEY_EQUAL, "-": g.KEY_MINUS, "_": g.KEY_MINUS, "d": g.KEY_D,
-                "l": g.KEY_L, "r": g.KEY_R, "h": g.KEY_H, "q": g.KEY_Q}
-        key = keys.get(chr(codepoint).lower())
+        key = key_for_char(self.glfw, codepoint, "dlrhq")
         if key is not None:
             self.on_key(key)
 

@@ -88,6 +88,19 @@ class _Job:
     kind: str = "full"  # "full" or "preview" (low resolution, CPU)
 
 
+def key_for_char(glfw, codepoint: int, letters: str):
+    """The GLFW key a typed character stands for: "+"/"=" and "-"/"_" (K up/down, whatever the
+    keyboard layout) and the given ``letters`` (case-insensitive; " " is space); else None."""
+    c = chr(codepoint).lower()
+    if c in "+=":
+        return glfw.KEY_EQUAL
+    if c in "-_":
+        return glfw.KEY_MINUS
+    if c and c in letters:
+        return glfw.KEY_SPACE if c == " " else getattr(glfw, f"KEY_{c.upper()}")
+    return None
+
+
 def _is_timeout(e: BaseException) -> bool:
     return isinstance(e, (TimeoutError, queue.Empty)) or "Timeout" in type(e).__name__
 
@@ -501,10 +514,7 @@ class Viewer:
 
     def on_char(self, codepoint: int) -> None:
         """A typed character (layout-aware): "+"/"=" and "-" change K, letters as in :meth:`on_key`."""
-        g = self.glfw
-        keys = {"+": g.KEY_EQUAL, "=": g.KEY_EQUAL, "-": g.KEY_MINUS, "_": g.KEY_MINUS, " ": g.KEY_SPACE,
-                "d": g.KEY_D, "h": g.KEY_H, "s": g.KEY_S, "r": g.KEY_R, "f": g.KEY_F, "q": g.KEY_Q}
-        key = keys.get(chr(codepoint).lower())
+        key = key_for_char(self.glfw, codepoint, "dhsrfq ")
         if key is not None:
             self.on_key(key)
 
