@@ -19,20 +19,14 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from .depth import add_model_arguments
 from .errors import InputError, RefocusError
+from .samples import SAMPLES
 
 log = logging.getLogger("engine")
 
-#: Modules that add subcommands with ``add_cli(subparsers)``; missing ones are skipped.
+#: Modules that add subcommands with ``add_cli(subparsers)``.
 SUBCOMMAND_MODULES = ("engine.depth", "engine.viewer", "engine.live", "engine.bench")
-
-
-def _add_model_args(p: argparse.ArgumentParser) -> None:
-    try:
-        from .depth import add_model_arguments
-    except ImportError:
-        return
-    add_model_arguments(p)
 
 
 def add_render_arguments(p: argparse.ArgumentParser) -> None:
@@ -52,7 +46,7 @@ def add_render_arguments(p: argparse.ArgumentParser) -> None:
                    help="boost near-clipped highlights before blurring (GAIN default 4 when given)")
     p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
                    help="where to render (default auto: GPU if CuPy sees one)")
-    _add_model_args(p)
+    add_model_arguments(p)
 
 
 def default_max_blur(shape) -> float:
@@ -112,10 +106,8 @@ def load_inputs(image: str | None, sample: str | None, depth: str | None, depth_
             depth = str(side)
     if depth is not None:
         return Inputs(img, load_disparity(depth, shape, depth_kind), None, Path(image), Path(depth))
-    try:
-        from .depth import estimate_disparity
-    except ImportError:
-        raise InputError(f"{image}: no depth map given (--depth FILE) and no depth model available") from None
+    from .depth import estimate_disparity
+
     log.info("no depth map for %s; estimating depth with the model", image)
     disp = estimate_disparity(img, model=model, model_path=model_path)
     return Inputs(img, fit_to_image(to_disparity(disp, "disparity", "model output"), shape), None, Path(image))
@@ -180,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Refocus IMAGE: points at the focus stay sharp, others blur with "
                        "radius K*|d - d_focus| pixels (d: normalised disparity).")
     p.add_argument("image", nargs="?", metavar="IMAGE", help="photo (JPEG, PNG 8/16-bit, TIFF, EXR...)")
-    p.add_argument("--sample", choices=("motorcycle", "synthetic"), help="use a bundled sample instead of IMAGE")
+    p.add_argument("--sample", choices=SAMPLES, help="use a bundled sample instead of IMAGE")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--focus", metavar="X,Y", help="focus on the pixel at column X, row Y (median of a 9x9 window)")
     g.add_argument("--focus-disparity", type=float, metavar="D", help="focus at normalised disparity D in [0, 1]")
@@ -189,14 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="allow replacing an existing OUT (never an input)")
     p.set_defaults(func=cmd_render)
     for name in SUBCOMMAND_MODULES:
-        try:
-            mod = importlib.import_module(name)
-        except ImportError as e:
-            if e.name and name.startswith(e.name):
-                continue  # subcommand not part of this build
-            raise
-        if hasattr(mod, "add_cli"):
-            mod.add_cli(sub)
+        importlib.import_module(name).add_cli(sub)
     return parser
 
 
