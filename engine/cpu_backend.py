@@ -14,7 +14,10 @@ interpolated in r^2) and B_k(r) = S_k(r) - S_{k-1}(r) for band k alone.
    blurred foreground hides), so a blurred foreground edge fades into the
    background behind it rather than into black. R is the radius of the nearest
    non-empty band behind (the hidden background's own blur) where that layer
-   covers at least FILL_MIN_COVER of x's neighbourhood, else x's own radius r.
+   covers at least about FILL_MIN_COVER of x's neighbourhood, else x's own radius
+   r (blended linearly over FILL_COVER_RAMP). The fill weighs in with
+   g = clip(alpha_behind / FILL_BEHIND_RAMP, 0, 1): no hard thresholds, so float16
+   rounding of the levels (GPU) cannot flip a pixel (see :mod:`engine.constants`).
 3. over x, for each band k in front of it (k = b+1 .. n-1, far to near), the
    band blurred with its own radius R_k = K*|c_k - d_f| (c_k: the band's mean
    disparity) is composited with premultiplied "over": a blurred foreground
@@ -31,17 +34,15 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .constants import EPS, FILL_BEHIND_RAMP, FILL_COVER_RAMP, FILL_MIN_COVER
 from .errors import DeviceError
 from .optics import coc_radius
 from .pyramid import (LEVEL_RADII, band_of, level_scale, level_weights, levels_needed, padded_shape,
                       small_radius)
 from .renderer import Renderer, boost_highlights
 
-EPS = 1e-6
 #: prepare() refuses images whose pyramid up to this radius (px) does not fit in memory.
 MIN_PYRAMID_RADIUS = 8.0
-#: Least coverage of the background layer for a fill estimated at the background's radius.
-FILL_MIN_COVER = 0.1
 
 
 def box_down2(rgba: np.ndarray) -> np.ndarray:
@@ -314,7 +315,8 @@ class CpuRenderer(Renderer):
             own = here - behind
             c = own[:, :3]
             a = own[:, 3]
-            has_behind = behind[:, 3] > 1e-3
+            # g: how much of the fill to use, continuous in the background's coverage.
+            g = np.clip(behind[:, 3] / np.float32(FILL_BEHIND_RAMP), 0.0, 1.0)
             fill = behind[:, :3] / np.maximum(behind[:, 3:], EPS)
             below = np.flatnonzero(self.band_count[:b])
             if below.size:
@@ -323,10 +325,11 @@ class CpuRenderer(Renderer):
                 r_b = np.full(ys.size, band_radius[below[-1]], np.float32)
                 i2, w2 = level_weights(r_b, self._n_levels)
                 near = self._sample_band(b - 1, b, i2, w2)
-                ok = near[:, 3] > FILL_MIN_COVER
-                fill = np.where(ok[:, None], near[:, :3] / np.maximum(near[:, 3:], EPS), fill)
-            c = c + np.where(has_behind[:, None], (1 - a)[:, None] * fill, 0.0)
-            a = np.where(has_behind, 1.0, a)
+                t = np.clip((near[:, 3] - np.float32(FILL_MIN_COVER)) / np.float32(FILL_COVER_RAMP) + 0.5, 0.0, 1.0)
+                fill = fill + t[:, None] * (near[:, :3] / np.maximum(near[:, 3:], EPS) - fill)
+            k = g * (1 - a)
+            c = c + k[:, None] * fill
+            a = a + k
             colour[ys, xs] = c
             cover[ys, xs] = a
         # 3: bands in front, each with its own radius, composited far to near.

@@ -1,0 +1,24 @@
+"""Constants of the rendering algorithm, shared by the CPU and GPU backends.
+
+This module is the one place they are defined: the GPU backend passes them to
+the CUDA kernels as compile-time definitions (``-D NAME=value``), so the
+``.cu`` sources never repeat a value. Units: alphas and coverages are
+fractions in [0, 1]; disparities are normalised to [0, 1].
+"""
+
+#: Guard against division by a zero coverage or alpha.
+EPS = 1e-6
+#: The background fill (what a blurred foreground hides) fades in linearly as the
+#: layer behind a pixel covers 0 .. FILL_BEHIND_RAMP of its neighbourhood. A ramp,
+#: not a threshold: float16 storage of the levels (GPU) perturbs the coverage, and
+#: a hard threshold would flip the fill on such rounding.
+FILL_BEHIND_RAMP = 1e-3
+#: The fill is estimated from the background blurred at its own radius where that
+#: layer covers at least about FILL_MIN_COVER of the neighbourhood; the estimate
+#: blends linearly over FILL_MIN_COVER +- FILL_COVER_RAMP / 2 (continuous, as above).
+FILL_MIN_COVER = 0.1
+FILL_COVER_RAMP = 0.1
+#: Highlight boost: pixels whose brightest linear channel exceeds this are boosted.
+HIGHLIGHT_THRESHOLD = 0.9
+#: Most disparity bands a renderer may use.
+MAX_BANDS = 64
