@@ -86,7 +86,7 @@ def run_one(video: Path, model_path: Path, frames: int, warmup: int, out: Path, 
     from engine.live.capture import FrameCapture, SourceSpec
     from engine.live.pipeline import LivePipeline
     from engine.live.record import VideoRecorder
-    from engine.renderer import make_renderer
+    from engine.backends import make_renderer
 
     cap = FrameCapture(SourceSpec("video", str(video)), mode="latest", loop=True)
     with DepthWorker(model_path=model_path) as worker, VideoRecorder(out, cap.source_fps or 30) as rec:

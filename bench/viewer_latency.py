@@ -77,7 +77,7 @@ def main() -> int:
     try:
         import numpy as np
 
-        from engine.cli import default_max_blur
+        from engine.optics import default_max_blur
         from engine.samples import synthetic_scene
         from engine.viewer.app import Source, Viewer
 

@@ -463,7 +463,7 @@ class Bench:
     def _device_stages(self, dev, size, inputs):
         from .colour import linear_to_srgb8, srgb_to_linear
         from .pyramid import levels_needed
-        from .renderer import make_renderer
+        from .backends import make_renderer
 
         n_steps = 2 + 7 * len(self.ks)
         try:
@@ -633,7 +633,7 @@ class Bench:
 
 def resolve_devices(choice: str) -> tuple[list[str], list[dict]]:
     """Devices to benchmark for ``--device`` and what is known about each."""
-    from .renderer import gpu_available
+    from .backends import gpu_available
 
     ok, why = gpu_available()
     info = [{"device": "cpu", "available": True, "reason": None, "timer": "perf_counter"},

@@ -13,6 +13,16 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import InputError
+from .pyramid import MAX_RADIUS
+
+#: Default ``max_blur``: this fraction of the image's longer side (pixels), at most MAX_RADIUS.
+DEFAULT_MAX_BLUR_FRACTION = 0.04
+
+
+def default_max_blur(shape) -> float:
+    """Default K (pixels) for an image of ``shape`` (rows, cols): 4 % of the longer
+    side, at most the pyramid's largest radius."""
+    return min(round(DEFAULT_MAX_BLUR_FRACTION * max(shape[:2]), 1), MAX_RADIUS)
 
 
 def coc_radius(disparity, focus_disparity: float, max_blur: float, dof: float = 0.0):

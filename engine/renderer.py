@@ -8,24 +8,21 @@ into refocused images. The work is split so that a refocus click is cheap:
 
 Backends: ``CpuRenderer`` (NumPy/OpenCV, :mod:`engine.cpu_backend`) and
 ``GpuRenderer`` (CuPy kernels, :mod:`engine.gpu_backend`). Both implement the
-same algorithm and pass the same tests; :func:`make_renderer` picks one.
+same algorithm and pass the same tests; :func:`engine.backends.make_renderer`
+picks one.
 """
 
 from __future__ import annotations
 
-import logging
 from abc import ABC, abstractmethod
 
 import numpy as np
 
 from .aperture import Aperture
 from .colour import linear_to_srgb8
-from .errors import DeviceError, InputError
+from .errors import InputError
 from .pyramid import DEFAULT_BANDS, MAX_RADIUS
 
-log = logging.getLogger("engine")
-
-DEVICES = ("auto", "cpu", "gpu")
 
 
 def boost_highlights(linear, gain: float, threshold: float = 0.9):
@@ -102,40 +99,3 @@ class Renderer(ABC):
     def render_srgb8(self, focus_disparity: float, max_blur: float, dof: float = 0.0) -> np.ndarray:
         """:meth:`render`, encoded as 8-bit sRGB on the host (uint8 (H, W, 3))."""
         return self.to_host(linear_to_srgb8(self.render(focus_disparity, max_blur, dof)))
-
-
-def gpu_available() -> tuple[bool, str]:
-    """Whether CuPy and a CUDA device are usable, and if not, why (one line)."""
-    try:
-        import cupy
-    except Exception as e:  # ImportError, or a broken CUDA install
-        return False, f"CuPy is not installed ({type(e).__name__}); install with: pip install 'deocused[gpu]'"
-    try:
-        n = cupy.cuda.runtime.getDeviceCount()
-    except Exception as e:
-        return False, f"no usable CUDA device ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
-    if n < 1:
-        return False, "no CUDA device found"
-    return True, ""
-
-
-def make_renderer(device: str = "auto", **options) -> Renderer:
-    """A renderer for ``device`` ("auto", "cpu" or "gpu").
-
-    "auto" picks the GPU when CuPy and a CUDA device are present, else the CPU
-    with a one-line notice; "gpu" without a GPU is a :class:`DeviceError`.
-    """
-    if device not in DEVICES:
-        raise InputError(f"unknown device '{device}' (expected one of {', '.join(DEVICES)})")
-    if device in ("auto", "gpu"):
-        ok, why = gpu_available()
-        if ok:
-            from .gpu_backend import GpuRenderer
-
-            return GpuRenderer(**options)
-        if device == "gpu":
-            raise DeviceError(f"--device gpu: {why}")
-        log.info("no GPU (%s); rendering on the CPU", why)
-    from .cpu_backend import CpuRenderer
-
-    return CpuRenderer(**options)

@@ -11,7 +11,7 @@ import numpy as np
 from engine.colour import srgb_to_linear
 from engine.depthmap import to_disparity
 from engine.optics import focus_disparity_at
-from engine.renderer import make_renderer
+from engine.backends import make_renderer
 from engine.samples import load_sample
 
 img, raw, _ = load_sample("motorcycle")

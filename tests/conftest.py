@@ -29,7 +29,7 @@ def pytest_ignore_collect(collection_path, config):
 
 
 def pytest_collection_modifyitems(config, items):
-    from engine.renderer import gpu_available
+    from engine.backends import gpu_available
 
     ok, why = gpu_available()
     if ok:

@@ -179,7 +179,7 @@ def test_baseline_is_a_gaussian_stack():
 
 
 def test_baseline_and_engine_render_the_same_input():
-    from engine.renderer import make_renderer
+    from engine.backends import make_renderer
 
     lin, disp = _scene()
     k, focus = 8.0, 0.3

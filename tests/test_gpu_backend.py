@@ -44,7 +44,7 @@ def test_kernel_files_present():
 # -- GPU -----------------------------------------------------------------------------------
 def _gpu():
     cp = pytest.importorskip("cupy")
-    from engine.renderer import gpu_available
+    from engine.backends import gpu_available
 
     ok, why = gpu_available()
     if not ok:
@@ -287,7 +287,7 @@ def test_out_of_memory_is_device_error(monkeypatch):
 def test_make_renderer_gpu():
     _gpu()
     from engine.gpu_backend import GpuRenderer
-    from engine.renderer import make_renderer
+    from engine.backends import make_renderer
 
     assert isinstance(make_renderer("gpu"), GpuRenderer)
     assert isinstance(make_renderer("auto"), GpuRenderer)

@@ -217,7 +217,7 @@ def test_bad_inputs_give_one_line_error_and_nonzero_exit(scene, tmp_path, case):
     elif case == "bad_focus":
         args += ["--focus", "1000,5"]
     elif case == "gpu_without_gpu":
-        from engine.renderer import gpu_available
+        from engine.backends import gpu_available
 
         if gpu_available()[0]:
             pytest.skip("a GPU is present")

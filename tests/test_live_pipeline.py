@@ -24,7 +24,7 @@ from engine.live.pipeline import Controls, LivePipeline
 from engine.live.record import VideoRecorder
 from engine.live.synthetic import FakeOpener, moving_scene, scene_disparity
 from engine.live.temporal import DepthSmoother, FocusSmoother, fit_scale_shift, frame_variation
-from engine.renderer import make_renderer
+from engine.backends import make_renderer
 
 ROOT = Path(__file__).resolve().parents[1]
 W, H, N_FRAMES = 64, 48, 30
@@ -350,7 +350,7 @@ def test_record_is_playable_after_a_real_signal(tmp_path, sig):
         from engine.live.pipeline import LivePipeline
         from engine.live.record import VideoRecorder, terminate_as_interrupt
         from engine.live.synthetic import FakeOpener, scene_disparity
-        from engine.renderer import make_renderer
+        from engine.backends import make_renderer
         cap = FrameCapture(SourceSpec("camera", 0), opener=FakeOpener(), mode="every")
         try:
             with VideoRecorder({str(out)!r}, 30) as rec, terminate_as_interrupt():

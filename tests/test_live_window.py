@@ -14,7 +14,7 @@ from engine.live.app import LiveWindow, format_live_status  # noqa: E402
 from engine.live.capture import FrameCapture, SourceSpec  # noqa: E402
 from engine.live.pipeline import LivePipeline  # noqa: E402
 from engine.live.synthetic import FakeOpener  # noqa: E402
-from engine.renderer import make_renderer  # noqa: E402
+from engine.backends import make_renderer  # noqa: E402
 
 W, H = 64, 48
 

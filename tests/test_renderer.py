@@ -12,7 +12,8 @@ from engine.aperture import Aperture
 from engine.colour import linear_to_srgb, linear_to_srgb8, srgb_to_linear
 from engine.cpu_backend import CpuRenderer, bilinear_at
 from engine.errors import InputError
-from engine.renderer import boost_highlights, make_renderer
+from engine.backends import make_renderer
+from engine.renderer import boost_highlights
 from reference import disc_average, smooth_texture
 
 BACKENDS = ["cpu", pytest.param("gpu", marks=pytest.mark.gpu)]

@@ -22,7 +22,7 @@ __all__ = ["add_cli", "cmd_live", "build_live"]
 
 
 def add_cli(subparsers) -> None:
-    from ..cli import add_render_arguments
+    from ..settings import add_render_arguments
 
     p = subparsers.add_parser(
         "live", help="refocus a webcam, video file or stream live; click to choose the focus",
@@ -142,8 +142,8 @@ def build_live(args, capture=None, depth=None):
 def cmd_live(args) -> int:
     import contextlib
 
-    from ..cli import renderer_options
-    from ..renderer import make_renderer
+    from ..settings import RenderSettings
+    from ..backends import make_renderer
     from .pipeline import LivePipeline
     from .record import VideoRecorder, terminate_as_interrupt
 
@@ -152,7 +152,7 @@ def cmd_live(args) -> int:
         from ..viewer.app import check_display
 
         check_display()  # fail before opening the camera or loading the model
-    renderer = make_renderer(args.device, **renderer_options(args))
+    renderer = make_renderer(args.device, **RenderSettings.from_args(args).renderer_options())
     from ..depth import DepthWorker
 
     with contextlib.ExitStack() as stack:

@@ -138,7 +138,7 @@ class LiveWindow:
         return p
 
     def on_scroll(self, dy: float) -> None:
-        from ..cli import default_max_blur
+        from ..optics import default_max_blur
         from ..pyramid import MAX_RADIUS
 
         if dy == 0:

@@ -96,7 +96,7 @@ class Controls:
             self.point, self.locked, self.k = (0.5, 0.5), None, k
 
     def max_blur(self, shape) -> float:
-        from ..cli import default_max_blur
+        from ..optics import default_max_blur
 
         return float(self.k) if self.k is not None else default_max_blur(shape)
 

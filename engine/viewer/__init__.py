@@ -15,7 +15,7 @@ __all__ = ["add_cli", "cmd_view", "sources_from_args"]
 
 
 def add_cli(subparsers) -> None:
-    from ..cli import add_render_arguments
+    from ..settings import add_render_arguments
     from ..samples import SAMPLES
 
     p = subparsers.add_parser(
@@ -44,11 +44,11 @@ def sources_from_args(args):
 
 
 def cmd_view(args) -> int:
-    from ..cli import renderer_options
+    from ..settings import RenderSettings
     from .app import Viewer
 
     sources = sources_from_args(args)
-    viewer = Viewer(sources, device=args.device, renderer_options=renderer_options(args), max_blur=args.max_blur,
+    viewer = Viewer(sources, device=args.device, renderer_options=RenderSettings.from_args(args).renderer_options(), max_blur=args.max_blur,
                     dof=args.dof, depth_kind=args.depth_kind, model=getattr(args, "model", None),
                     model_path=getattr(args, "model_path", None), preview=getattr(args, "preview", True))
     try:

@@ -163,7 +163,7 @@ class Viewer:
 
     ``renderer``: an :class:`engine.renderer.Renderer` (made from ``device`` and
     ``renderer_options`` when not given). ``max_blur``: K for every image (None:
-    :func:`engine.cli.default_max_blur` per image). ``size``: initial window
+    :func:`engine.optics.default_max_blur` per image). ``size``: initial window
     size in screen units (None: the first image at 1:1, shrunk to fit the screen).
     ``threaded``: render on a background thread (False renders inside
     :meth:`step`; used by benchmarks and tests that need determinism; a preview
@@ -185,7 +185,7 @@ class Viewer:
         self.k_override = max_blur
         self.dof = float(dof)
         if renderer is None:
-            from ..renderer import make_renderer
+            from ..backends import make_renderer
 
             renderer = make_renderer(device, **(renderer_options or {}))
         self.renderer = renderer
@@ -316,31 +316,16 @@ class Viewer:
         self.index = index % n  # nothing loadable: stay, show the messages
 
     def _load_slot(self, slot: _Slot) -> None:
-        from ..depthmap import find_sidecar, load_disparity
+        from ..photo import load_photo
 
         src = slot.source
         try:
             if src.image is not None:
                 img, disp, focus = src.image, src.disparity, src.focus_xy
-            elif src.sample:
-                from ..depthmap import to_disparity
-                from ..samples import load_sample
-
-                img, raw, focus = load_sample(src.sample)
-                if src.depth:
-                    disp = load_disparity(src.depth, img.shape[:2], self.depth_kind)
-                else:
-                    disp = to_disparity(raw, "disparity", f"sample '{src.sample}'")
             else:
-                from ..images import load_image
-
-                img = load_image(src.path)
-                depth = src.depth
-                if depth is None:
-                    side = find_sidecar(src.path)
-                    depth = str(side) if side is not None else None
-                disp = load_disparity(depth, img.shape[:2], self.depth_kind) if depth else None
-                focus = None
+                photo = load_photo(src.path, sample=src.sample, depth=src.depth, depth_kind=self.depth_kind,
+                                   estimate=False)
+                img, disp, focus = photo.image_srgb, photo.disparity, photo.focus
             slot.image = np.asarray(img, np.float32)
             slot.focus_xy = focus
             if disp is None:
@@ -433,7 +418,7 @@ class Viewer:
         self._needs_draw = True
 
     def _reset_params(self, slot: _Slot) -> None:
-        from ..cli import default_max_blur
+        from ..optics import default_max_blur
         from ..optics import focus_disparity_at
 
         h, w = slot.image.shape[:2]
@@ -716,7 +701,7 @@ class Viewer:
         index, focus, k, dof = want
         if self.preview_size(index) is not None and self._preview_done != want:
             if self.preview_renderer is None:
-                from ..renderer import make_renderer
+                from ..backends import make_renderer
 
                 r = self.renderer
                 self.preview_renderer = make_renderer("cpu", aperture=r.aperture, n_bands=r.n_bands,

@@ -1,0 +1,100 @@
+"""The photo layer: one photo's journey from its files to a refocused image.
+
+* :func:`load_photo` -- the photo and its disparity, from an explicit depth
+  file, a bundled sample, the sidecar next to the image (``IMAGE.depth.png``,
+  ``.npy``, ``.exr``) or the depth network, in that order.
+* :func:`render_photo` -- a :class:`~engine.settings.RenderSettings` applied to a
+  :class:`Photo` with a renderer: 8-bit sRGB.
+
+The command line, the viewer, live mode and batch jobs all load photos here.
+Images are float32 sRGB in [0, 1], RGB order; disparity is float32 in [0, 1],
+1 = nearest.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .colour import srgb_to_linear
+from .errors import InputError
+from .settings import RenderSettings
+
+log = logging.getLogger("engine")
+
+
+@dataclass
+class Photo:
+    """A photo and its depth. ``disparity`` is None while the depth is still to be
+    estimated (``load_photo(..., estimate=False)`` leaves that to the caller)."""
+
+    image_srgb: np.ndarray  # float32 (H, W, 3) sRGB in [0, 1]
+    disparity: np.ndarray | None  # float32 (H, W) in [0, 1], 1 = nearest
+    focus: tuple[float, float] | None = None  # the photo's default focus point (a sample's), pixels
+    image_path: Path | None = None
+    depth_path: Path | None = None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(rows, cols)."""
+        return self.image_srgb.shape[:2]
+
+    @property
+    def inputs(self) -> list[Path]:
+        """The user's files this photo came from: never to be overwritten."""
+        return [p for p in (self.image_path, self.depth_path) if p is not None]
+
+
+def load_photo(image: str | Path | None = None, *, sample: str | None = None, depth: str | Path | None = None,
+               depth_kind: str = "disparity", model: str | None = None, model_path: str | None = None,
+               estimate: bool = True) -> Photo:
+    """Load a photo (a file, or the bundled ``sample``) and its disparity.
+
+    ``depth_kind``: whether the depth file holds disparity or metric depth.
+    Without a depth file or sidecar the depth network runs (in its worker
+    process) when ``estimate``, else ``Photo.disparity`` stays None.
+    """
+    from .depthmap import find_sidecar, fit_to_image, load_disparity, to_disparity
+    from .images import load_image
+
+    if sample:
+        from .samples import load_sample
+
+        img, raw, focus = load_sample(sample)
+        if depth:
+            return Photo(img, load_disparity(str(depth), img.shape[:2], depth_kind), focus, None, Path(depth))
+        return Photo(img, to_disparity(raw, "disparity", f"sample '{sample}'"), focus)
+    if not image:
+        raise InputError("no image given (pass IMAGE or --sample NAME)")
+    img = load_image(str(image))
+    shape = img.shape[:2]
+    if depth is None:
+        side = find_sidecar(str(image))
+        if side is not None:
+            log.info("using depth map %s", side)
+            depth = side
+    if depth is not None:
+        return Photo(img, load_disparity(str(depth), shape, depth_kind), None, Path(image), Path(depth))
+    if not estimate:
+        return Photo(img, None, None, Path(image))
+    from .depth import estimate_disparity
+
+    log.info("no depth map for %s; estimating depth with the model", image)
+    disp = estimate_disparity(img, model=model, model_path=model_path)
+    return Photo(img, fit_to_image(to_disparity(disp, "disparity", "model output"), shape), None, Path(image))
+
+
+def render_photo(photo: Photo, settings: RenderSettings, renderer) -> np.ndarray:
+    """Refocus ``photo`` with ``settings`` on ``renderer`` (made with
+    ``settings.renderer_options()``): uint8 (H, W, 3) sRGB. Settings are checked
+    before the slow part."""
+    if photo.disparity is None:
+        raise InputError("the photo has no depth yet")
+    focus_disparity = settings.resolve_focus_disparity(photo.disparity, photo.focus)
+    max_blur = settings.resolve_max_blur(photo.shape)
+    renderer.check_focus(focus_disparity, max_blur, settings.dof)
+    renderer.prepare(srgb_to_linear(photo.image_srgb), photo.disparity)
+    return renderer.render_srgb8(focus_disparity, max_blur, settings.dof)

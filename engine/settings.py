@@ -1,0 +1,103 @@
+"""Render settings: what a user chooses for one refocused image, passed end to end.
+
+:class:`RenderSettings` is the one carrier of focus, blur strength, focal range,
+aperture and highlight boost from the command line (or a Python caller) through
+the apps to the renderer. :func:`add_render_arguments` defines the command-line
+flags that ``render``, ``view``, ``live`` and ``batch`` share.
+
+Conventions: ``focus`` is a point (x = column, y = row, pixels from the top-left);
+``focus_disparity`` a normalised disparity in [0, 1] (1 = nearest); ``max_blur``
+(K) the blur radius in pixels for a disparity difference of 1; ``dof`` a
+disparity range kept sharp around the focus.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from .aperture import Aperture
+from .errors import InputError
+from .optics import default_max_blur, focus_disparity_at
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """One image's render settings. ``None`` means "the default for this image":
+    the centre (or a sample's own point) for ``focus``, :func:`engine.optics.default_max_blur`
+    for ``max_blur``. ``focus_disparity``, when set, wins over ``focus``."""
+
+    focus: tuple[float, float] | None = None
+    focus_disparity: float | None = None
+    max_blur: float | None = None
+    dof: float = 0.0
+    blades: int = 0
+    rotation: float = 0.0
+    highlights: float = 0.0
+
+    def aperture(self) -> Aperture:
+        """The aperture shape (raises :class:`InputError` for a bad one)."""
+        try:
+            return Aperture(self.blades, self.rotation)
+        except ValueError as e:
+            raise InputError(f"--blades/--rotation: {e}") from None
+
+    def renderer_options(self) -> dict:
+        """Keyword options of :func:`engine.backends.make_renderer` (fixed per renderer)."""
+        return {"aperture": self.aperture(), "highlights": self.highlights}
+
+    def resolve_max_blur(self, shape) -> float:
+        """K in pixels for an image of ``shape`` (rows, cols)."""
+        return float(self.max_blur) if self.max_blur is not None else default_max_blur(shape)
+
+    def resolve_focus_disparity(self, disparity: np.ndarray, default_focus=None) -> float:
+        """The focus disparity: ``focus_disparity``, else the disparity at ``focus``,
+        else at ``default_focus`` (e.g. a sample's point), else at the centre."""
+        if self.focus_disparity is not None:
+            d = float(self.focus_disparity)
+            if not 0.0 <= d <= 1.0:
+                raise InputError(f"--focus-disparity must be in [0, 1], got {d}")
+            return d
+        h, w = disparity.shape[:2]
+        x, y = self.focus or default_focus or (w / 2, h / 2)
+        return focus_disparity_at(disparity, x, y)
+
+    def with_(self, **changes) -> RenderSettings:
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+    @classmethod
+    def from_args(cls, args) -> RenderSettings:
+        """Settings from parsed command-line arguments (absent flags keep defaults)."""
+        from .optics import parse_point
+
+        focus = getattr(args, "focus", None)
+        return cls(focus=parse_point(focus) if isinstance(focus, str) else focus,
+                   focus_disparity=getattr(args, "focus_disparity", None),
+                   max_blur=getattr(args, "max_blur", None), dof=getattr(args, "dof", 0.0),
+                   blades=getattr(args, "blades", 0), rotation=getattr(args, "rotation", 0.0),
+                   highlights=getattr(args, "highlights", 0.0))
+
+
+def add_render_arguments(p: argparse.ArgumentParser) -> None:
+    """Flags shared by ``render``, ``view``, ``live`` and ``batch``: depth, blur, aperture, device, model."""
+    from .depth import add_model_arguments
+
+    p.add_argument("--depth", metavar="FILE", help="depth map (PNG 8/16-bit, .npy, .exr); default: IMAGE.depth.png "
+                   "next to the image, else the depth model")
+    p.add_argument("--depth-kind", choices=("disparity", "depth"), default="disparity",
+                   help="the depth file holds disparity (near = large, default) or metric depth (inverted)")
+    p.add_argument("--max-blur", "-K", type=float, metavar="K",
+                   help="blur radius in pixels for a normalised-disparity difference of 1 "
+                   "(default: 4%% of the image's longer side, at most 256)")
+    p.add_argument("--dof", type=float, default=0.0, metavar="D",
+                   help="keep everything within +-D of the focus disparity sharp (default 0)")
+    p.add_argument("--blades", type=int, default=0, metavar="N", help="aperture blades (0 = circular, default)")
+    p.add_argument("--rotation", type=float, default=0.0, metavar="DEG", help="aperture rotation in degrees")
+    p.add_argument("--highlights", type=float, nargs="?", const=4.0, default=0.0, metavar="GAIN",
+                   help="boost near-clipped highlights before blurring (GAIN default 4 when given)")
+    p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
+                   help="where to render (default auto: GPU if CuPy sees one)")
+    add_model_arguments(p)
