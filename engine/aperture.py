@@ -16,17 +16,43 @@ from functools import lru_cache
 
 import numpy as np
 
+from .errors import InputError
+
+#: Most aperture blades: more is indistinguishable from a circle, and kernel
+#: construction time grows with the count.
+MAX_BLADES = 32
+#: Largest aperture rotation magnitude accepted, in degrees.
+MAX_ROTATION = 360.0
+
+
+def check_aperture(blades, rotation, names=("blades", "rotation")) -> None:
+    """Raise :class:`InputError` unless ``blades`` is 0 or an integer in 3..MAX_BLADES
+    and ``rotation`` a finite number of degrees in [-MAX_ROTATION, MAX_ROTATION].
+    ``names``: what to call the two values in the message (e.g. the CLI flags)."""
+    if isinstance(blades, bool) or not isinstance(blades, (int, np.integer)):
+        raise InputError(f"{names[0]} must be an integer, got {blades!r}")
+    if blades != 0 and not 3 <= blades <= MAX_BLADES:
+        raise InputError(f"{names[0]} must be 0 (circular) or 3..{MAX_BLADES}, got {blades}")
+    try:
+        r = float(rotation)
+    except (TypeError, ValueError):
+        raise InputError(f"{names[1]} must be a number of degrees, got {rotation!r}") from None
+    if not (math.isfinite(r) and abs(r) <= MAX_ROTATION):
+        raise InputError(f"{names[1]} must be a finite number of degrees in [-{MAX_ROTATION:g}, "
+                         f"{MAX_ROTATION:g}], got {rotation}")
+
 
 @dataclass(frozen=True)
 class Aperture:
-    """Aperture shape: ``blades=0`` is a circle; ``blades>=3`` a regular polygon."""
+    """Aperture shape: ``blades=0`` is a circle; ``blades`` in 3..MAX_BLADES a regular
+    polygon; ``rotation`` in degrees, finite, |rotation| <= MAX_ROTATION. Anything
+    else raises :class:`~engine.errors.InputError`."""
 
     blades: int = 0
     rotation: float = 0.0  # degrees, counter-clockwise on screen
 
     def __post_init__(self):
-        if self.blades != 0 and self.blades < 3:
-            raise ValueError("an aperture needs 0 (circular) or at least 3 blades")
+        check_aperture(self.blades, self.rotation)
 
     def signed_distance(self, x: np.ndarray, y: np.ndarray, rho: float) -> np.ndarray:
         """Signed distance in pixels from the outline of the shape of radius ``rho``

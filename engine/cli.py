@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import math
 import sys
 import time
+import traceback
 from pathlib import Path
 
 from . import __version__
@@ -26,22 +28,64 @@ log = logging.getLogger("engine")
 SUBCOMMAND_MODULES = ("engine.depth", "engine.viewer", "engine.live", "engine.bench")
 
 
+def _finite_float(text: str) -> float:
+    """argparse type for every float flag: a finite number (no nan, no inf)."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return v
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with this CLI's error format (one ``refocus: error:`` line after the
+    usage) and finite-only ``type=float`` flags, in every subcommand."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.register("type", float, _finite_float)
+
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        self.exit(2, f"refocus: error: {message}\n")
+
+
+def check_input_paths(args) -> None:
+    """Refuse missing, non-regular (FIFO, device, folder) and over-long input
+    paths of any subcommand before anything is opened or loaded."""
+    from .images import check_input_file
+
+    for attr, what in (("image", "image"), ("depth", "depth map"), ("video", "video file")):
+        value = getattr(args, attr, None)
+        if isinstance(value, str) and value:
+            check_input_file(value, what)
+    for value in getattr(args, "images", None) or ():
+        check_input_file(value, "image")
+    model_path = getattr(args, "model_path", None)
+    if model_path:
+        check_input_file(Path(model_path).expanduser(), "model file", allow_dir=True)
+
+
 def cmd_render(args) -> int:
     from .backends import make_renderer
-    from .images import free_path, write_image
+    from .images import check_output_path, free_path, write_image
     from .photo import load_photo, render_photo
 
     t0 = time.perf_counter()
     settings = RenderSettings.from_args(args)
-    photo = load_photo(args.image, sample=args.sample, depth=args.depth, depth_kind=args.depth_kind,
-                       model=getattr(args, "model", None), model_path=getattr(args, "model_path", None))
+    if args.image and args.sample:
+        raise InputError("give IMAGE or --sample NAME, not both")
     if args.output:
         out = Path(args.output)
     else:
         stem = Path(args.image).with_suffix("") if args.image else Path(args.sample)
         out = free_path(stem.with_name(stem.name + ".refocus.png"))
-    if out.exists() and not args.overwrite:  # fail before the slow part
-        raise InputError(f"{out}: already exists; choose another --output or pass --overwrite")
+    # Fail before the slow part: a bad output path is known before any input is read.
+    check_output_path(out, protect=[p for p in (args.image, args.depth) if p], overwrite=args.overwrite)
+    photo = load_photo(args.image, sample=args.sample, depth=args.depth, depth_kind=args.depth_kind,
+                       model=getattr(args, "model", None), model_path=getattr(args, "model_path", None))
     renderer = make_renderer(args.device, **settings.renderer_options())
     t1 = time.perf_counter()
     result = render_photo(photo, settings, renderer)
@@ -55,7 +99,7 @@ def cmd_render(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="refocus", description="Synthetic depth of field from a photo and its depth.")
+    parser = _Parser(prog="refocus", description="Synthetic depth of field from a photo and its depth.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="show debug messages")
     parser.add_argument("-q", "--quiet", action="store_true", help="show warnings and errors only")
@@ -67,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("image", nargs="?", metavar="IMAGE", help="photo (JPEG, PNG 8/16-bit, TIFF, EXR...)")
     p.add_argument("--sample", choices=SAMPLES, help="use a bundled sample instead of IMAGE")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--focus", metavar="X,Y", help="focus on the pixel at column X, row Y (median of a 9x9 window)")
+    g.add_argument("--focus", metavar="X,Y", help="focus on the pixel at column X, row Y (median of a 9x9 window; "
+                   "inside the image)")
     g.add_argument("--focus-disparity", type=float, metavar="D", help="focus at normalised disparity D in [0, 1]")
     add_render_arguments(p)
     p.add_argument("--output", "-o", metavar="OUT", help="output image (default: IMAGE.refocus.png, never overwriting)")
@@ -100,9 +145,10 @@ def main(argv=None) -> int:
     logging.getLogger("engine").setLevel(level)
     logging.captureWarnings(False)
     try:
+        check_input_paths(args)
         return int(args.func(args) or 0)
     except RefocusError as e:
-        print(f"refocus: error: {e}", file=sys.stderr)
+        print(f"refocus: error: {_one_line(e)}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("refocus: interrupted", file=sys.stderr)
@@ -110,6 +156,20 @@ def main(argv=None) -> int:
     except MemoryError:
         print("refocus: error: out of memory (try a smaller image or --device gpu)", file=sys.stderr)
         return 3
+    except Exception as e:  # noqa: BLE001 -- a bug: still one line, the traceback with -v
+        if args.verbose:
+            traceback.print_exc()
+        print(f"refocus: error: internal error ({type(e).__name__}: {_one_line(e)}); please report it "
+              "(-v shows the traceback)", file=sys.stderr)
+        return INTERNAL_ERROR_EXIT
+
+
+#: Exit status of an unexpected internal error (a bug), as opposed to a user error (2) or device error (3).
+INTERNAL_ERROR_EXIT = 70
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).splitlines())[:2000]
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from .errors import InputError
-from .images import read_bytes
+from .images import MAX_PIXELS, decode_raw, read_bytes, write_bytes_atomic
 
 log = logging.getLogger("engine")
 
@@ -28,37 +28,91 @@ SIDECAR_SUFFIXES = (".depth.png", ".depth.npy", ".depth.exr")
 
 
 def read_depth_file(path: str | os.PathLike) -> np.ndarray:
-    """Read a raw depth/disparity map as float32 (H, W); holes stay non-finite."""
-    p = Path(path)
-    data = read_bytes(p)
-    if p.suffix.lower() == ".npy":
-        try:
-            arr = np.load(io.BytesIO(data), allow_pickle=False)
-        except Exception as e:  # numpy raises ValueError/EOFError/... on corrupt files
-            raise InputError(f"{p}: not a readable .npy array ({e})") from None
-        arr = np.squeeze(arr)
-        if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.number):
-            raise InputError(f"{p}: expected a 2-D numeric array, got shape {arr.shape} of {arr.dtype}")
-        return arr.astype(np.float32)
-    if p.suffix.lower() == ".exr":
-        return _read_exr(p)
-    from .images import _check_complete
+    """Read a raw depth/disparity map as float32 (H, W); holes stay non-finite.
 
-    _check_complete(p, data)
-    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
-    if arr is None:
-        raise InputError(f"{p}: not a readable depth map (PNG, .npy or .exr expected)")
-    if arr.ndim == 3:
-        if not (np.array_equal(arr[:, :, 0], arr[:, :, 1]) and np.array_equal(arr[:, :, 0], arr[:, :, 2])):
-            log.warning("%s: depth map has colour channels that differ; using the first", p)
+    Refused with a one-line :class:`InputError`: anything but a regular file,
+    an unreadable or truncated file, an empty, 1-D or 3-D array, fewer than 2x2
+    or more than :data:`engine.images.MAX_PIXELS` values, and non-real types
+    (bool, complex, object, strings, records).
+    """
+    p = Path(path)
+    data = read_bytes(p, "depth map")
+    if p.suffix.lower() == ".npy" or data[:6] == b"\x93NUMPY":
+        arr = _read_npy(p, data)
+    elif p.suffix.lower() == ".exr" or data[:4] == b"\x76\x2f\x31\x01":
+        arr = _read_exr(p)
+    else:
+        arr = decode_raw(data, str(p), "depth map")
+        if arr.ndim == 3:
+            c = arr[:, :, : min(arr.shape[2], 3)]
+            if not all(np.array_equal(c[:, :, 0], c[:, :, i]) for i in range(1, c.shape[2])):
+                log.warning("%s: depth map has colour channels that differ; using the first", p)
+            arr = arr[:, :, 0]
+    return _check_depth_array(arr, p)
+
+
+def _check_depth_array(arr: np.ndarray, p: Path) -> np.ndarray:
+    if arr.dtype == np.bool_ or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise InputError(f"{p}: depth values must be real numbers (integer or float), got {arr.dtype}")
+    if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[:, :, 0]
+    if arr.ndim != 2:
+        raise InputError(f"{p}: expected a 2-D array (rows, columns), got shape {arr.shape}")
+    h, w = arr.shape
+    if h < 2 or w < 2:
+        raise InputError(f"{p}: depth map is {w}x{h} values; at least 2x2 is needed")
+    if h * w > MAX_PIXELS:
+        raise InputError(f"{p}: depth map is {w}x{h}, more than the {MAX_PIXELS // 1_000_000} MP supported")
+    if arr.dtype.itemsize > 4 and np.issubdtype(arr.dtype, np.floating):
+        big = np.abs(arr[np.isfinite(arr)]).max(initial=0.0)
+        if big > np.finfo(np.float32).max / 2:  # would overflow float32: only the relative values matter
+            arr = arr / big
     return arr.astype(np.float32)
+
+
+def _read_npy(p: Path, data: bytes) -> np.ndarray:
+    """A ``.npy`` array from its bytes: the header is checked before any allocation,
+    and the data must be complete."""
+    from numpy.lib import format as npf
+
+    f = io.BytesIO(data)
+    try:
+        version = npf.read_magic(f)
+        read_header = npf.read_array_header_2_0 if version >= (2, 0) else npf.read_array_header_1_0
+        shape, fortran, dtype = read_header(f)
+    except Exception as e:  # noqa: BLE001 -- numpy raises ValueError/EOFError/SyntaxError... on corrupt headers
+        raise InputError(f"{p}: not a readable .npy array ({str(e).splitlines()[0][:200]})") from None
+    if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None:
+        raise InputError(f"{p}: depth values must be real numbers (integer or float), got {dtype}")
+    count = int(np.prod(shape, dtype=np.float64)) if shape else 1
+    if count > MAX_PIXELS:
+        raise InputError(f"{p}: .npy header declares shape {shape}, more than the "
+                         f"{MAX_PIXELS // 1_000_000} M values supported")
+    need = count * dtype.itemsize
+    body = data[f.tell():]
+    if len(body) < need:
+        raise InputError(f"{p}: .npy file is truncated ({len(body)} of {need} data bytes)")
+    arr = np.frombuffer(body, dtype, count=count).reshape(shape, order="F" if fortran else "C")
+    if arr.ndim > 2:
+        arr = np.squeeze(arr, axis=tuple(i for i, n in enumerate(arr.shape) if n == 1)[: arr.ndim - 2])
+    return arr
 
 
 def _read_exr(p: Path) -> np.ndarray:
     """First depth-like channel (Z, depth, Y, R, then any) of an OpenEXR file."""
-    import OpenEXR
-
+    try:
+        import OpenEXR
+    except ImportError:
+        raise InputError(f"{p}: reading .exr needs the OpenEXR package (pip install OpenEXR)") from None
+    try:
+        with OpenEXR.File(str(p), header_only=True) as f:
+            lo, hi = f.header()["dataWindow"]
+        w, h = int(hi[0]) - int(lo[0]) + 1, int(hi[1]) - int(lo[1]) + 1
+    except Exception as e:  # noqa: BLE001 -- the binding raises plain RuntimeError on corrupt files
+        raise InputError(f"{p}: not a readable OpenEXR file ({str(e).splitlines()[0][:200]})") from None
+    if w < 1 or h < 1 or w * h > MAX_PIXELS:
+        raise InputError(f"{p}: OpenEXR header declares {w}x{h} pixels; 2x2 to "
+                         f"{MAX_PIXELS // 1_000_000} MP are supported")
     try:
         with OpenEXR.File(str(p)) as f:
             channels = f.channels()
@@ -67,9 +121,9 @@ def _read_exr(p: Path) -> np.ndarray:
                     break
             else:
                 name = next(iter(channels))
-            arr = np.asarray(channels[name].pixels, np.float32)
-    except Exception as e:  # the binding raises plain RuntimeError on corrupt files
-        raise InputError(f"{p}: not a readable OpenEXR file ({e})") from None
+            arr = np.asarray(channels[name].pixels)
+    except Exception as e:  # noqa: BLE001
+        raise InputError(f"{p}: not a readable OpenEXR file ({str(e).splitlines()[0][:200]})") from None
     return arr[:, :, 0] if arr.ndim == 3 else arr
 
 
@@ -114,6 +168,8 @@ def to_disparity(raw: np.ndarray, kind: str = "disparity", name: str = "depth ma
     """
     if kind not in DEPTH_KINDS:
         raise InputError(f"unknown depth kind '{kind}' (expected one of {', '.join(DEPTH_KINDS)})")
+    if raw.ndim != 2 or raw.shape[0] < 1 or raw.shape[1] < 1:
+        raise InputError(f"{name}: expected a non-empty 2-D map, got shape {tuple(raw.shape)}")
     d = raw.astype(np.float32, copy=True)
     if kind == "depth":
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -129,7 +185,10 @@ def to_disparity(raw: np.ndarray, kind: str = "disparity", name: str = "depth ma
     if hi - lo <= 1e-12 * max(1.0, abs(hi)):
         log.warning("%s: depth is constant; the whole image is one plane", name)
         return np.zeros_like(d)
-    return ((d - lo) / (hi - lo)).astype(np.float32)
+    if hi - lo < 1e38:
+        return ((d - lo) / (hi - lo)).astype(np.float32)
+    # The range would overflow float32: halve everything first.
+    return np.clip((d * 0.5 - lo * 0.5) / (hi * 0.5 - lo * 0.5), 0.0, 1.0).astype(np.float32)
 
 
 def fit_to_image(disparity: np.ndarray, shape: tuple[int, int], name: str = "depth map") -> np.ndarray:
@@ -174,7 +233,4 @@ def save_disparity_png(path: str | os.PathLike, disparity: np.ndarray) -> None:
     ok, enc = cv2.imencode(".png", d16)
     if not ok:
         raise InputError(f"{path}: cannot encode PNG")
-    p = Path(path)
-    tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
-    tmp.write_bytes(enc.tobytes())
-    os.replace(tmp, p)
+    write_bytes_atomic(path, enc.tobytes())

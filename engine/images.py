@@ -3,49 +3,174 @@
 OpenCV does the decoding and encoding; it works in BGR(A) order, so this module
 converts to RGB at the edge and nothing else in the engine sees BGR.
 Loaded images are float32 sRGB-encoded values in [0, 1], shape (H, W, 3).
+
+Every input file is checked before it is opened (a regular file, a name the
+system accepts, at most :data:`MAX_FILE_BYTES`), and an image's dimensions are
+read from its header (PNG, JPEG, GIF, BMP, WebP, TIFF) before it is decoded,
+so an image that declares more than :data:`MAX_PIXELS` pixels is refused
+without allocating it. Outputs are checked with :func:`check_output_path`
+before any slow work and written atomically by :func:`write_image`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import os
+import stat
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from .errors import InputError
+from .imageinfo import apply_orientation, exif_orientation, header_size
 
 log = logging.getLogger("engine")
 
 _LINEAR_FORMATS = {".hdr", ".pfm"}
-MAX_PIXELS = 200_000_000  # refuse absurd sizes before allocating
+#: Largest image accepted, in pixels (width x height), checked on the header before decoding.
+MAX_PIXELS = 200_000_000
+#: Largest input file accepted, in bytes.
+MAX_FILE_BYTES = 4 << 30
 
 
-def read_bytes(path: str | os.PathLike) -> bytes:
-    """Read a whole file, turning OS errors into one-line :class:`InputError`."""
+def _stat_error(p: Path, e: OSError, what: str) -> InputError:
+    if e.errno == errno.ENAMETOOLONG:
+        longest = max((len(os.fsencode(part)) for part in p.parts), default=0)
+        limits = ""
+        with contextlib.suppress(OSError, ValueError):
+            base = next((q for q in p.parents if os.path.isdir(q)), Path("."))
+            limits = (f"; the system allows {os.pathconf(base, 'PC_NAME_MAX')} bytes per name and "
+                      f"{os.pathconf(base, 'PC_PATH_MAX')} in all")
+        return InputError(f"{_short(p)}: file name too long ({longest} bytes in the longest name, "
+                          f"{len(os.fsencode(str(p)))} in all{limits})")
+    if e.errno in (errno.ENOENT, errno.ENOTDIR):
+        return InputError(f"{_short(p)}: no such file")
+    if e.errno == errno.EACCES:
+        return InputError(f"{_short(p)}: permission denied")
+    if e.errno == errno.ELOOP:
+        return InputError(f"{_short(p)}: too many levels of symbolic links")
+    return InputError(f"{_short(p)}: cannot read ({e.strerror or e})")
+
+
+def _short(p: Path | str, limit: int = 160) -> str:
+    """A path for an error message: very long ones are shortened in the middle."""
+    s = str(p)
+    return s if len(s) <= limit else f"{s[: limit // 2 - 2]}...{s[-(limit // 2 - 1):]}"
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
+
+
+def check_input_file(path: str | os.PathLike, what: str = "file", allow_dir: bool = False) -> os.stat_result:
+    """Check that ``path`` names an existing regular file (or a folder, when
+    ``allow_dir``) without opening it: a FIFO, device or socket would block or
+    never end. Raises a one-line :class:`InputError`; returns the ``stat``."""
     p = Path(path)
-    if not p.exists():
-        raise InputError(f"{p}: no such file")
-    if p.is_dir():
-        raise InputError(f"{p}: is a directory, not a file")
     try:
-        data = p.read_bytes()
+        st = os.stat(p)
     except OSError as e:
-        raise InputError(f"{p}: cannot read ({e.strerror or e})") from None
+        raise _stat_error(p, e, what) from None
+    except ValueError as e:  # embedded NUL
+        raise InputError(f"{_short(p)}: invalid file name ({e})") from None
+    if stat.S_ISREG(st.st_mode) or (allow_dir and stat.S_ISDIR(st.st_mode)):
+        return st
+    if stat.S_ISDIR(st.st_mode):
+        raise InputError(f"{_short(p)}: is a folder, not a {what}")
+    raise InputError(f"{_short(p)}: is {_kind(st.st_mode)}, not a regular file (the {what} must be a file)")
+
+
+def read_bytes(path: str | os.PathLike, what: str = "file", max_bytes: int = MAX_FILE_BYTES) -> bytes:
+    """Read a whole regular file, turning OS errors into one-line :class:`InputError`.
+
+    Non-regular files (FIFO, device, socket, folder) are refused before they are
+    opened, and the file is opened non-blocking, so nothing here can hang."""
+    p = Path(path)
+    check_input_file(p, what)
+    try:
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as e:
+        raise _stat_error(p, e, what) from None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):  # replaced between the check and the open
+            raise InputError(f"{_short(p)}: is {_kind(st.st_mode)}, not a regular file (the {what} must be a file)")
+        if st.st_size > max_bytes:
+            raise InputError(f"{_short(p)}: {st.st_size / 2**30:.1f} GiB is more than the "
+                             f"{max_bytes / 2**30:.0f} GiB supported")
+        try:
+            data = f.read(max_bytes + 1)
+        except OSError as e:
+            raise InputError(f"{_short(p)}: cannot read ({e.strerror or e})") from None
     if not data:
-        raise InputError(f"{p}: file is empty (0 bytes)")
+        raise InputError(f"{_short(p)}: file is empty (0 bytes)")
+    if len(data) > max_bytes:
+        raise InputError(f"{_short(p)}: more than the {max_bytes / 2**30:.0f} GiB supported")
     return data
 
+
+# -- decoding ---------------------------------------------------------------------------
 
 def _check_complete(path: Path, data: bytes) -> None:
     """Detect truncated JPEG/PNG files, which OpenCV would half-decode silently."""
     if data[:3] == b"\xff\xd8\xff":  # JPEG: must end with the EOI marker
         if b"\xff\xd9" not in data[-64:].rstrip(b"\x00"):
-            raise InputError(f"{path}: JPEG file is truncated (no end-of-image marker)")
-    elif data[:8] == b"\x89PNG\r\n\x1a\n":  # PNG: must contain IEND
-        if b"IEND" not in data[-64:]:
-            raise InputError(f"{path}: PNG file is truncated (no IEND chunk)")
+            raise InputError(f"{_short(path)}: JPEG file is truncated (no end-of-image marker)")
+    elif data[:8] == b"\x89PNG\r\n\x1a\n" and b"IEND" not in data[-64:]:  # PNG: must contain IEND
+        raise InputError(f"{_short(path)}: PNG file is truncated (no IEND chunk)")
+
+
+def _cv_reason(e: cv2.error) -> str:
+    text = getattr(e, "err", "") or str(e)
+    if "CV_IO_MAX_IMAGE_PIXELS" in text or "CV_IO_MAX_IMAGE_W" in text or "CV_IO_MAX_IMAGE_H" in text:
+        return "its declared size is larger than the decoder allows"
+    return text.strip().splitlines()[0][:200] if text.strip() else "decoder error"
+
+
+def decode_raw(data: bytes, name: str = "<image>", what: str = "image") -> np.ndarray:
+    """Decode image bytes as stored (OpenCV's BGR(A) or grey, native dtype), in
+    display orientation (EXIF orientation applied; OpenCV applies TIFF's itself).
+
+    The header's dimensions are checked before decoding: zero or more than
+    :data:`MAX_PIXELS` pixels raise :class:`InputError`, as does a truncated
+    JPEG/PNG or anything OpenCV cannot decode.
+    """
+    path = Path(name)
+    info = header_size(data)
+    if info is not None:
+        fmt, w, h = info
+        if w == 0 or h == 0:
+            raise InputError(f"{_short(path)}: {fmt} header declares {w}x{h} pixels (an empty {what})")
+        if w * h > MAX_PIXELS:
+            raise InputError(f"{_short(path)}: {fmt} header declares {w}x{h} pixels ({w * h / 1e6:.0f} MP), "
+                             f"more than the {MAX_PIXELS // 1_000_000} MP supported")
+    _check_complete(path, data)
+    try:
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error as e:
+        raise InputError(f"{_short(path)}: cannot decode the {what} ({_cv_reason(e)})") from None
+    if img is None or img.size == 0:
+        raise InputError(f"{_short(path)}: not a readable {what} (unknown format or corrupt data)")
+    h, w = img.shape[:2]
+    if h * w > MAX_PIXELS:
+        raise InputError(f"{_short(path)}: {what} is {w}x{h} pixels, more than the "
+                         f"{MAX_PIXELS // 1_000_000} MP supported")
+    if info is None or info[0] != "TIFF":
+        o = exif_orientation(data)
+        if o != 1:
+            img = apply_orientation(img, o)
+    return img
 
 
 def decode_image(data: bytes, name: str = "<image>") -> np.ndarray:
@@ -53,40 +178,33 @@ def decode_image(data: bytes, name: str = "<image>") -> np.ndarray:
 
     8- and 16-bit integer images are scaled to [0, 1]; float images from linear
     formats (HDR, PFM) are encoded to sRGB (values above 1 clip). Grayscale
-    is expanded to RGB; an alpha channel is composited over white. JPEG EXIF
-    orientation is applied.
+    is expanded to RGB; an alpha channel is composited over white. EXIF
+    orientation is applied (to the alpha channel too).
     """
     path = Path(name)
-    _check_complete(path, data)
-    buf = np.frombuffer(data, np.uint8)
-    # IMREAD_ANYDEPTH|ANYCOLOR keeps 16-bit and applies EXIF orientation;
-    # IMREAD_UNCHANGED is needed to see an alpha channel (PNG/TIFF/WebP).
-    img = cv2.imdecode(buf, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
-    if img is None:
-        raise InputError(f"{path}: not a readable image (unknown format or corrupt data)")
-    unchanged = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    img = decode_raw(data, name)
     alpha = None
-    if unchanged is not None and unchanged.ndim == 3 and unchanged.shape[2] == 4 \
-            and unchanged.shape[:2] == img.shape[:2]:
-        alpha = unchanged[:, :, 3]
-        img = unchanged[:, :, :3]
+    if img.ndim == 3 and img.shape[2] in (2, 4):
+        alpha = img[:, :, -1]
+        img = img[:, :, :-1]
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
     h, w = img.shape[:2]
     if h < 2 or w < 2:
-        raise InputError(f"{path}: image is {w}x{h} pixels; at least 2x2 is needed")
-    if h * w > MAX_PIXELS:
-        raise InputError(f"{path}: image is {w}x{h} pixels, more than the {MAX_PIXELS // 1_000_000} MP supported")
+        raise InputError(f"{_short(path)}: image is {w}x{h} pixels; at least 2x2 is needed")
     img = _to_unit_float(img, path)
     if img.ndim == 2:
         img = np.repeat(img[:, :, None], 3, axis=2)
-    elif img.shape[2] == 1:
-        img = np.repeat(img, 3, axis=2)
-    img = np.ascontiguousarray(img[:, :, ::-1])  # BGR -> RGB
+    elif img.shape[2] != 3:
+        raise InputError(f"{_short(path)}: image has {img.shape[2]} colour channels; expected 1 or 3")
+    else:
+        img = np.ascontiguousarray(img[:, :, ::-1])  # BGR -> RGB
     if alpha is not None:
         a = _to_unit_float(alpha, path)[:, :, None]
         img = img * a + (1.0 - a)
         log.info("%s: alpha channel composited over white", path)
     if not np.isfinite(img).all():
-        raise InputError(f"{path}: image contains NaN or infinite values")
+        raise InputError(f"{_short(path)}: image contains NaN or infinite values")
     return img.astype(np.float32, copy=False)
 
 
@@ -102,51 +220,111 @@ def _to_unit_float(img: np.ndarray, path: Path) -> np.ndarray:
 
             return linear_to_srgb(np.nan_to_num(f, nan=0.0, posinf=1.0, neginf=0.0))
         return np.clip(f, 0.0, 1.0)
-    raise InputError(f"{path}: unsupported pixel type {img.dtype}")
+    raise InputError(f"{_short(path)}: unsupported pixel type {img.dtype}")
 
 
 def load_image(path: str | os.PathLike) -> np.ndarray:
     """Load a photo as float32 sRGB RGB in [0, 1], shape (H, W, 3)."""
-    return decode_image(read_bytes(path), str(path))
+    return decode_image(read_bytes(path, "image"), str(path))
+
+
+# -- writing ----------------------------------------------------------------------------
+
+def _encodable(ext: str) -> bool:
+    try:
+        ok, _ = cv2.imencode(ext, np.zeros((2, 2, 3), np.uint8))
+    except cv2.error:
+        return False
+    return bool(ok)
+
+
+def check_output_path(path: str | os.PathLike, *, protect=(), overwrite: bool = False, image: bool = True,
+                      flag: str = "--output") -> Path:
+    """Check, before any slow work, that ``path`` can be written: a name the
+    system accepts in an existing folder, not an input (``protect``), not a
+    folder, FIFO or device, not an existing file unless ``overwrite``, and (when
+    ``image``) an extension OpenCV can encode. Raises a one-line :class:`InputError`."""
+    p = Path(path)
+    try:
+        st = os.stat(p)
+    except OSError as e:
+        if e.errno == errno.ENOTDIR:
+            parent = next((q for q in reversed(p.parents) if q.exists() and not q.is_dir()), p.parent)
+            raise InputError(f"{_short(p)}: {_short(parent)} is a file, not a folder") from None
+        if e.errno != errno.ENOENT:
+            raise _stat_error(p, e, "output file") from None
+        st = None
+    except ValueError as e:
+        raise InputError(f"{_short(p)}: invalid file name ({e})") from None
+    if st is not None:
+        if stat.S_ISDIR(st.st_mode):
+            raise InputError(f"{_short(p)}: is a folder; give a file name with {flag}")
+        if not stat.S_ISREG(st.st_mode):
+            raise InputError(f"{_short(p)}: is {_kind(st.st_mode)}; refusing to write to it")
+        for q in protect:
+            if q is not None and os.path.exists(q) and os.path.samefile(p, q):
+                raise InputError(f"{_short(p)}: refusing to overwrite an input file; choose another {flag}")
+        if not overwrite:
+            raise InputError(f"{_short(p)}: already exists; choose another {flag} or pass --overwrite")
+    parent = p.parent
+    if not parent.is_dir():
+        raise InputError(f"{_short(p)}: folder {_short(parent)} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"{_short(p)}: cannot write in folder {_short(parent)} (permission denied)")
+    if image:
+        ext = p.suffix.lower() or ".png"
+        if not _encodable(ext):
+            raise InputError(f"{_short(p)}: cannot write an image with extension '{ext}' "
+                             "(use .png, .jpg, .tif, .bmp or .webp)")
+    return p
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to a temporary file next to ``path`` and rename it into
+    place: ``path`` is either untouched or complete, and no temporary file is
+    left behind, whatever fails (Ctrl-C included)."""
+    p = Path(path)
+    tmp = p.with_name(f".refocus-{os.getpid()}-{os.urandom(4).hex()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, p)
+    except BaseException as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if isinstance(e, OSError):
+            raise InputError(f"{_short(p)}: cannot write ({e.strerror or e})") from None
+        raise
+    return p
 
 
 def write_image(path: str | os.PathLike, srgb8: np.ndarray, *, protect=(), overwrite: bool = False) -> Path:
     """Write an 8-bit sRGB RGB image atomically (temp file + rename).
 
-    Refuses to overwrite any path in ``protect`` (the inputs) and, unless
-    ``overwrite`` is set, any existing file.
+    Refuses (:func:`check_output_path`) to overwrite any path in ``protect`` (the
+    inputs) and, unless ``overwrite`` is set, any existing file.
     """
-    p = Path(path)
-    for q in protect:
-        if q is not None and p.exists() and Path(q).exists() and os.path.samefile(p, q):
-            raise InputError(f"{p}: refusing to overwrite an input file; choose another --output")
-    if p.exists() and not overwrite:
-        raise InputError(f"{p}: already exists; choose another --output or pass --overwrite")
-    ext = p.suffix.lower() or ".png"
+    p = check_output_path(path, protect=protect, overwrite=overwrite)
     if srgb8.dtype != np.uint8 or srgb8.ndim != 3 or srgb8.shape[2] != 3:
         raise ValueError("write_image expects uint8 RGB (H, W, 3)")
-    ok, enc = cv2.imencode(ext, np.ascontiguousarray(srgb8[:, :, ::-1]))
-    if not ok:
-        raise InputError(f"{p}: cannot encode an image with extension '{ext}'")
-    if p.parent and not p.parent.exists():
-        raise InputError(f"{p}: folder {p.parent} does not exist")
-    tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
+    ext = p.suffix.lower() or ".png"
     try:
-        tmp.write_bytes(enc.tobytes())
-        os.replace(tmp, p)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise InputError(f"{p}: cannot write ({e.strerror or e})") from None
-    return p
+        ok, enc = cv2.imencode(ext, np.ascontiguousarray(srgb8[:, :, ::-1]))
+    except cv2.error as e:
+        raise InputError(f"{_short(p)}: cannot encode the image ({_cv_reason(e)})") from None
+    if not ok:
+        raise InputError(f"{_short(p)}: cannot encode an image with extension '{ext}'")
+    return write_bytes_atomic(p, enc.tobytes())
 
 
 def free_path(path: Path) -> Path:
     """``path`` if it does not exist, else ``stem-1.ext``, ``stem-2.ext``... (first free)."""
-    if not path.exists():
+    if not os.path.lexists(path):
         return path
     i = 1
     while True:
         q = path.with_name(f"{path.stem}-{i}{path.suffix}")
-        if not q.exists():
+        if not os.path.lexists(q):
             return q
         i += 1

@@ -23,6 +23,8 @@ from .colour import linear_to_srgb8
 from .errors import InputError
 from .pyramid import DEFAULT_BANDS, MAX_RADIUS
 
+#: Largest highlight boost gain a renderer accepts.
+MAX_HIGHLIGHTS = 100.0
 
 
 def boost_highlights(linear, gain: float, threshold: float = 0.9):
@@ -55,25 +57,37 @@ class Renderer(ABC):
         if not 1 <= n_bands <= 64:
             raise ValueError("n_bands must be in 1..64")
         self.n_bands = n_bands
-        self.highlights = float(highlights)
+        try:
+            self.highlights = float(highlights)
+        except (TypeError, ValueError):
+            raise InputError(f"highlights must be a number, got {highlights!r}") from None
+        if not 0.0 <= self.highlights <= MAX_HIGHLIGHTS:  # False for NaN
+            raise InputError(f"highlights must be a finite gain in [0, {MAX_HIGHLIGHTS:g}], got {highlights}")
         self.shape: tuple[int, int] | None = None
 
     @staticmethod
     def check_inputs(image_linear: np.ndarray, disparity: np.ndarray) -> None:
         """Validate prepare()'s inputs; raise :class:`InputError` with a clear message."""
-        if image_linear.ndim != 3 or image_linear.shape[2] != 3:
+        if image_linear.ndim != 3 or image_linear.shape[2] != 3 or min(image_linear.shape[:2]) < 1:
             raise InputError(f"image must be (H, W, 3) RGB, got shape {tuple(image_linear.shape)}")
         if disparity.shape != image_linear.shape[:2]:
             raise InputError(f"disparity is {disparity.shape[1]}x{disparity.shape[0]} but the image is "
                              f"{image_linear.shape[1]}x{image_linear.shape[0]}")
         if not bool((abs(disparity) < np.inf).all()):
             raise InputError("disparity contains NaN or infinite values (fill holes first)")
+        if not bool((abs(image_linear) < np.inf).all()):
+            raise InputError("image contains NaN or infinite values")
         if float(disparity.min()) < 0.0 or float(disparity.max()) > 1.0:
             raise InputError("disparity must be normalised to [0, 1]")
 
     @staticmethod
     def check_focus(focus_disparity: float, max_blur: float, dof: float) -> None:
-        """Validate render()'s arguments."""
+        """Validate render()'s arguments (NaN and infinities fail every range check)."""
+        try:
+            focus_disparity, max_blur, dof = float(focus_disparity), float(max_blur), float(dof)
+        except (TypeError, ValueError):
+            raise InputError(f"focus disparity, max blur and dof must be numbers, got "
+                             f"{focus_disparity!r}, {max_blur!r}, {dof!r}") from None
         if not (0.0 <= focus_disparity <= 1.0):
             raise InputError(f"focus disparity must be in [0, 1], got {focus_disparity}")
         if not (0.0 <= max_blur <= MAX_RADIUS):

@@ -14,20 +14,64 @@ disparity range kept sharp around the focus.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, replace
+import math
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
-from .aperture import Aperture
+from .aperture import MAX_BLADES, MAX_ROTATION, Aperture, check_aperture
 from .errors import InputError
 from .optics import default_max_blur, focus_disparity_at
+from .pyramid import MAX_RADIUS
+from .renderer import MAX_HIGHLIGHTS
+#: The command-line flag of each setting, for error messages.
+FLAGS = {"focus": "--focus", "focus_disparity": "--focus-disparity", "max_blur": "--max-blur", "dof": "--dof",
+         "blades": "--blades", "rotation": "--rotation", "highlights": "--highlights"}
+
+
+def _number(name: str, value, lo: float, hi: float, what: str = "a number") -> None:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be {what}, got {value!r}") from None
+    if not (math.isfinite(v) and lo <= v <= hi):
+        raise InputError(f"{name} must be {what} in [{lo:g}, {hi:g}], got {value}")
+
+
+def check_settings(values: dict, names: dict | None = None) -> None:
+    """Raise :class:`InputError` for the first out-of-range value among ``values``
+    (RenderSettings field -> value); ``names`` maps fields to what the message
+    calls them (default: the field names)."""
+    names = names or {}
+    n = {k: names.get(k, k) for k in FLAGS}
+    focus = values.get("focus")
+    if focus is not None:
+        try:
+            x, y = (float(c) for c in focus)
+        except (TypeError, ValueError):
+            raise InputError(f"{n['focus']} must be a pixel point X,Y, got {focus!r}") from None
+        if not (math.isfinite(x) and math.isfinite(y) and x >= 0 and y >= 0):
+            raise InputError(f"{n['focus']} must be finite pixel coordinates >= 0, got {x:g},{y:g}")
+    if values.get("focus_disparity") is not None:
+        _number(n["focus_disparity"], values["focus_disparity"], 0.0, 1.0, "a normalised disparity")
+    if values.get("max_blur") is not None:
+        _number(n["max_blur"], values["max_blur"], 0.0, MAX_RADIUS, "a blur radius in pixels")
+    _number(n["dof"], values.get("dof", 0.0), 0.0, 1.0, "a disparity range")
+    check_aperture(values.get("blades", 0), values.get("rotation", 0.0), (n["blades"], n["rotation"]))
+    _number(n["highlights"], values.get("highlights", 0.0), 0.0, MAX_HIGHLIGHTS, "a gain")
 
 
 @dataclass(frozen=True)
 class RenderSettings:
     """One image's render settings. ``None`` means "the default for this image":
     the centre (or a sample's own point) for ``focus``, :func:`engine.optics.default_max_blur`
-    for ``max_blur``. ``focus_disparity``, when set, wins over ``focus``."""
+    for ``max_blur``. ``focus_disparity``, when set, wins over ``focus``.
+
+    Limits (checked on construction; :class:`InputError` otherwise): all numbers
+    finite; ``focus`` >= 0 (and inside the image when resolved);
+    ``focus_disparity`` and ``dof`` in [0, 1]; ``max_blur`` in [0, MAX_RADIUS]
+    pixels; ``blades`` 0 or 3..MAX_BLADES; ``rotation`` in [-MAX_ROTATION,
+    MAX_ROTATION] degrees; ``highlights`` in [0, MAX_HIGHLIGHTS]."""
 
     focus: tuple[float, float] | None = None
     focus_disparity: float | None = None
@@ -37,12 +81,12 @@ class RenderSettings:
     rotation: float = 0.0
     highlights: float = 0.0
 
+    def __post_init__(self):
+        check_settings({f.name: getattr(self, f.name) for f in fields(self)})
+
     def aperture(self) -> Aperture:
-        """The aperture shape (raises :class:`InputError` for a bad one)."""
-        try:
-            return Aperture(self.blades, self.rotation)
-        except ValueError as e:
-            raise InputError(f"--blades/--rotation: {e}") from None
+        """The aperture shape."""
+        return Aperture(self.blades, self.rotation)
 
     def renderer_options(self) -> dict:
         """Keyword options of :func:`engine.backends.make_renderer` (fixed per renderer)."""
@@ -74,11 +118,13 @@ class RenderSettings:
         from .optics import parse_point
 
         focus = getattr(args, "focus", None)
-        return cls(focus=parse_point(focus) if isinstance(focus, str) else focus,
-                   focus_disparity=getattr(args, "focus_disparity", None),
-                   max_blur=getattr(args, "max_blur", None), dof=getattr(args, "dof", 0.0),
-                   blades=getattr(args, "blades", 0), rotation=getattr(args, "rotation", 0.0),
-                   highlights=getattr(args, "highlights", 0.0))
+        values = {"focus": parse_point(focus) if isinstance(focus, str) else focus,
+                  "focus_disparity": getattr(args, "focus_disparity", None),
+                  "max_blur": getattr(args, "max_blur", None), "dof": getattr(args, "dof", 0.0),
+                  "blades": getattr(args, "blades", 0), "rotation": getattr(args, "rotation", 0.0),
+                  "highlights": getattr(args, "highlights", 0.0)}
+        check_settings(values, FLAGS)  # messages name the flags
+        return cls(**values)
 
 
 def add_render_arguments(p: argparse.ArgumentParser) -> None:
@@ -91,13 +137,14 @@ def add_render_arguments(p: argparse.ArgumentParser) -> None:
                    help="the depth file holds disparity (near = large, default) or metric depth (inverted)")
     p.add_argument("--max-blur", "-K", type=float, metavar="K",
                    help="blur radius in pixels for a normalised-disparity difference of 1 "
-                   "(default: 4%% of the image's longer side, at most 256)")
+                   f"(0..{MAX_RADIUS:g}; default: 4%% of the image's longer side, at most {MAX_RADIUS:g})")
     p.add_argument("--dof", type=float, default=0.0, metavar="D",
-                   help="keep everything within +-D of the focus disparity sharp (default 0)")
-    p.add_argument("--blades", type=int, default=0, metavar="N", help="aperture blades (0 = circular, default)")
-    p.add_argument("--rotation", type=float, default=0.0, metavar="DEG", help="aperture rotation in degrees")
+                   help="keep everything within +-D of the focus disparity sharp, 0 <= D <= 1 (default 0)")
+    p.add_argument("--blades", type=int, default=0, metavar="N", help=f"aperture blades: 0 = circular (default) or 3..{MAX_BLADES}")
+    p.add_argument("--rotation", type=float, default=0.0, metavar="DEG", help=f"aperture rotation in degrees, -{MAX_ROTATION:g}..{MAX_ROTATION:g} (default 0)")
     p.add_argument("--highlights", type=float, nargs="?", const=4.0, default=0.0, metavar="GAIN",
-                   help="boost near-clipped highlights before blurring (GAIN default 4 when given)")
+                   help=f"boost near-clipped highlights before blurring, 0 <= GAIN <= {MAX_HIGHLIGHTS:g} "
+                   "(GAIN default 4 when given)")
     p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
                    help="where to render (default auto: GPU if CuPy sees one)")
     add_model_arguments(p)
