@@ -8,7 +8,6 @@ No TensorFlow in this process: inference runs in the depth worker.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -35,22 +34,14 @@ def _default_output(image: Path) -> Path:
 def cmd_depth(args: argparse.Namespace) -> int:
     """``refocus depth IMAGE [-o OUT]``: write a 16-bit disparity PNG (1 = nearest)."""
     from ..depthmap import save_disparity_png
-    from ..images import load_image
+    from ..images import check_output_path, load_image
     from .worker import DepthWorker
 
     src = Path(args.image)
     out = Path(args.output) if args.output else _default_output(src)
     if out.suffix.lower() != ".png":
         raise InputError(f"{out}: the depth output must be a .png file (16-bit disparity)")
-    if out.exists():
-        if src.exists() and os.path.samefile(out, src):
-            raise InputError(f"{out}: refusing to overwrite the input image; choose another -o")
-        if out.is_dir():
-            raise InputError(f"{out}: is a folder; give a file name with -o")
-        if not args.overwrite:
-            raise InputError(f"{out}: already exists; choose another -o or pass --overwrite")
-    if not out.parent.exists():
-        raise InputError(f"{out}: folder {out.parent} does not exist")
+    check_output_path(out, protect=[src], overwrite=args.overwrite, flag="-o")
     image = load_image(src)
     with DepthWorker(args.model, args.model_path) as w:
         disp = w.infer(image)

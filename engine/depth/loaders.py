@@ -276,7 +276,10 @@ def load_tflite(path: Path, spec: ModelSpec) -> Runner:
 
 def load(path: str | os.PathLike, spec: ModelSpec) -> Runner:
     """Load ``path`` with the loader for ``spec.format``; errors as one-line :class:`InputError`."""
+    from ..images import check_input_file
+
     p = Path(path)
+    check_input_file(p, "model file", allow_dir=True)  # a FIFO or device would block the loader
     loaders = {"keras": load_keras, "savedmodel": load_savedmodel, "pb": load_frozen_graph, "tflite": load_tflite}
     try:
         return loaders[spec.format](p, spec)

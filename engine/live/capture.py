@@ -103,11 +103,11 @@ def open_source(spec: SourceSpec, opener=cv2_opener, fallback_cameras: int = 0):
     if spec.kind == "camera":
         candidates += [SourceSpec("camera", i) for i in range(fallback_cameras) if i != spec.value]
     if spec.kind == "video":
-        p = Path(str(spec.value))
-        if not p.exists():
-            raise InputError(f"{p}: video file not found")
-        if p.is_dir():
-            raise InputError(f"{p}: is a folder, not a video file")
+        from ..images import check_input_file
+
+        st = check_input_file(Path(str(spec.value)), "video file")  # a FIFO would block the decoder
+        if st.st_size == 0:
+            raise InputError(f"{spec.value}: video file is empty (0 bytes)")
     for cand in candidates:
         try:
             cap = opener(cand)
