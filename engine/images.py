@@ -19,6 +19,7 @@ import errno
 import logging
 import os
 import stat
+import struct
 from pathlib import Path
 
 import cv2
@@ -122,13 +123,36 @@ def read_bytes(path: str | os.PathLike, what: str = "file", max_bytes: int = MAX
 
 # -- decoding ---------------------------------------------------------------------------
 
-def _check_complete(path: Path, data: bytes) -> None:
-    """Detect truncated JPEG/PNG files, which OpenCV would half-decode silently."""
+def _truncation(data: bytes) -> str | None:
+    """Why ``data`` is a truncated JPEG, PNG, GIF, BMP or WebP file, else None
+    (their headers or trailers say how long they are)."""
+    n = len(data)
     if data[:3] == b"\xff\xd8\xff":  # JPEG: must end with the EOI marker
-        if b"\xff\xd9" not in data[-64:].rstrip(b"\x00"):
-            raise InputError(f"{_short(path)}: JPEG file is truncated (no end-of-image marker)")
-    elif data[:8] == b"\x89PNG\r\n\x1a\n" and b"IEND" not in data[-64:]:  # PNG: must contain IEND
-        raise InputError(f"{_short(path)}: PNG file is truncated (no IEND chunk)")
+        return None if b"\xff\xd9" in data[-64:].rstrip(b"\x00") else "JPEG file is truncated (no end-of-image marker)"
+    if data[:8] == b"\x89PNG\r\n\x1a\n":  # PNG: must contain IEND
+        return None if b"IEND" in data[-64:] else "PNG file is truncated (no IEND chunk)"
+    if data[:6] in (b"GIF87a", b"GIF89a"):  # GIF: ends with the trailer byte
+        return None if b"\x3b" in data[-16:] else "GIF file is truncated (no trailer)"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":  # WebP: the RIFF header gives the length
+        need = 8 + struct.unpack_from("<I", data, 4)[0]
+        return None if n >= need else f"WebP file is truncated ({n} of {need} bytes)"
+    if data[:2] == b"BM":  # BMP: uncompressed pixel rows must all be there
+        if n < 54:
+            return f"BMP file is truncated ({n} bytes)"
+        offset, dib = struct.unpack_from("<II", data, 10)
+        if dib >= 40:
+            w, h, _, bpp, compression = struct.unpack_from("<iiHHI", data, 18)
+            need = offset + ((bpp * abs(w) + 31) // 32) * 4 * abs(h) if compression in (0, 3) else offset + 1
+            if n < need:
+                return f"BMP file is truncated ({n} of {need} bytes)"
+    return None
+
+
+def _check_complete(path: Path, data: bytes) -> None:
+    """Refuse truncated files, which a decoder might half-decode silently."""
+    why = _truncation(data)
+    if why:
+        raise InputError(f"{_short(path)}: {why}")
 
 
 def _cv_reason(e: cv2.error) -> str:
