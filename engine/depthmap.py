@@ -82,6 +82,8 @@ def _read_npy(p: Path, data: bytes) -> np.ndarray:
         shape, fortran, dtype = read_header(f)
     except Exception as e:  # noqa: BLE001 -- numpy raises ValueError/EOFError/SyntaxError... on corrupt headers
         raise InputError(f"{p}: not a readable .npy array ({str(e).splitlines()[0][:200]})") from None
+    if not all(isinstance(n, int) and n >= 0 for n in shape):
+        raise InputError(f"{p}: .npy header declares an invalid shape {shape}")
     if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None:
         raise InputError(f"{p}: depth values must be real numbers (integer or float), got {dtype}")
     count = int(np.prod(shape, dtype=np.float64)) if shape else 1
