@@ -30,10 +30,9 @@ FLAGS = {"focus": "--focus", "focus_disparity": "--focus-disparity", "max_blur":
 
 
 def _number(name: str, value, lo: float, hi: float, what: str = "a number") -> None:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{name} must be {what}, got {value!r}") from None
+    if isinstance(value, (str, bytes, bool)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InputError(f"{name} must be {what}, got {value!r}")
+    v = float(value)
     if not (math.isfinite(v) and lo <= v <= hi):
         raise InputError(f"{name} must be {what} in [{lo:g}, {hi:g}], got {value}")
 
@@ -47,6 +46,8 @@ def check_settings(values: dict, names: dict | None = None) -> None:
     focus = values.get("focus")
     if focus is not None:
         try:
+            if isinstance(focus, (str, bytes)):
+                raise TypeError
             x, y = (float(c) for c in focus)
         except (TypeError, ValueError):
             raise InputError(f"{n['focus']} must be a pixel point X,Y, got {focus!r}") from None

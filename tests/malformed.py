@@ -155,6 +155,15 @@ def over_white(rgba8: np.ndarray) -> np.ndarray:
     return rgba8[:, :, :3] / 255.0 * a + (1 - a)
 
 
+def write_video(path, frames: int = 10) -> Path:
+    """A small MJPG .avi (64x48) that OpenCV's own writer produces."""
+    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (W, H))
+    for i in range(frames):
+        vw.write(np.roll(test_rgb(), 3 * i, axis=1)[:, :, ::-1])
+    vw.release()
+    return Path(path)
+
+
 # -- running and checking ----------------------------------------------------------------
 
 @dataclass
