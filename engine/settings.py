@@ -24,6 +24,7 @@ from .errors import InputError
 from .optics import default_max_blur, focus_disparity_at
 from .pyramid import MAX_RADIUS
 from .renderer import MAX_HIGHLIGHTS
+
 #: The command-line flag of each setting, for error messages.
 FLAGS = {"focus": "--focus", "focus_disparity": "--focus-disparity", "max_blur": "--max-blur", "dof": "--dof",
          "blades": "--blades", "rotation": "--rotation", "highlights": "--highlights"}

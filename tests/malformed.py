@@ -194,7 +194,7 @@ def run_subprocess(*argv, timeout: float = 120) -> Result:
     """``python -m engine.cli ARGV`` in a fresh interpreter (the test fails on a hang)."""
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     res = subprocess.run([sys.executable, "-m", "engine.cli", *map(str, argv)], capture_output=True, text=True,
-                         timeout=timeout, env=env)
+                         timeout=timeout, env=env, check=False)
     return Result(res.returncode, res.stdout, res.stderr)
 
 

@@ -3,10 +3,10 @@ non-finite values, corrupt and truncated ``.npy``/``.png``/``.exr``."""
 
 import io
 
+import malformed as m
 import numpy as np
 import pytest
 
-import malformed as m
 from engine.depthmap import load_disparity
 
 
@@ -170,7 +170,7 @@ def test_corrupt_npy_is_refused(ws, case):
 def test_truncated_depth_png_is_refused(ws, frac):
     import cv2
 
-    ok, enc = cv2.imencode(".png", ramp(np.uint16))
+    _, enc = cv2.imencode(".png", ramp(np.uint16))
     p = ws / "in" / "d.png"
     p.write_bytes(enc.tobytes()[: int(len(enc) * frac)])
     res, snap, _ = render(ws, p)

@@ -8,12 +8,12 @@ import math
 import tempfile
 from pathlib import Path
 
+import malformed as m
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import malformed as m
 from engine.errors import InputError
 from engine.settings import RenderSettings
 

@@ -6,10 +6,10 @@ or, for good files, exit 0 with the right picture."""
 import time
 
 import cv2
+import malformed as m
 import numpy as np
 import pytest
 
-import malformed as m
 from engine.images import MAX_PIXELS, load_image
 
 TRUNCATE_AT = (0.02, 0.1, 0.35, 0.7, 0.97)
@@ -35,7 +35,7 @@ def render(ws, image, *extra):
 def test_good_file_of_each_format_renders(ws, fmt):
     p = ws / "in" / f"photo.{fmt}"
     p.write_bytes(m.encode(fmt, m.test_rgb()))
-    res, snap, out = render(ws, p)
+    res, _, out = render(ws, p)
     m.expect_ok(res, out)
 
 
@@ -193,7 +193,7 @@ def test_pixel_types_render(ws, kind):
     else:
         ref = (rgb if kind in ("rgb16", "rgba16") else np.repeat(gray[:, :, None], 3, 2)) / 255.0
     assert np.abs(got - ref).max() < 1e-5
-    res, snap, out = render(ws, p)
+    res, _, out = render(ws, p)
     m.expect_ok(res, out)
 
 
