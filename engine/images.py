@@ -184,6 +184,9 @@ def decode_raw(data: bytes, name: str = "<image>", what: str = "image") -> np.nd
         img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error as e:
         raise InputError(f"{_short(path)}: cannot decode the {what} ({_cv_reason(e)})") from None
+    if img is None and data[:4] == b"\x76\x2f\x31\x01":
+        raise InputError(f"{_short(path)}: OpenEXR is not supported for this {what} (OpenCV's wheels lack the "
+                         "codec); convert it to a 16-bit PNG or TIFF")
     if img is None or img.size == 0:
         raise InputError(f"{_short(path)}: not a readable {what} (unknown format or corrupt data)")
     h, w = img.shape[:2]

@@ -213,3 +213,23 @@ def test_header_only_files_are_refused(ws, content):
     p.write_bytes(content)
     res, snap, _ = render(ws, p)
     m.expect_refused(res, snap, mention="stub.img")
+
+
+def test_exr_photo_is_refused_with_a_hint(ws):
+    OpenEXR = pytest.importorskip("OpenEXR")
+    p = ws / "in" / "photo.exr"
+    with OpenEXR.File({"type": OpenEXR.scanlineimage}, {"RGB": np.full((m.H, m.W, 3), 0.5, np.float32)}) as f:
+        f.write(str(p))
+    res, snap, _ = render(ws, p)
+    m.expect_refused(res, snap, mention="OpenEXR")
+
+
+def test_cmyk_jpeg_has_no_alpha(ws):
+    from PIL import Image
+
+    p = ws / "in" / "cmyk.jpg"
+    Image.fromarray(m.test_rgb()).convert("CMYK").save(p, quality=95)
+    ref = np.asarray(Image.open(p).convert("RGB")) / 255.0
+    assert np.abs(load_image(p) - ref).mean() < 0.01
+    res, _, out = render(ws, p)
+    m.expect_ok(res, out)
