@@ -68,6 +68,21 @@ def check_input_paths(args) -> None:
         check_input_file(Path(model_path).expanduser(), "model file", allow_dir=True)
 
 
+def check_output_args(args) -> None:
+    """Outputs of ``live`` (``--output``, ``--record``): a writable name in an
+    existing folder, not the input video, not an existing file without
+    --overwrite -- checked before the camera opens or the model loads."""
+    from .images import check_output_path
+
+    if getattr(args, "command", None) != "live":
+        return
+    for flag in ("--output", "--record"):
+        value = getattr(args, flag[2:], None)
+        if value:
+            check_output_path(value, protect=[args.video] if args.video else [], overwrite=args.overwrite,
+                              image=False, flag=flag)
+
+
 def cmd_render(args) -> int:
     from .backends import make_renderer
     from .images import check_output_path, free_path, write_image
@@ -150,6 +165,7 @@ def main(argv=None) -> int:
     logging.captureWarnings(False)
     try:
         check_input_paths(args)
+        check_output_args(args)
         return int(args.func(args) or 0)
     except RefocusError as e:
         print(f"refocus: error: {_one_line(e)}", file=sys.stderr)

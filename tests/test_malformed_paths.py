@@ -204,6 +204,27 @@ def test_bad_video_is_refused_before_the_model(ws, kind):
     assert Path(video).name[:20] in res.error_lines[0]
 
 
+@pytest.mark.parametrize("flag", ["-o", "--record"])
+@pytest.mark.parametrize("kind", ["folder", "fifo", "parent_is_file", "missing_folder", "long_name", "is_video",
+                                  "exists"])
+def test_bad_live_output_is_refused_before_the_source_opens(ws, kind, flag):
+    video = m.write_video(ws / "in" / "v.avi")
+    (ws / "out" / "exists.avi").write_bytes(b"old")
+    out, extra, why = {
+        "folder": (ws / "out", ["--overwrite"], "folder"),
+        "fifo": (ws / "in" / "fifo", ["--overwrite"], "FIFO"),
+        "parent_is_file": (video / "o.avi", [], "not a folder"),
+        "missing_folder": (ws / "nope" / "o.avi", [], "does not exist"),
+        "long_name": (ws / "out" / ("o" * (NAME_MAX + 1) + ".avi"), [], "too long"),
+        "is_video": (video, ["--overwrite"], "input"),
+        "exists": (ws / "out" / "exists.avi", [], "already exists"),
+    }[kind]
+    snap = _snap(ws, video, ws / "out" / "exists.avi")
+    args = ["-o", out] if flag == "-o" else ["-o", ws / "out" / "main.avi", "--record", out]
+    res = m.run_cli("live", "--headless", "--video", video, *args, "--device", "cpu", *extra)
+    m.expect_refused(res, snap, mention=why)
+
+
 @pytest.mark.parametrize("frac", [0.01, 0.05, 0.2, 0.5, 0.9])
 def test_truncated_video_is_refused_or_opens(ws, frac):
     """A truncated video either cannot be opened (one error line, before the
