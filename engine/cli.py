@@ -81,6 +81,11 @@ def check_output_args(args) -> None:
         if value:
             check_output_path(value, protect=[args.video] if args.video else [], overwrite=args.overwrite,
                               image=False, flag=flag)
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:  # OpenCV's VideoWriter cannot take such a name
+                raise InputError(f"{value!r}: {flag} name is not valid UTF-8, which OpenCV cannot write; "
+                                 "choose another name") from None
 
 
 def cmd_render(args) -> int:
@@ -155,6 +160,9 @@ class _StderrHandler(logging.StreamHandler):
 
 
 def main(argv=None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # file names need not be valid UTF-8
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO

@@ -237,7 +237,7 @@ def expect_ok(res: Result, out: Path, shape=(H, W)) -> np.ndarray:
     assert "Traceback" not in res.err, res.err
     assert res.code == 0, res.err
     assert not res.error_lines, res.err
-    img = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    img = cv2.imdecode(np.fromfile(out, np.uint8), cv2.IMREAD_UNCHANGED)  # OpenCV paths must be UTF-8
     assert img is not None and img.shape[:2] == tuple(shape)
     assert not [n for n in os.listdir(out.parent) if n.endswith(".tmp")]
     return img

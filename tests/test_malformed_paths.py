@@ -157,6 +157,24 @@ def test_default_output_name_too_long_is_refused(ws):
     m.expect_refused(res, snap, mention="too long")
 
 
+def test_file_names_that_are_not_utf8(ws):
+    """Names are bytes on Linux: one that is not UTF-8 works, and shows up
+    escaped in messages (a real process: its stdout is a real encoder)."""
+    img = ws / "in" / os.fsdecode(b"ph\xffoto.png")
+    img.write_bytes((ws / "in" / "photo.png").read_bytes())
+    out = ws / "out" / os.fsdecode(b"\xfe.png")
+    res = m.run_subprocess("render", img, "--depth", ws / "in" / "d.npy", "-o", out, "--device", "cpu")
+    m.expect_ok(res, out)
+    res = m.run_subprocess("render", img, "--depth", ws / "in" / "d.npy", "-o", out, "--device", "cpu")
+    m.expect_refused(res, mention="already exists")
+    video = m.write_video(ws / "in" / "v.avi")
+    odd = video.rename(ws / "in" / os.fsdecode(b"v\xff.avi"))
+    for args in (["--video", odd, "-o", ws / "out" / "o.avi"],
+                 ["--video", ws / "in" / "photo.png", "-o", out.with_suffix(".avi")]):
+        res = m.run_subprocess("live", "--headless", *args, "--device", "cpu")
+        m.expect_refused(res, mention="UTF-8")
+
+
 def test_output_parent_is_a_file_in_a_real_process(ws):
     res = m.run_subprocess("render", ws / "in" / "photo.png", "--depth", ws / "in" / "d.npy",
                            "-o", ws / "in" / "photo.png" / "o.png")

@@ -102,6 +102,12 @@ def open_source(spec: SourceSpec, opener=cv2_opener, fallback_cameras: int = 0):
     candidates = [spec]
     if spec.kind == "camera":
         candidates += [SourceSpec("camera", i) for i in range(fallback_cameras) if i != spec.value]
+    if spec.kind in ("video", "url"):
+        try:
+            str(spec.value).encode("utf-8")
+        except UnicodeEncodeError:  # OpenCV's VideoCapture crashes on such names
+            raise InputError(f"{spec.value!r}: the name is not valid UTF-8, which OpenCV cannot open; "
+                             "rename the file") from None
     if spec.kind == "video":
         from ..images import check_input_file
 
