@@ -1,0 +1,95 @@
+"""The kernels compile with NVRTC -- CuPy's compiler -- with exactly the options
+engine/gpu_backend.py gives CuPy, for the GPU generations we ship for.
+
+Needs only the ``nvidia-cuda-nvrtc-cu12`` wheel (the ``test`` extra), no GPU:
+libnvrtc is loaded with ctypes from ``site-packages/nvidia/cuda_nvrtc/lib``.
+Skipped, with the reason, where the wheel is absent.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from engine.gpu_backend import KERNEL_DIR, NVRTC_OPTIONS
+
+ARCHS = ("compute_80", "compute_90")
+RENDERER_KERNELS = ("pyramid.cu", "refocus.cu")
+ALL_KERNELS = sorted(p.name for p in KERNEL_DIR.glob("*.cu"))
+
+
+def _find_libnvrtc() -> Path | None:
+    spec = importlib.util.find_spec("nvidia")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for root in spec.submodule_search_locations:
+        lib = Path(root) / "cuda_nvrtc" / "lib"
+        found = sorted(lib.glob("libnvrtc.so*")) or sorted(lib.glob("nvrtc64*.dll"))
+        if found:
+            return found[0]
+    return None
+
+
+@pytest.fixture(scope="module")
+def nvrtc():
+    path = _find_libnvrtc()
+    if path is None:
+        pytest.skip("nvidia-cuda-nvrtc-cu12 is not installed (pip install 'deocused[test]')")
+    lib = ctypes.CDLL(str(path))
+    lib.nvrtcGetErrorString.restype = ctypes.c_char_p
+    return lib
+
+
+def compile_nvrtc(lib, source: str, name: str, options) -> tuple[int, str, bytes]:
+    """NVRTC-compile ``source``: (nvrtcResult of the compile, log, PTX)."""
+    prog = ctypes.c_void_p()
+    rc = lib.nvrtcCreateProgram(ctypes.byref(prog), source.encode(), name.encode(), 0, None, None)
+    assert rc == 0, lib.nvrtcGetErrorString(rc)
+    try:
+        opts = [o.encode() for o in options]
+        arr = (ctypes.c_char_p * len(opts))(*opts)
+        res = lib.nvrtcCompileProgram(prog, len(opts), arr)
+        size = ctypes.c_size_t()
+        lib.nvrtcGetProgramLogSize(prog, ctypes.byref(size))
+        log = ctypes.create_string_buffer(size.value)
+        lib.nvrtcGetProgramLog(prog, log)
+        ptx = b""
+        if res == 0:
+            lib.nvrtcGetPTXSize(prog, ctypes.byref(size))
+            buf = ctypes.create_string_buffer(size.value)
+            lib.nvrtcGetPTX(prog, buf)
+            ptx = buf.value
+        return res, log.value.decode(errors="replace"), ptx
+    finally:
+        lib.nvrtcDestroyProgram(ctypes.byref(prog))
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("name", ALL_KERNELS)
+def test_kernel_compiles(nvrtc, name, arch):
+    source = (KERNEL_DIR / name).read_text()
+    rc, log, ptx = compile_nvrtc(nvrtc, source, name, (*NVRTC_OPTIONS, f"--gpu-architecture={arch}"))
+    assert rc == 0, f"{name} ({arch}):\n{log}"
+    assert b".entry" in ptx
+    assert "warning" not in log.lower(), log
+
+
+@pytest.mark.parametrize("name", RENDERER_KERNELS)
+def test_missing_define_fails_by_name(nvrtc, name):
+    """Each constant is required: leaving one out is a compile error naming it."""
+    source = (KERNEL_DIR / name).read_text()
+    base = [o for o in NVRTC_OPTIONS if not o.startswith("-DFILL_MIN_COVER=")]
+    assert len(base) == len(NVRTC_OPTIONS) - 1
+    rc, log, _ = compile_nvrtc(nvrtc, source, name, (*base, "--gpu-architecture=compute_80"))
+    assert rc != 0
+    assert "FILL_MIN_COVER is not defined" in log
+
+
+def test_broken_source_is_reported(nvrtc):
+    """The harness reports compile errors (so a passing compile means something)."""
+    rc, log, _ = compile_nvrtc(nvrtc, 'extern "C" __global__ void k(float* a) { a[0] = undefined_name; }',
+                               "bad.cu", ("--gpu-architecture=compute_80",))
+    assert rc != 0 and "undefined_name" in log
