@@ -31,15 +31,29 @@ current stream, so such a copy is not overwritten before it runs).
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
 
-from .constants import EPS, FILL_BEHIND_RAMP, FILL_COVER_RAMP, FILL_MIN_COVER, HIGHLIGHT_THRESHOLD, MAX_BANDS
+from .constants import (
+    EPS,
+    FILL_BEHIND_RAMP,
+    FILL_COVER_RAMP,
+    FILL_MIN_COVER,
+    HIGHLIGHT_THRESHOLD,
+    MAX_BANDS,
+)
 from .errors import DeviceError, InputError
 from .optics import coc_radius
-from .pyramid import DEFAULT_BANDS, LEVEL_RADII, level_scale, levels_needed, padded_shape, small_radius
+from .pyramid import (
+    DEFAULT_BANDS,
+    LEVEL_RADII,
+    level_scale,
+    levels_needed,
+    padded_shape,
+    small_radius,
+)
 from .renderer import Renderer
 
 try:  # importable without CuPy (make_renderer only gets here when CuPy works)
@@ -82,7 +96,7 @@ def kernel_defines() -> tuple[str, ...]:
 NVRTC_OPTIONS = ("--std=c++14", f"-I{KERNEL_DIR}", *kernel_defines())
 
 
-@lru_cache(maxsize=None)
+@cache
 def _module(name: str, device_id: int):
     """Compiled RawModule of ``kernels/<name>`` for one device (cached per process)."""
     return cp.RawModule(code=(KERNEL_DIR / name).read_text(), options=NVRTC_OPTIONS)
