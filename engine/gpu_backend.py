@@ -31,6 +31,7 @@ current stream, so such a copy is not overwritten before it runs).
 
 from __future__ import annotations
 
+import hashlib
 from functools import cache
 from pathlib import Path
 
@@ -91,9 +92,19 @@ def kernel_defines() -> tuple[str, ...]:
     )
 
 
+def _headers_digest() -> str:
+    """Digest of the kernels' headers. CuPy caches compiled modules on disk by source text
+    and options, not by the files a source includes: passing this as a define makes an
+    edited header recompile the modules that include it."""
+    h = hashlib.sha256()
+    for path in sorted(KERNEL_DIR.glob("*.cuh")):
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:16]
+
+
 #: Options of every kernel compile (CuPy passes them to NVRTC; tests/test_nvrtc.py
 #: compiles with exactly these).
-NVRTC_OPTIONS = ("--std=c++14", f"-I{KERNEL_DIR}", *kernel_defines())
+NVRTC_OPTIONS = ("--std=c++14", f"-I{KERNEL_DIR}", *kernel_defines(), f"-DKERNEL_HEADERS_SHA={_headers_digest()}")
 
 
 @cache

@@ -19,6 +19,8 @@ from engine.gpu_backend import KERNEL_DIR, NVRTC_OPTIONS
 ARCHS = ("compute_80", "compute_90")
 RENDERER_KERNELS = ("pyramid.cu", "refocus.cu")
 ALL_KERNELS = sorted(p.name for p in KERNEL_DIR.glob("*.cu"))
+#: What CuPy appends to every NVRTC compile of a RawModule (cupy/cuda/compiler.py).
+CUPY_ADDS = ("-ftz=true",)
 
 
 def _find_libnvrtc() -> Path | None:
@@ -71,7 +73,7 @@ def compile_nvrtc(lib, source: str, name: str, options) -> tuple[int, str, bytes
 @pytest.mark.parametrize("name", ALL_KERNELS)
 def test_kernel_compiles(nvrtc, name, arch):
     source = (KERNEL_DIR / name).read_text()
-    rc, log, ptx = compile_nvrtc(nvrtc, source, name, (*NVRTC_OPTIONS, f"--gpu-architecture={arch}"))
+    rc, log, ptx = compile_nvrtc(nvrtc, source, name, (*NVRTC_OPTIONS, f"--gpu-architecture={arch}", *CUPY_ADDS))
     assert rc == 0, f"{name} ({arch}):\n{log}"
     assert b".entry" in ptx
     assert "warning" not in log.lower(), log
@@ -93,3 +95,27 @@ def test_broken_source_is_reported(nvrtc):
     rc, log, _ = compile_nvrtc(nvrtc, 'extern "C" __global__ void k(float* a) { a[0] = undefined_name; }',
                                "bad.cu", ("--gpu-architecture=compute_80",))
     assert rc != 0 and "undefined_name" in log
+
+
+def test_defines_carry_the_python_constants_exactly():
+    """Each -D value reads back (as float32, as the kernels use it) to the Python constant."""
+    import numpy as np
+
+    from engine import constants
+    from engine.gpu_backend import TILE, kernel_defines
+    from engine.pyramid import LEVEL_RADII
+
+    values = dict(d[2:].split("=", 1) for d in kernel_defines())
+    expected = {"EPS": constants.EPS, "FILL_BEHIND_RAMP": constants.FILL_BEHIND_RAMP,
+                "FILL_MIN_COVER": constants.FILL_MIN_COVER, "FILL_COVER_RAMP": constants.FILL_COVER_RAMP,
+                "HIGHLIGHT_THRESHOLD": constants.HIGHLIGHT_THRESHOLD,
+                "HIGHLIGHT_RANGE": np.float32(1.0 - constants.HIGHLIGHT_THRESHOLD),
+                "MAX_BANDS": constants.MAX_BANDS, "MAX_LEVELS": len(LEVEL_RADII), "TILE": TILE}
+    assert set(values) == set(expected)
+    for name, want in expected.items():
+        text = values[name]
+        if isinstance(want, int):
+            assert int(text) == want, name
+        else:
+            assert text.endswith("f"), name
+            assert np.float32(float(text[:-1])) == np.float32(want), name
