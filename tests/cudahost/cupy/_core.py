@@ -326,9 +326,10 @@ class ndarray(np.ndarray):
         return _wrap(func(*_plain(args), **{k: _plain(v) for k, v in kwargs.items()}))
 
     def __getitem__(self, key):
-        basic = isinstance(key, (slice, type(Ellipsis), int)) or (
+        # A view (slices only) reads nothing; anything else reads values: wait for the stream.
+        view = isinstance(key, (slice, type(Ellipsis))) or (
             isinstance(key, tuple) and all(isinstance(k, (slice, type(Ellipsis), type(None))) for k in key))
-        if not basic:
+        if not view:
             _sync_current()
         return super().__getitem__(key)
 
