@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# One prepared GPU session for issue 3: install (no deps), GPU tests, benchmark.
+# One prepared GPU session: install (no deps), NVRTC compile check, GPU tests, benchmark.
 # Usage (repository root, on the GPU machine): bash bench/run_gpu_checks.sh
 # Everything is tee'd into $OUT (default: bench/results/run); the JSON the
 # benchmark writes is copied there too. Expected to finish in < 8 min on an H100.
+# The kernels take their constants as -D options from engine/gpu_backend.py
+# (NVRTC_OPTIONS); the tests compile them with exactly those options.
 set -u
 OUT=${OUT:-bench/results/run}
 mkdir -p "$OUT"
@@ -11,11 +13,12 @@ log="$OUT/gpu_checks.log"
   echo "== $(date -u +%FT%TZ) $(hostname)"
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1 || true
   python -c "import cupy, numpy, cv2; print('cupy', cupy.__version__, 'numpy', numpy.__version__, 'cv2', cv2.__version__)"
+  python -c "from engine.gpu_backend import NVRTC_OPTIONS; print('NVRTC options:', ' '.join(NVRTC_OPTIONS))"
   echo "== pip install --no-deps -e ."
   timeout 120 python -m pip install --no-deps -q -e . 2>&1 | tail -3
 } 2>&1 | tee "$log"
-echo "== pytest -m gpu tests/test_gpu_backend.py" | tee -a "$log"
-timeout 240 python -m pytest -m gpu tests/test_gpu_backend.py -q -p no:cacheprovider 2>&1 \
+echo "== pytest tests/test_nvrtc.py tests/test_gpu_backend.py" | tee -a "$log"
+timeout 300 python -m pytest tests/test_nvrtc.py tests/test_gpu_backend.py -q -p no:cacheprovider 2>&1 \
   | tee "$OUT/pytest_gpu.log" | tee -a "$log"
 test_rc=${PIPESTATUS[0]}
 echo "== bench/gpu_bench.py" | tee -a "$log"

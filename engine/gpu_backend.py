@@ -31,14 +31,30 @@ current stream, so such a copy is not overwritten before it runs).
 
 from __future__ import annotations
 
-from functools import lru_cache
+import hashlib
+from functools import cache
 from pathlib import Path
 
 import numpy as np
 
+from .constants import (
+    EPS,
+    FILL_BEHIND_RAMP,
+    FILL_COVER_RAMP,
+    FILL_MIN_COVER,
+    HIGHLIGHT_THRESHOLD,
+    MAX_BANDS,
+)
 from .errors import DeviceError, InputError
 from .optics import coc_radius
-from .pyramid import DEFAULT_BANDS, LEVEL_RADII, level_scale, levels_needed, padded_shape, small_radius
+from .pyramid import (
+    DEFAULT_BANDS,
+    LEVEL_RADII,
+    level_scale,
+    levels_needed,
+    padded_shape,
+    small_radius,
+)
 from .renderer import Renderer
 
 try:  # importable without CuPy (make_renderer only gets here when CuPy works)
@@ -47,13 +63,51 @@ except Exception:  # pragma: no cover - exercised on machines without CuPy
     cp = None
 
 KERNEL_DIR = Path(__file__).resolve().parent / "kernels"
-NVRTC_OPTIONS = ("--std=c++14",)
-TILE = 16  # conv tile (must match pyramid.cu)
+TILE = 16  # convolution tile edge (threads per block side) of pyramid.cu, pixels
 REFOCUS_BLOCK = (32, 8, 1)
-HIGHLIGHT_THRESHOLD = 0.9  # renderer.boost_highlights' default
 
 
-@lru_cache(maxsize=None)
+def _f32_literal(x: float) -> str:
+    """``x`` rounded to float32, as a C float literal that reads back exactly."""
+    return f"{float(np.float32(x)):.9g}f"
+
+
+def kernel_defines() -> tuple[str, ...]:
+    """The ``-D`` options that give the kernels their constants (see kernels/common.cuh).
+
+    Values come from :mod:`engine.constants` and :mod:`engine.pyramid`, so the
+    ``.cu`` sources never repeat them. ``HIGHLIGHT_RANGE`` is ``1 - threshold``
+    computed as :func:`engine.renderer.boost_highlights` does (float64, then float32).
+    """
+    return (
+        f"-DEPS={_f32_literal(EPS)}",
+        f"-DFILL_BEHIND_RAMP={_f32_literal(FILL_BEHIND_RAMP)}",
+        f"-DFILL_MIN_COVER={_f32_literal(FILL_MIN_COVER)}",
+        f"-DFILL_COVER_RAMP={_f32_literal(FILL_COVER_RAMP)}",
+        f"-DHIGHLIGHT_THRESHOLD={_f32_literal(HIGHLIGHT_THRESHOLD)}",
+        f"-DHIGHLIGHT_RANGE={_f32_literal(1.0 - HIGHLIGHT_THRESHOLD)}",
+        f"-DMAX_BANDS={MAX_BANDS}",
+        f"-DMAX_LEVELS={len(LEVEL_RADII)}",
+        f"-DTILE={TILE}",
+    )
+
+
+def _headers_digest() -> str:
+    """Digest of the kernels' headers. CuPy caches compiled modules on disk by source text
+    and options, not by the files a source includes: passing this as a define makes an
+    edited header recompile the modules that include it."""
+    h = hashlib.sha256()
+    for path in sorted(KERNEL_DIR.glob("*.cuh")):
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+#: Options of every kernel compile (CuPy passes them to NVRTC; tests/test_nvrtc.py
+#: compiles with exactly these).
+NVRTC_OPTIONS = ("--std=c++14", f"-I{KERNEL_DIR}", *kernel_defines(), f"-DKERNEL_HEADERS_SHA={_headers_digest()}")
+
+
+@cache
 def _module(name: str, device_id: int):
     """Compiled RawModule of ``kernels/<name>`` for one device (cached per process)."""
     return cp.RawModule(code=(KERNEL_DIR / name).read_text(), options=NVRTC_OPTIONS)
@@ -242,10 +296,9 @@ class GpuRenderer(Renderer):
             dsp = self._device_input(disp, b["disp"], (h, w))
             n_pix = h * w
             self._k_stats_init((1,), (64,), (b["stats_i"], b["stats_d"], np.int32(n)))
-            thr = np.float32(HIGHLIGHT_THRESHOLD)
             self._k_pack(((n_pix + 255) // 256,), (256,),
-                         (img, dsp, np.int64(n_pix), np.int32(n), np.float32(max(self.highlights, 0.0)), thr,
-                          np.float32(1.0 - HIGHLIGHT_THRESHOLD), b["img4"], b["stats_i"], b["stats_d"]))
+                         (img, dsp, np.int64(n_pix), np.int32(n), np.float32(max(self.highlights, 0.0)),
+                          b["img4"], b["stats_i"], b["stats_d"]))
             stats_i = b["stats_i"].get(stream=self.stream)  # synchronises the stream
             stats_d = b["stats_d"].get(stream=self.stream)
         if stats_i[n + 2] > 0:

@@ -110,6 +110,10 @@ class Renderer(ABC):
         """Copy a backend array to a NumPy array."""
         return np.asarray(array)
 
+    def synchronize(self) -> None:
+        """Wait until all work this renderer issued has finished (for timing and
+        hand-over to other APIs). Backends that work synchronously return at once."""
+
     def render_srgb8(self, focus_disparity: float, max_blur: float, dof: float = 0.0) -> np.ndarray:
         """:meth:`render`, encoded as 8-bit sRGB on the host (uint8 (H, W, 3))."""
         return self.to_host(linear_to_srgb8(self.render(focus_disparity, max_blur, dof)))

@@ -1,6 +1,9 @@
 """Shared test setup.
 
-* GPU-marked tests skip cleanly without CuPy and a CUDA device.
+* GPU tests: where real CuPy with a CUDA device is present they use it. Where it is
+  not, tests that ask for the ``cupy_device`` or ``renderer_factory`` fixture run
+  against the CUDA host emulation (``tests/cudahost``: the unchanged kernels compiled
+  by g++, a CPU stand-in for CuPy); other ``gpu``-marked tests skip cleanly.
 * OpenGL test modules run in a pytest process of their own (see
   ``test_opengl_isolated.py``): the depth tests import TensorFlow into the test
   process, and TensorFlow and Mesa's OpenGL crash when loaded into one process
@@ -28,16 +31,90 @@ def pytest_ignore_collect(collection_path, config):
     return True  # collected by test_opengl_isolated.py in its own process
 
 
-def pytest_collection_modifyitems(config, items):
-    from engine.backends import gpu_available
+#: Fixtures that provide a GPU (real, or the host emulation).
+GPU_FIXTURES = ("cupy_device", "renderer_factory")
 
-    ok, why = gpu_available()
+
+def real_gpu() -> tuple[bool, str]:
+    """Whether real CuPy with a CUDA device is usable (checked before any stand-in is in place)."""
+    global _REAL_GPU
+    if _REAL_GPU is None:
+        from engine.backends import gpu_available
+
+        _REAL_GPU = gpu_available()
+    return _REAL_GPU
+
+
+_REAL_GPU = None
+
+
+def pytest_configure(config):
+    real_gpu()
+    cache = getattr(config, "cache", None)
+    if cache is not None and not os.environ.get("CUDAHOST_BUILD_DIR"):
+        # Compiled kernels of the emulation, keyed by source hash (kept between runs).
+        os.environ["CUDAHOST_BUILD_DIR"] = str(cache.mkdir("cudahost"))
+
+
+def pytest_collection_modifyitems(config, items):
+    ok, why = real_gpu()
     if ok:
         return
-    skip = pytest.mark.skip(reason=f"GPU test: {why}")
+    import cudahost
+
+    emulation, emu_why = cudahost.available()
     for item in items:
-        if "gpu" in item.keywords:
-            item.add_marker(skip)
+        if "gpu" not in item.keywords:
+            continue
+        if emulation and any(f in getattr(item, "fixturenames", ()) for f in GPU_FIXTURES):
+            continue
+        reason = f"GPU test: {why}" + ("" if emulation else f"; {emu_why}")
+        item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture
+def cupy_device():
+    """``cupy`` with a usable device: real CuPy where it has one, else the host emulation's
+    CPU stand-in, which is ``cupy`` (sys.modules, engine.gpu_backend) only while the test runs."""
+    ok, why = real_gpu()
+    if ok:
+        import cupy
+
+        yield cupy
+        return
+    import cudahost
+
+    emulation, emu_why = cudahost.available()
+    if not emulation:
+        pytest.skip(f"{why}; {emu_why}")
+    with cudahost.installed() as cp:
+        yield cp
+
+
+def is_emulated(cp) -> bool:
+    """Whether ``cp`` is the host emulation rather than CuPy."""
+    return bool(getattr(cp, "IS_CUDAHOST", False))
+
+
+@pytest.fixture(params=["cpu", pytest.param("gpu", marks=pytest.mark.gpu)])
+def renderer_factory(request):
+    """A callable making a renderer (``Renderer`` options as keywords) of each available backend:
+    the CPU, and the GPU (a real device, or the host emulation). ``.device`` names it."""
+    if request.param == "cpu":
+        from engine.cpu_backend import CpuRenderer
+
+        make = CpuRenderer
+    else:
+        request.getfixturevalue("cupy_device")
+        from engine.gpu_backend import GpuRenderer
+
+        make = GpuRenderer
+
+    def factory(**options):
+        return make(**options)
+
+    factory.device = request.param
+    return factory
 
 
 @pytest.fixture(autouse=True)

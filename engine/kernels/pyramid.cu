@@ -24,32 +24,11 @@
 //
 // Float arithmetic that must match NumPy's float32 results bit for bit (band
 // index, highlight boost) uses the _rn intrinsics, which nvcc never fuses.
+// Constants (TILE, MAX_BANDS, HIGHLIGHT_*) come as -D options (see common.cuh).
 
-#define TILE 16
+#include "common.cuh"
+
 #define EMPTY_BAND 255
-
-__device__ __forceinline__ unsigned short f2h(float f)
-{
-    unsigned short h;
-    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f));
-    return h;
-}
-
-__device__ __forceinline__ uint2 pack_half4(float4 v)
-{
-    uint2 r;
-    r.x = (unsigned int)f2h(v.x) | ((unsigned int)f2h(v.y) << 16);
-    r.y = (unsigned int)f2h(v.z) | ((unsigned int)f2h(v.w) << 16);
-    return r;
-}
-
-// NumPy: clip((d * n).astype(int32), 0, n - 1); d is finite here (validated).
-__device__ __forceinline__ int band_index(float d, int n)
-{
-    float t = __fmul_rn(d, (float)n);
-    int b = (t >= 2147483520.0f) ? n - 1 : (t <= -2147483520.0f ? 0 : (int)t);  // (int) truncates like astype
-    return min(max(b, 0), n - 1);
-}
 
 // float -> int with the same order (for atomicMin/atomicMax on floats).
 __device__ __forceinline__ int ordered(float f)
@@ -86,16 +65,16 @@ extern "C" __global__ void stats_init(int* stats_i, double* stats_d, int n)
     }
 }
 
-// One thread per pixel, 1-D blocks of 256 threads; n_bands <= 64.
+// One thread per pixel, 1-D blocks of >= MAX_BANDS threads; n_bands <= MAX_BANDS.
 extern "C" __global__ void pack_input(const float* __restrict__ image, const float* __restrict__ disp,
-                                      long long n_pix, int n, float gain, float threshold, float denom,
+                                      long long n_pix, int n, float gain,
                                       float4* __restrict__ img4, int* stats_i, double* stats_d)
 {
-    __shared__ int s_count[64];
-    __shared__ float s_sum[64];
+    __shared__ int s_count[MAX_BANDS];
+    __shared__ float s_sum[MAX_BANDS];
     __shared__ int s_min, s_max, s_bad;
     int t = threadIdx.x;
-    if (t < 64) {
+    if (t < MAX_BANDS) {
         s_count[t] = 0;
         s_sum[t] = 0.0f;
     }
@@ -113,9 +92,9 @@ extern "C" __global__ void pack_input(const float* __restrict__ image, const flo
         float d = disp[p];
         if (gain > 0.0f) {
             // boost_highlights: m = max(rgb); t = clip((m - thr) / (1 - thr), 0, 1);
-            // rgb * (1 + gain * t * t)
+            // rgb * (1 + gain * t * t); HIGHLIGHT_RANGE = float32(1 - threshold)
             float m = fmaxf(fmaxf(r, g), b);
-            float u = __fdiv_rn(__fsub_rn(m, threshold), denom);
+            float u = __fdiv_rn(__fsub_rn(m, HIGHLIGHT_THRESHOLD), HIGHLIGHT_RANGE);
             u = fminf(fmaxf(u, 0.0f), 1.0f);
             float f = __fadd_rn(1.0f, __fmul_rn(__fmul_rn(gain, u), u));
             r = __fmul_rn(r, f);

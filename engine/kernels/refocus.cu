@@ -5,9 +5,12 @@
 //   (i, w) = level_weights(r): levels i and i + 1 mixed with weights w, 1 - w
 //   here = S_b(r), behind = S_{b-1}(r), own = here - behind
 //   near = S_{b-1}(R_nb), nb = the nearest non-empty band below b
-//   fill = near.a > FILL_MIN_COVER ? near.rgb / near.a : behind.rgb / max(behind.a, EPS)
-//   colour = own.rgb + [behind.a > 1e-3] (1 - own.a) fill
-//   cover  = behind.a > 1e-3 ? 1 : own.a
+//   g = clip(behind.a / FILL_BEHIND_RAMP, 0, 1)
+//   fill = behind.rgb / max(behind.a, EPS); if a non-empty band lies below b:
+//       t = clip((near.a - FILL_MIN_COVER) / FILL_COVER_RAMP + 0.5, 0, 1)
+//       fill = fill + t (near.rgb / max(near.a, EPS) - fill)
+//   colour = own.rgb + g (1 - own.a) fill
+//   cover  = own.a + g (1 - own.a)
 //   for k = b + 1 .. n - 1 with count_k > 0 and R_k = K * max(|c_k - f| - dof, 0) > 0:
 //       F = S_k(R_k) - S_{k-1}(R_k); colour = F.rgb + (1 - F.a) colour; cover = F.a + (1 - F.a) cover
 //   out = colour / max(cover, EPS)
@@ -19,32 +22,10 @@
 // borders (bilinear_at / cv2.resize INTER_LINEAR).
 //
 // Operations whose float32 result must equal NumPy's (radius, level weights) use
-// the _rn intrinsics so that nvcc does not contract them into FMAs.
+// the _rn intrinsics so that nvcc does not contract them into FMAs. Constants
+// (EPS, FILL_*, MAX_BANDS, MAX_LEVELS) come as -D options (see common.cuh).
 
-#define EPS 1e-6f
-#define FILL_MIN_COVER 0.1f  // cpu_backend.FILL_MIN_COVER
-#define MAX_BANDS 64
-#define MAX_LEVELS 32
-
-__device__ __forceinline__ float h2f(unsigned short h)
-{
-    float f;
-    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
-    return f;
-}
-
-__device__ __forceinline__ float4 unpack_half4(uint2 v)
-{
-    return make_float4(h2f((unsigned short)(v.x & 0xFFFFu)), h2f((unsigned short)(v.x >> 16)),
-                       h2f((unsigned short)(v.y & 0xFFFFu)), h2f((unsigned short)(v.y >> 16)));
-}
-
-__device__ __forceinline__ int band_index(float d, int n)
-{
-    float t = __fmul_rn(d, (float)n);
-    int b = (t >= 2147483520.0f) ? n - 1 : (t <= -2147483520.0f ? 0 : (int)t);
-    return min(max(b, 0), n - 1);
-}
+#include "common.cuh"
 
 // optics.coc_radius in float32: K * (diff * (diff > 0)), diff = |d - f| - dof.
 __device__ __forceinline__ float coc(float d, float focus, float K, float dof)
@@ -181,8 +162,11 @@ extern "C" __global__ void refocus(const float4* __restrict__ img4, int w, int h
     float4 behind = sample_layer(L, n_levels, b - 1, i, wt, x, y, p, b);
     float ca = here.w - behind.w;
     float cr = here.x - behind.x, cg = here.y - behind.y, cb = here.z - behind.z;
+    // g: how much of the fill to use, continuous in the background's coverage
+    // (no threshold that float16 rounding of the levels could flip).
+    const float g = clamp01(behind.w / FILL_BEHIND_RAMP);
     float cover = ca;
-    if (behind.w > 1e-3f) {
+    if (g > 0.0f) {
         float ba = fmaxf(behind.w, EPS);
         float fr = behind.x / ba, fg = behind.y / ba, fb = behind.z / ba;
         // Prefer the hidden background blurred by its own radius (the nearest
@@ -191,18 +175,17 @@ extern "C" __global__ void refocus(const float4* __restrict__ img4, int w, int h
         while (nb >= 0 && !s_cnt[nb]) --nb;
         if (nb >= 0) {
             float4 near = sample_layer(L, n_levels, b - 1, s_bi[nb], s_bw[nb], x, y, p, b);
-            if (near.w > FILL_MIN_COVER) {
-                float na = fmaxf(near.w, EPS);
-                fr = near.x / na;
-                fg = near.y / na;
-                fb = near.z / na;
-            }
+            float t = clamp01((near.w - FILL_MIN_COVER) / FILL_COVER_RAMP + 0.5f);
+            float na = fmaxf(near.w, EPS);
+            fr += t * (near.x / na - fr);
+            fg += t * (near.y / na - fg);
+            fb += t * (near.z / na - fb);
         }
-        float k = 1.0f - ca;
+        float k = g * (1.0f - ca);
         cr += k * fr;
         cg += k * fg;
         cb += k * fb;
-        cover = 1.0f;
+        cover = ca + k;
     }
     // 3: bands in front, far to near, each at its own radius.
     for (int k = b + 1; k < n; ++k) {

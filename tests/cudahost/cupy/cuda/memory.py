@@ -1,0 +1,3 @@
+"""``cupy.cuda.memory`` of the CPU stand-in."""
+
+from .._core import MemoryPointer, OutOfMemoryError  # noqa: F401
