@@ -14,10 +14,9 @@ import sys
 import textwrap
 from pathlib import Path
 
+import cudahost
 import numpy as np
 import pytest
-
-import cudahost
 
 ok, why = cudahost.available()
 pytestmark = pytest.mark.skipif(not ok, reason=why)

@@ -40,7 +40,7 @@ def test_kernel_compiles_with_nvcc(path, tmp_path):
     from engine.gpu_backend import NVRTC_OPTIONS
 
     res = subprocess.run(["nvcc", "--ptx", "-arch=sm_90", *NVRTC_OPTIONS, "-o", str(tmp_path / "k.ptx"), str(path)],
-                         capture_output=True, text=True, timeout=300)
+                         capture_output=True, text=True, timeout=300, check=False)
     assert res.returncode == 0, res.stderr
 
 
