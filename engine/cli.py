@@ -12,6 +12,7 @@ import argparse
 import importlib
 import logging
 import math
+import os
 import sys
 import time
 import traceback
@@ -54,10 +55,12 @@ class _Parser(argparse.ArgumentParser):
 
 def check_input_paths(args) -> None:
     """Refuse missing, non-regular (FIFO, device, folder) and over-long input
-    paths of any subcommand before anything is opened or loaded."""
+    paths of any subcommand before anything is opened or loaded. (A video is
+    checked by the capture, a missing model file by the model resolver: both
+    before anything slow.)"""
     from .images import check_input_file
 
-    for attr, what in (("image", "image"), ("depth", "depth map"), ("video", "video file")):
+    for attr, what in (("image", "image"), ("depth", "depth map")):
         value = getattr(args, attr, None)
         if isinstance(value, str) and value:
             check_input_file(value, what)
@@ -65,6 +68,12 @@ def check_input_paths(args) -> None:
         check_input_file(value, "image")
     model_path = getattr(args, "model_path", None)
     if model_path:
+        try:
+            os.stat(Path(model_path).expanduser())
+        except FileNotFoundError:
+            return  # the model resolver says so
+        except (OSError, ValueError):
+            pass
         check_input_file(Path(model_path).expanduser(), "model file", allow_dir=True)
 
 

@@ -256,3 +256,27 @@ def test_sample_motorcycle_renders_offline(tmp_path):
     # The focused point (engine block) stays sharp; the far background is blurred.
     assert diff[240:260, 290:310].mean() < 2.0
     assert diff[20:80, 20:200].mean() > 4.0
+
+
+def test_unexpected_exception_is_one_line_and_traceback_only_with_verbose(scene, tmp_path, capsys, monkeypatch):
+    """A bug still gives one error line (exit 70); -v adds the traceback."""
+    path, _, _, _ = scene
+
+    def broken(*a, **k):
+        raise RuntimeError("simulated\nbug")
+
+    monkeypatch.setattr("engine.photo.render_photo", broken)
+    args = ["render", str(path), "-o", str(tmp_path / "o.png"), "--device", "cpu"]
+    assert main(args) == 70
+    err = capsys.readouterr().err
+    assert [line for line in err.splitlines() if line.startswith("refocus: error:")] == [
+        "refocus: error: internal error (RuntimeError: simulated bug); please report it (-v shows the traceback)"]
+    assert "Traceback" not in err and not (tmp_path / "o.png").exists()
+    assert main(["-v", *args]) == 70
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_image_and_sample_together_are_refused(scene, tmp_path, capsys):
+    path, _, _, _ = scene
+    assert main(["render", str(path), "--sample", "synthetic", "-o", str(tmp_path / "o.png")]) == 2
+    assert "not both" in capsys.readouterr().err

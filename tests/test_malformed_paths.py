@@ -71,6 +71,7 @@ def test_bad_depth_path(ws, kind):
 @pytest.mark.parametrize("kind", ["missing", "fifo", "device", "long_name"])
 def test_bad_model_path(ws, kind):
     path, why = bad_input_path(ws, kind)
+    why = "no such" if kind == "missing" else why
     snap = _snap(ws)
     res = m.run_cli("render", ws / "in" / "photo.png", "--model-path", path, "-o", ws / "out" / "o.png",
                     "--device", "cpu")

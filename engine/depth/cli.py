@@ -8,6 +8,7 @@ No TensorFlow in this process: inference runs in the depth worker.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -41,6 +42,8 @@ def cmd_depth(args: argparse.Namespace) -> int:
     out = Path(args.output) if args.output else _default_output(src)
     if out.suffix.lower() != ".png":
         raise InputError(f"{out}: the depth output must be a .png file (16-bit disparity)")
+    if os.path.exists(out) and os.path.exists(src) and os.path.samefile(out, src):
+        raise InputError(f"{out}: refusing to overwrite the input image; choose another -o")
     check_output_path(out, protect=[src], overwrite=args.overwrite, flag="-o")
     image = load_image(src)
     with DepthWorker(args.model, args.model_path) as w:

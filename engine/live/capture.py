@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import glob
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -111,6 +112,12 @@ def open_source(spec: SourceSpec, opener=cv2_opener, fallback_cameras: int = 0):
     if spec.kind == "video":
         from ..images import check_input_file
 
+        try:
+            os.stat(str(spec.value))
+        except FileNotFoundError:
+            raise InputError(f"{spec.value}: video file not found") from None
+        except (OSError, ValueError):
+            pass  # said below
         st = check_input_file(Path(str(spec.value)), "video file")  # a FIFO would block the decoder
         if st.st_size == 0:
             raise InputError(f"{spec.value}: video file is empty (0 bytes)")
