@@ -23,7 +23,7 @@ from .settings import RenderSettings, add_render_arguments
 log = logging.getLogger("engine")
 
 #: Modules that add subcommands with ``add_cli(subparsers)``.
-SUBCOMMAND_MODULES = ("engine.depth", "engine.viewer", "engine.live", "engine.bench")
+SUBCOMMAND_MODULES = ("engine.depth", "engine.viewer", "engine.live", "engine.bench", "engine.batch")
 
 
 def cmd_render(args) -> int:

@@ -1,0 +1,203 @@
+"""Worker pools that run batch jobs: local processes or Ray actors.
+
+Both have the same shape: a context manager whose :meth:`imap` takes jobs and
+yields :func:`~engine.batch.worker.process_job` results as they complete
+(any order). At most ``PREFETCH`` jobs per worker are in flight, so every
+worker has its next item queued when it finishes one: workers stay busy, and
+at any moment they are at different stages of different items (decoding,
+estimating depth, rendering, encoding), so the stages overlap across workers
+while each worker's numerics stay single-threaded.
+
+* :class:`LocalPool` -- ``workers`` spawned processes (a worker per core on the
+  CPU, a worker per GPU when CuPy sees several). A worker that dies (killed,
+  out of memory) is replaced; the items it had in flight are retried once,
+  then reported as failed.
+* :class:`RayPool` -- the same worker code as Ray actors (``num_cpus=1``, or
+  ``num_gpus=1`` on the GPU) on a cluster at ``address`` or a local one; inputs
+  and outputs must be on paths every node sees.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import deque
+
+from .worker import THREAD_ENV, init_worker, process_job
+
+log = logging.getLogger("engine")
+
+#: Jobs in flight per worker.
+PREFETCH = 2
+#: Attempts per job when its worker dies under it.
+MAX_ATTEMPTS = 2
+
+
+def default_workers(device: str) -> tuple[int, str, list[int] | None]:
+    """(workers, device, GPU ids) for ``device``: one worker per GPU when CuPy
+    sees any and ``device`` allows it, else one per CPU core."""
+    from ..backends import gpu_available
+
+    if device in ("auto", "gpu") and gpu_available()[0]:
+        import cupy
+
+        n = cupy.cuda.runtime.getDeviceCount()
+        return n, "gpu", list(range(n))
+    if device == "gpu":
+        from ..backends import make_renderer
+
+        make_renderer("gpu")  # raises the one-line DeviceError
+    return os.cpu_count() or 1, "cpu", None
+
+
+def _died(job, why: str) -> dict:
+    return {"key": job.key, "status": "failed", "error": why, "outputs": job.outputs, "timings": {}}
+
+
+class LocalPool:
+    """``workers`` local worker processes (see the module docstring)."""
+
+    name = "local"
+
+    def __init__(self, workers: int, device: str, renderer_options: dict, gpus: list[int] | None = None):
+        self.workers, self.device, self.options, self.gpus = max(1, int(workers)), device, renderer_options, gpus
+        self._executor = None
+        self._saved_env: dict = {}
+
+    def _start(self):
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        ctx = mp.get_context("spawn")
+        ids = None
+        if self.gpus:
+            ids = ctx.Queue()
+            for i in range(self.workers):
+                ids.put(self.gpus[i % len(self.gpus)])
+        self._executor = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=init_worker,
+                                             initargs=(self.device, self.options, ids))
+
+    def __enter__(self) -> "LocalPool":
+        # children inherit the environment: cap their thread pools before they import numpy
+        self._saved_env = {k: os.environ.get(k) for k in THREAD_ENV}
+        os.environ.update(THREAD_ENV)
+        self._start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+        for k, v in self._saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+    def imap(self, jobs):
+        from concurrent.futures import FIRST_COMPLETED, wait
+        from concurrent.futures.process import BrokenProcessPool
+
+        todo = deque((j, 1) for j in jobs)
+        running: dict = {}
+        while todo or running:
+            while todo and len(running) < PREFETCH * self.workers:
+                job, attempt = todo.popleft()
+                running[self._executor.submit(process_job, job)] = (job, attempt)
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            broken = False
+            for fut in done:
+                job, attempt = running.pop(fut)
+                try:
+                    yield fut.result()
+                except BrokenProcessPool:
+                    broken = True
+                    if attempt < MAX_ATTEMPTS:
+                        todo.appendleft((job, attempt + 1))
+                    else:
+                        yield _died(job, "the worker process died while processing this item")
+            if broken:
+                log.warning("a batch worker process died; restarting the pool")
+                for fut, (job, attempt) in running.items():
+                    todo.appendleft((job, attempt + 1) if attempt < MAX_ATTEMPTS else (job, attempt))
+                running.clear()
+                self._executor.shutdown(wait=False, cancel_futures=True)
+                self._start()
+
+
+class _Actor:
+    """A Ray actor wrapping one batch worker."""
+
+    def __init__(self, device: str, renderer_options: dict, gpu: bool):
+        init_worker(device, renderer_options, 0 if gpu else None)
+
+    def run(self, job) -> dict:
+        return process_job(job)
+
+
+class RayPool:
+    """``workers`` Ray actors (see the module docstring). ``address`` None starts
+    (or joins, via ``RAY_ADDRESS``) a cluster on this machine; a Ray session that
+    is already initialised in this process is used as it is."""
+
+    name = "ray"
+
+    def __init__(self, workers: int | None, device: str, renderer_options: dict, address: str | None = None):
+        self.workers, self.device, self.options, self.address = workers, device, renderer_options, address
+        self._own = False
+        self.actors: list = []
+
+    def __enter__(self) -> "RayPool":
+        try:
+            import ray
+        except ImportError:
+            from ..errors import InputError
+
+            raise InputError("--ray needs Ray: pip install 'deocused[ray]'") from None
+        if not ray.is_initialized():
+            ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
+                     logging_level=logging.WARNING)
+            self._own = True
+        gpu = self.device == "gpu"
+        res = ray.cluster_resources()
+        capacity = int(res.get("GPU" if gpu else "CPU", 0))
+        if capacity < 1:
+            from ..errors import DeviceError
+
+            raise DeviceError(f"the Ray cluster has no {'GPU' if gpu else 'CPU'}s")
+        self.workers = min(int(self.workers or capacity), capacity)
+        actor = ray.remote(_Actor).options(num_cpus=0 if gpu else 1, num_gpus=1 if gpu else 0, max_restarts=1,
+                                           runtime_env={"env_vars": dict(THREAD_ENV)})
+        self.actors = [actor.remote(self.device, self.options, gpu) for _ in range(self.workers)]
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import ray
+
+        for a in self.actors:
+            ray.kill(a)
+        self.actors = []
+        if self._own:
+            ray.shutdown()
+
+    def imap(self, jobs):
+        import ray
+        from ray.exceptions import RayActorError
+
+        todo = deque(jobs)
+        running: dict = {}
+        load = {i: 0 for i in range(len(self.actors))}
+        while todo or running:
+            for i in load:
+                while todo and load[i] < PREFETCH:
+                    job = todo.popleft()
+                    running[self.actors[i].run.remote(job)] = (job, i)
+                    load[i] += 1
+            done, _ = ray.wait(list(running), num_returns=1)
+            for ref in done:
+                job, i = running.pop(ref)
+                load[i] -= 1
+                try:
+                    yield ray.get(ref)
+                except RayActorError as e:
+                    yield _died(job, f"the Ray worker died while processing this item ({type(e).__name__})")

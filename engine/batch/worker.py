@@ -1,0 +1,195 @@
+"""The batch worker: one process (or Ray actor) with its own renderer.
+
+:func:`init_worker` runs once per worker: single-threaded numerics (a worker per
+core, so no library may start a thread per core of its own), the renderer, and
+on a multi-GPU machine the worker's GPU. :func:`process_job` then turns one
+:class:`~engine.batch.inputs.Job` into its output files and returns a result
+record: ``{"key", "status": "ok"|"failed", "error", "outputs", "timings"
+(seconds: load, render, write, total), "worker", "focus_disparity"}``. A failing
+job never raises; its error is one line.
+
+The depth network, when an item has no depth sidecar, runs in a depth process
+owned by the worker, started on first use and reused for every later item.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+
+#: Environment variables that cap the threads of BLAS/OpenMP/Numba/TensorFlow pools.
+THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+              "NUMEXPR_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1", "VECLIB_MAXIMUM_THREADS": "1",
+              "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
+
+_state: dict = {}
+
+
+def init_worker(device: str, renderer_options: dict, gpu_ids=None) -> None:
+    """Set this process up as a batch worker. ``gpu_ids``: a queue of GPU
+    indices (one is taken) or an int, for ``device`` "gpu"."""
+    os.environ.update(THREAD_ENV)
+    import cv2
+
+    cv2.setNumThreads(1)
+    try:
+        import numba
+
+        numba.set_num_threads(1)
+    except Exception:  # numba absent, or its pool already sized to 1
+        pass
+    gpu = None
+    if gpu_ids is not None:
+        gpu = gpu_ids if isinstance(gpu_ids, int) else gpu_ids.get()
+        import cupy
+
+        cupy.cuda.Device(gpu).use()
+    _state.clear()
+    _state.update(device=device, options=renderer_options, gpu=gpu, renderer=None,
+                  name=f"pid{os.getpid()}" + (f"/gpu{gpu}" if gpu is not None else ""))
+
+
+def renderer():
+    """This worker's renderer (made on first use, kept for every item)."""
+    if _state.get("renderer") is None:
+        from ..backends import make_renderer
+
+        _state["renderer"] = make_renderer(_state.get("device", "cpu"), **_state.get("options", {}))
+    return _state["renderer"]
+
+
+def process_job(job) -> dict:
+    """Run one job (see the module docstring); never raises."""
+    from ..errors import RefocusError
+
+    if not _state:
+        init_worker("auto", job.settings.renderer_options())
+    t0 = time.perf_counter()
+    timings = {"load": 0.0, "render": 0.0, "write": 0.0}
+    result = {"key": job.key, "status": "ok", "error": None, "outputs": list(job.outputs),
+              "worker": _state.get("name"), "timings": timings}
+    try:
+        if job.kind == "video":
+            _video(job, timings, result)
+        else:
+            _photo(job, timings, result)
+    except RefocusError as e:
+        result.update(status="failed", error=str(e))
+    except MemoryError:
+        result.update(status="failed", error="out of memory")
+    except Exception as e:  # a bug or a library error: still one line, with the traceback kept in the report
+        msg = str(e).splitlines()[0] if str(e) else ""
+        result.update(status="failed", error=f"{type(e).__name__}: {msg}".rstrip(": "),
+                      traceback=traceback.format_exc())
+    timings["total"] = time.perf_counter() - t0
+    return result
+
+
+def _prepare(photo, settings):
+    """Prepare the worker's renderer for ``photo``; returns (renderer, K)."""
+    from ..colour import srgb_to_linear
+
+    r = renderer()
+    max_blur = settings.resolve_max_blur(photo.shape)
+    r.check_focus(0.0, max_blur, settings.dof)
+    r.prepare(srgb_to_linear(photo.image_srgb), photo.disparity)
+    return r, max_blur
+
+
+def _photo(job, timings, result) -> None:
+    from ..photo import load_photo, render_photo
+    from .focus import focus_settings, sweep_disparities
+    from .video import VideoOut
+
+    t = time.perf_counter()
+    photo = load_photo(job.path, depth=job.depth, depth_kind=job.depth_kind, model=job.model,
+                       model_path=job.model_path)
+    settings = focus_settings(job.settings, job.focus, photo.disparity)
+    timings["load"] = time.perf_counter() - t
+    protect = photo.inputs
+    if not job.sweep:
+        t = time.perf_counter()
+        image = render_photo(photo, settings, renderer())
+        result["focus_disparity"] = settings.resolve_focus_disparity(photo.disparity, photo.focus)
+        timings["render"] = time.perf_counter() - t
+        t = time.perf_counter()
+        _write(job.outputs[0], image, protect)
+        timings["write"] = time.perf_counter() - t
+        return
+    planes = sweep_disparities(job.sweep)
+    result["focus_disparity"] = planes
+    t = time.perf_counter()
+    r, max_blur = _prepare(photo, settings)
+    timings["render"] += time.perf_counter() - t
+    out = VideoOut(job.outputs[0], job.fps, job.codec) if job.sweep_video else None
+    try:
+        for i, d in enumerate(planes):
+            t = time.perf_counter()
+            frame = r.render_srgb8(d, max_blur, settings.dof)
+            timings["render"] += time.perf_counter() - t
+            t = time.perf_counter()
+            if out is not None:
+                out.write(frame)
+            else:
+                _write(job.outputs[i], frame, protect)
+            timings["write"] += time.perf_counter() - t
+        if out is not None:
+            out.commit()
+    finally:
+        if out is not None:
+            out.abort()
+
+
+def _video(job, timings, result) -> None:
+    from ..depthmap import fit_to_image, to_disparity
+    from .focus import focus_settings
+    from .video import VideoOut, find_depth_video, read_depth_frames, read_frames, video_fps
+
+    fps = video_fps(job.path, job.fps)
+    depth_path = job.depth or find_depth_video(job.path)
+    depth_frames = None
+    with VideoOut(job.outputs[0], fps, job.codec) as out:
+        frames = read_frames(job.path)
+        while True:
+            t = time.perf_counter()
+            image = next(frames, None)
+            if image is None:
+                break
+            if depth_path is not None:
+                if depth_frames is None:
+                    depth_frames = read_depth_frames(depth_path, image.shape[:2], job.depth_kind)
+                disparity = next(depth_frames, None)
+                if disparity is None:
+                    from ..errors import InputError
+
+                    raise InputError(f"{depth_path}: has fewer frames than {job.key}")
+            else:
+                from ..depth import estimate_disparity
+
+                raw = estimate_disparity(image, model=job.model, model_path=job.model_path)
+                disparity = fit_to_image(to_disparity(raw, "disparity", "model output"), image.shape[:2])
+            timings["load"] += time.perf_counter() - t
+            t = time.perf_counter()
+            from ..photo import Photo, render_photo
+
+            photo = Photo(image, disparity)
+            settings = focus_settings(job.settings, job.focus, disparity)
+            frame = render_photo(photo, settings, renderer())
+            timings["render"] += time.perf_counter() - t
+            t = time.perf_counter()
+            out.write(frame)
+            timings["write"] += time.perf_counter() - t
+        t = time.perf_counter()
+        out.commit()
+        timings["write"] += time.perf_counter() - t
+    result["frames"] = out.frames
+
+
+def _write(path: str, image, protect) -> None:
+    from pathlib import Path
+
+    from ..images import write_image
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    write_image(path, image, protect=protect, overwrite=True)
