@@ -32,6 +32,8 @@ PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp", "
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm")
 #: Output video codecs (FourCC) and the container each is written in.
 VIDEO_CODECS = {"mjpg": ("MJPG", ".avi"), "mp4v": ("mp4v", ".mp4"), "ffv1": ("FFV1", ".mkv")}
+#: First cells that mark a focus file's first row as a header.
+HEADER_NAMES = ("name", "file", "filename", "image", "path", "input")
 #: A file whose name contains this before its extension is a depth map, never an input.
 DEPTH_MARK = ".depth."
 
@@ -148,7 +150,7 @@ def expand_inputs(inputs: list[str], output_dir: str | os.PathLike) -> list[tupl
 
 def read_focus_file(path: str | os.PathLike) -> dict[str, Focus]:
     """Read a focus CSV: ``name,x,y`` or ``name,disparity`` per row (``#`` comments
-    and a header row are skipped). ``name`` is an input's path as given, its
+    and a first row starting with one of :data:`HEADER_NAMES` are skipped). ``name`` is an input's path as given, its
     path below its folder, or its file name."""
     p = Path(path)
     try:
@@ -160,11 +162,11 @@ def read_focus_file(path: str | os.PathLike) -> dict[str, Focus]:
         row = [c.strip() for c in row]
         if not row or not row[0] or row[0].startswith("#"):
             continue
+        if n == 1 and row[0].lower() in HEADER_NAMES:
+            continue
         try:
             values = [float(c) for c in row[1:]]
         except ValueError:
-            if n == 1:
-                continue  # header
             raise InputError(f"{p}:{n}: expected name,x,y or name,disparity; got '{','.join(row)}'") from None
         if len(values) == 2:
             table[row[0]] = Focus(point=(values[0], values[1]))

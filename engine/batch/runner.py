@@ -35,7 +35,7 @@ def run_batch(jobs, output_dir, *, workers: int | None = None, device: str = "au
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"{out_dir}: exists and is not a folder (--output-dir)")
     n_default, device, gpus = default_workers(device)
-    workers = int(workers) if workers else (None if ray else n_default)
+    workers = int(workers) if workers is not None else (None if ray else n_default)
     if workers is not None and workers < 1:
         raise InputError(f"--workers must be at least 1, got {workers}")
     options = jobs[0].settings.renderer_options() if jobs else {}
