@@ -2,7 +2,7 @@
 
 Both have the same shape: a context manager whose :meth:`imap` takes jobs and
 yields :func:`~engine.batch.worker.process_job` results as they complete
-(any order). At most ``PREFETCH`` jobs per worker are in flight, so every
+(any order). Local workers have ``PREFETCH`` jobs each in flight, so every
 worker has its next item queued when it finishes one: workers stay busy, and
 at any moment they are at different stages of different items (decoding,
 estimating depth, rendering, encoding), so the stages overlap across workers
@@ -27,8 +27,10 @@ from .worker import THREAD_ENV, init_worker, process_job
 
 log = logging.getLogger("engine")
 
-#: Jobs in flight per worker.
+#: Jobs in flight per local worker (they share one queue: an idle worker takes the next).
 PREFETCH = 2
+#: Jobs in flight per Ray actor (an actor's queue is its own: more would leave others idle at the end).
+RAY_IN_FLIGHT = 1
 #: Attempts per job when its worker dies under it.
 MAX_ATTEMPTS = 2
 
@@ -135,10 +137,15 @@ class _Actor:
         return process_job(job)
 
 
+#: Idle actors of a Ray session this process did not start, by (device, options, gpu), for the next batch.
+_idle_actors: dict = {}
+
+
 class RayPool:
     """``workers`` Ray actors (see the module docstring). ``address`` None starts
     (or joins, via ``RAY_ADDRESS``) a cluster on this machine; a Ray session that
-    is already initialised in this process is used as it is."""
+    is already initialised in this process is used as it is, and its actors are
+    kept for the next batch in this process (they start in seconds)."""
 
     name = "ray"
 
@@ -166,19 +173,29 @@ class RayPool:
 
             raise DeviceError(f"the Ray cluster has no {'GPU' if gpu else 'CPU'}s")
         self.workers = min(int(self.workers or capacity), capacity)
+        ctx = ray.get_runtime_context()
+        self._key = (ctx.gcs_address, ctx.get_job_id(), self.device, repr(sorted(self.options.items())), gpu)
+        idle = _idle_actors.pop(self._key, [])
+        for a in idle[self.workers:] + [a for other in _idle_actors.values() for a in other]:
+            ray.kill(a)  # free the CPUs (GPUs) of idle actors this batch does not use
+        _idle_actors.clear()
+        self.actors = idle[:self.workers]
         actor = ray.remote(_Actor).options(num_cpus=0 if gpu else 1, num_gpus=1 if gpu else 0, max_restarts=1,
                                            runtime_env={"env_vars": dict(THREAD_ENV)})
-        self.actors = [actor.remote(self.device, self.options, gpu) for _ in range(self.workers)]
+        self.actors += [actor.remote(self.device, self.options, gpu) for _ in range(self.workers - len(self.actors))]
         return self
 
     def __exit__(self, *exc) -> None:
         import ray
 
-        for a in self.actors:
-            ray.kill(a)
+        if self._own or not ray.is_initialized():
+            for a in self.actors:
+                ray.kill(a)
+            if self._own:
+                ray.shutdown()
+        else:
+            _idle_actors[self._key] = self.actors
         self.actors = []
-        if self._own:
-            ray.shutdown()
 
     def imap(self, jobs):
         import ray
@@ -189,7 +206,7 @@ class RayPool:
         load = {i: 0 for i in range(len(self.actors))}
         while todo or running:
             for i in load:
-                while todo and load[i] < PREFETCH:
+                while todo and load[i] < RAY_IN_FLIGHT:
                     job = todo.popleft()
                     running[self.actors[i].run.remote(job)] = (job, i)
                     load[i] += 1
