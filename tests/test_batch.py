@@ -257,19 +257,34 @@ def test_bad_arguments_one_line_no_output(photos, tmp_path, capsys):
         assert not out.exists()
 
 
-def _thread_settings(_):
+def _thread_settings():
     import numba
 
     return os.environ.get("OMP_NUM_THREADS"), os.environ.get("OPENBLAS_NUM_THREADS"), cv2.getNumThreads(), \
         numba.get_num_threads()
 
 
-def test_workers_are_single_threaded():
+def test_workers_single_threaded_and_pipelined_chunks_match(photos, tmp_path):
+    """Worker set-up, and the stage-overlapping path of GPU workers (run here on
+    the CPU) against one job at a time: same results, same bytes."""
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
-    from engine.batch.worker import init_worker
+    from engine.batch.inputs import Focus, plan_jobs
+    from engine.batch.worker import init_worker, process_job, process_jobs
 
+    (photos / "bad.png").write_bytes(b"garbage")
+    write_video(photos / "clip.mkv", (1, 2))
+    plan = {name: plan_jobs([str(photos)], tmp_path / name, RenderSettings(max_blur=5.0), focus=Focus(auto=True),
+                            codec="ffv1", sweep=0)
+            for name in ("one", "chunk")}
     with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"), initializer=init_worker,
                              initargs=("cpu", {})) as ex:
-        assert ex.submit(_thread_settings, 0).result() == ("1", "1", 1, 1)
+        assert ex.submit(_thread_settings).result() == ("1", "1", 1, 1)
+        one = [ex.submit(process_job, j).result() for j in plan["one"]]
+        chunk = ex.submit(process_jobs, plan["chunk"]).result()
+    assert [r["status"] for r in one] == [r["status"] for r in chunk] == ["ok", "ok", "failed", "ok", "ok"]
+    assert chunk[2]["error"] == one[2]["error"]
+    for name in ("a.png", "b.png", "sub/c.png"):
+        assert (tmp_path / "chunk" / name).read_bytes() == (tmp_path / "one" / name).read_bytes()
+    assert (tmp_path / "chunk" / "clip.mkv").is_file()

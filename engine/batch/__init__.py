@@ -10,6 +10,7 @@ Modules: ``inputs`` (expansion, output names, focus file, :class:`Job`),
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from ..errors import InputError
 
@@ -28,7 +29,7 @@ def add_cli(subparsers) -> None:
                     f"item is reported and the batch goes on; the exit status is 1 when any failed. {REPORT_HELP}.",
         epilog="Autofocus: in the middle half of the image (width and height), the nearest disparity bin (of 16) "
                "that holds at least 15%% of that region -- the nearest large object -- focused at its median.")
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="photo or video file, folder, or glob pattern")
+    p.add_argument("inputs", nargs="*", metavar="INPUT", help="photo or video file, folder, or glob pattern")
     p.add_argument("--output-dir", "-o", required=True, metavar="DIR",
                    help="where outputs go (folder structure below each input folder is kept)")
     g = p.add_mutually_exclusive_group()
@@ -49,8 +50,9 @@ def add_cli(subparsers) -> None:
     p.add_argument("--workers", "-j", type=int, metavar="N",
                    help="parallel workers (default: one per CPU core, or one per GPU)")
     p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
-                   help="run the workers as Ray actors, on the cluster at ADDRESS (default: RAY_ADDRESS or a "
-                        "local Ray); inputs and outputs must be on paths all nodes share")
+                   help="run the workers as Ray actors, on the cluster at ADDRESS (HOST:PORT, ray://HOST:PORT or "
+                        "auto; default: RAY_ADDRESS or a new local Ray); inputs and outputs must be on paths all "
+                        "nodes share")
     p.add_argument("--resume", action="store_true", help="skip items a killed or earlier run finished")
     p.add_argument("--overwrite", action="store_true", help="redo items whose outputs exist (never an input)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
@@ -58,8 +60,17 @@ def add_cli(subparsers) -> None:
     p.set_defaults(func=cmd_batch)
 
 
+def _looks_like_address(text: str) -> bool:
+    return text in ("auto", "local") or text.startswith("ray://") or (":" in text and not Path(text).exists())
+
+
 def jobs_from_args(args: argparse.Namespace):
     """Plan the jobs of a ``batch`` command line."""
+    if args.ray and not _looks_like_address(args.ray):  # `--ray photos/`: an input, not an address
+        args.inputs.insert(0, args.ray)
+        args.ray = ""
+    if not args.inputs:
+        raise InputError("no INPUT given (photo or video files, folders or glob patterns)")
     from ..optics import parse_point
     from ..settings import RenderSettings
     from .inputs import Focus, plan_jobs

@@ -9,7 +9,9 @@ estimating depth, rendering, encoding), so the stages overlap across workers
 while each worker's numerics stay single-threaded.
 
 * :class:`LocalPool` -- ``workers`` spawned processes (a worker per core on the
-  CPU, a worker per GPU when CuPy sees several). A worker that dies (killed,
+  CPU, a worker per GPU when CuPy sees several; a GPU worker takes
+  ``GPU_CHUNK`` items at a time and overlaps their decoding, rendering and
+  encoding on threads, as its renders are short). A worker that dies (killed,
   out of memory) is replaced; the items it had in flight are retried once,
   then reported as failed.
 * :class:`RayPool` -- the same worker code as Ray actors (``num_cpus=1``, or
@@ -23,7 +25,7 @@ import logging
 import os
 from collections import deque
 
-from .worker import THREAD_ENV, init_worker, process_job
+from .worker import THREAD_ENV, init_worker, process_job, process_jobs
 
 log = logging.getLogger("engine")
 
@@ -33,6 +35,17 @@ PREFETCH = 2
 RAY_IN_FLIGHT = 1
 #: Attempts per job when its worker dies under it.
 MAX_ATTEMPTS = 2
+#: Jobs a GPU worker takes at a time, to overlap their stages (:func:`~engine.batch.worker.process_jobs`).
+GPU_CHUNK = 4
+
+
+def _chunks(jobs, size: int) -> deque:
+    jobs = list(jobs)
+    return deque(jobs[i:i + size] for i in range(0, len(jobs), size))
+
+
+def _run_chunk(jobs) -> list[dict]:
+    return process_jobs(jobs) if len(jobs) > 1 else [process_job(jobs[0])]
 
 
 def default_workers(device: str) -> tuple[int, str, list[int] | None]:
@@ -79,7 +92,7 @@ class LocalPool:
         self._executor = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=init_worker,
                                              initargs=(self.device, self.options, ids))
 
-    def __enter__(self) -> "LocalPool":
+    def __enter__(self) -> LocalPool:
         # children inherit the environment: cap their thread pools before they import numpy
         self._saved_env = {k: os.environ.get(k) for k in THREAD_ENV}
         os.environ.update(THREAD_ENV)
@@ -100,28 +113,29 @@ class LocalPool:
         from concurrent.futures import FIRST_COMPLETED, wait
         from concurrent.futures.process import BrokenProcessPool
 
-        todo = deque((j, 1) for j in jobs)
+        todo = deque((c, 1) for c in _chunks(jobs, GPU_CHUNK if self.device == "gpu" else 1))
         running: dict = {}
         while todo or running:
             while todo and len(running) < PREFETCH * self.workers:
-                job, attempt = todo.popleft()
-                running[self._executor.submit(process_job, job)] = (job, attempt)
+                chunk, attempt = todo.popleft()
+                running[self._executor.submit(_run_chunk, chunk)] = (chunk, attempt)
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             broken = False
             for fut in done:
-                job, attempt = running.pop(fut)
+                chunk, attempt = running.pop(fut)
                 try:
-                    yield fut.result()
+                    yield from fut.result()
                 except BrokenProcessPool:
                     broken = True
                     if attempt < MAX_ATTEMPTS:
-                        todo.appendleft((job, attempt + 1))
+                        todo.appendleft((chunk, attempt + 1))
                     else:
-                        yield _died(job, "the worker process died while processing this item")
+                        for job in chunk:
+                            yield _died(job, "the worker process died while processing this item")
             if broken:
                 log.warning("a batch worker process died; restarting the pool")
-                for fut, (job, attempt) in running.items():
-                    todo.appendleft((job, attempt + 1) if attempt < MAX_ATTEMPTS else (job, attempt))
+                for chunk, attempt in running.values():
+                    todo.appendleft((chunk, min(attempt + 1, MAX_ATTEMPTS)))
                 running.clear()
                 self._executor.shutdown(wait=False, cancel_futures=True)
                 self._start()
@@ -133,8 +147,8 @@ class _Actor:
     def __init__(self, device: str, renderer_options: dict, gpu: bool):
         init_worker(device, renderer_options, 0 if gpu else None)
 
-    def run(self, job) -> dict:
-        return process_job(job)
+    def run(self, jobs) -> list[dict]:
+        return _run_chunk(jobs)
 
 
 #: Idle actors of a Ray session this process did not start, by (device, options, gpu), for the next batch.
@@ -154,7 +168,7 @@ class RayPool:
         self._own = False
         self.actors: list = []
 
-    def __enter__(self) -> "RayPool":
+    def __enter__(self) -> RayPool:
         try:
             import ray
         except ImportError:
@@ -162,8 +176,14 @@ class RayPool:
 
             raise InputError("--ray needs Ray: pip install 'deocused[ray]'") from None
         if not ray.is_initialized():
-            ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
-                     logging_level=logging.WARNING)
+            try:
+                ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
+                         logging_level=logging.WARNING)
+            except Exception as e:  # Ray raises ConnectionError, RuntimeError or plain Exception
+                from ..errors import DeviceError
+
+                where = f"the Ray cluster at {self.address}" if self.address else "a local Ray cluster"
+                raise DeviceError(f"--ray: cannot start or reach {where} ({str(e).splitlines()[0]})") from None
             self._own = True
         gpu = self.device == "gpu"
         res = ray.cluster_resources()
@@ -201,20 +221,21 @@ class RayPool:
         import ray
         from ray.exceptions import RayActorError
 
-        todo = deque(jobs)
+        todo = _chunks(jobs, GPU_CHUNK if self.device == "gpu" else 1)
         running: dict = {}
-        load = {i: 0 for i in range(len(self.actors))}
+        load = dict.fromkeys(range(len(self.actors)), 0)
         while todo or running:
-            for i in load:
-                while todo and load[i] < RAY_IN_FLIGHT:
-                    job = todo.popleft()
-                    running[self.actors[i].run.remote(job)] = (job, i)
+            for i, n in load.items():
+                if todo and n < RAY_IN_FLIGHT:
+                    chunk = todo.popleft()
+                    running[self.actors[i].run.remote(chunk)] = (chunk, i)
                     load[i] += 1
             done, _ = ray.wait(list(running), num_returns=1)
             for ref in done:
-                job, i = running.pop(ref)
+                chunk, i = running.pop(ref)
                 load[i] -= 1
                 try:
-                    yield ray.get(ref)
+                    yield from ray.get(ref)
                 except RayActorError as e:
-                    yield _died(job, f"the Ray worker died while processing this item ({type(e).__name__})")
+                    for job in chunk:
+                        yield _died(job, f"the Ray worker died while processing this item ({type(e).__name__})")

@@ -136,7 +136,7 @@ class VideoOut:
             self.writer = None
         self.tmp.unlink(missing_ok=True)
 
-    def __enter__(self) -> "VideoOut":
+    def __enter__(self) -> VideoOut:
         return self
 
     def __exit__(self, exc_type, *exc) -> None:

@@ -59,21 +59,18 @@ def renderer():
     return _state["renderer"]
 
 
-def process_job(job) -> dict:
-    """Run one job (see the module docstring); never raises."""
+def _new_result(job) -> dict:
+    return {"key": job.key, "status": "ok", "error": None, "outputs": list(job.outputs),
+            "worker": _state.get("name"), "timings": {"load": 0.0, "render": 0.0, "write": 0.0}}
+
+
+def _guarded(result: dict, fn, *args):
+    """``fn(*args)``; an exception marks ``result`` failed (one line) and gives None."""
     from ..errors import RefocusError
 
-    if not _state:
-        init_worker("auto", job.settings.renderer_options())
-    t0 = time.perf_counter()
-    timings = {"load": 0.0, "render": 0.0, "write": 0.0}
-    result = {"key": job.key, "status": "ok", "error": None, "outputs": list(job.outputs),
-              "worker": _state.get("name"), "timings": timings}
+    t = time.perf_counter()
     try:
-        if job.kind == "video":
-            _video(job, timings, result)
-        else:
-            _photo(job, timings, result)
+        return fn(*args)
     except RefocusError as e:
         result.update(status="failed", error=str(e))
     except MemoryError:
@@ -82,8 +79,60 @@ def process_job(job) -> dict:
         msg = str(e).splitlines()[0] if str(e) else ""
         result.update(status="failed", error=f"{type(e).__name__}: {msg}".rstrip(": "),
                       traceback=traceback.format_exc())
-    timings["total"] = time.perf_counter() - t0
+    finally:
+        result["timings"]["total"] = result["timings"].get("total", 0.0) + time.perf_counter() - t
+    return None
+
+
+def process_job(job) -> dict:
+    """Run one job (see the module docstring); never raises."""
+    if not _state:
+        init_worker("auto", job.settings.renderer_options())
+    result = _new_result(job)
+    if job.kind == "video":
+        _guarded(result, _video, job, result["timings"], result)
+        return result
+    loaded = _guarded(result, _load, job, result)
+    frames = _guarded(result, _render, job, loaded, result) if loaded is not None else None
+    if frames is not None:
+        _guarded(result, _write_all, frames, loaded[0].inputs, result)
     return result
+
+
+def process_jobs(jobs) -> list[dict]:
+    """Run several jobs with their stages overlapped: a thread loads (decodes,
+    finds depth for) the next photo and another encodes and writes the previous
+    one while this thread renders -- for a worker that owns a GPU, whose renders
+    are short next to decoding and PNG encoding. Same results as :func:`process_job`
+    on each (``timings.total`` sums the item's stages, which overlapped others')."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if not _state:
+        init_worker("auto", jobs[0].settings.renderer_options())
+    jobs = list(jobs)
+    results = [_new_result(j) for j in jobs]
+
+    def load(i):
+        if jobs[i].kind == "video":
+            return None
+        return _guarded(results[i], _load, jobs[i], results[i])
+
+    with ThreadPoolExecutor(1, "batch-load") as loader, ThreadPoolExecutor(1, "batch-write") as writer:
+        ahead = loader.submit(load, 0)
+        writes = []
+        for i, (job, result) in enumerate(zip(jobs, results)):
+            loaded = ahead.result()
+            if i + 1 < len(jobs):
+                ahead = loader.submit(load, i + 1)
+            if job.kind == "video":
+                _guarded(result, _video, job, result["timings"], result)
+            elif loaded is not None:
+                frames = _guarded(result, _render, job, loaded, result)
+                if frames is not None:
+                    writes.append(writer.submit(_guarded, result, _write_all, frames, loaded[0].inputs, result))
+        for w in writes:
+            w.result()
+    return results
 
 
 def _prepare(photo, settings):
@@ -97,48 +146,62 @@ def _prepare(photo, settings):
     return r, max_blur
 
 
-def _photo(job, timings, result) -> None:
-    from ..photo import load_photo, render_photo
-    from .focus import focus_settings, sweep_disparities
-    from .video import VideoOut
+def _load(job, result):
+    """Decode the photo and find its depth: (Photo, settings with the item's focus)."""
+    from ..photo import load_photo
+    from .focus import focus_settings
 
     t = time.perf_counter()
     photo = load_photo(job.path, depth=job.depth, depth_kind=job.depth_kind, model=job.model,
                        model_path=job.model_path)
     settings = focus_settings(job.settings, job.focus, photo.disparity)
-    timings["load"] = time.perf_counter() - t
-    protect = photo.inputs
+    result["timings"]["load"] += time.perf_counter() - t
+    return photo, settings
+
+
+def _render(job, loaded, result) -> list:
+    """Render a loaded photo: [(output path, uint8 RGB image)]; a sweep video is
+    rendered and written here, frame by frame (nothing left to write)."""
+    from ..photo import render_photo
+    from .focus import sweep_disparities
+    from .video import VideoOut
+
+    photo, settings = loaded
+    timings = result["timings"]
+    t = time.perf_counter()
     if not job.sweep:
-        t = time.perf_counter()
         image = render_photo(photo, settings, renderer())
         result["focus_disparity"] = settings.resolve_focus_disparity(photo.disparity, photo.focus)
-        timings["render"] = time.perf_counter() - t
-        t = time.perf_counter()
-        _write(job.outputs[0], image, protect)
-        timings["write"] = time.perf_counter() - t
-        return
+        timings["render"] += time.perf_counter() - t
+        return [(job.outputs[0], image)]
     planes = sweep_disparities(job.sweep)
     result["focus_disparity"] = planes
-    t = time.perf_counter()
     r, max_blur = _prepare(photo, settings)
     timings["render"] += time.perf_counter() - t
-    out = VideoOut(job.outputs[0], job.fps, job.codec) if job.sweep_video else None
-    try:
-        for i, d in enumerate(planes):
+    if not job.sweep_video:
+        t = time.perf_counter()
+        frames = [(job.outputs[i], r.render_srgb8(d, max_blur, settings.dof)) for i, d in enumerate(planes)]
+        timings["render"] += time.perf_counter() - t
+        return frames
+    with VideoOut(job.outputs[0], job.fps, job.codec) as out:
+        for d in planes:
             t = time.perf_counter()
             frame = r.render_srgb8(d, max_blur, settings.dof)
             timings["render"] += time.perf_counter() - t
             t = time.perf_counter()
-            if out is not None:
-                out.write(frame)
-            else:
-                _write(job.outputs[i], frame, protect)
+            out.write(frame)
             timings["write"] += time.perf_counter() - t
-        if out is not None:
-            out.commit()
-    finally:
-        if out is not None:
-            out.abort()
+        t = time.perf_counter()
+        out.commit()
+        timings["write"] += time.perf_counter() - t
+    return []
+
+
+def _write_all(frames, protect, result) -> None:
+    t = time.perf_counter()
+    for path, image in frames:
+        _write(path, image, protect)
+    result["timings"]["write"] += time.perf_counter() - t
 
 
 def _video(job, timings, result) -> None:
