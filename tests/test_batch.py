@@ -220,7 +220,7 @@ def test_resume_redoes_only_unfinished(photos, tmp_path, capsys):
     assert batch(photos, "-o", out) == 2  # outputs exist: refuse without --resume/--overwrite
     assert "already exists" in capsys.readouterr().err
     # simulate a killed run: x0 never written (a temp file left), x1 written after the last report save,
-    # x2 reported failed, b made with other settings, the report lists c as pending
+    # x2 reported failed, b made with other settings, c pending without output, a pending with its output
     rp = out / "batch-report.json"
     report = json.loads(rp.read_text())
     items = {Path(e["input"]).name: e for e in report["items"]}
@@ -229,6 +229,7 @@ def test_resume_redoes_only_unfinished(photos, tmp_path, capsys):
     items["x2.png"].update(status="failed", error="boom")
     items["b.png"]["fingerprint"] = "0" * 16
     items["c.png"].update(status="pending")
+    items["a.png"].update(status="pending", timings={})
     (out / "sub" / "c.png").unlink()
     report["items"] = [e for e in report["items"] if Path(e["input"]).name != "x1.png"]
     rp.write_text(json.dumps(report))

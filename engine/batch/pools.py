@@ -90,7 +90,7 @@ class LocalPool:
             for i in range(self.workers):
                 ids.put(self.gpus[i % len(self.gpus)])
         self._executor = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=init_worker,
-                                             initargs=(self.device, self.options, ids))
+                                             initargs=(self.device, self.options, ids, os.getpid()))
 
     def __enter__(self) -> LocalPool:
         # children inherit the environment: cap their thread pools before they import numpy

@@ -12,9 +12,10 @@ leaves a valid report of what it finished. Layout::
 
 Resume rule (:meth:`Report.finished`): an item is finished when every output
 file exists (outputs are only ever moved into place complete) and the earlier
-report does not contradict it -- it has no entry for the item (killed between
-writing the output and the report), or an "ok" entry made with the same
-settings (fingerprint). A failed entry, or one made with other settings, is redone.
+report does not contradict it -- it has no entry for the item, or an "ok" or
+"pending" entry (killed between writing the outputs and saving the report)
+made with the same settings (fingerprint). A failed entry, or one made with
+other settings, is redone.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ class Report:
         entry = self.previous.get(job.key)
         if entry is None:
             return True
-        return entry.get("status") == "ok" and entry.get("fingerprint") == job.fingerprint()
+        return entry.get("status") in ("ok", "pending") and entry.get("fingerprint") == job.fingerprint()
 
     def keep(self, job) -> None:
         """Record ``job`` as finished earlier (skipped by ``--resume``)."""

@@ -26,10 +26,22 @@ THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THRE
 _state: dict = {}
 
 
-def init_worker(device: str, renderer_options: dict, gpu_ids=None) -> None:
+def _exit_with_parent(parent_pid: int) -> None:
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent_pid:  # the batch was killed: do not linger
+            os._exit(1)
+
+
+def init_worker(device: str, renderer_options: dict, gpu_ids=None, parent_pid: int | None = None) -> None:
     """Set this process up as a batch worker. ``gpu_ids``: a queue of GPU
-    indices (one is taken) or an int, for ``device`` "gpu"."""
+    indices (one is taken) or an int, for ``device`` "gpu". With ``parent_pid``
+    the worker exits when that process is gone (a killed batch)."""
     os.environ.update(THREAD_ENV)
+    if parent_pid is not None:
+        import threading
+
+        threading.Thread(target=_exit_with_parent, args=(parent_pid,), name="batch-parent-watch", daemon=True).start()
     import cv2
 
     cv2.setNumThreads(1)
