@@ -13,7 +13,8 @@ single-node cluster with as many CPUs as the machine, started once (or the
 Ray session already initialised in this process).
 
 Writes JSON (``items_per_s``, ``elapsed_s``, ``startup_s`` per runner and
-worker count, the speed-up over one worker, Ray's ratio to the local pool)
+worker count, the speed-up over one worker, Ray's ratio to the local pool, the
+machine's 1-minute load average before and after: other work skews the numbers)
 and a plot of items/s against workers.
 """
 
@@ -93,6 +94,7 @@ def run(args) -> dict:
     from .pools import LocalPool, RayPool, default_workers
 
     _, device, gpus = default_workers(args.device)
+    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     work = Path(tempfile.mkdtemp(prefix="deocused-throughput-"))
     try:
         photos = [str(p) for p in make_photos(work / "in", args.items, args.size)] if not args.dir else [args.dir]
@@ -108,8 +110,11 @@ def run(args) -> dict:
 
                 if not ray.is_initialized():
                     t = time.perf_counter()
-                    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
-                             configure_logging=False)
+                    try:
+                        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
+                                 configure_logging=False)
+                    except Exception as e:  # Ray's start-up failures are of several types
+                        raise RefocusError(f"cannot start a local Ray ({str(e).splitlines()[0]})") from None
                     ray_started, own_ray = round(time.perf_counter() - t, 3), True
             try:
                 for w in args.workers:
@@ -133,7 +138,8 @@ def run(args) -> dict:
                  for r in rows if r["runner"] == "ray"}
     return {"size": f"{args.size[0]}x{args.size[1]}", "device": device, "cpu_count": os.cpu_count(),
             "machine": platform.processor() or platform.machine(), "items": len(jobs),
-            "ray_init_s": ray_started, "results": rows, "ray_over_local": ray_ratio}
+            "ray_init_s": ray_started, "results": rows, "ray_over_local": ray_ratio,
+            "load_average_1min": [load_before, os.getloadavg()[0] if hasattr(os, "getloadavg") else None]}
 
 
 def plot(data: dict, path: str) -> None:
