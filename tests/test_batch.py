@@ -251,7 +251,8 @@ def test_bad_arguments_one_line_no_output(photos, tmp_path, capsys):
                       ((tmp_path / "nope", "-o", out), "no such file"),
                       ((photos, "-o", out, "--workers", "0"), "--workers must be at least 1"),
                       ((photos, "-o", out, "--focus-disparity", "1.5"), "must be in [0, 1]"),
-                      ((photos, "-o", out, "--depth", photos / "a.depth.npy"), "--depth FILE goes with one")):
+                      ((photos, "-o", out, "--depth", photos / "a.depth.npy"), "--depth FILE goes with one"),
+                      ((photos / "a.png", "-o", photos), "would overwrite this input")):
         assert batch(*argv) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("refocus: error:") and msg in err[0], err

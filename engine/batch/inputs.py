@@ -214,6 +214,7 @@ def plan_jobs(inputs: list[str], output_dir: str | os.PathLike, settings: Render
     if depth is not None and len(found) > 1:
         raise InputError("--depth FILE goes with one input; for several, put IMAGE.depth.png next to each photo")
     table = read_focus_file(focus_file) if focus_file else {}
+    inputs_real = {f.resolve() for _, f, _ in found}
     used: set[str] = set()
     taken: set[Path] = set()
     jobs = []
@@ -225,8 +226,9 @@ def plan_jobs(inputs: list[str], output_dir: str | os.PathLike, settings: Render
             stem = stem.with_name(f"{stem.name}-{file.suffix.lower().lstrip('.')}")
             outs = output_paths(stem, out_dir, kind, fmt, sweep, sweep_video, codec)
         taken.update(outs)
-        if file.resolve() in outs:
-            raise InputError(f"{key}: its output would overwrite it; choose another --output-dir")
+        hit_input = next((o for o in outs if o in inputs_real), None)
+        if hit_input is not None:
+            raise InputError(f"{hit_input}: an output of {key} would overwrite this input; choose another --output-dir")
         hit = _lookup(table, key, rel, file)
         item_focus = focus
         if hit is not None:
