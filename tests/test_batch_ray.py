@@ -62,10 +62,12 @@ def test_throughput_measurement_local_and_ray(ray_session, tmp_path):
     from engine.batch.throughput import main
 
     out, png = tmp_path / "t.json", tmp_path / "t.png"
-    assert main(["--size", "64x48", "--items", "2", "--workers", "1,2", "--json", str(out), "--plot", str(png)]) == 0
+    assert main(["--size", "64x48", "--items", "2", "--workers", "1,2", "--repeat", "1",
+                 "--json", str(out), "--plot", str(png)]) == 0
     data = json.loads(out.read_text())
     rows = [(r["runner"], r["workers"], r["items"]) for r in data["results"]]
     assert rows == [("local", 1, 2), ("local", 2, 2), ("ray", 1, 2), ("ray", 2, 2)]
-    assert all(r["items_per_s"] > 0 and r["elapsed_s"] > 0 for r in data["results"])
+    assert all(r["items_per_s"] > 0 and r["elapsed_s"] > 0 and r["all_items_per_s"] == [r["items_per_s"]]
+               for r in data["results"])
     assert set(data["ray_over_local"]) == {"1", "2"} and data["results"][0]["speedup"] == 1.0
     assert cv2.imread(str(png)) is not None
