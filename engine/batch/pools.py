@@ -21,8 +21,11 @@ while each worker's numerics stay single-threaded.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
+import threading
 from collections import deque
 
 from .worker import THREAD_ENV, init_worker, process_job, process_jobs
@@ -65,6 +68,19 @@ def default_workers(device: str) -> tuple[int, str, list[int] | None]:
     return os.cpu_count() or 1, "cpu", None
 
 
+@contextlib.contextmanager
+def _sigint_ignored():
+    """Ignore SIGINT while processes are spawned (they inherit it for life), on the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
 def _died(job, why: str) -> dict:
     return {"key": job.key, "status": "failed", "error": why, "outputs": job.outputs, "timings": {}}
 
@@ -99,9 +115,12 @@ class LocalPool:
         self._start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, *exc) -> None:
         if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
+            if exc_type is not None:  # Ctrl-C or an error: stop now; outputs are atomic, temp files go on the next run
+                for proc in list(getattr(self._executor, "_processes", {}).values()):
+                    proc.terminate()
+            self._executor.shutdown(wait=exc_type is None, cancel_futures=True)
             self._executor = None
         for k, v in self._saved_env.items():
             if v is None:
@@ -118,7 +137,8 @@ class LocalPool:
         while todo or running:
             while todo and len(running) < PREFETCH * self.workers:
                 chunk, attempt = todo.popleft()
-                running[self._executor.submit(_run_chunk, chunk)] = (chunk, attempt)
+                with _sigint_ignored():  # workers started here ignore Ctrl-C: the batch stops them
+                    running[self._executor.submit(_run_chunk, chunk)] = (chunk, attempt)
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             broken = False
             for fut in done:
