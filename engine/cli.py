@@ -26,7 +26,7 @@ from .settings import RenderSettings, add_render_arguments
 log = logging.getLogger("engine")
 
 #: Modules that add subcommands with ``add_cli(subparsers)``.
-SUBCOMMAND_MODULES = ("engine.depth", "engine.viewer", "engine.live", "engine.bench")
+SUBCOMMAND_MODULES = ("engine.depth", "engine.viewer", "engine.live", "engine.bench", "engine.batch")
 
 
 def _finite_float(text: str) -> float:

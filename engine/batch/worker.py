@@ -1,0 +1,270 @@
+"""The batch worker: one process (or Ray actor) with its own renderer.
+
+:func:`init_worker` runs once per worker: single-threaded numerics (a worker per
+core, so no library may start a thread per core of its own), the renderer, and
+on a multi-GPU machine the worker's GPU. :func:`process_job` then turns one
+:class:`~engine.batch.inputs.Job` into its output files and returns a result
+record: ``{"key", "status": "ok"|"failed", "error", "outputs", "timings"
+(seconds: load, render, write, total), "worker", "focus_disparity"}``. A failing
+job never raises; its error is one line.
+
+The depth network, when an item has no depth sidecar, runs in a depth process
+owned by the worker, started on first use and reused for every later item.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+
+#: Environment variables that cap the threads of BLAS/OpenMP/Numba/TensorFlow pools.
+THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+              "NUMEXPR_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1", "VECLIB_MAXIMUM_THREADS": "1",
+              "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
+
+_state: dict = {}
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent_pid:  # the batch was killed: do not linger
+            os._exit(1)
+
+
+def init_worker(device: str, renderer_options: dict, gpu_ids=None, parent_pid: int | None = None) -> None:
+    """Set this process up as a batch worker. ``gpu_ids``: a queue of GPU
+    indices (one is taken) or an int, for ``device`` "gpu". With ``parent_pid``
+    the worker exits when that process is gone (a killed batch)."""
+    os.environ.update(THREAD_ENV)
+    if parent_pid is not None:
+        import threading
+
+        threading.Thread(target=_exit_with_parent, args=(parent_pid,), name="batch-parent-watch", daemon=True).start()
+    import cv2
+
+    cv2.setNumThreads(1)
+    try:
+        import numba
+
+        numba.set_num_threads(1)
+    except Exception:  # numba absent, or its pool already sized to 1
+        pass
+    gpu = None
+    if gpu_ids is not None:
+        gpu = gpu_ids if isinstance(gpu_ids, int) else gpu_ids.get()
+        import cupy
+
+        cupy.cuda.Device(gpu).use()
+    _state.clear()
+    _state.update(device=device, options=renderer_options, gpu=gpu, renderer=None,
+                  name=f"pid{os.getpid()}" + (f"/gpu{gpu}" if gpu is not None else ""))
+
+
+def renderer():
+    """This worker's renderer (made on first use, kept for every item)."""
+    if _state.get("renderer") is None:
+        from ..backends import make_renderer
+
+        _state["renderer"] = make_renderer(_state.get("device", "cpu"), **_state.get("options", {}))
+    return _state["renderer"]
+
+
+def _new_result(job) -> dict:
+    return {"key": job.key, "status": "ok", "error": None, "outputs": list(job.outputs),
+            "worker": _state.get("name"), "timings": {"load": 0.0, "render": 0.0, "write": 0.0}}
+
+
+def _guarded(result: dict, fn, *args):
+    """``fn(*args)``; an exception marks ``result`` failed (one line) and gives None."""
+    from ..errors import RefocusError
+
+    t = time.perf_counter()
+    try:
+        return fn(*args)
+    except RefocusError as e:
+        result.update(status="failed", error=str(e))
+    except MemoryError:
+        result.update(status="failed", error="out of memory")
+    except Exception as e:  # a bug or a library error: still one line, with the traceback kept in the report
+        msg = str(e).splitlines()[0] if str(e) else ""
+        result.update(status="failed", error=f"{type(e).__name__}: {msg}".rstrip(": "),
+                      traceback=traceback.format_exc())
+    finally:
+        result["timings"]["total"] = result["timings"].get("total", 0.0) + time.perf_counter() - t
+    return None
+
+
+def process_job(job) -> dict:
+    """Run one job (see the module docstring); never raises."""
+    if not _state:
+        init_worker("auto", job.settings.renderer_options())
+    result = _new_result(job)
+    if job.kind == "video":
+        _guarded(result, _video, job, result["timings"], result)
+        return result
+    loaded = _guarded(result, _load, job, result)
+    frames = _guarded(result, _render, job, loaded, result) if loaded is not None else None
+    if frames is not None:
+        _guarded(result, _write_all, frames, loaded[0].inputs, result)
+    return result
+
+
+def process_jobs(jobs) -> list[dict]:
+    """Run several jobs with their stages overlapped: a thread loads (decodes,
+    finds depth for) the next photo and another encodes and writes the previous
+    one while this thread renders -- for a worker that owns a GPU, whose renders
+    are short next to decoding and PNG encoding. Same results as :func:`process_job`
+    on each (``timings.total`` sums the item's stages, which overlapped others')."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if not _state:
+        init_worker("auto", jobs[0].settings.renderer_options())
+    jobs = list(jobs)
+    results = [_new_result(j) for j in jobs]
+
+    def load(i):
+        if jobs[i].kind == "video":
+            return None
+        return _guarded(results[i], _load, jobs[i], results[i])
+
+    with ThreadPoolExecutor(1, "batch-load") as loader, ThreadPoolExecutor(1, "batch-write") as writer:
+        ahead = loader.submit(load, 0)
+        writes = []
+        for i, (job, result) in enumerate(zip(jobs, results)):
+            loaded = ahead.result()
+            if i + 1 < len(jobs):
+                ahead = loader.submit(load, i + 1)
+            if job.kind == "video":
+                _guarded(result, _video, job, result["timings"], result)
+            elif loaded is not None:
+                frames = _guarded(result, _render, job, loaded, result)
+                if frames is not None:
+                    writes.append(writer.submit(_guarded, result, _write_all, frames, loaded[0].inputs, result))
+        for w in writes:
+            w.result()
+    return results
+
+
+def _prepare(photo, settings):
+    """Prepare the worker's renderer for ``photo``; returns (renderer, K)."""
+    from ..colour import srgb_to_linear
+
+    r = renderer()
+    max_blur = settings.resolve_max_blur(photo.shape)
+    r.check_focus(0.0, max_blur, settings.dof)
+    r.prepare(srgb_to_linear(photo.image_srgb), photo.disparity)
+    return r, max_blur
+
+
+def _load(job, result):
+    """Decode the photo and find its depth: (Photo, settings with the item's focus)."""
+    from ..photo import load_photo
+    from .focus import focus_settings
+
+    t = time.perf_counter()
+    photo = load_photo(job.path, depth=job.depth, depth_kind=job.depth_kind, model=job.model,
+                       model_path=job.model_path)
+    settings = focus_settings(job.settings, job.focus, photo.disparity)
+    result["timings"]["load"] += time.perf_counter() - t
+    return photo, settings
+
+
+def _render(job, loaded, result) -> list:
+    """Render a loaded photo: [(output path, uint8 RGB image)]; a sweep video is
+    rendered and written here, frame by frame (nothing left to write)."""
+    from ..photo import render_photo
+    from .focus import sweep_disparities
+    from .video import VideoOut
+
+    photo, settings = loaded
+    timings = result["timings"]
+    t = time.perf_counter()
+    if not job.sweep:
+        image = render_photo(photo, settings, renderer())
+        result["focus_disparity"] = settings.resolve_focus_disparity(photo.disparity, photo.focus)
+        timings["render"] += time.perf_counter() - t
+        return [(job.outputs[0], image)]
+    planes = sweep_disparities(job.sweep)
+    result["focus_disparity"] = planes
+    r, max_blur = _prepare(photo, settings)
+    timings["render"] += time.perf_counter() - t
+    if not job.sweep_video:
+        t = time.perf_counter()
+        frames = [(job.outputs[i], r.render_srgb8(d, max_blur, settings.dof)) for i, d in enumerate(planes)]
+        timings["render"] += time.perf_counter() - t
+        return frames
+    with VideoOut(job.outputs[0], job.fps, job.codec) as out:
+        for d in planes:
+            t = time.perf_counter()
+            frame = r.render_srgb8(d, max_blur, settings.dof)
+            timings["render"] += time.perf_counter() - t
+            t = time.perf_counter()
+            out.write(frame)
+            timings["write"] += time.perf_counter() - t
+        t = time.perf_counter()
+        out.commit()
+        timings["write"] += time.perf_counter() - t
+    return []
+
+
+def _write_all(frames, protect, result) -> None:
+    t = time.perf_counter()
+    for path, image in frames:
+        _write(path, image, protect)
+    result["timings"]["write"] += time.perf_counter() - t
+
+
+def _video(job, timings, result) -> None:
+    from ..depthmap import fit_to_image, to_disparity
+    from .focus import focus_settings
+    from .video import VideoOut, find_depth_video, read_depth_frames, read_frames, video_fps
+
+    fps = video_fps(job.path, job.fps)
+    depth_path = job.depth or find_depth_video(job.path)
+    depth_frames = None
+    with VideoOut(job.outputs[0], fps, job.codec) as out:
+        frames = read_frames(job.path)
+        while True:
+            t = time.perf_counter()
+            image = next(frames, None)
+            if image is None:
+                break
+            if depth_path is not None:
+                if depth_frames is None:
+                    depth_frames = read_depth_frames(depth_path, image.shape[:2], job.depth_kind)
+                disparity = next(depth_frames, None)
+                if disparity is None:
+                    from ..errors import InputError
+
+                    raise InputError(f"{depth_path}: has fewer frames than {job.key}")
+            else:
+                from ..depth import estimate_disparity
+
+                raw = estimate_disparity(image, model=job.model, model_path=job.model_path)
+                disparity = fit_to_image(to_disparity(raw, "disparity", "model output"), image.shape[:2])
+            timings["load"] += time.perf_counter() - t
+            t = time.perf_counter()
+            from ..photo import Photo, render_photo
+
+            photo = Photo(image, disparity)
+            settings = focus_settings(job.settings, job.focus, disparity)
+            frame = render_photo(photo, settings, renderer())
+            timings["render"] += time.perf_counter() - t
+            t = time.perf_counter()
+            out.write(frame)
+            timings["write"] += time.perf_counter() - t
+        t = time.perf_counter()
+        out.commit()
+        timings["write"] += time.perf_counter() - t
+    result["frames"] = out.frames
+
+
+def _write(path: str, image, protect) -> None:
+    from pathlib import Path
+
+    from ..images import write_image
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    write_image(path, image, protect=protect, overwrite=True)

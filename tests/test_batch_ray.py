@@ -1,0 +1,73 @@
+"""``refocus batch --ray``: the same workers as Ray actors write the same bytes
+as the local pool. One local Ray session (2 CPUs) serves the whole module."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from test_batch import batch, video_frames, write_photo, write_video
+
+ray = pytest.importorskip("ray")
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield
+    ray.shutdown()
+
+
+def test_ray_writes_the_same_bytes_as_the_local_pool(ray_session, tmp_path):
+    src = tmp_path / "in"
+    for i in range(4):
+        write_photo(src / f"p{i}.png", i)
+    (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    write_video(src / "clip.mkv", (7, 8))
+    local, remote = tmp_path / "local", tmp_path / "ray"
+    flags = ("--focus-disparity", "0.4", "--video-codec", "ffv1")
+    assert batch(src, "-o", local, "-j", "2", *flags) == 1
+    assert batch(src, "-o", remote, "--ray", "-j", "2", *flags) == 1
+    files = sorted(p.relative_to(local) for p in local.rglob("*") if p.suffix in (".png", ".mkv"))
+    assert [str(f) for f in files] == ["clip.mkv", "p0.png", "p1.png", "p2.png", "p3.png"]
+    for f in files:
+        if f.suffix == ".png":
+            assert (remote / f).read_bytes() == (local / f).read_bytes(), f
+    import numpy as np
+
+    for a, b in zip(video_frames(local / "clip.mkv"), video_frames(remote / "clip.mkv"), strict=True):
+        assert np.array_equal(a, b)
+    report = json.loads((remote / "batch-report.json").read_text())
+    assert report["summary"]["runner"] == "ray" and report["summary"]["workers"] == 2
+    failed = [e for e in report["items"] if e["status"] == "failed"]
+    assert [Path(e["input"]).name for e in failed] == ["broken.png"]
+    # resume through Ray: nothing left to do
+    assert batch(src, "-o", remote, "--ray", "--resume", *flags) == 1  # broken.png is retried and fails again
+    report = json.loads((remote / "batch-report.json").read_text())
+    assert sum(bool(e.get("skipped")) for e in report["items"]) == 5
+
+
+def test_ray_sweep_matches_local(ray_session, tmp_path):
+    write_photo(tmp_path / "a.png", 3)
+    for name, extra in (("local", ()), ("ray", ("--ray",))):
+        assert batch(tmp_path / "a.png", "-o", tmp_path / name, "--sweep", "2", *extra) == 0
+    for i in range(2):
+        p = f"a.sweep-{i:02d}.png"
+        assert (tmp_path / "ray" / p).read_bytes() == (tmp_path / "local" / p).read_bytes()
+
+
+def test_throughput_measurement_local_and_ray(ray_session, tmp_path):
+    import cv2
+
+    from engine.batch.throughput import main
+
+    out, png = tmp_path / "t.json", tmp_path / "t.png"
+    assert main(["--size", "64x48", "--items", "2", "--workers", "1,2", "--repeat", "1",
+                 "--json", str(out), "--plot", str(png)]) == 0
+    data = json.loads(out.read_text())
+    rows = [(r["runner"], r["workers"], r["items"]) for r in data["results"]]
+    assert rows == [("local", 1, 2), ("local", 2, 2), ("ray", 1, 2), ("ray", 2, 2)]
+    assert all(r["items_per_s"] > 0 and r["elapsed_s"] > 0 and r["all_items_per_s"] == [r["items_per_s"]]
+               for r in data["results"])
+    assert set(data["ray_over_local"]) == {"1", "2"} and data["results"][0]["speedup"] == 1.0
+    assert cv2.imread(str(png)) is not None
