@@ -1,6 +1,6 @@
 """`refocus live` without a window: capture, reconnect, temporal filters, recording, the whole pipeline.
 
-The depth model is the depth tests' tiny Keras network (tests/conftest_depth.py)
+The depth model is the tiny Keras network of engine.bench.standin (the depth tests' too)
 exported to TFLite in a *subprocess*, so TensorFlow is never imported in the
 pytest process (the window tests share it, and TF's LLVM clashes with Mesa's).
 """
@@ -33,10 +33,10 @@ W, H, N_FRAMES = 64, 48, 30
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
     out = tmp_path_factory.mktemp("live-model") / "tiny.tflite"
-    code = ("import shutil, sys; sys.path.insert(0, sys.argv[1]); import conftest_depth as h; "
-            "shutil.copy(h.tflite_file(), sys.argv[2])")
-    r = subprocess.run([sys.executable, "-c", code, str(ROOT / "tests"), str(out)], capture_output=True,
-                       text=True, timeout=120, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+    code = "import sys; from engine.bench.standin import build_tflite; build_tflite('tiny', sys.argv[1])"
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    r = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "CUDA_VISIBLE_DEVICES": "", "PYTHONPATH": path})
     assert r.returncode == 0 and out.exists(), r.stderr[-2000:]
     return out
 
