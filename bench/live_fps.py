@@ -153,8 +153,9 @@ def main() -> int:
         "input": "engine.samples.synthetic_scene panning 2 px/frame, MJPG .avi at 30 fps, looped",
         "settings": "default K (4% of the longer side), dof 0, depth + focus smoothing on, guided depth upsampling",
         "latency_definition": "capture timestamp (frame handed over by the capture thread) -> after the writer "
-                              "returned; depth of frame t runs in the worker while frame t-1 renders, so latency "
-                              "~ max(depth, render) + render + the wait for the pipeline",
+                              "returned; every frame renders at once with the newest depth map while the worker "
+                              "computes the next one, so latency ~ render + the wait for the pipeline; the depth "
+                              "shown is up to depth + render old",
         "note": "the standin network is randomly initialised (no real weights here): its depth maps are "
                 "meaningless, only its cost is real. Both processes share the 2 CPU cores.",
         "results": results,
