@@ -257,7 +257,7 @@ def test_left_right_move_between_images(xdisplay, tmp_path):  # noqa: F811
 
 
 def test_viewer_never_imports_tensorflow():
-    code = ("import sys, engine.cli, engine.viewer, engine.viewer.app, engine.viewer.layout, engine.viewer.hud; "
+    code = ("import sys, engine.cli, engine.viewer, engine.viewer.app, engine.window.layout, engine.viewer.hud; "
             "engine.cli.build_parser(); print('tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

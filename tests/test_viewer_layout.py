@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from engine.viewer import hud
-from engine.viewer.layout import Rect, fit_window, image_to_window, letterbox, window_to_image
+from engine.window.layout import Rect, fit_window, image_to_window, letterbox, window_to_image
 
 
 def test_letterbox_exact_fit_is_identity():
