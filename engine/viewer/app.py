@@ -99,8 +99,6 @@ class Viewer(ImageLoading, RenderScheduling):
         self.sync_present = False
         self._needs_draw = True
         self._status_key = None
-        self._depth_worker = None
-        self._depth_slot: int | None = None
         self._saved_geometry = None
         self._tex_kind = None  # "preview" (unblurred photo), "lowres" (quick preview render) or "render"
         self._preview_index: int | None = None  # image the preview renderer is prepared for
@@ -148,13 +146,8 @@ class Viewer(ImageLoading, RenderScheduling):
         """The HUD lines on screen (as last drawn)."""
         return self.screen.hud_lines
 
-    @property
-    def image_rect(self):
-        return self.screen.image_rect
-
-    @property
-    def hud_rect(self):
-        return self.screen.hud_rect
+    image_rect = property(lambda self: self.screen.image_rect, doc="framebuffer rectangle of the picture")
+    hud_rect = property(lambda self: self.screen.hud_rect, doc="framebuffer rectangle of the HUD panel")
 
     def _enter_slot(self) -> None:
         """Reset focus/K for the current image and show its unblurred preview at once."""
