@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import RefocusError
+from ..window.frames import Srgb8Encoder, srgb8_to_linear
 from .capture import CaptureEnded, Frame
 from .temporal import DepthSmoother, FocusSmoother
 
@@ -161,20 +162,6 @@ class Stats:
         return (len(t) - 1) / (t[-1] - t[0])
 
 
-def _srgb8_to_linear(rgb: np.ndarray) -> np.ndarray:
-    """uint8 sRGB -> float32 linear RGB through a 256-entry table (one pass, no powers per pixel)."""
-    return _LINEAR_OF_SRGB8[rgb]
-
-
-def _linear_table() -> np.ndarray:
-    from ..colour import srgb_to_linear
-
-    return srgb_to_linear(np.arange(256, dtype=np.float32) * np.float32(1.0 / 255.0))
-
-
-_LINEAR_OF_SRGB8 = _linear_table()
-
-
 class _ThreadDepth:
     """``depth_fn`` behind the DepthWorker's submit/result interface (one helper thread)."""
 
@@ -247,6 +234,7 @@ class LivePipeline:
         self.last: FrameResult | None = None
         self._stop = threading.Event()
         self._depth_failures = 0
+        self._encode = Srgb8Encoder()
 
     # ---------------------------------------------------------------- control
 
@@ -270,7 +258,7 @@ class LivePipeline:
             h, w = rgb.shape[:2]
             size = (max(2, round(w * self.scale)), max(2, round(h * self.scale)))
             rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-        return frame, rgb, _srgb8_to_linear(rgb)
+        return frame, rgb, srgb8_to_linear(rgb)
 
     def _submit(self, frame: Frame, prepared=None):
         """Send the frame's depth to the worker; the in-flight record (frame, rgb, linear, t0)."""
@@ -310,7 +298,13 @@ class LivePipeline:
         k = c.max_blur(frame.rgb.shape[:2])  # in pixels of the captured frame
         t0 = time.perf_counter()
         self.renderer.prepare(lin, d)
-        out = self.renderer.render_srgb8(focus, k * self.scale, c.dof)
+        out = self.renderer.render(focus, k * self.scale, c.dof)
+        if isinstance(out, np.ndarray):  # host frame: 8-bit through a table, buffers reused
+            out = self._encode(out)
+        else:
+            from ..colour import linear_to_srgb8
+
+            out = self.renderer.to_host(linear_to_srgb8(out))
         render_ms = 1e3 * (time.perf_counter() - t0)
         return FrameResult(frame.index, out, rgb, d, focus, k, frame.t_capture, depth_ms, render_ms)
 

@@ -83,9 +83,29 @@ class RenderScheduling:
         s = math.sqrt(PREVIEW_PIXELS / (w * h))
         return max(1, round(w * s)), max(1, round(h * s))
 
-    def _render_job(self, index: int, params, prepare: bool, kind: str = "full"):
-        from ..colour import linear_to_srgb8, srgb_to_linear
+    def _linear(self, index: int):
+        """Image ``index`` in linear light, computed once per image (the preview and the full render share it)."""
+        from ..colour import srgb_to_linear
 
+        cached = getattr(self, "_linear_cache", None)
+        if cached is None or cached[0] != index:
+            cached = self._linear_cache = (index, srgb_to_linear(self.slots[index].image))
+        return cached[1]
+
+    def _to_srgb8(self, frame, kind: str):
+        """A rendered linear frame as 8-bit sRGB: host frames through the table encoder (buffers per kind)."""
+        if not isinstance(frame, np.ndarray):
+            from ..colour import linear_to_srgb8
+
+            return linear_to_srgb8(frame)
+        encoders = self.__dict__.setdefault("_encoders", {})
+        if kind not in encoders:
+            from ..window.frames import Srgb8Encoder
+
+            encoders[kind] = Srgb8Encoder()
+        return encoders[kind](frame)
+
+    def _render_job(self, index: int, params, prepare: bool, kind: str = "full"):
         t0 = time.perf_counter()
         slot = self.slots[index]
         focus, k, dof = params
@@ -96,17 +116,18 @@ class RenderScheduling:
             pw, ph = self.preview_size(index)
             r = self.preview_renderer
             if prepare:
-                small = cv2.resize(srgb_to_linear(slot.image), (pw, ph), interpolation=cv2.INTER_AREA)
+                small = cv2.resize(self._linear(index), (pw, ph), interpolation=cv2.INTER_AREA)
                 disp = np.clip(cv2.resize(slot.disparity, (pw, ph), interpolation=cv2.INTER_AREA), 0.0, 1.0)
                 r.prepare(small, disp)
             t1 = time.perf_counter()
-            small = r.to_host(linear_to_srgb8(r.render(focus, k * pw / w, dof)))
+            small = r.to_host(self._to_srgb8(r.render(focus, k * pw / w, dof), "preview"))
             frame = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
             return frame, 1e3 * (t1 - t0), 1e3 * (time.perf_counter() - t1)
         if prepare:
-            self.renderer.prepare(srgb_to_linear(slot.image), slot.disparity)
+            self.renderer.prepare(self._linear(index), slot.disparity)
+            self._linear_cache = None  # the renderer holds what it needs
         t1 = time.perf_counter()
-        frame = linear_to_srgb8(self.renderer.render(focus, k, dof))
+        frame = self._to_srgb8(self.renderer.render(focus, k, dof), "full")
         self.renderer.synchronize()
         t2 = time.perf_counter()
         return frame, 1e3 * (t1 - t0), 1e3 * (t2 - t1)
