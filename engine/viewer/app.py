@@ -28,7 +28,7 @@ from ..window.display import check_display, close_window, open_window
 from ..window.input import install_callbacks, k_key_steps, key_for_char, step_k
 from . import hud
 from .loader import ImageLoading, Slot, Source
-from .scheduler import PREVIEW_MIN_PIXELS, PREVIEW_PIXELS, Job, RenderScheduling
+from .scheduler import PREVIEW_IF_SLOWER_MS, PREVIEW_MIN_PIXELS, PREVIEW_PIXELS, Job, RenderScheduling
 
 log = logging.getLogger("engine")
 
@@ -46,7 +46,8 @@ class Viewer(ImageLoading, RenderScheduling):
     :meth:`step`; used by benchmarks and tests that need determinism; a preview
     and its full render then run in two successive steps).
     ``preview``: on the CPU renderer, show a low-resolution preview of each new
-    focus/K before the full render (images above :data:`PREVIEW_MIN_PIXELS`).
+    focus/K before the full render (images above :data:`PREVIEW_MIN_PIXELS`
+    whose full render takes longer than ``preview_if_slower_ms``).
     """
 
     def __init__(self, sources, *, renderer=None, device: str = "auto", renderer_options=None,
@@ -71,6 +72,7 @@ class Viewer(ImageLoading, RenderScheduling):
         self.title = title
         self.preview = bool(preview) and self.device == "cpu"
         self.preview_renderer = None  # CPU renderer on the downscaled image (made when first needed)
+        self.preview_if_slower_ms = PREVIEW_IF_SLOWER_MS
 
         # state
         self.index = 0

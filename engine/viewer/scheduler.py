@@ -16,6 +16,9 @@ focus/K first renders there, is shown upscaled (bilinear) with the status
 "preview", and is then replaced by the full-resolution render. A click during
 the full render gets its own preview as soon as the worker is free (no stale
 full render in between). Saving always writes the full-resolution result.
+Once a full render of the image has taken at most :data:`PREVIEW_IF_SLOWER_MS`
+(``preview_if_slower_ms``), its clicks go straight to the full render: the
+preview would only delay it.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ log = logging.getLogger("engine")
 
 PREVIEW_MIN_PIXELS = 600_000  # CPU: images above this get a quick low-resolution preview first
 PREVIEW_PIXELS = 300_000  # size of that preview (pixels)
+PREVIEW_IF_SLOWER_MS = 120.0  # ... unless the image's last full render took at most this long
 
 
 @dataclass
@@ -105,6 +109,12 @@ class RenderScheduling:
             encoders[kind] = Srgb8Encoder()
         return encoders[kind](frame)
 
+    def _preview_pays(self, index: int) -> bool:
+        """A preview first, unless the last full render of image ``index`` was quick."""
+        last = self.__dict__.get("_full_render_ms", {}).get(index)
+        limit = getattr(self, "preview_if_slower_ms", PREVIEW_IF_SLOWER_MS)
+        return last is None or last > limit
+
     def _render_job(self, index: int, params, prepare: bool, kind: str = "full"):
         t0 = time.perf_counter()
         slot = self.slots[index]
@@ -164,6 +174,7 @@ class RenderScheduling:
             self._tex_index, self._tex_kind = job.index, "render"
             self.shown = key
             self.render_ms = render_ms
+            self.__dict__.setdefault("_full_render_ms", {})[job.index] = render_ms
             self._needs_draw = True
 
     def _update_render(self) -> None:
@@ -188,7 +199,7 @@ class RenderScheduling:
         if want is None or want == self.shown:
             return
         index, focus, k, dof = want
-        if self.preview_size(index) is not None and self._preview_done != want:
+        if self.preview_size(index) is not None and self._preview_done != want and self._preview_pays(index):
             if self.preview_renderer is None:
                 from ..backends import make_renderer
 
