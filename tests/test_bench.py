@@ -236,3 +236,24 @@ def test_motorcycle_scene_is_cropped_and_scaled_with_nearest_depth():
     small = bench.make_inputs(64, 48)
     assert small["srgb"].shape == (48, 64, 3) and small["disparity"].shape == (48, 64)
     assert small["disparity"].min() >= 0 and small["disparity"].max() <= 1
+
+
+def test_a_device_failure_keeps_the_sizes_other_stages(monkeypatch):
+    """A renderer that cannot take the image (e.g. its pyramid does not fit) skips that device's
+    engine and baseline stages with the reason; decode stages and the memory record remain."""
+    from engine.bench.render_bench import run_size
+    from engine.cpu_backend import CpuRenderer
+    from engine.errors import DeviceError
+
+    def refuse(self, image, disparity):
+        raise DeviceError("not enough memory for the test")
+
+    monkeypatch.setattr(CpuRenderer, "prepare", refuse)
+    out = run_size({"devices": ["cpu"], "size": [64, 48], "max_blur": [4.0], "repeat": 1, "warmup": 0,
+                    "focus": [0.3, 0.7], "depth": False, "scene": "synthetic"})
+    stages = {r["stage"] for r in out["results"]}
+    assert {"decode_jpeg", "decode_png", "to_linear"} <= stages and "refocus" not in stages
+    skipped = {(s["stage"], s["max_blur"]) for s in out["skipped"]}
+    assert ("pyramid", 4.0) in skipped and ("new_photo", 4.0) in skipped
+    assert all("not enough memory" in s["reason"] for s in out["skipped"])
+    assert out["memory"]["peak_rss_mib"] > 0

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..baseline import baseline_render, baseline_select, baseline_stack
+from ..errors import RefocusError
 from .memory import peak_rss_mib
 from .scenes import DEFAULT_SCENE, make_inputs
 from .timing import CpuTimer, GpuTimer, copy_bandwidth, refocus_floor, summarise
@@ -142,7 +143,16 @@ class SizeBench:
         renderers = {}
         for dev in self.devices:
             self.bandwidth.append(copy_bandwidth(dev, self.repeat))
-            renderers[dev] = self.engine_stages(dev, inputs)
+            try:
+                renderers[dev] = self.engine_stages(dev, inputs)
+            except (RefocusError, MemoryError) as e:  # e.g. the pyramid does not fit: the other stages stand
+                why = str(e) if isinstance(e, RefocusError) else "out of memory"
+                done = {(r["stage"], r["max_blur"]) for r in self.results if r["device"] == dev}
+                for k in self.ks:
+                    for s in K_STAGES:
+                        if (s, k) not in done:
+                            self.skip(dev, s, why, k=k)
+                renderers[dev] = None
         rss_engine = peak_rss_mib()
         for dev in self.devices:
             if renderers[dev] is not None:

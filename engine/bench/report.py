@@ -137,6 +137,7 @@ def markdown_table(report: dict) -> str:
     for s in report.get("skipped", []):
         what = f"{s['stage']} {s['model']}" if s.get("model") else s["stage"]
         where = f" {s['width']}x{s['height']}" if s.get("width") and s["stage"] != "depth" else ""
+        where += f" K={s['max_blur']:g}" if s.get("max_blur") is not None else ""
         line = f"- {what} ({s['device']}{where}): {s['reason']}"
         if line not in seen:
             seen.append(line)
