@@ -25,7 +25,8 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.bench import cpu_model  # noqa: E402
+from engine.bench.machine import cpu_model  # noqa: E402
+from engine.bench.standin import encoder_standin as standin, to_tflite  # noqa: E402
 
 
 def median_time(fn, runs: int, warmup: int = 2) -> dict:
@@ -38,31 +39,6 @@ def median_time(fn, runs: int, warmup: int = 2) -> dict:
         ts.append(time.perf_counter() - t)
     return {"median_ms": round(1000 * statistics.median(ts), 2), "min_ms": round(1000 * min(ts), 2),
             "runs": runs, "warmup": warmup}
-
-
-def standin(encoder: str, size: int):
-    """Random-weight encoder (keras.applications, weights=None) + light decoder -> (1, size, size, 1)."""
-    import keras
-
-    inp = keras.Input((size, size, 3), batch_size=1)
-    enc_cls = {"EfficientNetB0": keras.applications.EfficientNetB0,
-               "ResNet50": keras.applications.ResNet50}[encoder]
-    enc = enc_cls(include_top=False, weights=None, input_tensor=inp)
-    x = keras.layers.Conv2D(128, 1, activation="relu")(enc.output)  # stride 32
-    for ch in (128, 64, 64, 32, 32):  # back to full resolution
-        x = keras.layers.UpSampling2D(2, interpolation="bilinear")(x)
-        x = keras.layers.Conv2D(ch, 3, padding="same", activation="relu")(x)
-    out = keras.layers.Conv2D(1, 1, activation="relu")(x)
-    return keras.Model(inp, out, name=f"{encoder}_standin_{size}")
-
-
-def to_tflite(model, size: int) -> bytes:
-    import tensorflow as tf
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
-
-    cf = tf.function(lambda x: model(x, training=False)).get_concrete_function(
-        tf.TensorSpec([1, size, size, 3], tf.float32))
-    return tf.lite.TFLiteConverter.from_concrete_functions([convert_variables_to_constants_v2(cf)]).convert()
 
 
 def main() -> int:

@@ -13,7 +13,7 @@ Depth model stand-ins (no real weights on this machine, no internet):
 * ``standin``: EfficientNetB0 encoder + light decoder, *randomly initialised*,
   256x256 input, TFLite -- the network bench/depth_inference.py timed as the
   MiDaS v2.1 small stand-in (its output is meaningless; only the cost is real);
-* ``tiny``: the depth tests' 32x32 Keras network (tests/conftest_depth.py), to
+* ``tiny``: the 32x32 Keras network of engine.bench.standin.tiny_model (the depth tests' too), to
   show the render-bound limit.
 
 Models are built in a subprocess (TensorFlow never loads in this process).
@@ -41,23 +41,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine.bench import cpu_model  # noqa: E402
+from engine.bench.machine import cpu_model  # noqa: E402
 
 BUILD = r"""
-import os, shutil, sys
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, sys.argv[1] + "/bench"); sys.path.insert(0, sys.argv[1] + "/tests")
-which, out = sys.argv[2], sys.argv[3]
-if which == "tiny":
-    import conftest_depth as h
-    shutil.copy(h.tflite_file(), out)
-else:
-    import keras
-    from depth_inference import standin, to_tflite
-    keras.utils.set_random_seed(0)
-    m = standin("EfficientNetB0", 256)
-    open(out, "wb").write(to_tflite(m, 256))
-    print(m.count_params())
+import sys
+from engine.bench.standin import build_tflite
+print(build_tflite(sys.argv[1], sys.argv[2]))
 """
 
 MODELS = {
@@ -131,8 +120,9 @@ def main() -> int:
         models = {}
         for name in args.models.split(","):
             p = tmp / f"{name}.tflite"
-            r = subprocess.run([sys.executable, "-c", BUILD, str(ROOT), name, str(p)], capture_output=True,
-                               text=True, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+            r = subprocess.run([sys.executable, "-c", BUILD, name, str(p)], capture_output=True, text=True,
+                               env={**os.environ, "CUDA_VISIBLE_DEVICES": "",
+                                    "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))})
             if r.returncode != 0:
                 raise SystemExit(f"building the {name} model failed:\n{r.stderr[-3000:]}")
             params = r.stdout.strip().splitlines()[-1] if r.stdout.strip() else None
@@ -163,8 +153,9 @@ def main() -> int:
         "input": "engine.samples.synthetic_scene panning 2 px/frame, MJPG .avi at 30 fps, looped",
         "settings": "default K (4% of the longer side), dof 0, depth + focus smoothing on, guided depth upsampling",
         "latency_definition": "capture timestamp (frame handed over by the capture thread) -> after the writer "
-                              "returned; depth of frame t runs in the worker while frame t-1 renders, so latency "
-                              "~ max(depth, render) + render + the wait for the pipeline",
+                              "returned; every frame renders at once with the newest depth map while the worker "
+                              "computes the next one, so latency ~ render + the wait for the pipeline; the depth "
+                              "shown is up to depth + render old",
         "note": "the standin network is randomly initialised (no real weights here): its depth maps are "
                 "meaningless, only its cost is real. Both processes share the 2 CPU cores.",
         "results": results,

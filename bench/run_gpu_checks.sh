@@ -21,8 +21,8 @@ echo "== pytest tests/test_nvrtc.py tests/test_gpu_backend.py" | tee -a "$log"
 timeout 300 python -m pytest tests/test_nvrtc.py tests/test_gpu_backend.py -q -p no:cacheprovider 2>&1 \
   | tee "$OUT/pytest_gpu.log" | tee -a "$log"
 test_rc=${PIPESTATUS[0]}
-echo "== bench/gpu_bench.py" | tee -a "$log"
-timeout 300 python bench/gpu_bench.py --out bench/results 2>&1 | tee "$OUT/bench.log" | tee -a "$log"
+echo "== python -m engine.bench.gpu_check" | tee -a "$log"
+timeout 300 python -m engine.bench.gpu_check --out bench/results 2>&1 | tee "$OUT/bench.log" | tee -a "$log"
 bench_rc=${PIPESTATUS[0]}
 cp bench/results/gpu_*.json "$OUT"/ 2>/dev/null || true
 echo "== pytest rc=$test_rc bench rc=$bench_rc" | tee -a "$log"

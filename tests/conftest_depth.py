@@ -1,8 +1,9 @@
 """Shared helpers for the depth tests: tiny depth-like models exported once per session.
 
-Not a conftest (the lead owns tests/conftest.py): test modules import what they
-need from here. Exports are built lazily and cached at module level, so every
-test module in one pytest run shares them. Importing this module does not
+Not a conftest: test modules import what they need from here. The tiny network
+itself is :func:`engine.bench.standin.tiny_model` (benchmarks use it too).
+Exports are built lazily and cached at module level, so every test module in
+one pytest run shares them. Importing this module does not
 import TensorFlow; the ``*_model`` builders do.
 """
 
@@ -18,9 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.bench.standin import TINY_SIZE, tiny_model, to_tflite
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-SIZE = 32  # tiny models take (1, 32, 32, 3) NHWC float RGB in [0, 1]
+SIZE = TINY_SIZE  # tiny models take (1, 32, 32, 3) NHWC float RGB in [0, 1]
 TOL = dict(rtol=1e-4, atol=1e-5)  # float32 loaders vs Keras: same maths, different kernels
 
 _ROOT = Path(tempfile.mkdtemp(prefix="deocused-depth-tests-"))
@@ -31,26 +34,9 @@ def rng_image(h=SIZE, w=SIZE, seed=0) -> np.ndarray:
     return np.random.default_rng(seed).random((h, w, 3), dtype=np.float32)
 
 
-@functools.lru_cache(None)
 def keras_model():
     """Conv -> maxpool -> depthwise -> conv -> upsample -> conv: (1,32,32,3) -> (1,32,32,1)."""
-    import keras
-
-    keras.utils.set_random_seed(1)
-    inp = keras.Input((SIZE, SIZE, 3), batch_size=1, name="image")
-    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="c1")(inp)
-    x = keras.layers.MaxPooling2D(2, name="pool")(x)
-    x = keras.layers.DepthwiseConv2D(3, padding="same", activation="relu", name="dw")(x)
-    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="c2")(x)
-    x = keras.layers.UpSampling2D(2, name="up")(x)
-    out = keras.layers.Conv2D(1, 3, padding="same", name="head")(x)
-    model = keras.Model(inp, out)
-    # make the biases non-zero so they are tested too
-    for layer in model.layers:
-        ws = layer.get_weights()
-        if len(ws) == 2:
-            layer.set_weights([ws[0], np.linspace(-0.1, 0.1, ws[1].size).astype(np.float32)])
-    return model
+    return tiny_model()
 
 
 def keras_reference(x_nhwc: np.ndarray) -> np.ndarray:
@@ -131,16 +117,8 @@ def frozen_pb_nchw_ops() -> Path:
 
 @functools.lru_cache(None)
 def tflite_file() -> Path:
-    import tensorflow as tf
-
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
-
-    m = keras_model()
-    # freeze first: converting the live function keeps resource variables (READ_VARIABLE fails at run time)
-    cf = convert_variables_to_constants_v2(_concrete(lambda x: m(x, training=False), [1, SIZE, SIZE, 3]))
-    conv = tf.lite.TFLiteConverter.from_concrete_functions([cf])
     p = _ROOT / "tiny.tflite"
-    p.write_bytes(conv.convert())
+    p.write_bytes(to_tflite(keras_model(), SIZE))
     return p
 
 

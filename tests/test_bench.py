@@ -98,7 +98,7 @@ def test_tiny_run_matches_schema(tiny_run, schema):
     assert validate(report, schema) == []
     assert report["schema_version"] == bench.SCHEMA_VERSION
     stages = {r["stage"] for r in report["results"]}
-    for s in ("decode_jpeg", "decode_png", "to_linear", "pyramid", "refocus", "full_frame", "display",
+    for s in ("decode_jpeg", "decode_png", "to_linear", "pyramid", "refocus", "full_frame", "new_photo", "display",
               "baseline_stack", "baseline_select", "baseline_full"):
         assert s in stages, s
     for r in report["results"]:
@@ -115,6 +115,12 @@ def test_tiny_run_matches_schema(tiny_run, schema):
     assert m["versions"]["opencv"] == cv2.__version__
     assert report["refocus_floor"] and report["refocus_floor"][0]["bytes"] > 0
     assert "| 96x64 | 8 |" in md.read_text()
+    assert report["config"]["scene"] == "motorcycle"
+    mem = report["memory"]
+    assert [(m["width"], m["height"]) for m in mem] == [(96, 64)]
+    # measured in a child process: at least the inputs' bytes, at most the whole process
+    assert 96 * 64 * 16 / 2 ** 20 < mem[0]["inputs_peak_rss_mib"] <= mem[0]["peak_rss_mib"]
+    assert mem[0]["peak_rss_mib"] <= mem[0]["process_peak_rss_mib"]
 
 
 def test_schema_rejects_a_broken_report(tiny_run, schema):
@@ -154,7 +160,7 @@ def test_bad_arguments_are_one_line_errors(capsys):
 def _scene(w=96, h=64):
     from engine.colour import srgb_to_linear
 
-    inputs = bench.make_inputs(w, h)
+    inputs = bench.make_inputs(w, h, scene="synthetic")
     return srgb_to_linear(inputs["srgb"]), inputs["disparity"]
 
 
@@ -207,3 +213,47 @@ def test_refocus_floor_bytes():
 
 def test_parse_sizes():
     assert bench.parse_sizes("1280x720, 1920X1080") == [(1280, 720), (1920, 1080)]
+
+
+def test_size_specs_and_default_k():
+    assert bench.parse_size_specs("1920x1080,6000x4000@default/32") == [(1920, 1080, None),
+                                                                       (6000, 4000, ["default", 32.0])]
+    assert bench.parse_max_blur("16,default") == [16.0, "default"]
+    assert main(["bench", "--sizes", "96x64@0"]) == 2
+
+
+def test_motorcycle_scene_is_cropped_and_scaled_with_nearest_depth():
+    from engine.bench.scenes import crop_to_aspect, scaled_photo
+
+    img = np.random.default_rng(0).random((50, 80, 3)).astype(np.float32)
+    disp = np.repeat(np.linspace(0, 1, 80, dtype=np.float32)[None], 50, axis=0)
+    assert crop_to_aspect(img, 16, 9).shape == (45, 80, 3)  # too tall: rows cropped
+    assert crop_to_aspect(img, 1, 1).shape == (50, 50, 3)  # too wide: centred columns
+    np.testing.assert_array_equal(crop_to_aspect(disp, 1, 1), disp[:, 15:65])
+    big_img, big_disp = scaled_photo(img, disp, 200, 100)
+    assert big_img.shape == (100, 200, 3) and big_disp.shape == (100, 200)
+    assert set(np.unique(big_disp)) <= set(np.unique(disp))  # nearest neighbour: no new depths
+    small = bench.make_inputs(64, 48)
+    assert small["srgb"].shape == (48, 64, 3) and small["disparity"].shape == (48, 64)
+    assert small["disparity"].min() >= 0 and small["disparity"].max() <= 1
+
+
+def test_a_device_failure_keeps_the_sizes_other_stages(monkeypatch):
+    """A renderer that cannot take the image (e.g. its pyramid does not fit) skips that device's
+    engine and baseline stages with the reason; decode stages and the memory record remain."""
+    from engine.bench.render_bench import run_size
+    from engine.cpu_backend import CpuRenderer
+    from engine.errors import DeviceError
+
+    def refuse(self, image, disparity):
+        raise DeviceError("not enough memory for the test")
+
+    monkeypatch.setattr(CpuRenderer, "prepare", refuse)
+    out = run_size({"devices": ["cpu"], "size": [64, 48], "max_blur": [4.0], "repeat": 1, "warmup": 0,
+                    "focus": [0.3, 0.7], "depth": False, "scene": "synthetic"})
+    stages = {r["stage"] for r in out["results"]}
+    assert {"decode_jpeg", "decode_png", "to_linear"} <= stages and "refocus" not in stages
+    skipped = {(s["stage"], s["max_blur"]) for s in out["skipped"]}
+    assert ("pyramid", 4.0) in skipped and ("new_photo", 4.0) in skipped
+    assert all("not enough memory" in s["reason"] for s in out["skipped"])
+    assert out["memory"]["peak_rss_mib"] > 0

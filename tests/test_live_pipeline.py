@@ -1,6 +1,6 @@
 """`refocus live` without a window: capture, reconnect, temporal filters, recording, the whole pipeline.
 
-The depth model is the depth tests' tiny Keras network (tests/conftest_depth.py)
+The depth model is the tiny Keras network of engine.bench.standin (the depth tests' too)
 exported to TFLite in a *subprocess*, so TensorFlow is never imported in the
 pytest process (the window tests share it, and TF's LLVM clashes with Mesa's).
 """
@@ -33,10 +33,10 @@ W, H, N_FRAMES = 64, 48, 30
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
     out = tmp_path_factory.mktemp("live-model") / "tiny.tflite"
-    code = ("import shutil, sys; sys.path.insert(0, sys.argv[1]); import conftest_depth as h; "
-            "shutil.copy(h.tflite_file(), sys.argv[2])")
-    r = subprocess.run([sys.executable, "-c", code, str(ROOT / "tests"), str(out)], capture_output=True,
-                       text=True, timeout=120, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+    code = "import sys; from engine.bench.standin import build_tflite; build_tflite('tiny', sys.argv[1])"
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    r = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "CUDA_VISIBLE_DEVICES": "", "PYTHONPATH": path})
     assert r.returncode == 0 and out.exists(), r.stderr[-2000:]
     return out
 
@@ -400,3 +400,48 @@ def test_scale_processes_frames_at_a_reduced_size():
         assert np.abs(res.rgb.astype(int) - expect.astype(int)).max() <= 1
     with pytest.raises(ValueError):
         LivePipeline(cap, make_renderer("cpu"), depth_fn=scene_disparity, scale=1.5)
+
+
+def test_realtime_depth_does_not_cap_the_frame_rate():
+    """A camera (newest frame) with a depth network 10x slower than a frame interval: every captured
+    frame is rendered with the newest finished depth map while the next one is computed, so the
+    output runs at the camera's rate, not the network's. Depth maps are taken in order and each is
+    used by the frames that follow it until the next arrives."""
+    import threading
+
+    calls, lock = [], threading.Lock()
+
+    def slow_depth(image):
+        time.sleep(0.3)
+        with lock:
+            calls.append(time.perf_counter())
+        return scene_disparity(image)
+
+    frames = []
+    cap = FrameCapture(SourceSpec("camera", 0), opener=FakeOpener(script=[("ok", None)], fps=30.0), mode="latest")
+    pipe = LivePipeline(cap, make_renderer("cpu"), depth_fn=slow_depth, sinks=[frames.append],
+                        depth_smoothing=False, focus_smoothing=False)
+    assert not pipe.depth_wait
+    t0 = time.perf_counter()
+    try:
+        assert pipe.run(max_frames=24) == 24
+    finally:
+        cap.stop()
+        pipe.close()
+    wall = time.perf_counter() - t0
+    # waiting for each frame's own depth would take >= 24 x 0.3 s = 7.2 s
+    assert wall < 4.0, wall
+    assert len(calls) <= 12
+    assert len(frames) == 24 and len({f.index for f in frames}) == 24
+    # frames share depth maps: fewer distinct maps than frames, and the first frame used its own depth
+    distinct = {id(f.disparity) for f in frames}
+    assert 2 <= len(distinct) < 24
+    np.testing.assert_array_equal(frames[0].disparity, scene_disparity(frames[0].image_rgb.astype(np.float32) / 255))
+
+
+def test_every_frame_capture_waits_for_each_frames_depth():
+    cap = FrameCapture(SourceSpec("camera", 0), opener=FakeOpener(script=[("ok", None)]), mode="every")
+    pipe = LivePipeline(cap, make_renderer("cpu"), depth_fn=scene_disparity)
+    assert pipe.depth_wait
+    cap.stop()
+    pipe.close()

@@ -257,7 +257,7 @@ def test_left_right_move_between_images(xdisplay, tmp_path):  # noqa: F811
 
 
 def test_viewer_never_imports_tensorflow():
-    code = ("import sys, engine.cli, engine.viewer, engine.viewer.app, engine.viewer.layout, engine.viewer.hud; "
+    code = ("import sys, engine.cli, engine.viewer, engine.viewer.app, engine.window.layout, engine.viewer.hud; "
             "engine.cli.build_parser(); print('tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -326,6 +326,7 @@ def big_viewer(xdisplay):  # noqa: F811
 
     img, disp = big_scene()
     with Viewer([Source("big", image=img, disparity=disp)], device="cpu", size=(BW, BH)) as v:
+        v.preview_if_slower_ms = -1.0  # always a preview first, however fast the full render
         assert v.fb_size == (BW, BH)
         assert v.run_until_idle(60)
         yield v
@@ -419,6 +420,26 @@ def test_unthreaded_preview_then_full_in_two_steps(xdisplay):  # noqa: F811
         v.step()
         assert not v.showing_preview and v.shown == v.wanted and not v.busy
         assert np.abs(v.read_framebuffer(overlay=False).astype(int) - expected(v)).max() <= 2
+
+
+def test_quick_full_render_skips_the_preview(xdisplay):  # noqa: F811
+    """Once the image's full render is known to be quick, a click renders the full frame straight away;
+    a slow one keeps the preview first."""
+    from engine.viewer.app import Source, Viewer
+
+    img, disp = big_scene()
+    with Viewer([Source("big", image=img, disparity=disp)], device="cpu", size=(BW, BH), threaded=False) as v:
+        assert v.run_until_idle(120) and v.render_ms is not None
+        v.preview_if_slower_ms = v.render_ms + 1e6  # quick enough
+        v.on_click(0.34 * BW, 0.62 * BH)
+        v.step()
+        assert not v.showing_preview and v.shown == v.wanted
+        v.preview_if_slower_ms = -1.0  # every render is "slow"
+        v.on_click(0.85 * BW, 0.45 * BH)
+        v.step()
+        assert v.showing_preview and v.shown != v.wanted
+        v.step()
+        assert not v.showing_preview and v.shown == v.wanted
 
 
 def expected_preview_for(v):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from engine.viewer import hud
-from engine.viewer.layout import Rect, fit_window, image_to_window, letterbox, window_to_image
+from engine.window.layout import Rect, fit_window, image_to_window, letterbox, window_to_image
 
 
 def test_letterbox_exact_fit_is_identity():
@@ -94,3 +94,21 @@ def test_hud_panel_and_status_lines():
     big = hud.text_panel(lines, scale=2.0)
     assert big.shape[0] > 1.8 * img.shape[0]
     assert any("Esc" in s for s in hud.HELP_LINES)
+
+
+def test_table_encoder_equals_linear_to_srgb8():
+    """The windows' table-driven sRGB encoding is exactly engine.colour's, including values next to
+    rounding boundaries, out-of-range values and a change of frame size (buffers reused)."""
+    from engine.colour import linear_to_srgb8, srgb_to_linear
+    from engine.window.frames import Srgb8Encoder, srgb8_to_linear
+
+    rng = np.random.default_rng(5)
+    enc = Srgb8Encoder()
+    # linear values exactly at the decision points of each 8-bit code, +- a few float32 steps
+    edges = srgb_to_linear((np.arange(256, dtype=np.float32) + 0.5) / 255.0)
+    near = np.concatenate([np.nextafter(edges, 0), edges, np.nextafter(edges, 1), [-0.5, 0.0, 1.0, 3.0]])
+    for a in (rng.random((37, 41, 3), dtype=np.float32) ** 3, near.astype(np.float32).reshape(1, -1, 1).repeat(3, 2),
+              rng.random((20, 30, 3), dtype=np.float32) * 1.4 - 0.2):
+        np.testing.assert_array_equal(enc(a), linear_to_srgb8(a))
+    codes = np.arange(256, dtype=np.uint8).reshape(16, 16, 1).repeat(3, 2)
+    np.testing.assert_array_equal(srgb8_to_linear(codes), srgb_to_linear(codes.astype(np.float32) / np.float32(255)))

@@ -1,4 +1,4 @@
-// Benchmark baseline (bench/gpu_bench.py), not used by the renderer: a naive
+// Benchmark baseline (engine/bench/gpu_check.py), not used by the renderer: a naive
 // per-pixel disc gather. Every pixel averages the image over the disc of its own
 // blur radius r = K * |d - focus| (no occlusion handling, no pyramid): the
 // straightforward "gather" renderer the pyramid is compared with.

@@ -149,9 +149,9 @@ def cmd_live(args) -> int:
 
     _check_args(args)
     if not args.headless:
-        from ..viewer.app import check_display
+        from ..window.display import check_display
 
-        check_display()  # fail before opening the camera or loading the model
+        check_display("refocus live")  # fail before opening the camera or loading the model
     renderer = make_renderer(args.device, **RenderSettings.from_args(args).renderer_options())
     from ..depth import DepthWorker
 

@@ -1,7 +1,7 @@
 """The live window: the refocused stream in a GLFW window with a HUD.
 
-Reuses the viewer's window, GL helpers, shaders and HUD drawing
-(:mod:`engine.viewer.app`, ``glutil``, ``hud``, ``layout``). The pipeline runs
+Built on the window kit shared with the viewer (:mod:`engine.window`: window,
+screen drawing, key and mouse mapping). The pipeline runs
 on a background thread and hands each refocused frame to the window through a
 newest-frame slot; the window thread only uploads and draws, so events are
 handled while a slow CPU frame renders. The input handlers
@@ -16,8 +16,9 @@ import threading
 
 import numpy as np
 
-from ..viewer import hud, layout
-from ..viewer.app import K_STEP, key_for_char, open_window
+from ..window import layout
+from ..window.display import close_window, open_window
+from ..window.input import install_callbacks, k_key_steps, key_for_char, step_k
 
 log = logging.getLogger("engine")
 
@@ -65,45 +66,18 @@ class LiveWindow:
         self._latest = None  # newest FrameResult not yet uploaded
         self._shown = None  # FrameResult in the texture
         self._thread: threading.Thread | None = None
-        self._hud_lines = None
         self._depth_dirty = False
         pipeline.sinks.append(self._on_frame)
-        self.glfw, self.window = open_window(size, title, visible, image_size=self.image_size)
-        from OpenGL import GL
+        self.glfw, self.window = open_window(size, title, visible, image_size=self.image_size, command="refocus live")
+        from ..window.screen import Screen
 
-        from ..viewer.glutil import Program, Texture
-
-        self.GL = GL
-        self.vao = GL.glGenVertexArrays(1)
-        GL.glBindVertexArray(self.vao)
-        self.prog_image = Program("quad.vert", "image.frag")
-        self.prog_depth = Program("quad.vert", "depth.frag")
-        self.prog_overlay = Program("quad.vert", "overlay.frag")
-        self.tex_image, self.tex_depth, self.tex_hud, self.tex_help = Texture(), Texture(), Texture(), Texture()
-        self._install_callbacks()
+        self.screen = Screen()
+        self.GL = self.screen.GL
+        self._callbacks = install_callbacks(self.glfw, self.window, self, special_keys=(self.glfw.KEY_ESCAPE,))
         self.win_size = tuple(self.glfw.get_window_size(self.window))
         self.fb_size = tuple(self.glfw.get_framebuffer_size(self.window))
 
     # ---------------------------------------------------------------- wiring
-
-    def _install_callbacks(self):
-        g, w = self.glfw, self.window
-
-        def on_mouse(win, button, action, mods):
-            if button == g.MOUSE_BUTTON_LEFT and action == g.PRESS:
-                self.on_click(*g.get_cursor_pos(win))
-
-        def on_key(win, key, scancode, action, mods):
-            if action in (g.PRESS, g.REPEAT) and key in (g.KEY_ESCAPE,):
-                self.on_key(key)
-
-        g.set_mouse_button_callback(w, on_mouse)
-        g.set_key_callback(w, on_key)
-        g.set_char_callback(w, lambda win, cp: self.on_char(cp))
-        g.set_scroll_callback(w, lambda win, dx, dy: self.on_scroll(dy))
-        g.set_window_size_callback(w, lambda win, ww, wh: self.on_resize(ww, wh))
-        g.set_framebuffer_size_callback(w, lambda win, fw, fh: self.on_resize(*g.get_window_size(win)))
-        self._callbacks = (on_mouse, on_key)
 
     def _on_frame(self, res) -> None:
         """Pipeline sink (pipeline thread): keep only the newest frame, wake the event loop."""
@@ -139,26 +113,20 @@ class LiveWindow:
 
     def on_scroll(self, dy: float) -> None:
         from ..optics import default_max_blur
-        from ..pyramid import MAX_RADIUS
 
         if dy == 0:
             return
         k = self.controls.k  # pixels of the captured frame (the window may show a --scale'd one)
         if k is None:
             k = self._shown.k if self._shown is not None else default_max_blur(self.pipeline.capture.size[::-1])
-        new = k * K_STEP ** dy
-        if dy > 0 and k < 0.5:
-            new = max(new, 1.0)
-        self.controls.k = float(min(MAX_RADIUS, round(new, 2) if new >= 0.05 else 0.0))
+        self.controls.k = step_k(k, dy)
 
     def on_key(self, key: int, mods: int = 0) -> None:
         g = self.glfw
         if key in (g.KEY_ESCAPE, g.KEY_Q):
             self.glfw.set_window_should_close(self.window, True)
-        elif key in (g.KEY_EQUAL, g.KEY_KP_ADD):
-            self.on_scroll(1)
-        elif key in (g.KEY_MINUS, g.KEY_KP_SUBTRACT):
-            self.on_scroll(-1)
+        elif k_key_steps(g, key):
+            self.on_scroll(k_key_steps(g, key))
         elif key == g.KEY_D:
             self.controls.depth_view = not self.controls.depth_view
             self._depth_dirty = True
@@ -191,59 +159,15 @@ class LiveWindow:
             shown.k if shown else None, self.controls.locked is not None, status)
 
     def _draw(self) -> None:
-        from ..viewer.glutil import rect_ndc
-
-        GL = self.GL
-        fw, fh = self.fb_size
-        GL.glDisable(GL.GL_BLEND)
-        GL.glViewport(0, 0, fw, fh)
-        GL.glClearColor(0.0, 0.0, 0.0, 1.0)
-        GL.glClear(GL.GL_COLOR_BUFFER_BIT)
-        GL.glBindVertexArray(self.vao)
         shown = self._shown
-        full = (-1.0, -1.0, 1.0, 1.0)
-        if shown is not None:
-            r = layout.letterbox(self.fb_size, self.image_size)
-            GL.glViewport(*r.gl_viewport(fh))
-            if self.controls.depth_view:
-                self.tex_depth.bind(0)
-                self.prog_depth.use(u_rect=full, u_tex=0, u_focus=shown.focus, u_band=0.01)
-            else:
-                self.tex_image.bind(0)
-                self.prog_image.use(u_rect=full, u_tex=0, u_encode_srgb=0)
-            GL.glDrawArrays(GL.GL_TRIANGLE_STRIP, 0, 4)
-        GL.glViewport(0, 0, fw, fh)
-        scale = max(1.0, fw / max(1, self.win_size[0]))
-        lines = self.hud_lines()
-        if lines != self._hud_lines:
-            self.tex_hud.upload(hud.text_panel(lines, scale))
-            self._hud_lines = lines
-        GL.glEnable(GL.GL_BLEND)
-        GL.glBlendFunc(GL.GL_SRC_ALPHA, GL.GL_ONE_MINUS_SRC_ALPHA)
-        m = round(8 * scale)
-        tw, th = self.tex_hud.size
-        self.tex_hud.bind(0)
-        self.prog_overlay.use(u_rect=rect_ndc(m, m, tw, th, fw, fh), u_tex=0)
-        GL.glDrawArrays(GL.GL_TRIANGLE_STRIP, 0, 4)
-        if self.help:
-            if self.tex_help.size == (0, 0):
-                self.tex_help.upload(hud.text_panel(HELP_LINES, 1.2 * scale, pad=round(16 * scale)))
-            hw, hh = self.tex_help.size
-            fit = min(1.0, 0.95 * fw / hw, 0.95 * fh / hh)
-            hw, hh = max(1, round(hw * fit)), max(1, round(hh * fit))
-            self.tex_help.bind(0)
-            self.prog_overlay.use(u_rect=rect_ndc((fw - hw) // 2, (fh - hh) // 2, hw, hh, fw, fh), u_tex=0)
-            GL.glDrawArrays(GL.GL_TRIANGLE_STRIP, 0, 4)
-        GL.glDisable(GL.GL_BLEND)
+        self.screen.draw(self.fb_size, self.win_size, self.image_size if shown is not None else None,
+                         depth_view=self.controls.depth_view, focus=shown.focus if shown is not None else None,
+                         hud_lines=self.hud_lines(), help_lines=HELP_LINES if self.help else None)
 
     def read_framebuffer(self) -> np.ndarray:
         """Draw and read back the back buffer: uint8 RGB (fb_h, fb_w, 3), top row first (tests)."""
-        from ..viewer.glutil import read_pixels
-
         self._draw()
-        self.GL.glFinish()
-        self.GL.glReadBuffer(self.GL.GL_BACK)
-        return read_pixels(*self.fb_size)
+        return self.screen.read_back(self.fb_size)
 
     # ---------------------------------------------------------------- loop
 
@@ -265,12 +189,12 @@ class LiveWindow:
         if res is not None:
             if res.rgb.shape[1::-1] != self.image_size:
                 self.image_size = (res.rgb.shape[1], res.rgb.shape[0])
-            self.tex_image.upload(np.ascontiguousarray(res.rgb))
+            self.screen.tex_image.upload(res.rgb)
             self._shown = res
             self.frames_shown += 1
             self._depth_dirty = True
         if self._depth_dirty and self.controls.depth_view and self._shown is not None:
-            self.tex_depth.upload(np.ascontiguousarray(self._shown.disparity, np.float32))
+            self.screen.tex_depth.upload(self._shown.disparity)
             self._depth_dirty = False
         self._draw()
         self.glfw.swap_buffers(self.window)
@@ -304,5 +228,4 @@ class LiveWindow:
         self.pipeline.stop()
         if self._thread is not None:
             self._thread.join(60.0)
-        self.glfw.destroy_window(self.window)
-        self.glfw.terminate()
+        close_window(self.glfw, self.window)

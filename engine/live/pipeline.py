@@ -1,22 +1,38 @@
 """The live pipeline: capture -> depth (worker process) -> temporal filter -> render -> sinks.
 
 One loop, run on the caller's thread (the main thread when headless, a
-background thread under the window)::
+background thread under the window). Two schedules:
 
-    get frame t (newest) -> submit its depth  --.
-    render frame t-1, hand it to the sinks      |  in parallel: the depth
-    collect depth of frame t  <-----------------'  worker computes depth(t)
+* **real time** (``depth_wait=False``; the default for a capture that hands
+  over the newest frame: cameras, streams, videos played in real time): the
+  depth network never caps the frame rate. Every frame is rendered at once with
+  the newest depth map (aligned to the one before by the temporal filter),
+  while the depth worker computes the next map from the newest frame it was
+  given::
 
-so the depth of frame t is computed while frame t-1 renders. With ``D`` the
-depth time and ``R`` the render time, a steady stream runs at about
-``1 / max(D, R)`` frames per second and a frame reaches the sink
-``~ max(D, R) + R`` after it was captured (plus up to one frame interval of
-waiting in the capture slot); :class:`Stats` measures it (capture timestamp ->
-after the last sink returned).
+      get newest frame t -> depth result ready? take it (filter + align)
+                         -> depth worker idle? submit frame t
+                         -> render frame t with the newest depth -> sinks
 
-Depth comes from a :class:`engine.depth.DepthWorker` (``depth=``, used by the
-CLI: TensorFlow runs in its own process) or, for tests and experiments, any
-callable ``depth_fn(image_srgb) -> disparity`` run on a helper thread.
+  A steady stream runs at about ``1 / R`` frames per second (``R``: render
+  time) whatever the depth time ``D``; the depth shown is up to ``D + R`` old.
+  Only the first frame waits for its depth.
+
+* **every frame** (``depth_wait=True``; the default for a capture in
+  ``"every"`` mode, e.g. headless processing of a file): each frame is rendered
+  with its own depth, computed while the previous frame renders::
+
+      get frame t (newest) -> submit its depth  --.
+      render frame t-1, hand it to the sinks      |  in parallel: the depth
+      collect depth of frame t  <-----------------'  worker computes depth(t)
+
+  so it runs at about ``1 / max(D, R)`` frames per second.
+
+:class:`Stats` measures the rate and the latency (capture timestamp -> after
+the last sink returned). Depth comes from a :class:`engine.depth.DepthWorker`
+(``depth=``, used by the CLI: TensorFlow runs in its own process) or, for
+tests and experiments, any callable ``depth_fn(image_srgb) -> disparity`` run
+on a helper thread.
 """
 
 from __future__ import annotations
@@ -31,6 +47,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import RefocusError
+from ..window.frames import Srgb8Encoder, srgb8_to_linear
 from .capture import CaptureEnded, Frame
 from .temporal import DepthSmoother, FocusSmoother
 
@@ -187,18 +204,23 @@ class LivePipeline:
     ``capture``: a :class:`~engine.live.capture.FrameCapture` (started here if
     needed). ``renderer``: an :class:`engine.renderer.Renderer`. Exactly one of
     ``depth`` (DepthWorker-like: ``submit``/``result``) or ``depth_fn``.
-    ``sinks``: callables taking a :class:`FrameResult`. The pipeline does not
-    own (close) the capture, the depth worker or the sinks.
+    ``sinks``: callables taking a :class:`FrameResult`. ``depth_wait``: render
+    each frame with its own depth (True) or with the newest depth without
+    waiting (False); None picks True for a capture in ``"every"`` mode. The
+    pipeline does not own (close) the capture, the depth worker or the sinks.
     """
 
     def __init__(self, capture, renderer, *, depth=None, depth_fn=None, sinks=(), controls: Controls | None = None,
                  depth_smoothing: bool = True, focus_smoothing: bool = True, depth_alpha: float = 0.3,
-                 focus_tau: float = 0.25, scale: float = 1.0):
+                 focus_tau: float = 0.25, scale: float = 1.0, depth_wait: bool | None = None):
         if (depth is None) == (depth_fn is None):
             raise ValueError("pass exactly one of depth= (a DepthWorker) or depth_fn=")
         if not 0.0 < scale <= 1.0:
             raise ValueError("scale must be in (0, 1]")
         self.scale = float(scale)
+        if depth_wait is None:
+            depth_wait = getattr(capture, "mode", "latest") == "every"
+        self.depth_wait = bool(depth_wait)
         self.capture = capture
         self.renderer = renderer
         self._own_depth = depth is None
@@ -212,6 +234,7 @@ class LivePipeline:
         self.last: FrameResult | None = None
         self._stop = threading.Event()
         self._depth_failures = 0
+        self._encode = Srgb8Encoder()
 
     # ---------------------------------------------------------------- control
 
@@ -226,7 +249,8 @@ class LivePipeline:
 
     # ---------------------------------------------------------------- steps
 
-    def _submit(self, frame: Frame):
+    def _input(self, frame: Frame):
+        """The frame at the processing size: (frame, uint8 sRGB, float32 linear RGB)."""
         rgb = frame.rgb
         if self.scale != 1.0:  # process at a reduced size (depth, render and output)
             import cv2
@@ -234,15 +258,19 @@ class LivePipeline:
             h, w = rgb.shape[:2]
             size = (max(2, round(w * self.scale)), max(2, round(h * self.scale)))
             rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-        img = rgb.astype(np.float32) * np.float32(1.0 / 255.0)
-        self.depth.submit(img)
-        return frame, rgb, img, time.perf_counter()
+        return frame, rgb, srgb8_to_linear(rgb)
+
+    def _submit(self, frame: Frame, prepared=None):
+        """Send the frame's depth to the worker; the in-flight record (frame, rgb, linear, t0)."""
+        frame, rgb, lin = prepared or self._input(frame)
+        self.depth.submit(rgb.astype(np.float32) * np.float32(1.0 / 255.0))
+        return frame, rgb, lin, time.perf_counter()
 
     def _collect(self, in_flight, timeout):
-        """Depth of the frame in flight -> (frame, img, disparity, depth_ms); None when it failed."""
+        """Depth of the frame in flight -> (frame, rgb, linear, disparity, depth_ms); None when it failed."""
         from ..depthmap import fit_to_image
 
-        frame, rgb, img, t0 = in_flight
+        frame, rgb, lin, t0 = in_flight
         try:
             raw = self.depth.result(timeout=timeout)
         except TimeoutError:
@@ -258,21 +286,25 @@ class LivePipeline:
         timing = getattr(self.depth, "last_timing", None)
         depth_ms = 1e3 * sum(timing.values()) if timing else 1e3 * (time.perf_counter() - t0)
         d = np.nan_to_num(np.asarray(raw, np.float32), nan=0.0, posinf=1.0, neginf=0.0)
-        d = fit_to_image(d, img.shape[:2], "depth model output")
+        d = fit_to_image(d, rgb.shape[:2], "depth model output")
         d = np.clip(self.depth_filter.update(d), 0.0, 1.0).astype(np.float32)
-        return frame, rgb, img, d, depth_ms
+        return frame, rgb, lin, d, depth_ms
 
     def _render(self, ready) -> FrameResult:
-        from ..colour import srgb_to_linear
-
-        frame, rgb, img, d, depth_ms = ready
+        frame, rgb, lin, d, depth_ms = ready
         c = self.controls
         target = c.target(d)
         focus = min(1.0, max(0.0, self.focus_filter.update(target, frame.t_capture)))
         k = c.max_blur(frame.rgb.shape[:2])  # in pixels of the captured frame
         t0 = time.perf_counter()
-        self.renderer.prepare(srgb_to_linear(img), d)
-        out = self.renderer.to_host(self.renderer.render_srgb8(focus, k * self.scale, c.dof))
+        self.renderer.prepare(lin, d)
+        out = self.renderer.render(focus, k * self.scale, c.dof)
+        if isinstance(out, np.ndarray):  # host frame: 8-bit through a table, buffers reused
+            out = self._encode(out)
+        else:
+            from ..colour import linear_to_srgb8
+
+            out = self.renderer.to_host(linear_to_srgb8(out))
         render_ms = 1e3 * (time.perf_counter() - t0)
         return FrameResult(frame.index, out, rgb, d, focus, k, frame.t_capture, depth_ms, render_ms)
 
@@ -290,9 +322,71 @@ class LivePipeline:
 
         Returns the number of frames handed to the sinks.
         """
+        if hasattr(self.capture, "start"):
+            self.capture.start()
+        return self._run_every(max_frames) if self.depth_wait else self._run_realtime(max_frames)
+
+    def _run_realtime(self, max_frames: int | None) -> int:
+        """Render every frame with the newest depth; the depth worker works on the side."""
         cap = self.capture
-        if hasattr(cap, "start"):
-            cap.start()
+        in_flight = None  # the frame whose depth the worker computes
+        depth = None  # (disparity, depth_ms): the newest filtered depth
+        emitted = 0
+        clean = False
+        try:
+            while not self._stop.is_set() and (max_frames is None or emitted < max_frames):
+                try:
+                    frame = cap.get(timeout=0.25)
+                except TimeoutError:
+                    frame = None
+                except CaptureEnded:
+                    break
+                if in_flight is not None:  # a depth map finished? (wait only for the very first one)
+                    got = self._poll_depth(in_flight, wait=depth is None and frame is None)
+                    if got is not False:
+                        in_flight = None
+                        if got is not None:
+                            depth = got[3], got[4]
+                if frame is None:
+                    continue
+                prepared = self._input(frame)
+                if in_flight is None:
+                    in_flight = self._submit(frame, prepared)
+                if depth is None:  # the first frame: its own depth
+                    got = self._poll_depth(in_flight, wait=True)
+                    in_flight = None
+                    if got is None or got is False:
+                        continue
+                    depth = got[3], got[4]
+                d, depth_ms = depth
+                if d.shape != prepared[1].shape[:2]:  # the source changed size (reconnect)
+                    from ..depthmap import fit_to_image
+
+                    d = fit_to_image(d, prepared[1].shape[:2], "depth")
+                    depth = d, depth_ms
+                self._emit(self._render((*prepared, d, depth_ms)))
+                emitted += 1
+            clean = True
+        finally:
+            if in_flight is not None and clean:  # leave the worker with nothing pending
+                try:
+                    self.depth.result(timeout=30)
+                except Exception:  # noqa: BLE001
+                    pass
+        return emitted
+
+    def _poll_depth(self, in_flight, wait: bool):
+        """The in-flight depth: the collected tuple, None when it failed, False when not ready (``wait``: block)."""
+        while True:
+            try:
+                return self._collect(in_flight, timeout=0.25 if wait else 0)
+            except TimeoutError:
+                if not wait or self._stop.is_set():
+                    return False
+
+    def _run_every(self, max_frames: int | None) -> int:
+        """Each frame with its own depth, computed while the previous frame renders."""
+        cap = self.capture
         in_flight = ready = None
         ended = False
         emitted = 0

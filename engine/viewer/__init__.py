@@ -33,7 +33,7 @@ def add_cli(subparsers) -> None:
 
 
 def sources_from_args(args):
-    from .app import Source
+    from .loader import Source
 
     if args.depth and len(args.images) > 1:
         raise InputError("--depth FILE goes with one IMAGE; for several, put IMAGE.depth.png next to each photo")

@@ -1,17 +1,14 @@
-"""HUD and help overlay text, drawn into RGBA images with OpenCV.
+"""The viewer's HUD and help text (drawn by :func:`engine.window.text.text_panel`).
 
-The viewer uploads these images as textures and alpha-blends them over the
-photo (``shaders/overlay.frag``). OpenCV's Hershey font is ASCII only, so the
-text uses "..." rather than an ellipsis character.
+OpenCV's Hershey font is ASCII only, so the text uses "..." rather than an
+ellipsis character.
 """
 
 from __future__ import annotations
 
-import cv2
-import numpy as np
+from ..window.text import text_panel
 
-FONT = cv2.FONT_HERSHEY_SIMPLEX
-BACKGROUND = (0, 0, 0, 170)
+__all__ = ["HELP_LINES", "format_status", "text_panel"]
 
 HELP_LINES = (
     "Keys and mouse",
@@ -26,37 +23,6 @@ HELP_LINES = (
     "H             show / hide this help",
     "Esc, Q        quit",
 )
-
-
-def text_panel(lines, scale: float = 1.0, pad: int | None = None) -> np.ndarray:
-    """RGBA uint8 image (top row first) of ``lines`` on a translucent dark panel.
-
-    ``scale`` is the HiDPI content scale (1 on ordinary displays).
-    """
-    lines = [str(s) for s in lines] or [""]
-    font_scale = 0.5 * scale
-    thick = max(1, round(scale))
-    pad = round(6 * scale) if pad is None else pad
-    (_, th), base = cv2.getTextSize("Ag", FONT, font_scale, thick)
-    line_h = th + base + round(4 * scale)
-    width = max(cv2.getTextSize(s, FONT, font_scale, thick)[0][0] for s in lines)
-    w = max(1, width + 2 * pad)
-    h = line_h * len(lines) + 2 * pad
-    mask = np.zeros((h, w), np.uint8)  # text coverage (anti-aliased)
-    for i, s in enumerate(lines):
-        if s:
-            y = pad + i * line_h + th
-            cv2.putText(mask, s, (pad, y), FONT, font_scale, 255, thick, cv2.LINE_AA)
-    # white text of coverage m over a black panel of opacity a0, as one straight-alpha
-    # RGBA layer for glBlendFunc(SRC_ALPHA, ONE_MINUS_SRC_ALPHA):
-    # alpha = 1 - (1 - m)(1 - a0), colour = m / alpha.
-    m = mask.astype(np.float32) / 255.0
-    a0 = BACKGROUND[3] / 255.0
-    alpha = 1.0 - (1.0 - m) * (1.0 - a0)
-    img = np.empty((h, w, 4), np.uint8)
-    img[..., :3] = np.rint(255.0 * m / alpha)[..., None]
-    img[..., 3] = np.rint(255.0 * alpha)
-    return img
 
 
 def format_status(name: str, index: int, count: int, size, device: str, focus, k: float,

@@ -1,0 +1,164 @@
+"""Loading the viewer's images and their depth.
+
+:class:`Source` is one entry of the image list; :class:`Slot` its state
+(pending, depth, ready, failed). :class:`ImageLoading` (a part of
+:class:`engine.viewer.app.Viewer`) loads an image when it becomes current,
+skips files that fail in the direction of travel, and asks
+:class:`engine.depth.DepthWorker` (a separate process: TensorFlow is never
+imported here) for the depth of photos that have none, one request at a time,
+polled from the event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError, RefocusError
+
+log = logging.getLogger("engine")
+
+
+@dataclass
+class Source:
+    """One entry of the viewer's image list: a file, a bundled sample, or arrays (tests)."""
+
+    name: str
+    path: Path | None = None
+    sample: str | None = None
+    depth: str | None = None
+    image: np.ndarray | None = None  # sRGB float32 (H, W, 3) in [0, 1]
+    disparity: np.ndarray | None = None  # float32 (H, W) in [0, 1]
+    focus_xy: tuple[float, float] | None = None
+
+
+@dataclass
+class Slot:
+    source: Source
+    status: str = "pending"  # pending, depth, ready, failed
+    image: np.ndarray | None = None
+    disparity: np.ndarray | None = None
+    focus_xy: tuple[float, float] | None = None
+    error: str = ""
+
+    @property
+    def size(self):
+        return None if self.image is None else (self.image.shape[1], self.image.shape[0])
+
+
+def _is_timeout(e: BaseException) -> bool:
+    return isinstance(e, (TimeoutError, queue.Empty)) or "Timeout" in type(e).__name__
+
+
+class ImageLoading:
+    """The image list of the viewer: loading, depth requests and their polling.
+
+    Needs from the viewer: ``slots``, ``index``, ``depth_kind``, ``model``,
+    ``model_path``, ``flash`` and ``_enter_slot``.
+    """
+
+    _depth_worker = None
+    _depth_slot: int | None = None
+
+    def _load(self, index: int, direction: int = +1) -> None:
+        """Make ``index`` the current image, loading it; failed files are skipped in ``direction``."""
+        n = len(self.slots)
+        for step in range(n):
+            i = (index + direction * step) % n
+            slot = self.slots[i]
+            if slot.status == "pending":
+                self._load_slot(slot)
+            if slot.status != "failed":
+                self.index = i
+                return
+        self.index = index % n  # nothing loadable: stay, show the messages
+
+    def _load_slot(self, slot: Slot) -> None:
+        from ..photo import load_photo
+
+        src = slot.source
+        try:
+            if src.image is not None:
+                img, disp, focus = src.image, src.disparity, src.focus_xy
+            else:
+                photo = load_photo(src.path, sample=src.sample, depth=src.depth, depth_kind=self.depth_kind,
+                                   estimate=False)
+                img, disp, focus = photo.image_srgb, photo.disparity, photo.focus
+            slot.image = np.asarray(img, np.float32)
+            slot.focus_xy = focus
+            if disp is None:
+                self._start_depth(slot)
+            else:
+                slot.disparity = np.asarray(disp, np.float32)
+                slot.status = "ready"
+        except RefocusError as e:
+            self._fail(slot, str(e))
+        except MemoryError:
+            self._fail(slot, f"{src.name}: out of memory")
+
+    def _fail(self, slot: Slot, why: str) -> None:
+        slot.status = "failed"
+        slot.error = why
+        slot.image = slot.disparity = None
+        self.flash(f"{why} - skipped")
+        log.warning("%s (skipped)", why)
+
+    def _start_depth(self, slot: Slot) -> None:
+        slot.status = "depth"
+        if self._depth_slot is not None:
+            return  # one request at a time; this one starts when the current one is done
+        try:
+            from ..depth import DepthWorker
+        except ImportError:
+            raise InputError(f"{slot.source.name}: no depth map (IMAGE.depth.png or --depth FILE) "
+                             f"and no depth model available") from None
+        if self._depth_worker is None:
+            self._depth_worker = DepthWorker(model=self.model, model_path=self.model_path)
+        self._depth_worker.submit(slot.image)
+        self._depth_slot = self.slots.index(slot)
+
+    def _poll_depth(self) -> None:
+        if self._depth_slot is None:
+            waiting = [i for i, s in enumerate(self.slots) if s.status == "depth"]
+            if waiting:
+                slot = self.slots[waiting[0]]
+                try:
+                    self._start_depth(slot)
+                except RefocusError as e:
+                    self._fail(slot, str(e))
+            return
+        slot = self.slots[self._depth_slot]
+        try:
+            raw = self._depth_worker.result(timeout=0)
+        except Exception as e:
+            if _is_timeout(e):
+                return
+            self._depth_slot = None
+            self._fail(slot, f"{slot.source.name}: depth estimation failed ({str(e).splitlines()[0] if str(e) else type(e).__name__})")
+            self._after_failure()
+            return
+        if raw is None:
+            return
+        self._depth_slot = None
+        from ..depthmap import fit_to_image, to_disparity
+
+        try:
+            slot.disparity = fit_to_image(to_disparity(np.asarray(raw, np.float32), "disparity", "model output"),
+                                          slot.image.shape[:2]).astype(np.float32)
+            slot.status = "ready"
+        except RefocusError as e:
+            self._fail(slot, str(e))
+            self._after_failure()
+            return
+        if self.slots.index(slot) == self.index:
+            self._enter_slot()
+        self._needs_draw = True
+
+    def _after_failure(self):
+        if self.slots[self.index].status == "failed":
+            self._load(self.index + 1, +1)
+            self._enter_slot()

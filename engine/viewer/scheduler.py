@@ -1,0 +1,239 @@
+"""Render scheduling of the viewer: one render at a time on a background thread, with a quick preview.
+
+:class:`RenderScheduling` (a part of :class:`engine.viewer.app.Viewer`)
+compares what the screen should show (:attr:`~RenderScheduling.wanted`: image,
+focus, K, dof) with what it shows (``shown``) and starts the render that
+closes the gap. Rendering runs on one background thread (NumPy/OpenCV and CuPy
+release the GIL), so the window keeps handling events while a slow CPU render
+is in flight; a click during a render is remembered and rendered next
+(intermediate clicks are coalesced). The pyramid is prepared once per image:
+a new focus or K only renders.
+
+Progressive preview (CPU renderer, images above :data:`PREVIEW_MIN_PIXELS`): a
+second renderer is prepared on a copy downscaled to about
+:data:`PREVIEW_PIXELS` (INTER_AREA; K scaled by the same factor). Each new
+focus/K first renders there, is shown upscaled (bilinear) with the status
+"preview", and is then replaced by the full-resolution render. A click during
+the full render gets its own preview as soon as the worker is free (no stale
+full render in between). Saving always writes the full-resolution result.
+Once a full render of the image has taken at most :data:`PREVIEW_IF_SLOWER_MS`
+(``preview_if_slower_ms``), its clicks go straight to the full render: the
+preview would only delay it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import RefocusError
+
+log = logging.getLogger("engine")
+
+PREVIEW_MIN_PIXELS = 600_000  # CPU: images above this get a quick low-resolution preview first
+PREVIEW_PIXELS = 300_000  # size of that preview (pixels)
+PREVIEW_IF_SLOWER_MS = 120.0  # ... unless the image's last full render took at most this long
+
+
+@dataclass
+class Job:
+    index: int
+    params: tuple  # (focus, k, dof)
+    future: Future = field(default=None)
+    prepare: bool = False
+    kind: str = "full"  # "full" or "preview" (low resolution, CPU)
+
+
+class RenderScheduling:
+    """Which frame to render next, the render itself, and taking its result.
+
+    Needs from the viewer: ``slots``, ``index``, ``focus``, ``k``, ``dof``,
+    ``renderer``, ``device``, ``preview``, ``screen``, ``_pool`` and ``glfw``.
+    """
+
+    @property
+    def wanted(self):
+        """(index, focus, K, dof) the screen should show, or None when not renderable yet."""
+        slot = self.slots[self.index]
+        if slot.status != "ready" or self.focus is None or self.k is None:
+            return None
+        return (self.index, round(self.focus, 6), round(self.k, 4), self.dof)
+
+    @property
+    def busy(self) -> bool:
+        """Work pending: a render in flight or needed, or depth being computed."""
+        w = self.wanted
+        return self._job is not None or (w is not None and w != self.shown) or self._depth_slot is not None \
+            or any(s.status == "depth" for s in self.slots)
+
+    @property
+    def showing_preview(self) -> bool:
+        """The display texture holds a low-resolution preview (the full render is pending)."""
+        return self._tex_kind == "lowres" and self._tex_index == self.index
+
+    def preview_size(self, index: int | None = None):
+        """(width, height) of the quick preview of image ``index``, or None when it gets none."""
+        slot = self.slots[self.index if index is None else index]
+        if not self.preview or slot.image is None:
+            return None
+        h, w = slot.image.shape[:2]
+        if w * h <= PREVIEW_MIN_PIXELS:
+            return None
+        s = math.sqrt(PREVIEW_PIXELS / (w * h))
+        return max(1, round(w * s)), max(1, round(h * s))
+
+    def _linear(self, index: int):
+        """Image ``index`` in linear light, computed once per image (the preview and the full render share it)."""
+        from ..colour import srgb_to_linear
+
+        cached = getattr(self, "_linear_cache", None)
+        if cached is None or cached[0] != index:
+            cached = self._linear_cache = (index, srgb_to_linear(self.slots[index].image))
+        return cached[1]
+
+    def _to_srgb8(self, frame, kind: str):
+        """A rendered linear frame as 8-bit sRGB: host frames through the table encoder (buffers per kind)."""
+        if not isinstance(frame, np.ndarray):
+            from ..colour import linear_to_srgb8
+
+            return linear_to_srgb8(frame)
+        encoders = self.__dict__.setdefault("_encoders", {})
+        if kind not in encoders:
+            from ..window.frames import Srgb8Encoder
+
+            encoders[kind] = Srgb8Encoder()
+        return encoders[kind](frame)
+
+    def _preview_pays(self, index: int) -> bool:
+        """A preview first, unless the last full render of image ``index`` was quick."""
+        last = self.__dict__.get("_full_render_ms", {}).get(index)
+        limit = getattr(self, "preview_if_slower_ms", PREVIEW_IF_SLOWER_MS)
+        return last is None or last > limit
+
+    def _render_job(self, index: int, params, prepare: bool, kind: str = "full"):
+        t0 = time.perf_counter()
+        slot = self.slots[index]
+        focus, k, dof = params
+        if kind == "preview":
+            import cv2
+
+            h, w = slot.image.shape[:2]
+            pw, ph = self.preview_size(index)
+            r = self.preview_renderer
+            if prepare:
+                small = cv2.resize(self._linear(index), (pw, ph), interpolation=cv2.INTER_AREA)
+                disp = np.clip(cv2.resize(slot.disparity, (pw, ph), interpolation=cv2.INTER_AREA), 0.0, 1.0)
+                r.prepare(small, disp)
+            t1 = time.perf_counter()
+            small = r.to_host(self._to_srgb8(r.render(focus, k * pw / w, dof), "preview"))
+            frame = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+            return frame, 1e3 * (t1 - t0), 1e3 * (time.perf_counter() - t1)
+        if prepare:
+            self.renderer.prepare(self._linear(index), slot.disparity)
+            self._linear_cache = None  # the renderer holds what it needs
+        t1 = time.perf_counter()
+        frame = self._to_srgb8(self.renderer.render(focus, k, dof), "full")
+        self.renderer.synchronize()
+        t2 = time.perf_counter()
+        return frame, 1e3 * (t1 - t0), 1e3 * (t2 - t1)
+
+    def _finish_job(self, job: Job) -> None:
+        """Take a finished job's frame: show it if it is still for the current image."""
+        key = (job.index, *job.params)
+        try:
+            frame, _prep_ms, render_ms = job.future.result()
+        except (RefocusError, MemoryError) as e:
+            self.flash(str(e) if isinstance(e, RefocusError) else "out of memory while rendering")
+            if job.kind == "preview":
+                self._preview_done = key  # go on with the full render (it reports its own error)
+            else:
+                self.shown = key  # do not retry the same parameters forever
+            return
+        if job.kind == "preview":
+            if job.prepare:
+                self._preview_index = job.index
+            self._preview_done = key
+            if key == self.wanted:  # a stale preview is skipped: the next one is quick
+                self.screen.tex_image.upload(frame)
+                self._tex_index, self._tex_kind = job.index, "lowres"
+                self.preview_ms = render_ms
+                self._needs_draw = True
+            return
+        if job.prepare:
+            self._prepared_index = job.index
+        if job.index == self.index:
+            t0 = time.perf_counter()
+            self._upload_frame(frame)
+            self.upload_ms = 1e3 * (time.perf_counter() - t0)
+            self._frame = frame
+            self._tex_index, self._tex_kind = job.index, "render"
+            self.shown = key
+            self.render_ms = render_ms
+            self.__dict__.setdefault("_full_render_ms", {})[job.index] = render_ms
+            self._needs_draw = True
+
+    def _update_render(self) -> None:
+        job = self._job
+        if job is not None:
+            if not job.future.done():
+                return
+            self._job = None
+            self._finish_job(job)
+            if self._pool is None and job.kind == "preview":
+                return  # unthreaded: let step() present the preview before the full render runs
+        want = self.wanted
+        if want is not None and want == self.shown:
+            if self.showing_preview:  # back to the parameters of the full frame on hand (e.g. R)
+                if self._frame is not None:
+                    self._upload_frame(self._frame)
+                self._tex_kind = "render"
+                self._needs_draw = True
+            if self._save_pending:
+                self._save_pending = False
+                self.save()
+        if want is None or want == self.shown:
+            return
+        index, focus, k, dof = want
+        if self.preview_size(index) is not None and self._preview_done != want and self._preview_pays(index):
+            if self.preview_renderer is None:
+                from ..backends import make_renderer
+
+                r = self.renderer
+                self.preview_renderer = make_renderer("cpu", aperture=r.aperture, n_bands=r.n_bands,
+                                                      highlights=r.highlights)
+            job = Job(index, (focus, k, dof), prepare=self._preview_index != index, kind="preview")
+            if job.prepare:
+                self._preview_index = None
+        else:
+            job = Job(index, (focus, k, dof), prepare=self._prepared_index != index)
+            if job.prepare:
+                self._prepared_index = None
+        if self._pool is not None:
+            job.future = self._pool.submit(self._render_job, index, job.params, job.prepare, job.kind)
+            job.future.add_done_callback(lambda f: self.glfw.post_empty_event())
+        else:
+            job.future = Future()
+            try:
+                job.future.set_result(self._render_job(index, job.params, job.prepare, job.kind))
+            except BaseException as e:  # noqa: BLE001 -- delivered through the future like the threaded path
+                job.future.set_exception(e)
+        self._job = job
+        self._needs_draw = True  # status line shows "rendering..."
+        if self._pool is None:
+            self._update_render()
+
+    def _upload_frame(self, frame) -> None:
+        """Put a rendered sRGB8 frame into the display texture."""
+        if self.device == "gpu" and self._gpu_uploader is not None:
+            try:
+                self._gpu_uploader.upload(self.screen.tex_image, frame)
+                return
+            except Exception as e:
+                log.warning("CUDA-OpenGL interop failed (%s); uploading through host memory", e)
+                self._gpu_uploader = None
+        self.screen.tex_image.upload(self.renderer.to_host(frame))

@@ -1,0 +1,69 @@
+"""Opening a GLFW window with an OpenGL 3.3 core context, with one clear error when there is no display."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from ..errors import RefocusError
+from . import layout
+
+NO_DISPLAY_HINT = "use `refocus render IMAGE` to write refocused files without a window"
+
+
+def check_display(command: str = "refocus view") -> None:
+    """Fail fast (before loading anything) when there is obviously no display."""
+    if sys.platform.startswith("linux") and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        raise RefocusError(f"no display: `{command}` needs a graphical session (DISPLAY is not set); "
+                           f"{NO_DISPLAY_HINT}")
+
+
+def open_window(size, title: str, visible: bool = True, image_size=None, command: str = "refocus view"):
+    """Initialise GLFW and open a window with an OpenGL 3.3 core context; returns (glfw module, window).
+
+    ``size``: window size in screen units, or None to fit ``image_size`` (1:1,
+    shrunk to 85 % of the monitor's work area).
+
+    Raises :class:`RefocusError` (one line, suggesting ``refocus render``) when
+    there is no display, GLFW cannot start or OpenGL 3.3 is not available.
+    """
+    check_display(command)
+    try:
+        import glfw
+    except ImportError as e:
+        raise RefocusError(f"cannot open a window: GLFW is not available ({e}); {NO_DISPLAY_HINT}") from None
+    errors: list[str] = []
+    glfw.set_error_callback(lambda code, desc: errors.append(
+        desc.decode(errors="replace") if isinstance(desc, bytes) else str(desc)))
+    if not glfw.init():
+        why = errors[-1] if errors else "unknown reason"
+        raise RefocusError(f"no display: cannot start GLFW ({why}); {NO_DISPLAY_HINT}")
+    if size is None:
+        area = (1920, 1080)
+        mon = glfw.get_primary_monitor()
+        if mon:
+            _, _, aw, ah = glfw.get_monitor_workarea(mon)
+            if aw > 0 and ah > 0:
+                area = (aw, ah)
+        size = layout.fit_window(image_size or (960, 640), area)
+    glfw.default_window_hints()
+    glfw.window_hint(glfw.CONTEXT_VERSION_MAJOR, 3)
+    glfw.window_hint(glfw.CONTEXT_VERSION_MINOR, 3)
+    glfw.window_hint(glfw.OPENGL_PROFILE, glfw.OPENGL_CORE_PROFILE)
+    glfw.window_hint(glfw.OPENGL_FORWARD_COMPAT, True)
+    glfw.window_hint(glfw.VISIBLE, bool(visible))
+    glfw.window_hint(glfw.SCALE_TO_MONITOR, True)
+    glfw.window_hint(glfw.DOUBLEBUFFER, True)
+    win = glfw.create_window(int(size[0]), int(size[1]), title, None, None)
+    if not win:
+        why = errors[-1] if errors else "unknown reason"
+        glfw.terminate()
+        raise RefocusError(f"cannot create an OpenGL 3.3 core window ({why}); {NO_DISPLAY_HINT}")
+    glfw.make_context_current(win)
+    glfw.swap_interval(1)
+    return glfw, win
+
+
+def close_window(glfw, window) -> None:
+    glfw.destroy_window(window)
+    glfw.terminate()
