@@ -99,7 +99,7 @@ def run_one(video: Path, model_path: Path, frames: int, warmup: int, out: Path, 
         "depth_ms_median": round(statistics.median(h[2] for h in hist), 1),
         "render_ms_median": round(statistics.median(h[3] for h in hist), 1),
         "capture_frames_read": cap.frames_read, "capture_frames_dropped": cap.dropped,
-        "max_blur_px": pipe.last.k if pipe.last else None,
+        "max_blur_px": pipe.last.max_blur if pipe.last else None,
     }
 
 

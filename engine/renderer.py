@@ -106,9 +106,6 @@ class Renderer(ABC):
         array of the backend (NumPy or CuPy). Points at ``focus_disparity`` (+- ``dof``)
         stay sharp; others blur with radius ``max_blur * |d - focus|`` pixels."""
 
-    def synchronize(self) -> None:
-        """Wait until queued work is finished (no-op on the CPU)."""
-
     def to_host(self, array) -> np.ndarray:
         """Copy a backend array to a NumPy array."""
         return np.asarray(array)

@@ -290,3 +290,17 @@ def test_workers_single_threaded_and_pipelined_chunks_match(photos, tmp_path):
     for name in ("a.png", "b.png", "sub/c.png"):
         assert (tmp_path / "chunk" / name).read_bytes() == (tmp_path / "one" / name).read_bytes()
     assert (tmp_path / "chunk" / "clip.mkv").is_file()
+
+
+def test_bench_batch_flag_runs_the_throughput_measurement(tmp_path):
+    """`refocus bench --batch` measures the local pool for each worker count (Ray left out here)."""
+    from engine.cli import main
+
+    out, png = tmp_path / "b.json", tmp_path / "b.png"
+    rc = main(["bench", "--batch", "--no-ray", "--sizes", "64x48", "--items", "2", "--workers", "1,2",
+               "--repeat", "1", "--json", str(out), "--plot", str(png)])
+    assert rc in (0, None)
+    data = json.loads(out.read_text())
+    assert [(r["runner"], r["workers"], r["items"]) for r in data["results"]] == [("local", 1, 2), ("local", 2, 2)]
+    assert data["size"] in ("64x48", [64, 48])
+    assert png.stat().st_size > 0

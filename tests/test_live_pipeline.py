@@ -383,7 +383,7 @@ def test_scale_processes_frames_at_a_reduced_size():
     frames = []
     opener = FakeOpener(script=[("ok", None)], size=(64, 48))
     cap = FrameCapture(SourceSpec("camera", 0), opener=opener, mode="every")
-    controls = Controls(k=12.0)
+    controls = Controls(max_blur=12.0)
     pipe = LivePipeline(cap, make_renderer("cpu"), depth_fn=scene_disparity, sinks=[frames.append],
                         controls=controls, depth_smoothing=False, focus_smoothing=False, scale=0.5)
     try:
@@ -392,7 +392,7 @@ def test_scale_processes_frames_at_a_reduced_size():
         cap.stop()
         pipe.close()
     for res in frames:
-        assert res.rgb.shape == (24, 32, 3) and res.image_rgb.shape == (24, 32, 3) and res.k == 12.0
+        assert res.rgb.shape == (24, 32, 3) and res.image_rgb.shape == (24, 32, 3) and res.max_blur == 12.0
         d = scene_disparity(res.image_rgb.astype(np.float32) / 255.0)
         ref = make_renderer("cpu")
         ref.prepare(srgb_to_linear(res.image_rgb.astype(np.float32) / 255.0), d)
@@ -418,8 +418,13 @@ def test_realtime_depth_does_not_cap_the_frame_rate():
         return scene_disparity(image)
 
     frames = []
+
+    def show(result):  # a display paced at 30 Hz, so 24 frames span several depth computations
+        frames.append(result)
+        time.sleep(1 / 30)
+
     cap = FrameCapture(SourceSpec("camera", 0), opener=FakeOpener(script=[("ok", None)], fps=30.0), mode="latest")
-    pipe = LivePipeline(cap, make_renderer("cpu"), depth_fn=slow_depth, sinks=[frames.append],
+    pipe = LivePipeline(cap, make_renderer("cpu"), depth_fn=slow_depth, sinks=[show],
                         depth_smoothing=False, focus_smoothing=False)
     assert not pipe.depth_wait
     t0 = time.perf_counter()

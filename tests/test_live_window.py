@@ -62,9 +62,9 @@ def test_live_window_shows_frames_and_click_moves_focus(xdisplay):
         n = win.frames_shown
         assert wait(lambda: win.frames_shown > n + 1 and win._shown.focus == pytest.approx(0.8))
         # keys: K up, lock, depth view, help
-        k0 = win._shown.k
+        k0 = win._shown.max_blur
         win.on_char(ord("+"))
-        assert wait(lambda: win._shown.k > k0)
+        assert wait(lambda: win._shown.max_blur > k0)
         win.on_char(ord("l"))
         assert pipe.controls.locked == pytest.approx(0.8)
         win.on_char(ord("d"))

@@ -134,13 +134,13 @@ def test_click_with_xdotool_on_the_x_window(viewer):
     fb = viewer.read_framebuffer(overlay=False)
     assert np.abs(fb.astype(int) - expected(viewer)).max() <= 2
     # keys through X too: "+" (typed character) raises K, "d" toggles the depth view
-    k0 = viewer.k
+    k0 = viewer.max_blur
     subprocess.run(["xdotool", "key", "--window", wid[0], "plus", "d"], check=True, timeout=10)
     end = time.monotonic() + 10
-    while not (viewer.depth_view and viewer.k > k0):
+    while not (viewer.depth_view and viewer.max_blur > k0):
         viewer.step(wait=0.01)
         assert time.monotonic() < end, "keys not delivered"
-    assert viewer.k == pytest.approx(k0 * 1.25, abs=0.01)
+    assert viewer.max_blur == pytest.approx(k0 * 1.25, abs=0.01)
 
 
 def test_resize_letterboxes_and_keeps_click_mapping(viewer):
@@ -166,15 +166,15 @@ def test_resize_letterboxes_and_keeps_click_mapping(viewer):
 
 
 def test_keys_change_state(viewer):
-    k0 = viewer.k
+    k0 = viewer.max_blur
     viewer.on_key(glfw.KEY_EQUAL)
-    assert viewer.k == pytest.approx(k0 * 1.25, abs=0.01)
+    assert viewer.max_blur == pytest.approx(k0 * 1.25, abs=0.01)
     viewer.on_key(glfw.KEY_MINUS)
     viewer.on_key(glfw.KEY_MINUS)
-    assert viewer.k == pytest.approx(k0 / 1.25, abs=0.02)
+    assert viewer.max_blur == pytest.approx(k0 / 1.25, abs=0.02)
     viewer.on_scroll(+2)
-    assert viewer.k == pytest.approx(k0 * 1.25, abs=0.05)
-    assert viewer.run_until_idle(30) and viewer.shown[2] == pytest.approx(viewer.k)
+    assert viewer.max_blur == pytest.approx(k0 * 1.25, abs=0.05)
+    assert viewer.run_until_idle(30) and viewer.shown[2] == pytest.approx(viewer.max_blur)
     assert np.abs(viewer.read_framebuffer(overlay=False).astype(int) - expected(viewer)).max() <= 2
 
     photo = viewer.read_framebuffer(overlay=False)
@@ -196,7 +196,7 @@ def test_keys_change_state(viewer):
 
     viewer.on_click(10, 10)
     viewer.on_key(glfw.KEY_R)
-    assert viewer.k == pytest.approx(k0) and viewer.focus == pytest.approx(0.9)
+    assert viewer.max_blur == pytest.approx(k0) and viewer.focus == pytest.approx(0.9)
 
     viewer.on_key(glfw.KEY_F)
     assert viewer.fullscreen

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 import json
 import logging
 import sys
@@ -136,8 +138,34 @@ def run_bench(devices, specs, ks, *, repeat=5, warmup=1, focus=DEFAULT_FOCUS, de
     return build_report(config, command, time.time() - started, info, parts, gpu)
 
 
+def _batch_argv(args) -> list[str]:
+    """``refocus bench --batch``: the batch throughput run's arguments (first size of --sizes)."""
+    size = args.sizes.split(",")[0].split("@")[0]
+    argv = ["--size", size, "--items", str(args.items), "--repeat", str(min(args.repeat, 2) if args.repeat_default
+                                                                        else args.repeat),
+            "--device", "cpu" if args.device == "all" else args.device,
+            "--json", args.json or "batch-throughput.json", "--plot", args.plot or "batch-throughput.png"]
+    if args.workers:
+        argv += ["--workers", args.workers]
+    if args.no_ray:
+        argv.append("--no-ray")
+    if args.batch_dir:
+        argv += ["--dir", args.batch_dir]
+    return argv
+
+
 def cmd_bench(args) -> int:
     from .report import markdown_table, merge_reports, plot
+
+    args.repeat_default = args.repeat is None
+    if args.repeat is None:
+        args.repeat = 5
+    if args.batch:
+        if args.sizes == DEFAULT_SIZES:
+            args.sizes = "1920x1080"
+        from ..batch.throughput import main as batch_throughput
+
+        return batch_throughput(_batch_argv(args))
 
     if args.repeat < 1:
         raise InputError("--repeat must be at least 1")
@@ -157,14 +185,14 @@ def cmd_bench(args) -> int:
     else:
         specs = parse_size_specs(args.sizes)
         ks = parse_max_blur(args.max_blur)
-        focus = parse_floats(args.focus, "--focus")
+        focus = parse_floats(args.focus_disparity, "--focus-disparity")
         if len(focus) != 2 or not all(0.0 <= f <= 1.0 for f in focus):
-            raise InputError("--focus: give two disparities in [0, 1], e.g. 0.3,0.7")
+            raise InputError("--focus-disparity: give two disparities in [0, 1], e.g. 0.3,0.7")
         devices, info = resolve_devices(args.device)
         models = [m for m in args.depth_model.split(",") if m] if args.depth_model else None
         command = (f"refocus bench --device {args.device} --scene {args.scene} --sizes {args.sizes} "
                    f"--max-blur {args.max_blur} --repeat {args.repeat} --warmup {args.warmup} "
-                   f"--focus {focus[0]:g},{focus[1]:g}" + (" --no-depth" if args.no_depth else ""))
+                   f"--focus-disparity {focus[0]:g},{focus[1]:g}" + (" --no-depth" if args.no_depth else ""))
         report = run_bench(devices, specs, ks, repeat=args.repeat, warmup=args.warmup, focus=focus,
                            depth=not args.no_depth, depth_models=models, model_path=args.model_path,
                            scene=args.scene, device_info=info, command=command,
@@ -202,10 +230,12 @@ def add_cli(subparsers) -> None:
     p.add_argument("--max-blur", "-K", default=DEFAULT_MAX_BLUR, metavar="K,...",
                    help=f"maximum blur radii in pixels, or 'default' (each size's default K) "
                         f"(default {DEFAULT_MAX_BLUR})")
-    p.add_argument("--repeat", "-n", type=int, default=5, metavar="N", help="timed runs per stage (default 5)")
+    p.add_argument("--repeat", "-n", type=int, default=None, metavar="N",
+                   help="timed runs per stage (default 5; with --batch, runs per configuration, default 2)")
     p.add_argument("--warmup", type=int, default=1, metavar="N", help="untimed runs before timing (default 1)")
-    p.add_argument("--focus", default=f"{DEFAULT_FOCUS[0]},{DEFAULT_FOCUS[1]}", metavar="A,B",
+    p.add_argument("--focus-disparity", default=f"{DEFAULT_FOCUS[0]},{DEFAULT_FOCUS[1]}", metavar="A,B",
                    help="the two focus disparities the click stage alternates (default 0.3,0.7)")
+    p.add_argument("--focus", dest="focus_disparity", metavar="A,B", help=argparse.SUPPRESS)  # deprecated spelling
     p.add_argument("--no-depth", action="store_true", help="skip depth inference")
     p.add_argument("--depth-model", metavar="NAME,...",
                    help="depth models to time (default: every registered model whose weights are cached; "
@@ -218,4 +248,12 @@ def add_cli(subparsers) -> None:
                    help="do not measure: load saved results (several are merged) and write the table/plot/JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--quiet-table", action="store_true", help="do not print the table")
+    b = p.add_argument_group("batch throughput (--batch)")
+    b.add_argument("--batch", action="store_true",
+                   help="measure refocus batch items/s for 1, 2, ... workers, local pool vs Ray on this node, "
+                        "on photos of the first --sizes size (default 1920x1080) with sidecar depth")
+    b.add_argument("--items", type=int, default=4, metavar="N", help="photos per configuration (default 4)")
+    b.add_argument("--workers", metavar="N,N...", help="worker counts (default 1..cores)")
+    b.add_argument("--no-ray", action="store_true", help="local pool only")
+    b.add_argument("--batch-dir", metavar="DIR", help="use the photos in DIR instead of generated ones")
     p.set_defaults(func=cmd_bench)

@@ -68,14 +68,14 @@ class GatherBaseline:
         import cupy as cp
 
         self.fn = cp.RawModule(code=KERNEL.read_text()).get_function("disc_gather")
-        self.img, self.disp, self.k, self.stream = img, disp, k, stream
+        self.img, self.disp, self.max_blur, self.stream = img, disp, k, stream
         self.out = cp.empty_like(img)
 
     def run(self, focus) -> None:
         h, w = self.disp.shape
         with self.stream:
             self.fn(((w + 15) // 16, (h + 15) // 16), (16, 16),
-                    (self.img, self.disp, np.int32(w), np.int32(h), np.float32(focus), np.float32(self.k), self.out))
+                    (self.img, self.disp, np.int32(w), np.int32(h), np.float32(focus), np.float32(self.max_blur), self.out))
 
 
 def bench_size(w: int, h: int, ks, stream, bandwidth: dict, scene: str) -> list[dict]:

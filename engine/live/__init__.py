@@ -44,7 +44,7 @@ def add_cli(subparsers) -> None:
                            "others, as with a camera (default in a window)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--focus", metavar="X,Y", help="initial focus point (pixels; default: the centre)")
-    g.add_argument("--focus-disparity", type=float, metavar="D", help="lock the focus at disparity D in [0, 1]")
+    g.add_argument("--focus-disparity", type=float, metavar="D", help="focus at disparity D in [0, 1] and keep it there (a click picks a point again)")
     p.add_argument("--lock-focus", action="store_true",
                    help="keep the disparity picked at the start or by a click fixed, instead of following "
                         "whatever is under the point in later frames")
@@ -131,7 +131,7 @@ def build_live(args, capture=None, depth=None):
             capture.stop()
             raise InputError(f"--focus {args.focus} is outside the {w}x{h} frame")
         point = (x / w, y / h)
-    controls = Controls(point=point, locked=args.focus_disparity, k=args.max_blur, dof=args.dof,
+    controls = Controls(point=point, locked=args.focus_disparity, max_blur=args.max_blur, dof=args.dof,
                         lock_on_click=args.lock_focus)
     opts = dict(controls=controls, depth_smoothing=not args.no_depth_smoothing,
                 focus_smoothing=not args.no_focus_smoothing, depth_alpha=args.depth_alpha,

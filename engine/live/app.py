@@ -18,7 +18,7 @@ import numpy as np
 
 from ..window import layout
 from ..window.display import close_window, open_window
-from ..window.input import install_callbacks, k_key_steps, key_for_char, step_k
+from ..window.input import install_callbacks, k_key_steps, key_for_char, step_max_blur
 
 log = logging.getLogger("engine")
 
@@ -116,10 +116,10 @@ class LiveWindow:
 
         if dy == 0:
             return
-        k = self.controls.k  # pixels of the captured frame (the window may show a --scale'd one)
+        k = self.controls.max_blur  # pixels of the captured frame (the window may show a --scale'd one)
         if k is None:
-            k = self._shown.k if self._shown is not None else default_max_blur(self.pipeline.capture.size[::-1])
-        self.controls.k = step_k(k, dy)
+            k = self._shown.max_blur if self._shown is not None else default_max_blur(self.pipeline.capture.size[::-1])
+        self.controls.max_blur = step_max_blur(k, dy)
 
     def on_key(self, key: int, mods: int = 0) -> None:
         g = self.glfw
@@ -156,7 +156,7 @@ class LiveWindow:
         return format_live_status(
             p.capture.spec.describe(), self.image_size, self.device, p.capture.fps, st.depth_ms, st.render_ms,
             st.latency_ms, st.fps, shown.focus if shown else None,
-            shown.k if shown else None, self.controls.locked is not None, status)
+            shown.max_blur if shown else None, self.controls.locked is not None, status)
 
     def _draw(self) -> None:
         shown = self._shown

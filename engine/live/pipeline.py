@@ -61,15 +61,15 @@ class Controls:
 
     Focus follows the point ``(u, v)`` (fractions of width and height, so a
     reconnect at another resolution keeps it) unless ``locked`` holds a fixed
-    disparity. ``k``: blur K in pixels (None: 4 % of the frame's longer side).
+    disparity. ``max_blur``: blur radius K in pixels per unit disparity (None: 4 % of the frame's longer side).
     """
 
-    def __init__(self, point=(0.5, 0.5), locked: float | None = None, k: float | None = None, dof: float = 0.0,
+    def __init__(self, point=(0.5, 0.5), locked: float | None = None, max_blur: float | None = None, dof: float = 0.0,
                  lock_on_click: bool = False):
         self._lock = threading.Lock()
         self.point = tuple(point)
         self.locked = locked
-        self.k = k
+        self.max_blur = max_blur
         self.dof = float(dof)
         self.lock_on_click = lock_on_click
         self.depth_view = False
@@ -108,14 +108,14 @@ class Controls:
                 self.locked = None
                 self.lock_on_click = False
 
-    def reset(self, k: float | None = None) -> None:
+    def reset(self, max_blur: float | None = None) -> None:
         with self._lock:
-            self.point, self.locked, self.k = (0.5, 0.5), None, k
+            self.point, self.locked, self.max_blur = (0.5, 0.5), None, max_blur
 
-    def max_blur(self, shape) -> float:
+    def resolve_max_blur(self, shape) -> float:
         from ..optics import default_max_blur
 
-        return float(self.k) if self.k is not None else default_max_blur(shape)
+        return float(self.max_blur) if self.max_blur is not None else default_max_blur(shape)
 
 
 @dataclass
@@ -127,7 +127,7 @@ class FrameResult:
     image_rgb: np.ndarray  # the captured frame at the processing size, uint8
     disparity: np.ndarray  # the (smoothed) disparity used
     focus: float
-    k: float  # blur K in pixels of the captured frame
+    max_blur: float  # blur radius K in pixels (of the captured frame) per unit disparity
     t_capture: float
     depth_ms: float
     render_ms: float
@@ -295,7 +295,7 @@ class LivePipeline:
         c = self.controls
         target = c.target(d)
         focus = min(1.0, max(0.0, self.focus_filter.update(target, frame.t_capture)))
-        k = c.max_blur(frame.rgb.shape[:2])  # in pixels of the captured frame
+        k = c.resolve_max_blur(frame.rgb.shape[:2])  # in pixels of the captured frame
         t0 = time.perf_counter()
         self.renderer.prepare(lin, d)
         out = self.renderer.render(focus, k * self.scale, c.dof)

@@ -25,7 +25,7 @@ import numpy as np
 from ..errors import InputError, RefocusError
 from ..window import layout
 from ..window.display import check_display, close_window, open_window
-from ..window.input import install_callbacks, k_key_steps, key_for_char, step_k
+from ..window.input import install_callbacks, k_key_steps, key_for_char, step_max_blur
 from . import hud
 from .loader import ImageLoading, Slot, Source
 from .scheduler import PREVIEW_IF_SLOWER_MS, PREVIEW_MIN_PIXELS, PREVIEW_PIXELS, Job, RenderScheduling
@@ -60,7 +60,7 @@ class Viewer(ImageLoading, RenderScheduling):
         self.slots = [Slot(s) for s in sources]
         self.depth_kind = depth_kind
         self.model, self.model_path = model, model_path
-        self.k_override = max_blur
+        self.max_blur_override = max_blur
         self.dof = float(dof)
         if renderer is None:
             from ..backends import make_renderer
@@ -78,7 +78,7 @@ class Viewer(ImageLoading, RenderScheduling):
         self.index = 0
         self.focus: float | None = None
         self.focus_xy: tuple[float, float] | None = None
-        self.k: float | None = None
+        self.max_blur: float | None = None
         self.depth_view = False
         self.help = False
         self.fullscreen = False
@@ -156,7 +156,7 @@ class Viewer(ImageLoading, RenderScheduling):
         slot = self.slots[self.index]
         self.glfw.set_window_title(self.window, f"{self.title} - {slot.source.name}")
         self.focus = self.focus_xy = None
-        self.k = None
+        self.max_blur = None
         self._save_pending = False
         if slot.image is not None:
             self._reset_params(slot)
@@ -172,7 +172,7 @@ class Viewer(ImageLoading, RenderScheduling):
         from ..optics import focus_disparity_at
 
         h, w = slot.image.shape[:2]
-        self.k = self.k_override if self.k_override is not None else default_max_blur((h, w))
+        self.max_blur = self.max_blur_override if self.max_blur_override is not None else default_max_blur((h, w))
         if slot.disparity is not None:
             x, y = slot.focus_xy if slot.focus_xy is not None else (w / 2, h / 2)
             self.focus_xy = (x, y)
@@ -207,9 +207,9 @@ class Viewer(ImageLoading, RenderScheduling):
 
     def on_scroll(self, dy: float) -> None:
         """Mouse wheel: K times 1.25 per notch up, divided per notch down."""
-        if self.k is None or dy == 0:
+        if self.max_blur is None or dy == 0:
             return
-        self.k = step_k(self.k, dy)
+        self.max_blur = step_max_blur(self.max_blur, dy)
         self._needs_draw = True
 
     def on_key(self, key: int, mods: int = 0) -> None:
@@ -344,7 +344,7 @@ class Viewer(ImageLoading, RenderScheduling):
         fps = len(recent) if len(recent) > 1 else None
         shown_focus = self.focus
         return hud.format_status(slot.source.name, self.index, len(self.slots), slot.size, self.device,
-                                 shown_focus, self.k, self.render_ms, fps, self._status(), msg)
+                                 shown_focus, self.max_blur, self.render_ms, fps, self._status(), msg)
 
     def _draw(self, overlay: bool = True) -> None:
         slot = self.slots[self.index]

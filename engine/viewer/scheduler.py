@@ -60,9 +60,9 @@ class RenderScheduling:
     def wanted(self):
         """(index, focus, K, dof) the screen should show, or None when not renderable yet."""
         slot = self.slots[self.index]
-        if slot.status != "ready" or self.focus is None or self.k is None:
+        if slot.status != "ready" or self.focus is None or self.max_blur is None:
             return None
-        return (self.index, round(self.focus, 6), round(self.k, 4), self.dof)
+        return (self.index, round(self.focus, 6), round(self.max_blur, 4), self.dof)
 
     @property
     def busy(self) -> bool:

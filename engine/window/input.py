@@ -27,7 +27,7 @@ def key_for_char(glfw, codepoint: int, letters: str):
     return None
 
 
-def step_k(k: float, notches: float) -> float:
+def step_max_blur(k: float, notches: float) -> float:
     """K (pixels) after ``notches`` wheel notches (x1.25 each; from below 0.5 px, up jumps to 1 px)."""
     from ..pyramid import MAX_RADIUS
 
