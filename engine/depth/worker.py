@@ -193,6 +193,9 @@ class DepthWorker:
             return self
 
     def _spawn(self) -> None:
+        from ..extras import require
+
+        require("depth", "the depth network (no depth file given)")
         ctx = mp.get_context("spawn")
         parent_conn, child_conn = ctx.Pipe(duplex=True)
         proc = ctx.Process(target=_worker_main, name="deocused-depth", daemon=True,

@@ -149,8 +149,10 @@ def cmd_live(args) -> int:
 
     _check_args(args)
     if not args.headless:
+        from ..extras import require
         from ..window.display import check_display
 
+        require("viewer", "refocus live in a window (or use --headless)")
         check_display("refocus live")  # fail before opening the camera or loading the model
     renderer = make_renderer(args.device, **RenderSettings.from_args(args).renderer_options())
     from ..depth import DepthWorker

@@ -44,12 +44,15 @@ def sources_from_args(args):
 
 
 def cmd_view(args) -> int:
+    from ..extras import require
     from ..settings import RenderSettings
+
+    require("viewer", "refocus view")
     from .app import Viewer
 
     sources = sources_from_args(args)
-    viewer = Viewer(sources, device=args.device, renderer_options=RenderSettings.from_args(args).renderer_options(), max_blur=args.max_blur,
-                    dof=args.dof, depth_kind=args.depth_kind, model=getattr(args, "model", None),
+    viewer = Viewer(sources, device=args.device, renderer_options=RenderSettings.from_args(args).renderer_options(),
+                    max_blur=args.max_blur, dof=args.dof, depth_kind=args.depth_kind, model=getattr(args, "model", None),
                     model_path=getattr(args, "model_path", None), preview=getattr(args, "preview", True))
     try:
         viewer.run()
