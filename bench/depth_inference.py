@@ -25,8 +25,9 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.bench.machine import cpu_model  # noqa: E402
-from engine.bench.standin import encoder_standin as standin, to_tflite  # noqa: E402
+from engine.bench.machine import cpu_model
+from engine.bench.standin import encoder_standin as standin
+from engine.bench.standin import to_tflite
 
 
 def median_time(fn, runs: int, warmup: int = 2) -> dict:
@@ -110,7 +111,7 @@ def main() -> int:
 
     doc = {
         "benchmark": "depth network inference on the CPU, batch 1, network only unless stated",
-        "command": "python bench/depth_inference.py --runs %d" % args.runs,
+        "command": f"python bench/depth_inference.py --runs {args.runs}",
         "cpu": cpu_model(), "cpu_count": os.cpu_count(), "gpu_visible": bool(tf.config.list_physical_devices("GPU")),
         "tensorflow": tf.__version__, "python": platform.python_version(),
         "date": time.strftime("%Y-%m-%d"),

@@ -71,11 +71,11 @@ def make_video(path: Path, w: int, h: int, n: int = 60, fps: float = 30.0) -> No
 
 
 def run_one(video: Path, model_path: Path, frames: int, warmup: int, out: Path, scale: float = 1.0) -> dict:
+    from engine.backends import make_renderer
     from engine.depth import DepthWorker
     from engine.live.capture import FrameCapture, SourceSpec
     from engine.live.pipeline import LivePipeline
     from engine.live.record import VideoRecorder
-    from engine.backends import make_renderer
 
     cap = FrameCapture(SourceSpec("video", str(video)), mode="latest", loop=True)
     with DepthWorker(model_path=model_path) as worker, VideoRecorder(out, cap.source_fps or 30) as rec:

@@ -85,7 +85,7 @@ class Aperture:
         yy, xx = np.mgrid[-r: r + 1, -r: r + 1]
         return float((k * (xx * xx + yy * yy)).sum() / 2.0)
 
-    @lru_cache(maxsize=256)
+    @lru_cache(maxsize=256)  # noqa: B019 (Aperture is a small frozen value; the cache is bounded)
     def radius_for_variance(self, var: float) -> float:
         """Radius whose discrete kernel has per-axis variance ``var`` (bisection)."""
         lo, hi = 0.0, 4.0 * math.sqrt(max(var, 1e-12)) + 2.0
@@ -96,7 +96,7 @@ class Aperture:
             lo, hi = (mid, hi) if self.variance(mid) < var else (lo, mid)
         return 0.5 * (lo + hi)
 
-    @lru_cache(maxsize=8)
+    @lru_cache(maxsize=8)  # noqa: B019 (as above)
     def variance_per_radius2(self) -> float:
         """Per-axis variance of the continuous shape of radius 1 (1/4 for a disc)."""
         return self.variance(200.0) / 200.0 ** 2

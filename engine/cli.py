@@ -141,7 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("render", help="refocus one photo and write the result",
                        description="Refocus IMAGE: points at the focus stay sharp, others blur with "
                        "radius K*|d - d_focus| pixels (d: normalised disparity).")
-    p.add_argument("image", nargs="?", metavar="IMAGE", help="photo (JPEG, PNG 8/16-bit, TIFF, WebP, BMP, GIF, HDR...; 2x2 to 200 MP)")
+    p.add_argument("image", nargs="?", metavar="IMAGE",
+                   help="photo (JPEG, PNG 8/16-bit, TIFF, WebP, BMP, GIF, HDR...; 2x2 to 200 MP)")
     p.add_argument("--sample", choices=SAMPLES, help="use a bundled sample instead of IMAGE")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--focus", metavar="X,Y", help="focus on the pixel at column X, row Y (median of a 9x9 window; "
@@ -193,7 +194,7 @@ def main(argv=None) -> int:
     except MemoryError:
         print("refocus: error: out of memory (try a smaller image or --device gpu)", file=sys.stderr)
         return 3
-    except Exception as e:  # noqa: BLE001 -- a bug: still one line, the traceback with -v
+    except Exception as e:
         if args.verbose:
             traceback.print_exc()
         print(f"refocus: error: internal error ({type(e).__name__}: {_one_line(e)}); please report it "

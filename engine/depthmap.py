@@ -80,7 +80,7 @@ def _read_npy(p: Path, data: bytes) -> np.ndarray:
         version = npf.read_magic(f)
         read_header = npf.read_array_header_2_0 if version >= (2, 0) else npf.read_array_header_1_0
         shape, fortran, dtype = read_header(f)
-    except Exception as e:  # noqa: BLE001 -- numpy raises ValueError/EOFError/SyntaxError... on corrupt headers
+    except Exception as e:
         raise InputError(f"{p}: not a readable .npy array ({str(e).splitlines()[0][:200]})") from None
     if not all(isinstance(n, int) and n >= 0 for n in shape):
         raise InputError(f"{p}: .npy header declares an invalid shape {shape}")
@@ -110,7 +110,7 @@ def _read_exr(p: Path) -> np.ndarray:
         with OpenEXR.File(str(p), header_only=True) as f:
             lo, hi = f.header()["dataWindow"]
         w, h = int(hi[0]) - int(lo[0]) + 1, int(hi[1]) - int(lo[1]) + 1
-    except Exception as e:  # noqa: BLE001 -- the binding raises plain RuntimeError on corrupt files
+    except Exception as e:
         raise InputError(f"{p}: not a readable OpenEXR file ({str(e).splitlines()[0][:200]})") from None
     if w < 1 or h < 1 or w * h > MAX_PIXELS:
         raise InputError(f"{p}: OpenEXR header declares {w}x{h} pixels; 2x2 to "
@@ -124,7 +124,7 @@ def _read_exr(p: Path) -> np.ndarray:
             else:
                 name = next(iter(channels))
             arr = np.asarray(channels[name].pixels)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         raise InputError(f"{p}: not a readable OpenEXR file ({str(e).splitlines()[0][:200]})") from None
     return arr[:, :, 0] if arr.ndim == 3 else arr
 

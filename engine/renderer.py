@@ -110,7 +110,7 @@ class Renderer(ABC):
         """Copy a backend array to a NumPy array."""
         return np.asarray(array)
 
-    def synchronize(self) -> None:
+    def synchronize(self) -> None:  # noqa: B027 (a no-op unless the backend queues work)
         """Wait until all work this renderer issued has finished (for timing and
         hand-over to other APIs). Backends that work synchronously return at once."""
 

@@ -142,8 +142,10 @@ def add_render_arguments(p: argparse.ArgumentParser) -> None:
                    f"(0..{MAX_RADIUS:g}; default: 4%% of the image's longer side, at most {MAX_RADIUS:g})")
     p.add_argument("--dof", type=float, default=0.0, metavar="D",
                    help="keep everything within +-D of the focus disparity sharp, 0 <= D <= 1 (default 0)")
-    p.add_argument("--blades", type=int, default=0, metavar="N", help=f"aperture blades: 0 = circular (default) or 3..{MAX_BLADES}")
-    p.add_argument("--rotation", type=float, default=0.0, metavar="DEG", help=f"aperture rotation in degrees, -{MAX_ROTATION:g}..{MAX_ROTATION:g} (default 0)")
+    p.add_argument("--blades", type=int, default=0, metavar="N",
+                   help=f"aperture blades: 0 = circular (default) or 3..{MAX_BLADES}")
+    p.add_argument("--rotation", type=float, default=0.0, metavar="DEG",
+                   help=f"aperture rotation in degrees, -{MAX_ROTATION:g}..{MAX_ROTATION:g} (default 0)")
     p.add_argument("--highlights", type=float, nargs="?", const=4.0, default=0.0, metavar="GAIN",
                    help=f"boost near-clipped highlights before blurring, 0 <= GAIN <= {MAX_HIGHLIGHTS:g} "
                    "(GAIN default 4 when given)")

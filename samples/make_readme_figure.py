@@ -8,10 +8,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from engine.backends import make_renderer
 from engine.colour import srgb_to_linear
 from engine.depthmap import to_disparity
 from engine.optics import focus_disparity_at
-from engine.backends import make_renderer
 from engine.samples import load_sample
 
 img, raw, _ = load_sample("motorcycle")

@@ -12,9 +12,13 @@
 
 import logging
 import os
+import sys
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from xvfb import xdisplay  # noqa: F401  (session fixture: a virtual X display for window tests)
 
 #: Test modules that create OpenGL contexts.
 GL_TEST_MODULES = ("test_viewer_gl.py", "test_live_window.py")

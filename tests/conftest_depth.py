@@ -99,8 +99,9 @@ def frozen_pb_nchw_ops() -> Path:
     w = {layer.name: [np.asarray(v) for v in layer.get_weights()] for layer in keras_model().layers}
 
     def net(x):
-        c = lambda t, k, b: tf.nn.bias_add(tf.nn.conv2d(t, tf.constant(k), 1, "SAME", data_format="NCHW"),
-                                           tf.constant(b), data_format="NCHW")
+        def c(t, k, b):
+            return tf.nn.bias_add(tf.nn.conv2d(t, tf.constant(k), 1, "SAME", data_format="NCHW"),
+                                  tf.constant(b), data_format="NCHW")
         y = tf.nn.relu(c(x, *w["c1"]))
         y = tf.nn.max_pool2d(y, 2, 2, "VALID", data_format="NCHW")
         y = tf.nn.depthwise_conv2d(y, tf.constant(w["dw"][0]), [1, 1, 1, 1], "SAME", data_format="NCHW")

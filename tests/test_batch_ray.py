@@ -5,7 +5,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from test_batch import batch, video_frames, write_photo, write_video
 
 ray = pytest.importorskip("ray")

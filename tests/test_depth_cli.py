@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-import conftest_depth as h  # noqa: E402
+import conftest_depth as h
 
-from engine.depth import add_cli, add_model_arguments  # noqa: E402
-from engine.errors import InputError  # noqa: E402
+from engine.depth import add_cli, add_model_arguments
+from engine.errors import InputError
 
 
 def _run(*argv):

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest_depth import free_port  # noqa: E402
+from conftest_depth import free_port
 
-from engine.depth import download, registry  # noqa: E402
-from engine.depth.registry import ModelSpec  # noqa: E402
-from engine.errors import InputError  # noqa: E402
+from engine.depth import download, registry
+from engine.depth.registry import ModelSpec
+from engine.errors import InputError
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
 SHA = hashlib.sha256(PAYLOAD).hexdigest()

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-import conftest_depth as h  # noqa: E402
+import conftest_depth as h
 
-from engine.depth.registry import ModelSpec  # noqa: E402
-from engine.errors import InputError  # noqa: E402
+from engine.depth.registry import ModelSpec
+from engine.errors import InputError
 
 loaders = pytest.importorskip("engine.depth.loaders")  # imports TensorFlow (this test process only)
 

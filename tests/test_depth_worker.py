@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-import conftest_depth as h  # noqa: E402
+import conftest_depth as h
 
-from engine.depth import DepthWorker, DepthWorkerError, estimate_disparity, shutdown  # noqa: E402
-from engine.errors import InputError  # noqa: E402
+from engine.depth import DepthWorker, DepthWorkerError, estimate_disparity, shutdown
+from engine.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 import pytest
 
+from engine.backends import make_renderer
 from engine.cli import main
 from engine.errors import RefocusError
 from engine.live.capture import CaptureEnded, FrameCapture, SourceSpec
@@ -24,7 +25,6 @@ from engine.live.pipeline import Controls, LivePipeline
 from engine.live.record import VideoRecorder
 from engine.live.synthetic import FakeOpener, moving_scene, scene_disparity
 from engine.live.temporal import DepthSmoother, FocusSmoother, fit_scale_shift, frame_variation
-from engine.backends import make_renderer
 
 ROOT = Path(__file__).resolve().parents[1]
 W, H, N_FRAMES = 64, 48, 30

@@ -8,13 +8,12 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from xvfb import xdisplay  # noqa: E402,F401  (pytest fixture)
 
-from engine.live.app import LiveWindow, format_live_status  # noqa: E402
-from engine.live.capture import FrameCapture, SourceSpec  # noqa: E402
-from engine.live.pipeline import LivePipeline  # noqa: E402
-from engine.live.synthetic import FakeOpener  # noqa: E402
-from engine.backends import make_renderer  # noqa: E402
+from engine.backends import make_renderer
+from engine.live.app import LiveWindow, format_live_status
+from engine.live.capture import FrameCapture, SourceSpec
+from engine.live.pipeline import LivePipeline
+from engine.live.synthetic import FakeOpener
 
 W, H = 64, 48
 

@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import GL_CHILD_ENV, GL_TEST_MODULES
 
 HERE = Path(__file__).resolve().parent

@@ -7,14 +7,14 @@ import math
 
 import numpy as np
 import pytest
+from reference import disc_average, smooth_texture
 
 from engine.aperture import Aperture
+from engine.backends import make_renderer
 from engine.colour import linear_to_srgb, linear_to_srgb8, srgb_to_linear
 from engine.cpu_backend import CpuRenderer, bilinear_at
 from engine.errors import InputError
-from engine.backends import make_renderer
 from engine.renderer import boost_highlights
-from reference import disc_average, smooth_texture
 
 BACKENDS = ["cpu", pytest.param("gpu", marks=pytest.mark.gpu)]
 

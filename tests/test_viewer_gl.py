@@ -20,11 +20,6 @@ import uuid
 import numpy as np
 import pytest
 
-try:
-    from .xvfb import xdisplay  # noqa: F401  (pytest fixture)
-except ImportError:
-    from xvfb import xdisplay  # noqa: F401
-
 glfw = pytest.importorskip("glfw")
 pytest.importorskip("OpenGL")
 cv2 = pytest.importorskip("cv2")
@@ -46,7 +41,7 @@ def synthetic():
 
 
 @pytest.fixture
-def viewer(xdisplay):  # noqa: F811
+def viewer(xdisplay):
     from engine.viewer.app import Source, Viewer
 
     img, disp = synthetic()
@@ -211,7 +206,7 @@ def test_keys_change_state(viewer):
     assert viewer.should_close
 
 
-def test_save_never_overwrites_and_skips_bad_files(xdisplay, tmp_path):  # noqa: F811
+def test_save_never_overwrites_and_skips_bad_files(xdisplay, tmp_path):
     from engine.depthmap import save_disparity_png
     from engine.viewer.app import Source, Viewer
 
@@ -241,7 +236,7 @@ def test_save_never_overwrites_and_skips_bad_files(xdisplay, tmp_path):  # noqa:
         assert good.exists() and (tmp_path / "card.depth.png").exists()
 
 
-def test_left_right_move_between_images(xdisplay, tmp_path):  # noqa: F811
+def test_left_right_move_between_images(xdisplay, tmp_path):
     from engine.viewer.app import Source, Viewer
 
     img, disp = synthetic()
@@ -264,7 +259,7 @@ def test_viewer_never_imports_tensorflow():
     assert out.stdout.strip() == "False"
 
 
-def test_photo_without_depth_uses_the_depth_worker(xdisplay, tmp_path, monkeypatch):  # noqa: F811
+def test_photo_without_depth_uses_the_depth_worker(xdisplay, tmp_path, monkeypatch):
     """No depth file: the viewer shows "computing depth..." and keeps running until the worker answers."""
     import engine.depth
     from engine.viewer.app import Source, Viewer
@@ -321,7 +316,7 @@ def big_scene():
 
 
 @pytest.fixture(scope="module")
-def big_viewer(xdisplay):  # noqa: F811
+def big_viewer(xdisplay):
     from engine.viewer.app import Source, Viewer
 
     img, disp = big_scene()
@@ -408,7 +403,7 @@ def test_click_during_full_render_gets_its_preview_next(big_viewer):
     assert v.run_until_idle(60) and v.shown == want
 
 
-def test_unthreaded_preview_then_full_in_two_steps(xdisplay):  # noqa: F811
+def test_unthreaded_preview_then_full_in_two_steps(xdisplay):
     """threaded=False: the first step renders and presents the preview, the next one the full frame."""
     from engine.viewer.app import Source, Viewer
 
@@ -422,7 +417,7 @@ def test_unthreaded_preview_then_full_in_two_steps(xdisplay):  # noqa: F811
         assert np.abs(v.read_framebuffer(overlay=False).astype(int) - expected(v)).max() <= 2
 
 
-def test_quick_full_render_skips_the_preview(xdisplay):  # noqa: F811
+def test_quick_full_render_skips_the_preview(xdisplay):
     """Once the image's full render is known to be quick, a click renders the full frame straight away;
     a slow one keeps the preview first."""
     from engine.viewer.app import Source, Viewer
@@ -449,7 +444,7 @@ def expected_preview_for(v):
     return cv2.resize(small, (BW, BH), interpolation=cv2.INTER_LINEAR)
 
 
-def test_no_preview_option(xdisplay):  # noqa: F811
+def test_no_preview_option(xdisplay):
     from engine.viewer.app import Source, Viewer
 
     img, disp = big_scene()

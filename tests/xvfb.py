@@ -9,7 +9,7 @@ use the fixture are skipped.
 
 Import it from a test module (there is no conftest for it)::
 
-    from xvfb import xdisplay  # noqa: F401  (pytest fixture)
+    (registered in tests/conftest.py)
 """
 
 from __future__ import annotations

@@ -137,7 +137,7 @@ def run(args) -> dict:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     rows = []
-    for (runner, w), tries in runs.items():  # the best try: the one least disturbed by other work
+    for (runner, _workers), tries in runs.items():  # the best try: the one least disturbed by other work
         best = max(tries, key=lambda r: r["items_per_s"])
         rows.append({"runner": runner, **best, "all_items_per_s": [r["items_per_s"] for r in tries]})
     base = {r["runner"]: r["items_per_s"] for r in rows if r["workers"] == min(args.workers)}

@@ -107,7 +107,7 @@ def bench_size(w: int, h: int, ks, stream, bandwidth: dict, scene: str) -> list[
         with stream:
             stack = baseline_stack(d_img, k)
             sel = stats(timer(lambda i: baseline_select(stack, d_disp, FOCI[i % 2], k), 30, 3))
-            stack = None  # noqa: F841 -- free the copies before the next baseline
+            stack = None
             stack_full = stats(timer(lambda i: baseline_render(d_img, d_disp, FOCI[i % 2], k), 20, 3, budget_s=4.0))
         gat = GatherBaseline(d_img, d_disp, k, stream)
         gather = stats(timer(lambda i: gat.run(FOCI[i % 2]), 20, 1, budget_s=4.0))

@@ -191,7 +191,7 @@ class SizeBench:
             for _, _, worker in workers:
                 try:
                     worker.close()
-                except Exception:  # noqa: BLE001 -- closing must not hide the results
+                except Exception:
                     pass
 
     def _timer(self, dev, renderer):

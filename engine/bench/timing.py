@@ -25,7 +25,7 @@ class CpuTimer:
     def __init__(self, sync=None):
         self.sync_fn = sync
 
-    def on(self, stream) -> "CpuTimer":
+    def on(self, stream) -> CpuTimer:
         return self
 
     def sync(self) -> None:
@@ -56,7 +56,7 @@ class GpuTimer:
         self.cp = cupy
         self.stream = stream
 
-    def on(self, stream) -> "GpuTimer":
+    def on(self, stream) -> GpuTimer:
         """The same timer, recording its events on ``stream`` (a renderer's own stream)."""
         return GpuTimer(stream)
 

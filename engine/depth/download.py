@@ -15,7 +15,6 @@ import hashlib
 import http.client
 import logging
 import os
-import socket
 import tempfile
 import urllib.error
 import urllib.request
@@ -160,7 +159,7 @@ def _download(spec: ModelSpec, url: str, dest: Path, progress: bool) -> None:
                         got += len(e.partial)
                         raise InputError(f"download of {url} was cut off after {got} of {total} bytes; "
                                          "try again") from None
-                    except (socket.timeout, OSError) as e:
+                    except (TimeoutError, OSError) as e:
                         raise InputError(f"download of {url} failed after {got} bytes ({e}); try again") from None
                     if not chunk:
                         break

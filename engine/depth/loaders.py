@@ -21,11 +21,11 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import numpy as np
+import tensorflow as tf
 
-from ..errors import InputError  # noqa: E402
-from .registry import ModelSpec  # noqa: E402
+from ..errors import InputError
+from .registry import ModelSpec
 
 _NCHW_OPS = {"Conv2D", "DepthwiseConv2dNative", "MaxPool", "AvgPool", "Conv2DBackpropInput"}
 

@@ -61,7 +61,7 @@ class ModelSpec:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict, source: str = "<manifest>") -> "ModelSpec":
+    def from_dict(cls, d: dict, source: str = "<manifest>") -> ModelSpec:
         known = set(cls.__dataclass_fields__)
         unknown = set(d) - known
         if unknown:

@@ -82,7 +82,7 @@ def _worker_main(conn, spec_dict: dict, model_path: str, parent_pid: int) -> Non
         runner = loaders.load(model_path, spec)
         size = tuple(spec.input_size or runner.input_hw or FALLBACK_INPUT_SIZE)
         conn.send(("ready", runner.description, size, loaders.gpu_available()))
-    except BaseException as e:  # noqa: BLE001 -- everything goes back to the caller
+    except BaseException as e:
         try:
             conn.send(("error", None, _pack(e)))
         except OSError:
@@ -113,7 +113,7 @@ def _worker_main(conn, spec_dict: dict, model_path: str, parent_pid: int) -> Non
             del out
             t3 = time.perf_counter()
             reply = ("ok", rid, {"preprocess_s": t1 - t0, "network_s": t2 - t1, "postprocess_s": t3 - t2})
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             reply = ("error", rid, _pack(e))
         finally:
             for s in (shm_in, shm_out):
@@ -179,7 +179,7 @@ class DepthWorker:
         """Pid of the worker process, None when not running."""
         return self._proc.pid if self._proc is not None and self._proc.is_alive() else None
 
-    def start(self) -> "DepthWorker":
+    def start(self) -> DepthWorker:
         """Start the worker (if not running) and wait until the model is loaded."""
         with self._lock:
             if self._closed:
@@ -375,7 +375,7 @@ class DepthWorker:
             while self._pending:
                 self._free(self._pending.popleft())
 
-    def __enter__(self) -> "DepthWorker":
+    def __enter__(self) -> DepthWorker:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -384,7 +384,7 @@ class DepthWorker:
     def __del__(self):
         try:
             self.close()
-        except Exception:  # noqa: BLE001 -- interpreter shutdown
+        except Exception:
             pass
 
 

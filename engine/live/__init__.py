@@ -44,7 +44,8 @@ def add_cli(subparsers) -> None:
                            "others, as with a camera (default in a window)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--focus", metavar="X,Y", help="initial focus point (pixels; default: the centre)")
-    g.add_argument("--focus-disparity", type=float, metavar="D", help="focus at disparity D in [0, 1] and keep it there (a click picks a point again)")
+    g.add_argument("--focus-disparity", type=float, metavar="D",
+                   help="focus at disparity D in [0, 1] and keep it there (a click picks a point again)")
     p.add_argument("--lock-focus", action="store_true",
                    help="keep the disparity picked at the start or by a click fixed, instead of following "
                         "whatever is under the point in later frames")
@@ -142,8 +143,8 @@ def build_live(args, capture=None, depth=None):
 def cmd_live(args) -> int:
     import contextlib
 
-    from ..settings import RenderSettings
     from ..backends import make_renderer
+    from ..settings import RenderSettings
     from .pipeline import LivePipeline
     from .record import VideoRecorder, terminate_as_interrupt
 

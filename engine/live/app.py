@@ -85,18 +85,18 @@ class LiveWindow:
             self._latest = res
         try:
             self.glfw.post_empty_event()
-        except Exception:  # noqa: BLE001 -- window already gone
+        except Exception:
             pass
 
     def _run_pipeline(self, max_frames) -> None:
         try:
             self.pipeline.run(max_frames=max_frames)
-        except BaseException as e:  # noqa: BLE001 -- re-raised on the window thread
+        except BaseException as e:
             self.error = e
         finally:
             try:
                 self.glfw.post_empty_event()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 pass
 
     # ---------------------------------------------------------------- input

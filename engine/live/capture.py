@@ -124,7 +124,7 @@ def open_source(spec: SourceSpec, opener=cv2_opener, fallback_cameras: int = 0):
     for cand in candidates:
         try:
             cap = opener(cand)
-        except Exception as e:  # noqa: BLE001 -- anything the backend throws is "could not open"
+        except Exception as e:
             tried.append(f"{cand.describe()} ({type(e).__name__}: {e})")
             continue
         ok, frame = (False, None)
@@ -208,11 +208,11 @@ class FrameCapture:
             import cv2
 
             v = float(cap.get(cv2.CAP_PROP_FPS))
-        except Exception:  # noqa: BLE001
+        except Exception:
             return None
         return v if 1.0 <= v <= 240.0 else None
 
-    def start(self) -> "FrameCapture":
+    def start(self) -> FrameCapture:
         """Start the capture thread (idempotent)."""
         if not self.started:
             self.started = True
@@ -260,7 +260,7 @@ class FrameCapture:
             try:
                 cap = self.opener(self.spec)
                 ok = cap is not None and cap.isOpened()
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:
                 log.debug("reopen %s: %s", self.spec.describe(), e)
                 cap, ok = None, False
             if ok:
@@ -283,7 +283,7 @@ class FrameCapture:
             while not self._stop.is_set():
                 try:
                     ok, frame = self._cap.read()
-                except Exception as e:  # noqa: BLE001 -- a backend error is a failed read
+                except Exception as e:
                     log.debug("read from %s: %s", self.spec.describe(), e)
                     ok, frame = False, None
                 if not ok or frame is None:
@@ -313,7 +313,7 @@ class FrameCapture:
                     n0 += 1
                 if not self._publish(_to_rgb(frame)):
                     break
-        except BaseException as e:  # noqa: BLE001 -- surfaced to the consumer by get()
+        except BaseException as e:
             self.error = e
             log.error("capture thread failed: %s", e)
         finally:
@@ -325,7 +325,7 @@ class FrameCapture:
         if cap is not None:
             try:
                 cap.release()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 pass
 
     # ---------------------------------------------------------------- consumer side

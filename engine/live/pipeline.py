@@ -371,7 +371,7 @@ class LivePipeline:
             if in_flight is not None and clean:  # leave the worker with nothing pending
                 try:
                     self.depth.result(timeout=30)
-                except Exception:  # noqa: BLE001
+                except Exception:
                     pass
         return emitted
 
@@ -424,7 +424,7 @@ class LivePipeline:
             if in_flight is not None and clean:  # leave the worker with nothing pending
                 try:
                     self.depth.result(timeout=30)
-                except Exception:  # noqa: BLE001
+                except Exception:
                     pass
         return emitted
 

@@ -29,14 +29,14 @@ log = logging.getLogger("engine")
 
 CODECS = {".avi": "MJPG", ".mp4": "mp4v", ".mov": "mp4v", ".m4v": "mp4v", ".mkv": "FFV1"}
 
-_open_recorders: "weakref.WeakSet[VideoRecorder]" = weakref.WeakSet()
+_open_recorders: weakref.WeakSet[VideoRecorder] = weakref.WeakSet()
 
 
 def _close_all() -> None:
     for r in list(_open_recorders):
         try:
             r.close()
-        except Exception:  # noqa: BLE001 -- interpreter exit
+        except Exception:
             pass
 
 
@@ -118,7 +118,7 @@ class VideoRecorder:
                 log.info("wrote %s (%d frames, %dx%d, %s)", self.path, self.frames, *self.size, self.fourcc)
             _open_recorders.discard(self)
 
-    def __enter__(self) -> "VideoRecorder":
+    def __enter__(self) -> VideoRecorder:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -50,13 +50,13 @@ class FakeCapture:
     (a camera unplugged). ``fps``: reported frame rate; ``delay``: seconds per read.
     """
 
-    def __init__(self, opener: "FakeOpener", opened: bool, fail_after: int | None):
+    def __init__(self, opener: FakeOpener, opened: bool, fail_after: int | None):
         self.opener = opener
         self.opened = opened
         self.fail_after = fail_after
         self.count = 0
 
-    def isOpened(self) -> bool:  # noqa: N802 -- OpenCV's name
+    def isOpened(self) -> bool:
         return self.opened
 
     def read(self):

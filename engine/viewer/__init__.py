@@ -15,8 +15,8 @@ __all__ = ["add_cli", "cmd_view", "sources_from_args"]
 
 
 def add_cli(subparsers) -> None:
-    from ..settings import add_render_arguments
     from ..samples import SAMPLES
+    from ..settings import add_render_arguments
 
     p = subparsers.add_parser(
         "view", help="open photos in a window; click to refocus",

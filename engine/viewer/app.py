@@ -168,8 +168,7 @@ class Viewer(ImageLoading, RenderScheduling):
         self._needs_draw = True
 
     def _reset_params(self, slot: Slot) -> None:
-        from ..optics import default_max_blur
-        from ..optics import focus_disparity_at
+        from ..optics import default_max_blur, focus_disparity_at
 
         h, w = slot.image.shape[:2]
         self.max_blur = self.max_blur_override if self.max_blur_override is not None else default_max_blur((h, w))

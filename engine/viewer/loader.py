@@ -138,7 +138,8 @@ class ImageLoading:
             if _is_timeout(e):
                 return
             self._depth_slot = None
-            self._fail(slot, f"{slot.source.name}: depth estimation failed ({str(e).splitlines()[0] if str(e) else type(e).__name__})")
+            why = str(e).splitlines()[0] if str(e) else type(e).__name__
+            self._fail(slot, f"{slot.source.name}: depth estimation failed ({why})")
             self._after_failure()
             return
         if raw is None:

@@ -220,7 +220,7 @@ class RenderScheduling:
             job.future = Future()
             try:
                 job.future.set_result(self._render_job(index, job.params, job.prepare, job.kind))
-            except BaseException as e:  # noqa: BLE001 -- delivered through the future like the threaded path
+            except BaseException as e:
                 job.future.set_exception(e)
         self._job = job
         self._needs_draw = True  # status line shows "rendering..."
