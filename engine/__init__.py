@@ -1,18 +1,47 @@
 """Deocused: synthetic depth of field from one photo and its depth.
 
-Pipeline stages, one module each:
+The Python API (see the README's "Python API")::
 
-* :mod:`engine.images`   -- read/write photos (OpenCV at the edges, RGB inside)
-* :mod:`engine.depthmap` -- read depth/disparity maps, fill holes, normalise
-* :mod:`engine.optics`   -- thin-lens blur radius and focus picking
-* :mod:`engine.aperture` -- aperture (bokeh) kernels
-* :mod:`engine.renderer` -- the ``Renderer`` interface and backend selection
-* :mod:`engine.cpu_backend` / :mod:`engine.gpu_backend` -- NumPy/OpenCV and CuPy backends
+    import deocused
+    photo = deocused.load_photo("photo.jpg")                # + its depth (file, sidecar or network)
+    settings = deocused.RenderSettings(focus=(300, 250))    # or focus_disparity=0.6, max_blur=32
+    renderer = deocused.make_renderer("auto", **settings.renderer_options())
+    deocused.write_image("out.png", deocused.render_photo(photo, settings, renderer))
+
+Layers, top to bottom: ``cli`` -> apps (``viewer``, ``live``, ``batch``,
+``bench``) -> photo layer (``photo``, ``settings``) -> ``renderer`` and
+``backends`` -> ``cpu_backend`` / ``gpu_backend`` -> kernels (``cpu_kernels``,
+``kernels/*.cu``); ``engine/DESIGN.md`` describes the algorithm.
 
 Conventions: colours are RGB; images are float32 in [0, 1]; "sRGB" values are
 gamma-encoded, "linear" values are light intensities. Depth is carried as
 *disparity* (inverse depth, near = large) normalised to [0, 1]. Blur radii are
-in pixels of the full-resolution image.
+in pixels of the full-resolution image; ``max_blur`` (K) is the radius for a
+disparity difference of 1; ``focus`` is a pixel point (x, y) and
+``focus_disparity`` a disparity.
 """
 
+from importlib import import_module
+
 __version__ = "0.1.0"
+
+#: public name -> module that defines it (imported on first use, so `import deocused` stays light)
+_API = {
+    "Photo": "photo", "load_photo": "photo", "render_photo": "photo",
+    "RenderSettings": "settings", "srgb_to_linear": "colour", "linear_to_srgb8": "colour",
+    "Renderer": "renderer", "make_renderer": "backends", "gpu_available": "backends",
+    "write_image": "images", "load_image": "images",
+    "RefocusError": "errors", "InputError": "errors", "DeviceError": "errors",
+}
+
+__all__ = sorted(_API)
+
+
+def __getattr__(name: str):
+    if name in _API:
+        return getattr(import_module(f".{_API[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_API))
