@@ -25,9 +25,9 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.bench.machine import cpu_model
-from engine.bench.standin import encoder_standin as standin
-from engine.bench.standin import to_tflite
+from deocused.bench.machine import cpu_model
+from deocused.bench.standin import encoder_standin as standin
+from deocused.bench.standin import to_tflite
 
 
 def median_time(fn, runs: int, warmup: int = 2) -> dict:
@@ -51,10 +51,10 @@ def main() -> int:
     import numpy as np
     import tensorflow as tf
 
-    from engine.depth import loaders
-    from engine.depth.download import cached_path, verify
-    from engine.depth.processing import postprocess, preprocess
-    from engine.depth.registry import get_model
+    from deocused.depth import loaders
+    from deocused.depth.download import cached_path, verify
+    from deocused.depth.processing import postprocess, preprocess
+    from deocused.depth.registry import get_model
 
     rng = np.random.default_rng(0)
     results = []
@@ -90,7 +90,7 @@ def main() -> int:
             with tempfile.TemporaryDirectory() as d:
                 f = Path(d) / "m.tflite"
                 f.write_bytes(to_tflite(model, size))
-                from engine.depth.registry import ModelSpec
+                from deocused.depth.registry import ModelSpec
 
                 r = loaders.load(f, ModelSpec(name="standin", format="tflite"))
                 results.append({**base, "runtime": "TFLite interpreter (XNNPACK, float32)",
@@ -98,7 +98,7 @@ def main() -> int:
                 print(results[-1], flush=True)
 
     # pre/post-processing for a 12 MP photo (NumPy/OpenCV, what the worker adds)
-    from engine.depth.registry import ModelSpec
+    from deocused.depth.registry import ModelSpec
 
     spec = ModelSpec(name="p", format="tflite", mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
     photo = rng.random((3024, 4032, 3), dtype=np.float32)

@@ -2,7 +2,7 @@
 
 For each size (default 640x480 and 1280x720) a video is generated (the
 ray-cast synthetic scene, panning 2 px per frame, MJPG .avi, 30 fps, 60
-frames) and played through ``engine.live`` exactly as ``refocus live --video
+frames) and played through ``deocused.live`` exactly as ``refocus live --video
 FILE --realtime --loop --headless --output OUT`` does: the capture thread paces
 the file at 30 fps and always hands over the newest frame (like a camera),
 depth runs in the DepthWorker process, the CPU renderer refocuses (default K,
@@ -13,7 +13,7 @@ Depth model stand-ins (no real weights on this machine, no internet):
 * ``standin``: EfficientNetB0 encoder + light decoder, *randomly initialised*,
   256x256 input, TFLite -- the network bench/depth_inference.py timed as the
   MiDaS v2.1 small stand-in (its output is meaningless; only the cost is real);
-* ``tiny``: the 32x32 Keras network of engine.bench.standin.tiny_model (the depth tests' too), to
+* ``tiny``: the 32x32 Keras network of deocused.bench.standin.tiny_model (the depth tests' too), to
   show the render-bound limit.
 
 Models are built in a subprocess (TensorFlow never loads in this process).
@@ -41,11 +41,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine.bench.machine import cpu_model  # noqa: E402
+from deocused.bench.machine import cpu_model  # noqa: E402
 
 BUILD = r"""
 import sys
-from engine.bench.standin import build_tflite
+from deocused.bench.standin import build_tflite
 print(build_tflite(sys.argv[1], sys.argv[2]))
 """
 
@@ -60,7 +60,7 @@ def make_video(path: Path, w: int, h: int, n: int = 60, fps: float = 30.0) -> No
     import cv2
     import numpy as np
 
-    from engine.samples import synthetic_scene
+    from deocused.samples import synthetic_scene
 
     img, _ = synthetic_scene(w + 2 * n, h)
     bgr = cv2.cvtColor(np.rint(img * 255).astype(np.uint8), cv2.COLOR_RGB2BGR)
@@ -71,11 +71,11 @@ def make_video(path: Path, w: int, h: int, n: int = 60, fps: float = 30.0) -> No
 
 
 def run_one(video: Path, model_path: Path, frames: int, warmup: int, out: Path, scale: float = 1.0) -> dict:
-    from engine.backends import make_renderer
-    from engine.depth import DepthWorker
-    from engine.live.capture import FrameCapture, SourceSpec
-    from engine.live.pipeline import LivePipeline
-    from engine.live.record import VideoRecorder
+    from deocused.backends import make_renderer
+    from deocused.depth import DepthWorker
+    from deocused.live.capture import FrameCapture, SourceSpec
+    from deocused.live.pipeline import LivePipeline
+    from deocused.live.record import VideoRecorder
 
     cap = FrameCapture(SourceSpec("video", str(video)), mode="latest", loop=True)
     with DepthWorker(model_path=model_path) as worker, VideoRecorder(out, cap.source_fps or 30) as rec:
@@ -150,7 +150,7 @@ def main() -> int:
         "cpu": cpu_model(), "cpu_count": os.cpu_count(), "gpu_visible": False, "renderer": "cpu",
         "python": platform.python_version(), "numpy": np.__version__, "opencv": cv2.__version__,
         "date": time.strftime("%Y-%m-%d"),
-        "input": "engine.samples.synthetic_scene panning 2 px/frame, MJPG .avi at 30 fps, looped",
+        "input": "deocused.samples.synthetic_scene panning 2 px/frame, MJPG .avi at 30 fps, looped",
         "settings": "default K (4% of the longer side), dof 0, depth + focus smoothing on, guided depth upsampling",
         "latency_definition": "capture timestamp (frame handed over by the capture thread) -> after the writer "
                               "returned; every frame renders at once with the newest depth map while the worker "

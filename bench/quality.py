@@ -5,7 +5,7 @@
 For every scene and setting in the ground-truth folder it runs ``refocus render``
 (the real command line, in a subprocess) with the setting's ``--focus-disparity``
 and ``--max-blur``, and the original project's Gaussian-stack method
-(:func:`engine.baseline.baseline_render`) on the same input, and reports PSNR (dB) and SSIM of the
+(:func:`deocused.baseline.baseline_render`) on the same input, and reports PSNR (dB) and SSIM of the
 8-bit sRGB results against the ground truth over the whole image and over the
 *edge band*: pixels within 8 px of a depth discontinuity (a 3x3 neighbourhood
 whose normalised disparity spans more than 0.02).
@@ -27,10 +27,10 @@ import cv2
 import numpy as np
 from skimage.metrics import structural_similarity
 
-from engine.baseline import baseline_render
-from engine.colour import linear_to_srgb8, srgb_to_linear
-from engine.depthmap import load_disparity
-from engine.images import load_image
+from deocused.baseline import baseline_render
+from deocused.colour import linear_to_srgb8, srgb_to_linear
+from deocused.depthmap import load_disparity
+from deocused.images import load_image
 
 EDGE_BAND_PX = 8
 EDGE_JUMP = 0.02
@@ -58,7 +58,7 @@ def scores(result: np.ndarray, truth: np.ndarray, band: np.ndarray) -> dict:
 
 
 def run_engine(image: Path, depth: Path, setting: dict, device: str, out: Path) -> tuple[np.ndarray, float]:
-    cmd = [sys.executable, "-m", "engine.cli", "-q", "render", str(image), "--depth", str(depth),
+    cmd = [sys.executable, "-m", "deocused.cli", "-q", "render", str(image), "--depth", str(depth),
            "--focus-disparity", repr(setting["d_focus"]), "--max-blur", repr(setting["K"]),
            "--device", device, "--output", str(out), "--overwrite"]
     t = time.perf_counter()

@@ -13,7 +13,7 @@ log="$OUT/gpu_checks.log"
   echo "== $(date -u +%FT%TZ) $(hostname)"
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1 || true
   python -c "import cupy, numpy, cv2; print('cupy', cupy.__version__, 'numpy', numpy.__version__, 'cv2', cv2.__version__)"
-  python -c "from engine.gpu_backend import NVRTC_OPTIONS; print('NVRTC options:', ' '.join(NVRTC_OPTIONS))"
+  python -c "from deocused.gpu_backend import NVRTC_OPTIONS; print('NVRTC options:', ' '.join(NVRTC_OPTIONS))"
   echo "== pip install --no-deps -e ."
   timeout 120 python -m pip install --no-deps -q -e . 2>&1 | tail -3
 } 2>&1 | tee "$log"
@@ -21,8 +21,8 @@ echo "== pytest tests/test_nvrtc.py tests/test_gpu_backend.py" | tee -a "$log"
 timeout 300 python -m pytest tests/test_nvrtc.py tests/test_gpu_backend.py -q -p no:cacheprovider 2>&1 \
   | tee "$OUT/pytest_gpu.log" | tee -a "$log"
 test_rc=${PIPESTATUS[0]}
-echo "== python -m engine.bench.gpu_check" | tee -a "$log"
-timeout 300 python -m engine.bench.gpu_check --out bench/results 2>&1 | tee "$OUT/bench.log" | tee -a "$log"
+echo "== python -m deocused.bench.gpu_check" | tee -a "$log"
+timeout 300 python -m deocused.bench.gpu_check --out bench/results 2>&1 | tee "$OUT/bench.log" | tee -a "$log"
 bench_rc=${PIPESTATUS[0]}
 cp bench/results/gpu_*.json "$OUT"/ 2>/dev/null || true
 echo "== pytest rc=$test_rc bench rc=$bench_rc" | tee -a "$log"

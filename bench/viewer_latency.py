@@ -77,9 +77,9 @@ def main() -> int:
     try:
         import numpy as np
 
-        from engine.optics import default_max_blur
-        from engine.samples import synthetic_scene
-        from engine.viewer.app import Source, Viewer
+        from deocused.optics import default_max_blur
+        from deocused.samples import synthetic_scene
+        from deocused.viewer.app import Source, Viewer
 
         w, h = args.width, args.height
         img, depth = synthetic_scene(w, h)
@@ -147,7 +147,7 @@ def main() -> int:
         "what": "click-to-displayed latency of `refocus view` (Viewer.on_click -> frame rendered, uploaded, "
                 "drawn, swapped, glFinish): click_to_preview = low-resolution preview (CPU, > 0.6 MP), "
                 "latency = click to full-resolution frame",
-        "image": f"engine.samples.synthetic_scene({w}, {h}) with its exact depth",
+        "image": f"deocused.samples.synthetic_scene({w}, {h}) with its exact depth",
         "window": list(fb), "device": device, "gl_renderer": gl_renderer,
         "max_blur_px": default_max_blur((h, w)), "threaded_render": True,
         "preview_size": list(info["preview_size"]) if info["preview_size"] else None,

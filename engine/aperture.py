@@ -46,7 +46,7 @@ def check_aperture(blades, rotation, names=("blades", "rotation")) -> None:
 class Aperture:
     """Aperture shape: ``blades=0`` is a circle; ``blades`` in 3..MAX_BLADES a regular
     polygon; ``rotation`` in degrees, finite, |rotation| <= MAX_ROTATION. Anything
-    else raises :class:`~engine.errors.InputError`."""
+    else raises :class:`~deocused.errors.InputError`."""
 
     blades: int = 0
     rotation: float = 0.0  # degrees, counter-clockwise on screen

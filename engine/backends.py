@@ -1,4 +1,4 @@
-"""Backend selection: which :class:`~engine.renderer.Renderer` runs where.
+"""Backend selection: which :class:`~deocused.renderer.Renderer` runs where.
 
 The one module that knows every backend; callers ask :func:`make_renderer`
 for a device ("auto", "cpu" or "gpu") and use the common interface.
@@ -11,7 +11,7 @@ import logging
 from .errors import DeviceError, InputError
 from .renderer import Renderer
 
-log = logging.getLogger("engine")
+log = logging.getLogger("deocused")
 
 DEVICES = ("auto", "cpu", "gpu")
 

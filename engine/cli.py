@@ -1,8 +1,8 @@
 """The ``refocus`` command line.
 
-Subcommands: ``render`` (here), ``depth`` and ``models`` (:mod:`engine.depth`),
-``view`` (:mod:`engine.viewer`), ``live`` (:mod:`engine.live`) and ``bench``
-(:mod:`engine.bench`); each module registers its own with ``add_cli``.
+Subcommands: ``render`` (here), ``depth`` and ``models`` (:mod:`deocused.depth`),
+``view`` (:mod:`deocused.viewer`), ``live`` (:mod:`deocused.live`) and ``bench``
+(:mod:`deocused.bench`); each module registers its own with ``add_cli``.
 Errors the user can fix print one line and exit non-zero, never a traceback.
 """
 
@@ -23,10 +23,10 @@ from .errors import InputError, RefocusError
 from .samples import SAMPLES
 from .settings import RenderSettings, add_render_arguments
 
-log = logging.getLogger("engine")
+log = logging.getLogger("deocused")
 
 #: Modules that add subcommands with ``add_cli(subparsers)``.
-SUBCOMMAND_MODULES = ("engine.depth", "engine.viewer", "engine.live", "engine.bench", "engine.batch")
+SUBCOMMAND_MODULES = ("deocused.depth", "deocused.viewer", "deocused.live", "deocused.bench", "deocused.batch")
 
 
 def _finite_float(text: str) -> float:
@@ -178,8 +178,8 @@ def main(argv=None) -> int:
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("refocus: %(message)s"))
-    logging.getLogger("engine").handlers[:] = [handler]
-    logging.getLogger("engine").setLevel(level)
+    logging.getLogger("deocused").handlers[:] = [handler]
+    logging.getLogger("deocused").setLevel(level)
     logging.captureWarnings(False)
     try:
         check_input_paths(args)

@@ -1,6 +1,6 @@
 """CPU backend: the blur pyramid with OpenCV, level selection with NumPy.
 
-Algorithm (identical on the GPU, see :mod:`engine.pyramid` for the pyramid):
+Algorithm (identical on the GPU, see :mod:`deocused.pyramid` for the pyramid):
 
 For a pixel x with blur radius r = K*|d(x) - d_f| in disparity band b, write
 S_j(r) for layer j's premultiplied RGBA sampled at x with radius r (levels
@@ -17,7 +17,7 @@ interpolated in r^2) and B_k(r) = S_k(r) - S_{k-1}(r) for band k alone.
    covers at least about FILL_MIN_COVER of x's neighbourhood, else x's own radius
    r (blended linearly over FILL_COVER_RAMP). The fill weighs in with
    g = clip(alpha_behind / FILL_BEHIND_RAMP, 0, 1): no hard thresholds, so float16
-   rounding of the levels (GPU) cannot flip a pixel (see :mod:`engine.constants`).
+   rounding of the levels (GPU) cannot flip a pixel (see :mod:`deocused.constants`).
 3. over x, for each band k in front of it (k = b+1 .. n-1, far to near), the
    band blurred with its own radius R_k = K*|c_k - d_f| (c_k: the band's mean
    disparity) is composited with premultiplied "over": a blurred foreground

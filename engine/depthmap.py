@@ -21,7 +21,7 @@ import numpy as np
 from .errors import InputError
 from .images import MAX_PIXELS, decode_raw, read_bytes, write_bytes_atomic
 
-log = logging.getLogger("engine")
+log = logging.getLogger("deocused")
 
 DEPTH_KINDS = ("disparity", "depth")
 SIDECAR_SUFFIXES = (".depth.png", ".depth.npy", ".depth.exr")
@@ -32,7 +32,7 @@ def read_depth_file(path: str | os.PathLike) -> np.ndarray:
 
     Refused with a one-line :class:`InputError`: anything but a regular file,
     an unreadable or truncated file, an empty, 1-D or 3-D array, fewer than 2x2
-    or more than :data:`engine.images.MAX_PIXELS` values, and non-real types
+    or more than :data:`deocused.images.MAX_PIXELS` values, and non-real types
     (bool, complex, object, strings, records).
     """
     p = Path(path)

@@ -1,8 +1,8 @@
 """GPU backend: the CPU backend's algorithm as hand-written CUDA kernels (CuPy).
 
 Same algorithm, same pyramid layout, same results (within float16 storage and
-summation-order rounding) as :class:`engine.cpu_backend.CpuRenderer`; see that
-module for the algorithm and :mod:`engine.pyramid` for the pyramid. Kernels live
+summation-order rounding) as :class:`deocused.cpu_backend.CpuRenderer`; see that
+module for the algorithm and :mod:`deocused.pyramid` for the pyramid. Kernels live
 in ``engine/kernels/*.cu`` and are compiled once per process with
 ``cupy.RawModule``:
 
@@ -75,9 +75,9 @@ def _f32_literal(x: float) -> str:
 def kernel_defines() -> tuple[str, ...]:
     """The ``-D`` options that give the kernels their constants (see kernels/common.cuh).
 
-    Values come from :mod:`engine.constants` and :mod:`engine.pyramid`, so the
+    Values come from :mod:`deocused.constants` and :mod:`deocused.pyramid`, so the
     ``.cu`` sources never repeat them. ``HIGHLIGHT_RANGE`` is ``1 - threshold``
-    computed as :func:`engine.renderer.boost_highlights` does (float64, then float32).
+    computed as :func:`deocused.renderer.boost_highlights` does (float64, then float32).
     """
     return (
         f"-DEPS={_f32_literal(EPS)}",

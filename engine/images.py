@@ -28,7 +28,7 @@ import numpy as np
 from .errors import InputError
 from .imageinfo import apply_orientation, exif_orientation, header_size
 
-log = logging.getLogger("engine")
+log = logging.getLogger("deocused")
 
 _LINEAR_FORMATS = {".hdr", ".pfm"}
 #: Largest image accepted, in pixels (width x height), checked on the header before decoding.

@@ -3,7 +3,7 @@
 * :func:`load_photo` -- the photo and its disparity, from an explicit depth
   file, a bundled sample, the sidecar next to the image (``IMAGE.depth.png``,
   ``.npy``, ``.exr``) or the depth network, in that order.
-* :func:`render_photo` -- a :class:`~engine.settings.RenderSettings` applied to a
+* :func:`render_photo` -- a :class:`~deocused.settings.RenderSettings` applied to a
   :class:`Photo` with a renderer: 8-bit sRGB.
 
 The command line, the viewer, live mode and batch jobs all load photos here.
@@ -23,7 +23,7 @@ from .colour import srgb_to_linear
 from .errors import InputError
 from .settings import RenderSettings
 
-log = logging.getLogger("engine")
+log = logging.getLogger("deocused")
 
 
 @dataclass

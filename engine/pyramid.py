@@ -12,7 +12,7 @@ full resolution. Disparity bands are ``n_bands`` equal slices of [0, 1].
 Per focus, each pixel picks levels by its own blur radius, interpolating between
 the two nearest levels with weights linear in radius squared (so the spread's
 second moment equals the requested radius's), and composites the bands in front
-of it over itself (see :mod:`engine.cpu_backend`).
+of it over itself (see :mod:`deocused.cpu_backend`).
 """
 
 from __future__ import annotations

@@ -66,7 +66,7 @@ def check_settings(values: dict, names: dict | None = None) -> None:
 @dataclass(frozen=True)
 class RenderSettings:
     """One image's render settings. ``None`` means "the default for this image":
-    the centre (or a sample's own point) for ``focus``, :func:`engine.optics.default_max_blur`
+    the centre (or a sample's own point) for ``focus``, :func:`deocused.optics.default_max_blur`
     for ``max_blur``. ``focus_disparity``, when set, wins over ``focus``.
 
     Limits (checked on construction; :class:`InputError` otherwise): all numbers
@@ -91,7 +91,7 @@ class RenderSettings:
         return Aperture(self.blades, self.rotation)
 
     def renderer_options(self) -> dict:
-        """Keyword options of :func:`engine.backends.make_renderer` (fixed per renderer)."""
+        """Keyword options of :func:`deocused.backends.make_renderer` (fixed per renderer)."""
         return {"aperture": self.aperture(), "highlights": self.highlights}
 
     def resolve_max_blur(self, shape) -> float:

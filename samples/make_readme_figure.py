@@ -8,11 +8,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from engine.backends import make_renderer
-from engine.colour import srgb_to_linear
-from engine.depthmap import to_disparity
-from engine.optics import focus_disparity_at
-from engine.samples import load_sample
+from deocused.backends import make_renderer
+from deocused.colour import srgb_to_linear
+from deocused.depthmap import to_disparity
+from deocused.optics import focus_disparity_at
+from deocused.samples import load_sample
 
 img, raw, _ = load_sample("motorcycle")
 disp = to_disparity(raw)

@@ -43,7 +43,7 @@ def real_gpu() -> tuple[bool, str]:
     """Whether real CuPy with a CUDA device is usable (checked before any stand-in is in place)."""
     global _REAL_GPU
     if _REAL_GPU is None:
-        from engine.backends import gpu_available
+        from deocused.backends import gpu_available
 
         _REAL_GPU = gpu_available()
     return _REAL_GPU
@@ -79,7 +79,7 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture
 def cupy_device():
     """``cupy`` with a usable device: real CuPy where it has one, else the host emulation's
-    CPU stand-in, which is ``cupy`` (sys.modules, engine.gpu_backend) only while the test runs."""
+    CPU stand-in, which is ``cupy`` (sys.modules, deocused.gpu_backend) only while the test runs."""
     ok, why = real_gpu()
     if ok:
         import cupy
@@ -105,12 +105,12 @@ def renderer_factory(request):
     """A callable making a renderer (``Renderer`` options as keywords) of each available backend:
     the CPU, and the GPU (a real device, or the host emulation). ``.device`` names it."""
     if request.param == "cpu":
-        from engine.cpu_backend import CpuRenderer
+        from deocused.cpu_backend import CpuRenderer
 
         make = CpuRenderer
     else:
         request.getfixturevalue("cupy_device")
-        from engine.gpu_backend import GpuRenderer
+        from deocused.gpu_backend import GpuRenderer
 
         make = GpuRenderer
 
@@ -124,5 +124,5 @@ def renderer_factory(request):
 @pytest.fixture(autouse=True)
 def _engine_logs_propagate():
     """Let caplog see the engine's warnings even after the CLI replaced its handlers."""
-    logging.getLogger("engine").propagate = True
+    logging.getLogger("deocused").propagate = True
     yield

@@ -1,7 +1,7 @@
 """Shared helpers for the depth tests: tiny depth-like models exported once per session.
 
 Not a conftest: test modules import what they need from here. The tiny network
-itself is :func:`engine.bench.standin.tiny_model` (benchmarks use it too).
+itself is :func:`deocused.bench.standin.tiny_model` (benchmarks use it too).
 Exports are built lazily and cached at module level, so every test module in
 one pytest run shares them. Importing this module does not
 import TensorFlow; the ``*_model`` builders do.
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.bench.standin import TINY_SIZE, tiny_model, to_tflite
+from deocused.bench.standin import TINY_SIZE, tiny_model, to_tflite
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

@@ -2,7 +2,7 @@
 
 Files are generated small (64x48) and in memory; headers are patched by the
 helpers here, written from the format specifications, independently of the
-engine's own parsers. :func:`run_cli` calls ``engine.cli.main`` in-process
+engine's own parsers. :func:`run_cli` calls ``deocused.cli.main`` in-process
 (stdout/stderr captured, ``SystemExit`` turned into an exit status);
 :func:`run_subprocess` runs the real command line for the few cases that must
 prove there is no hang or no traceback in a fresh interpreter.
@@ -179,7 +179,7 @@ class Result:
 
 def run_cli(*argv) -> Result:
     """``refocus ARGV`` in this process."""
-    from engine.cli import main
+    from deocused.cli import main
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -191,9 +191,9 @@ def run_cli(*argv) -> Result:
 
 
 def run_subprocess(*argv, timeout: float = 120) -> Result:
-    """``python -m engine.cli ARGV`` in a fresh interpreter (the test fails on a hang)."""
+    """``python -m deocused.cli ARGV`` in a fresh interpreter (the test fails on a hang)."""
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
-    res = subprocess.run([sys.executable, "-m", "engine.cli", *map(str, argv)], capture_output=True, text=True,
+    res = subprocess.run([sys.executable, "-m", "deocused.cli", *map(str, argv)], capture_output=True, text=True,
                          timeout=timeout, env=env, check=False)
     return Result(res.returncode, res.stdout, res.stderr)
 

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-import engine as deocused  # the installed name is `deocused`; the source folder is engine/
+import deocused
 
 
 def test_api_renders_like_the_cli(tmp_path):
-    from engine.cli import main
+    from deocused.cli import main
 
     photo = deocused.load_photo(sample="synthetic")
     settings = deocused.RenderSettings(focus_disparity=0.6, max_blur=12)

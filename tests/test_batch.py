@@ -12,15 +12,15 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.backends import make_renderer
-from engine.batch.focus import autofocus_disparity, sweep_disparities
-from engine.batch.inputs import expand_inputs, read_focus_file
-from engine.cli import main
-from engine.depthmap import load_disparity, to_disparity
-from engine.errors import InputError
-from engine.photo import Photo, render_photo
-from engine.samples import synthetic_scene
-from engine.settings import RenderSettings
+from deocused.backends import make_renderer
+from deocused.batch.focus import autofocus_disparity, sweep_disparities
+from deocused.batch.inputs import expand_inputs, read_focus_file
+from deocused.cli import main
+from deocused.depthmap import load_disparity, to_disparity
+from deocused.errors import InputError
+from deocused.photo import Photo, render_photo
+from deocused.samples import synthetic_scene
+from deocused.settings import RenderSettings
 
 W, H = 96, 64
 
@@ -272,8 +272,8 @@ def test_workers_single_threaded_and_pipelined_chunks_match(photos, tmp_path):
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
-    from engine.batch.inputs import Focus, plan_jobs
-    from engine.batch.worker import init_worker, process_job, process_jobs
+    from deocused.batch.inputs import Focus, plan_jobs
+    from deocused.batch.worker import init_worker, process_job, process_jobs
 
     (photos / "bad.png").write_bytes(b"garbage")
     write_video(photos / "clip.mkv", (1, 2))
@@ -294,7 +294,7 @@ def test_workers_single_threaded_and_pipelined_chunks_match(photos, tmp_path):
 
 def test_bench_batch_flag_runs_the_throughput_measurement(tmp_path):
     """`refocus bench --batch` measures the local pool for each worker count (Ray left out here)."""
-    from engine.cli import main
+    from deocused.cli import main
 
     out, png = tmp_path / "b.json", tmp_path / "b.png"
     rc = main(["bench", "--batch", "--no-ray", "--sizes", "64x48", "--items", "2", "--workers", "1,2",

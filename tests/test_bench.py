@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from engine import baseline, bench
-from engine.cli import main
+from deocused import baseline, bench
+from deocused.cli import main
 
 SCHEMA = Path(__file__).resolve().parents[1] / "bench" / "bench_schema.json"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -158,7 +158,7 @@ def test_bad_arguments_are_one_line_errors(capsys):
 
 
 def _scene(w=96, h=64):
-    from engine.colour import srgb_to_linear
+    from deocused.colour import srgb_to_linear
 
     inputs = bench.make_inputs(w, h, scene="synthetic")
     return srgb_to_linear(inputs["srgb"]), inputs["disparity"]
@@ -185,7 +185,7 @@ def test_baseline_is_a_gaussian_stack():
 
 
 def test_baseline_and_engine_render_the_same_input():
-    from engine.backends import make_renderer
+    from deocused.backends import make_renderer
 
     lin, disp = _scene()
     k, focus = 8.0, 0.3
@@ -223,7 +223,7 @@ def test_size_specs_and_default_k():
 
 
 def test_motorcycle_scene_is_cropped_and_scaled_with_nearest_depth():
-    from engine.bench.scenes import crop_to_aspect, scaled_photo
+    from deocused.bench.scenes import crop_to_aspect, scaled_photo
 
     img = np.random.default_rng(0).random((50, 80, 3)).astype(np.float32)
     disp = np.repeat(np.linspace(0, 1, 80, dtype=np.float32)[None], 50, axis=0)
@@ -241,9 +241,9 @@ def test_motorcycle_scene_is_cropped_and_scaled_with_nearest_depth():
 def test_a_device_failure_keeps_the_sizes_other_stages(monkeypatch):
     """A renderer that cannot take the image (e.g. its pyramid does not fit) skips that device's
     engine and baseline stages with the reason; decode stages and the memory record remain."""
-    from engine.bench.render_bench import run_size
-    from engine.cpu_backend import CpuRenderer
-    from engine.errors import DeviceError
+    from deocused.bench.render_bench import run_size
+    from deocused.cpu_backend import CpuRenderer
+    from deocused.errors import DeviceError
 
     def refuse(self, image, disparity):
         raise DeviceError("not enough memory for the test")

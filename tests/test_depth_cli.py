@@ -11,8 +11,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 import conftest_depth as h
 
-from engine.depth import add_cli, add_model_arguments
-from engine.errors import InputError
+from deocused.depth import add_cli, add_model_arguments
+from deocused.errors import InputError
 
 
 def _run(*argv):
@@ -71,7 +71,7 @@ def test_depth_command_writes_16bit_png(tmp_path):
         _run("depth", str(src), "--model-path", str(h.tflite_file()), "-o", str(out))
     # default output is the sidecar that 'render' picks up
     assert _run("depth", str(src), "--model-path", str(h.tflite_file())) == 0
-    from engine.depthmap import find_sidecar
+    from deocused.depthmap import find_sidecar
 
     assert find_sidecar(src) == tmp_path / "photo.depth.png"
 

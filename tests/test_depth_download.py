@@ -12,9 +12,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest_depth import free_port
 
-from engine.depth import download, registry
-from engine.depth.registry import ModelSpec
-from engine.errors import InputError
+from deocused.depth import download, registry
+from deocused.depth.registry import ModelSpec
+from deocused.errors import InputError
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
 SHA = hashlib.sha256(PAYLOAD).hexdigest()

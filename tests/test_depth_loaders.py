@@ -9,10 +9,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 import conftest_depth as h
 
-from engine.depth.registry import ModelSpec
-from engine.errors import InputError
+from deocused.depth.registry import ModelSpec
+from deocused.errors import InputError
 
-loaders = pytest.importorskip("engine.depth.loaders")  # imports TensorFlow (this test process only)
+loaders = pytest.importorskip("deocused.depth.loaders")  # imports TensorFlow (this test process only)
 
 X = h.rng_image(seed=5)[None]  # (1, 32, 32, 3)
 
@@ -37,7 +37,7 @@ def test_loader_matches_keras_nhwc(fmt, make, reference):
 
 def test_nchw_input_manifest(reference):
     """Graph fed NCHW (transposes inside): the manifest's layout drives the feed."""
-    from engine.depth.processing import preprocess
+    from deocused.depth.processing import preprocess
 
     spec = ModelSpec(name="t", format="pb", layout="NCHW")
     runner = loaders.load(h.frozen_pb_nchw_input(), spec)

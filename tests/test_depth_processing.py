@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from engine.depth.processing import guided_upsample, normalise, postprocess, preprocess, squeeze_output, to_disparity
-from engine.depth.registry import ModelSpec
+from deocused.depth.processing import guided_upsample, normalise, postprocess, preprocess, squeeze_output, to_disparity
+from deocused.depth.registry import ModelSpec
 
 
 def _img(h=40, w=60):

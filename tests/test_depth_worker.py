@@ -14,8 +14,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 import conftest_depth as h
 
-from engine.depth import DepthWorker, DepthWorkerError, estimate_disparity, shutdown
-from engine.errors import InputError
+from deocused.depth import DepthWorker, DepthWorkerError, estimate_disparity, shutdown
+from deocused.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,9 +46,9 @@ def test_worker_infers_async_restarts_and_closes(tflite):
         assert set(w.last_timing) == {"preprocess_s", "network_s", "postprocess_s"}
 
         # the worker runs the real network: same as running the file here, up to the upsampling
-        from engine.depth import loaders
-        from engine.depth.processing import postprocess, preprocess
-        from engine.depth.registry import spec_for_file
+        from deocused.depth import loaders
+        from deocused.depth.processing import postprocess, preprocess
+        from deocused.depth.registry import spec_for_file
 
         spec = spec_for_file(tflite)
         ref = postprocess(loaders.load(tflite, spec)(preprocess(img, spec, (h.SIZE, h.SIZE))), spec, img)
@@ -92,12 +92,12 @@ def test_broken_model_error_is_clean_exception(tmp_path):
 
 
 def test_no_tensorflow_in_parent_and_worker_dies_with_parent(tflite, tmp_path):
-    """A parent that imports engine.depth and runs inference never imports TensorFlow;
+    """A parent that imports deocused.depth and runs inference never imports TensorFlow;
     when that parent is killed, its worker goes away too."""
     script = textwrap.dedent(f"""
         import sys, numpy as np
         sys.path.insert(0, {str(ROOT)!r})
-        import engine.depth as depth
+        import deocused.depth as depth
         assert "tensorflow" not in sys.modules
         img = np.random.default_rng(0).random((40, 30, 3), dtype=np.float32)
         d = depth.estimate_disparity(img, model_path={str(tflite)!r})

@@ -4,8 +4,8 @@ import importlib.util
 
 import pytest
 
-from engine import extras
-from engine.errors import RefocusError
+from deocused import extras
+from deocused.errors import RefocusError
 
 
 def test_installed_extras_pass():
@@ -27,7 +27,7 @@ def test_missing_extra_names_the_extra(extra, monkeypatch):
 
 
 def test_view_without_the_viewer_extra_is_one_line(monkeypatch, capsys):
-    from engine.cli import main
+    from deocused.cli import main
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "glfw" else real(name, *a))

@@ -25,8 +25,8 @@ import numpy as np
 import pytest
 from conftest import is_emulated
 
-from engine.aperture import Aperture
-from engine.errors import DeviceError, InputError
+from deocused.aperture import Aperture
+from deocused.errors import DeviceError, InputError
 
 KERNELS = sorted((Path(__file__).resolve().parents[1] / "engine" / "kernels").glob("*.cu"))
 MAX_ERR = 2      # 8-bit levels
@@ -37,7 +37,7 @@ MEAN_ERR = 0.05  # 8-bit levels
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not on PATH")
 @pytest.mark.parametrize("path", KERNELS, ids=[p.name for p in KERNELS])
 def test_kernel_compiles_with_nvcc(path, tmp_path):
-    from engine.gpu_backend import NVRTC_OPTIONS
+    from deocused.gpu_backend import NVRTC_OPTIONS
 
     res = subprocess.run(["nvcc", "--ptx", "-arch=sm_90", *NVRTC_OPTIONS, "-o", str(tmp_path / "k.ptx"), str(path)],
                          capture_output=True, text=True, timeout=300, check=False)
@@ -73,8 +73,8 @@ def _compare(cpu_img, gpu_img, what=""):
 
 
 def _pair(**opts):
-    from engine.cpu_backend import CpuRenderer
-    from engine.gpu_backend import GpuRenderer
+    from deocused.cpu_backend import CpuRenderer
+    from deocused.gpu_backend import GpuRenderer
 
     return CpuRenderer(**opts), GpuRenderer(**opts)
 
@@ -116,10 +116,10 @@ EMULATED_CROP = (128, 192)
 @pytest.mark.gpu
 def test_parity_sample_motorcycle(cupy_device):
     pytest.importorskip("skimage")
-    from engine.colour import srgb_to_linear
-    from engine.depthmap import to_disparity
-    from engine.optics import focus_disparity_at
-    from engine.samples import load_sample
+    from deocused.colour import srgb_to_linear
+    from deocused.depthmap import to_disparity
+    from deocused.optics import focus_disparity_at
+    from deocused.samples import load_sample
 
     srgb, raw, (fx, fy) = load_sample("motorcycle")
     disp = to_disparity(raw)
@@ -140,7 +140,7 @@ def test_parity_sample_motorcycle(cupy_device):
 @pytest.mark.gpu
 def test_cupy_inputs_and_output_type(cupy_device):
     cp = cupy_device
-    from engine.gpu_backend import GpuRenderer
+    from deocused.gpu_backend import GpuRenderer
 
     img, disp = _scene(48, 80, seed=11)
     r = GpuRenderer()
@@ -197,7 +197,7 @@ def test_synchronize_then_result_is_final(renderer_factory):
 
 @pytest.mark.gpu
 def test_buffers_reused(cupy_device):
-    from engine.gpu_backend import GpuRenderer
+    from deocused.gpu_backend import GpuRenderer
 
     r = GpuRenderer()
     a, da = _scene(70, 90, seed=1)
@@ -227,7 +227,7 @@ extern "C" __global__ void sleep_cycles(long long cycles) {
 @pytest.mark.gpu
 def test_stream_honoured(cupy_device):
     cp = cupy_device
-    from engine.gpu_backend import GpuRenderer
+    from deocused.gpu_backend import GpuRenderer
 
     stream = cp.cuda.Stream(non_blocking=True)
     r = GpuRenderer(stream=stream)
@@ -259,7 +259,7 @@ def test_copy_on_caller_stream_not_overwritten(cupy_device):
     """A .copy() of render()'s result queued on the caller's stream sees that result,
     even when the next render() is issued before the copy has run."""
     cp = cupy_device
-    from engine.gpu_backend import GpuRenderer
+    from deocused.gpu_backend import GpuRenderer
 
     r = GpuRenderer(stream=cp.cuda.Stream(non_blocking=True))
     img, disp = _scene(64, 64, seed=6)
@@ -280,7 +280,7 @@ def test_copy_on_caller_stream_not_overwritten(cupy_device):
 @pytest.mark.gpu
 def test_out_of_memory_is_device_error(monkeypatch, cupy_device):
     cp = cupy_device
-    from engine.gpu_backend import GpuRenderer
+    from deocused.gpu_backend import GpuRenderer
 
     r = GpuRenderer()
     img, disp = _scene(64, 64, seed=4)
@@ -302,8 +302,8 @@ def test_out_of_memory_is_device_error(monkeypatch, cupy_device):
 
 @pytest.mark.gpu
 def test_make_renderer_gpu(cupy_device):
-    from engine.backends import make_renderer
-    from engine.gpu_backend import GpuRenderer
+    from deocused.backends import make_renderer
+    from deocused.gpu_backend import GpuRenderer
 
     assert isinstance(make_renderer("gpu"), GpuRenderer)
     assert isinstance(make_renderer("auto"), GpuRenderer)

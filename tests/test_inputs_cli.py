@@ -9,11 +9,11 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.cli import main
-from engine.depthmap import fill_holes, find_sidecar, load_disparity, save_disparity_png, to_disparity
-from engine.errors import InputError
-from engine.images import load_image
-from engine.optics import coc_radius, focus_disparity_at
+from deocused.cli import main
+from deocused.depthmap import fill_holes, find_sidecar, load_disparity, save_disparity_png, to_disparity
+from deocused.errors import InputError
+from deocused.images import load_image
+from deocused.optics import coc_radius, focus_disparity_at
 
 
 def write_png(path, rgb8):
@@ -188,7 +188,7 @@ def test_render_refuses_to_overwrite_inputs(scene, capsys):
 
 
 def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "engine.cli", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", "deocused.cli", *args], capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.parametrize("case", ["missing", "truncated", "empty", "nan_depth", "wrong_size_depth", "not_image",
@@ -217,7 +217,7 @@ def test_bad_inputs_give_one_line_error_and_nonzero_exit(scene, tmp_path, case):
     elif case == "bad_focus":
         args += ["--focus", "1000,5"]
     elif case == "gpu_without_gpu":
-        from engine.backends import gpu_available
+        from deocused.backends import gpu_available
 
         if gpu_available()[0]:
             pytest.skip("a GPU is present")
@@ -265,7 +265,7 @@ def test_unexpected_exception_is_one_line_and_traceback_only_with_verbose(scene,
     def broken(*a, **k):
         raise RuntimeError("simulated\nbug")
 
-    monkeypatch.setattr("engine.photo.render_photo", broken)
+    monkeypatch.setattr("deocused.photo.render_photo", broken)
     args = ["render", str(path), "-o", str(tmp_path / "o.png"), "--device", "cpu"]
     assert main(args) == 70
     err = capsys.readouterr().err

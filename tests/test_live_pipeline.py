@@ -1,6 +1,6 @@
 """`refocus live` without a window: capture, reconnect, temporal filters, recording, the whole pipeline.
 
-The depth model is the tiny Keras network of engine.bench.standin (the depth tests' too)
+The depth model is the tiny Keras network of deocused.bench.standin (the depth tests' too)
 exported to TFLite in a *subprocess*, so TensorFlow is never imported in the
 pytest process (the window tests share it, and TF's LLVM clashes with Mesa's).
 """
@@ -17,14 +17,14 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.backends import make_renderer
-from engine.cli import main
-from engine.errors import RefocusError
-from engine.live.capture import CaptureEnded, FrameCapture, SourceSpec
-from engine.live.pipeline import Controls, LivePipeline
-from engine.live.record import VideoRecorder
-from engine.live.synthetic import FakeOpener, moving_scene, scene_disparity
-from engine.live.temporal import DepthSmoother, FocusSmoother, fit_scale_shift, frame_variation
+from deocused.backends import make_renderer
+from deocused.cli import main
+from deocused.errors import RefocusError
+from deocused.live.capture import CaptureEnded, FrameCapture, SourceSpec
+from deocused.live.pipeline import Controls, LivePipeline
+from deocused.live.record import VideoRecorder
+from deocused.live.synthetic import FakeOpener, moving_scene, scene_disparity
+from deocused.live.temporal import DepthSmoother, FocusSmoother, fit_scale_shift, frame_variation
 
 ROOT = Path(__file__).resolve().parents[1]
 W, H, N_FRAMES = 64, 48, 30
@@ -33,7 +33,7 @@ W, H, N_FRAMES = 64, 48, 30
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
     out = tmp_path_factory.mktemp("live-model") / "tiny.tflite"
-    code = "import sys; from engine.bench.standin import build_tflite; build_tflite('tiny', sys.argv[1])"
+    code = "import sys; from deocused.bench.standin import build_tflite; build_tflite('tiny', sys.argv[1])"
     path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     r = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True, timeout=300,
                        env={**os.environ, "CUDA_VISIBLE_DEVICES": "", "PYTHONPATH": path})
@@ -43,7 +43,7 @@ def tiny_model(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def worker(tiny_model):
-    from engine.depth import DepthWorker
+    from deocused.depth import DepthWorker
 
     w = DepthWorker(model_path=tiny_model)
     w.start()
@@ -67,7 +67,7 @@ def _restore_engine_log_handlers():
     """main() points the engine's log handler at this test's (captured) stderr; put the old ones back."""
     import logging
 
-    lg = logging.getLogger("engine")
+    lg = logging.getLogger("deocused")
     saved = lg.handlers[:], lg.level
     yield
     lg.handlers[:], _ = saved[0], lg.setLevel(saved[1])
@@ -106,8 +106,8 @@ def test_cli_headless_output_matches_renderer(tiny_model, input_video, worker, t
 
     got = read_video(out_mkv)
     assert len(got) == n and got[0].shape == (H, W, 3)
-    from engine.colour import srgb_to_linear
-    from engine.optics import focus_disparity_at
+    from deocused.colour import srgb_to_linear
+    from deocused.optics import focus_disparity_at
 
     frames = read_video(input_video)[:n]
     r = make_renderer("cpu")
@@ -346,11 +346,11 @@ def test_record_is_playable_after_a_real_signal(tmp_path, sig):
     out = tmp_path / "rec.mp4"
     script = textwrap.dedent(f"""
         import sys
-        from engine.live.capture import FrameCapture, SourceSpec
-        from engine.live.pipeline import LivePipeline
-        from engine.live.record import VideoRecorder, terminate_as_interrupt
-        from engine.live.synthetic import FakeOpener, scene_disparity
-        from engine.backends import make_renderer
+        from deocused.live.capture import FrameCapture, SourceSpec
+        from deocused.live.pipeline import LivePipeline
+        from deocused.live.record import VideoRecorder, terminate_as_interrupt
+        from deocused.live.synthetic import FakeOpener, scene_disparity
+        from deocused.backends import make_renderer
         cap = FrameCapture(SourceSpec("camera", 0), opener=FakeOpener(), mode="every")
         try:
             with VideoRecorder({str(out)!r}, 30) as rec, terminate_as_interrupt():
@@ -378,7 +378,7 @@ def test_record_is_playable_after_a_real_signal(tmp_path, sig):
 def test_scale_processes_frames_at_a_reduced_size():
     """--scale 0.5: depth and render run on frames downsized (INTER_AREA) by 2, with K in
     the captured frame's pixels scaled alike; the output is the renderer's on those inputs."""
-    from engine.colour import srgb_to_linear
+    from deocused.colour import srgb_to_linear
 
     frames = []
     opener = FakeOpener(script=[("ok", None)], size=(64, 48))

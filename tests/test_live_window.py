@@ -9,11 +9,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from engine.backends import make_renderer
-from engine.live.app import LiveWindow, format_live_status
-from engine.live.capture import FrameCapture, SourceSpec
-from engine.live.pipeline import LivePipeline
-from engine.live.synthetic import FakeOpener
+from deocused.backends import make_renderer
+from deocused.live.app import LiveWindow, format_live_status
+from deocused.live.capture import FrameCapture, SourceSpec
+from deocused.live.pipeline import LivePipeline
+from deocused.live.synthetic import FakeOpener
 
 W, H = 64, 48
 

@@ -7,7 +7,7 @@ import malformed as m
 import numpy as np
 import pytest
 
-from engine.depthmap import load_disparity
+from deocused.depthmap import load_disparity
 
 
 @pytest.fixture

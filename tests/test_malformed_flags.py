@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.errors import InputError
-from engine.settings import RenderSettings
+from deocused.errors import InputError
+from deocused.settings import RenderSettings
 
 FLOAT_FLAGS = {"--max-blur": (0.0, 256.0), "--dof": (0.0, 1.0), "--focus-disparity": (0.0, 1.0),
                "--rotation": (-360.0, 360.0), "--highlights": (0.0, 100.0)}
@@ -115,8 +115,8 @@ def test_render_settings_refuse_bad_values(field, value):
 
 
 def test_renderer_refuses_bad_render_inputs():
-    from engine.aperture import Aperture
-    from engine.cpu_backend import CpuRenderer
+    from deocused.aperture import Aperture
+    from deocused.cpu_backend import CpuRenderer
 
     with pytest.raises(InputError, match="highlights"):
         CpuRenderer(highlights=math.nan)

@@ -248,8 +248,8 @@ def test_bad_live_output_is_refused_before_the_source_opens(ws, kind, flag):
 def test_truncated_video_is_refused_or_opens(ws, frac):
     """A truncated video either cannot be opened (one error line, before the
     model loads) or gives its first frame at the right size."""
-    from engine.errors import InputError
-    from engine.live.capture import SourceSpec, open_source
+    from deocused.errors import InputError
+    from deocused.live.capture import SourceSpec, open_source
 
     data = m.write_video(ws / "in" / "v.avi").read_bytes()
     v = ws / "in" / "cut.avi"
@@ -298,9 +298,9 @@ def model_file(ws, fmt, kind) -> Path:
 def test_bad_model_file_is_one_line_input_error(ws, fmt, kind):
     """The loaders as the depth worker calls them (in this process: one TensorFlow import for all cases)."""
     pytest.importorskip("tensorflow")
-    from engine.depth import loaders
-    from engine.depth.registry import ModelSpec
-    from engine.errors import InputError
+    from deocused.depth import loaders
+    from deocused.depth.registry import ModelSpec
+    from deocused.errors import InputError
 
     p = model_file(ws, fmt, kind)
     with pytest.raises(InputError) as ei:

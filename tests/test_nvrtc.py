@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.gpu_backend import KERNEL_DIR, NVRTC_OPTIONS
+from deocused.gpu_backend import KERNEL_DIR, NVRTC_OPTIONS
 
 ARCHS = ("compute_80", "compute_90")
 RENDERER_KERNELS = ("pyramid.cu", "refocus.cu")
@@ -101,9 +101,9 @@ def test_defines_carry_the_python_constants_exactly():
     """Each -D value reads back (as float32, as the kernels use it) to the Python constant."""
     import numpy as np
 
-    from engine import constants
-    from engine.gpu_backend import TILE, kernel_defines
-    from engine.pyramid import LEVEL_RADII
+    from deocused import constants
+    from deocused.gpu_backend import TILE, kernel_defines
+    from deocused.pyramid import LEVEL_RADII
 
     values = dict(d[2:].split("=", 1) for d in kernel_defines())
     expected = {"EPS": constants.EPS, "FILL_BEHIND_RAMP": constants.FILL_BEHIND_RAMP,

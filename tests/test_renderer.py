@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from reference import disc_average, smooth_texture
 
-from engine.aperture import Aperture
-from engine.backends import make_renderer
-from engine.colour import linear_to_srgb, linear_to_srgb8, srgb_to_linear
-from engine.cpu_backend import CpuRenderer, bilinear_at
-from engine.errors import InputError
-from engine.renderer import boost_highlights
+from deocused.aperture import Aperture
+from deocused.backends import make_renderer
+from deocused.colour import linear_to_srgb, linear_to_srgb8, srgb_to_linear
+from deocused.cpu_backend import CpuRenderer, bilinear_at
+from deocused.errors import InputError
+from deocused.renderer import boost_highlights
 
 BACKENDS = ["cpu", pytest.param("gpu", marks=pytest.mark.gpu)]
 
@@ -92,7 +92,7 @@ def test_point_light_becomes_aperture_of_the_thin_lens_radius(device, blades, ra
     assert measured == pytest.approx(radius, abs=1.0)
     # Energy stays inside the shape, plus the level interpolation's 25 % margin and the
     # bilinear upsampling's reach (the level's scale) of a downsampled level.
-    from engine.pyramid import level_scale
+    from deocused.pyramid import level_scale
 
     outside = ap.signed_distance(xx, yy, 1.25 * radius + level_scale(1.25 * radius) + 1.0) > 0
     assert out[outside].sum() < 0.01
@@ -280,8 +280,8 @@ def test_dof_range_keeps_a_slab_sharp():
 
 
 def test_cpu_refuses_a_pyramid_larger_than_the_memory(monkeypatch):
-    import engine.cpu_backend as cb
-    from engine.errors import DeviceError
+    import deocused.cpu_backend as cb
+    from deocused.errors import DeviceError
 
     r = CpuRenderer()
     r.prepare(smooth_texture(64, 96, 7), np.linspace(0, 1, 64 * 96, dtype=np.float32).reshape(64, 96))

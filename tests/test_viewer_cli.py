@@ -10,12 +10,12 @@ import pytest
 def _run(args, env_changes, timeout=120):
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     env.update(env_changes)
-    return subprocess.run([sys.executable, "-m", "engine.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "deocused.cli", *args], capture_output=True, text=True,
                           env=env, timeout=timeout)
 
 
 def test_view_is_registered():
-    from engine.cli import build_parser
+    from deocused.cli import build_parser
 
     args = build_parser().parse_args(["view", "a.jpg", "b.jpg", "--device", "cpu", "-K", "9"])
     assert args.images == ["a.jpg", "b.jpg"] and args.device == "cpu" and args.max_blur == 9
@@ -41,14 +41,14 @@ def test_unreachable_display_is_one_line(tmp_path):
 
 
 def test_depth_file_needs_a_single_image():
-    from engine.cli import main
+    from deocused.cli import main
 
     assert main(["view", "a.png", "b.png", "--depth", "d.png"]) != 0
 
 
 @pytest.mark.parametrize("argv", [["view", "--help"]])
 def test_help_lists_keys(argv, capsys):
-    from engine.cli import main
+    from deocused.cli import main
 
     with pytest.raises(SystemExit) as e:
         main(argv)
@@ -57,8 +57,8 @@ def test_help_lists_keys(argv, capsys):
 
 
 def test_no_preview_flag_reaches_the_viewer(monkeypatch):
-    import engine.viewer.app
-    from engine.cli import build_parser, main
+    import deocused.viewer.app
+    from deocused.cli import build_parser, main
 
     assert build_parser().parse_args(["view"]).preview is True
     assert build_parser().parse_args(["view", "--no-preview"]).preview is False
@@ -74,6 +74,6 @@ def test_no_preview_flag_reaches_the_viewer(monkeypatch):
         def close(self):
             pass
 
-    monkeypatch.setattr(engine.viewer.app, "Viewer", FakeViewer)
+    monkeypatch.setattr(deocused.viewer.app, "Viewer", FakeViewer)
     assert main(["view", "--no-preview", "--device", "cpu"]) == 0 and seen["preview"] is False
     assert main(["view", "--device", "cpu"]) == 0 and seen["preview"] is True

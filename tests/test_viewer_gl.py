@@ -42,7 +42,7 @@ def synthetic():
 
 @pytest.fixture
 def viewer(xdisplay):
-    from engine.viewer.app import Source, Viewer
+    from deocused.viewer.app import Source, Viewer
 
     img, disp = synthetic()
     title = f"refocus-test-{uuid.uuid4().hex[:8]}"
@@ -207,8 +207,8 @@ def test_keys_change_state(viewer):
 
 
 def test_save_never_overwrites_and_skips_bad_files(xdisplay, tmp_path):
-    from engine.depthmap import save_disparity_png
-    from engine.viewer.app import Source, Viewer
+    from deocused.depthmap import save_disparity_png
+    from deocused.viewer.app import Source, Viewer
 
     img, disp = synthetic()
     good = tmp_path / "card.png"
@@ -237,7 +237,7 @@ def test_save_never_overwrites_and_skips_bad_files(xdisplay, tmp_path):
 
 
 def test_left_right_move_between_images(xdisplay, tmp_path):
-    from engine.viewer.app import Source, Viewer
+    from deocused.viewer.app import Source, Viewer
 
     img, disp = synthetic()
     a = Source("a", image=img, disparity=disp)
@@ -252,8 +252,8 @@ def test_left_right_move_between_images(xdisplay, tmp_path):
 
 
 def test_viewer_never_imports_tensorflow():
-    code = ("import sys, engine.cli, engine.viewer, engine.viewer.app, engine.window.layout, engine.viewer.hud; "
-            "engine.cli.build_parser(); print('tensorflow' in sys.modules)")
+    code = ("import sys, deocused.cli, deocused.viewer, deocused.viewer.app, deocused.window.layout, deocused.viewer.hud; "
+            "deocused.cli.build_parser(); print('tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
@@ -261,8 +261,8 @@ def test_viewer_never_imports_tensorflow():
 
 def test_photo_without_depth_uses_the_depth_worker(xdisplay, tmp_path, monkeypatch):
     """No depth file: the viewer shows "computing depth..." and keeps running until the worker answers."""
-    import engine.depth
-    from engine.viewer.app import Source, Viewer
+    import deocused.depth
+    from deocused.viewer.app import Source, Viewer
 
     img, disp = synthetic()
     photo = tmp_path / "nodepth.png"
@@ -285,7 +285,7 @@ def test_photo_without_depth_uses_the_depth_worker(xdisplay, tmp_path, monkeypat
         def close(self):
             calls["closed"] = True
 
-    monkeypatch.setattr(engine.depth, "DepthWorker", FakeWorker, raising=False)
+    monkeypatch.setattr(deocused.depth, "DepthWorker", FakeWorker, raising=False)
     with Viewer([Source("nodepth.png", path=photo)], device="cpu", size=(W, H)) as v:
         assert v.slots[0].status == "depth"
         v.step()
@@ -298,7 +298,7 @@ def test_photo_without_depth_uses_the_depth_worker(xdisplay, tmp_path, monkeypat
 
 # --------------------------------------------------------------------------- progressive CPU preview
 #
-# Images above engine.viewer.app.PREVIEW_MIN_PIXELS (0.6 MP) on the CPU renderer: each new focus first
+# Images above deocused.viewer.app.PREVIEW_MIN_PIXELS (0.6 MP) on the CPU renderer: each new focus first
 # shows a render of a ~0.3 MP downscaled copy, upscaled bilinearly. Tolerances: the preview on screen
 # (1:1) equals the preview renderer's sRGB8 output resized by OpenCV INTER_LINEAR (what the viewer
 # uploads) within 2/255; once idle the screen equals the full renderer's render_srgb8 within 2/255.
@@ -308,7 +308,7 @@ BW, BH = 1024, 640  # 0.66 MP: just above the threshold, to keep the tests fast
 
 @functools.lru_cache(maxsize=1)
 def big_scene():
-    from engine.samples import synthetic_scene
+    from deocused.samples import synthetic_scene
 
     img, depth = synthetic_scene(BW, BH)
     inv = 1.0 / depth
@@ -317,7 +317,7 @@ def big_scene():
 
 @pytest.fixture(scope="module")
 def big_viewer(xdisplay):
-    from engine.viewer.app import Source, Viewer
+    from deocused.viewer.app import Source, Viewer
 
     img, disp = big_scene()
     with Viewer([Source("big", image=img, disparity=disp)], device="cpu", size=(BW, BH)) as v:
@@ -405,7 +405,7 @@ def test_click_during_full_render_gets_its_preview_next(big_viewer):
 
 def test_unthreaded_preview_then_full_in_two_steps(xdisplay):
     """threaded=False: the first step renders and presents the preview, the next one the full frame."""
-    from engine.viewer.app import Source, Viewer
+    from deocused.viewer.app import Source, Viewer
 
     img, disp = big_scene()
     with Viewer([Source("big", image=img, disparity=disp)], device="cpu", size=(BW, BH), threaded=False) as v:
@@ -420,7 +420,7 @@ def test_unthreaded_preview_then_full_in_two_steps(xdisplay):
 def test_quick_full_render_skips_the_preview(xdisplay):
     """Once the image's full render is known to be quick, a click renders the full frame straight away;
     a slow one keeps the preview first."""
-    from engine.viewer.app import Source, Viewer
+    from deocused.viewer.app import Source, Viewer
 
     img, disp = big_scene()
     with Viewer([Source("big", image=img, disparity=disp)], device="cpu", size=(BW, BH), threaded=False) as v:
@@ -445,7 +445,7 @@ def expected_preview_for(v):
 
 
 def test_no_preview_option(xdisplay):
-    from engine.viewer.app import Source, Viewer
+    from deocused.viewer.app import Source, Viewer
 
     img, disp = big_scene()
     with Viewer([Source("big", image=img, disparity=disp)], device="cpu", size=(BW, BH), threaded=False,

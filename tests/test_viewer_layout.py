@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from engine.viewer import hud
-from engine.window.layout import Rect, fit_window, image_to_window, letterbox, window_to_image
+from deocused.viewer import hud
+from deocused.window.layout import Rect, fit_window, image_to_window, letterbox, window_to_image
 
 
 def test_letterbox_exact_fit_is_identity():
@@ -97,10 +97,10 @@ def test_hud_panel_and_status_lines():
 
 
 def test_table_encoder_equals_linear_to_srgb8():
-    """The windows' table-driven sRGB encoding is exactly engine.colour's, including values next to
+    """The windows' table-driven sRGB encoding is exactly deocused.colour's, including values next to
     rounding boundaries, out-of-range values and a change of frame size (buffers reused)."""
-    from engine.colour import linear_to_srgb8, srgb_to_linear
-    from engine.window.frames import Srgb8Encoder, srgb8_to_linear
+    from deocused.colour import linear_to_srgb8, srgb_to_linear
+    from deocused.window.frames import Srgb8Encoder, srgb8_to_linear
 
     rng = np.random.default_rng(5)
     enc = Srgb8Encoder()

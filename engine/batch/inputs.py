@@ -24,7 +24,7 @@ from pathlib import Path
 from ..errors import InputError
 from ..settings import RenderSettings
 
-log = logging.getLogger("engine")
+log = logging.getLogger("deocused")
 
 #: Photo extensions a folder search picks up (lower case).
 PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp", ".exr", ".hdr", ".pfm")

@@ -1,7 +1,7 @@
 """Worker pools that run batch jobs: local processes or Ray actors.
 
 Both have the same shape: a context manager whose :meth:`imap` takes jobs and
-yields :func:`~engine.batch.worker.process_job` results as they complete
+yields :func:`~deocused.batch.worker.process_job` results as they complete
 (any order). Local workers have ``PREFETCH`` jobs each in flight, so every
 worker has its next item queued when it finishes one: workers stay busy, and
 at any moment they are at different stages of different items (decoding,
@@ -30,7 +30,7 @@ from collections import deque
 
 from .worker import THREAD_ENV, init_worker, process_job, process_jobs
 
-log = logging.getLogger("engine")
+log = logging.getLogger("deocused")
 
 #: Jobs in flight per local worker (they share one queue: an idle worker takes the next).
 PREFETCH = 2
@@ -38,7 +38,7 @@ PREFETCH = 2
 RAY_IN_FLIGHT = 1
 #: Attempts per job when its worker dies under it.
 MAX_ATTEMPTS = 2
-#: Jobs a GPU worker takes at a time, to overlap their stages (:func:`~engine.batch.worker.process_jobs`).
+#: Jobs a GPU worker takes at a time, to overlap their stages (:func:`~deocused.batch.worker.process_jobs`).
 GPU_CHUNK = 4
 
 

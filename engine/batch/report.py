@@ -27,7 +27,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-log = logging.getLogger("engine")
+log = logging.getLogger("deocused")
 
 REPORT_NAME = "batch-report.json"
 SAVE_INTERVAL_S = 1.0

@@ -13,13 +13,13 @@ from pathlib import Path
 from ..errors import InputError
 from .report import Report, temp_leftovers
 
-log = logging.getLogger("engine")
+log = logging.getLogger("deocused")
 
 
 def run_batch(jobs, output_dir, *, workers: int | None = None, device: str = "auto", ray: bool = False,
               ray_address: str | None = None, resume: bool = False, overwrite: bool = False,
               progress: bool = True, out=None) -> Report:
-    """Run ``jobs`` (from :func:`~engine.batch.inputs.plan_jobs`) and return the
+    """Run ``jobs`` (from :func:`~deocused.batch.inputs.plan_jobs`) and return the
     :class:`Report` (also in ``output_dir/batch-report.json``).
 
     ``workers``: worker processes or actors (default: a worker per core on the

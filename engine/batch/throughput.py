@@ -1,6 +1,6 @@
 """Batch throughput: items/s against workers, local pool vs Ray on this node.
 
-``python -m engine.batch.throughput [--size 1920x1080] [--items 4] [--workers 1,2]
+``python -m deocused.batch.throughput [--size 1920x1080] [--items 4] [--workers 1,2]
 [--repeat 2] [--device cpu] [--no-ray] [--json OUT] [--plot OUT.png] [--dir FOLDER]``
 
 Configurations (runner x workers) run in turn, ``--repeat`` rounds; each
@@ -179,7 +179,7 @@ def plot(data: dict, path: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m engine.batch.throughput",
+    p = argparse.ArgumentParser(prog="python -m deocused.batch.throughput",
                                 description="Batch items/s against workers, local pool vs Ray on this node.")
     p.add_argument("--size", type=_size, default=(1920, 1080), metavar="WxH", help="photo size (default 1920x1080)")
     p.add_argument("--items", type=int, default=4, help="timed photos per configuration (default 4)")

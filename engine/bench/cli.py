@@ -12,7 +12,7 @@ from pathlib import Path
 from ..errors import DeviceError, InputError
 from .scenes import DEFAULT_SCENE, SCENES
 
-log = logging.getLogger("engine")
+log = logging.getLogger("deocused")
 
 DEFAULT_SIZES = "1920x1080,3840x2160,6000x4000@default"
 DEFAULT_MAX_BLUR = "16,32,64"

@@ -1,6 +1,6 @@
 """GPU check: parity with the CPU renderer, then CUDA-event timings against two baselines.
 
-    python -m engine.bench.gpu_check [--out bench/results] [--quick] [--scene motorcycle|synthetic]
+    python -m deocused.bench.gpu_check [--out bench/results] [--quick] [--scene motorcycle|synthetic]
 
 1. Parity: GpuRenderer vs CpuRenderer on a small image (8-bit max/mean abs error).
 2. Timings with CUDA events on the renderer's stream (median and p95 after
@@ -8,10 +8,10 @@
    pyramid reused, two focus values alternating), full frame (prepare + render,
    the frame already on the device), host->device upload of an 8-bit frame
    from pinned memory. Baselines, same sizes and K: the Gaussian stack of
-   :mod:`engine.baseline` (the same function and border as ``refocus bench``)
+   :mod:`deocused.baseline` (the same function and border as ``refocus bench``)
    and a naive per-pixel disc gather (``engine/kernels/baseline.cu``; slow
    baselines run fewer times, the count is reported).
-3. The memory-bandwidth floor of the click: :func:`engine.bench.timing.refocus_min_bytes`
+3. The memory-bandwidth floor of the click: :func:`deocused.bench.timing.refocus_min_bytes`
    / measured device copy bandwidth.
 
 Writes ``OUT/gpu_<device>.json``; exit status 1 when parity fails.

@@ -36,7 +36,7 @@ def peak_rss_mib() -> float | None:
 
 
 def measure_size(config: dict, timeout: float | None = None) -> dict:
-    """Run one size's benchmark (:func:`engine.bench.render_bench.run_size`) in a child process.
+    """Run one size's benchmark (:func:`deocused.bench.render_bench.run_size`) in a child process.
 
     Returns its result dict; a child that fails returns ``{"error": reason}``.
     """
@@ -44,7 +44,7 @@ def measure_size(config: dict, timeout: float | None = None) -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     try:
-        proc = subprocess.run([sys.executable, "-c", "import sys, engine.bench.memory as m; sys.exit(m.child_main())"],
+        proc = subprocess.run([sys.executable, "-c", "import sys, deocused.bench.memory as m; sys.exit(m.child_main())"],
                               input=json.dumps(config),
                               stdout=subprocess.PIPE, stderr=None, text=True, env=env, timeout=timeout)
     except subprocess.TimeoutExpired:

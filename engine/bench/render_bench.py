@@ -13,7 +13,7 @@ puts it):
 * ``full_frame``: prepare + render, input already linear (a live video frame).
 * ``new_photo``: everything after decode: sRGB -> linear + prepare + render.
 * ``display``: CPU: 8-bit sRGB encode; GPU: host->device upload of an 8-bit frame.
-* ``baseline_stack`` / ``baseline_select`` / ``baseline_full``: :mod:`engine.baseline`.
+* ``baseline_stack`` / ``baseline_select`` / ``baseline_full``: :mod:`deocused.baseline`.
 
 Engine stages run first for every K and the peak RSS is read before the
 baselines run, so ``peak_rss_mib`` is the engine's (inputs and interpreter
@@ -33,7 +33,7 @@ from .memory import peak_rss_mib
 from .scenes import DEFAULT_SCENE, make_inputs
 from .timing import CpuTimer, GpuTimer, copy_bandwidth, refocus_floor, summarise
 
-log = logging.getLogger("engine")
+log = logging.getLogger("deocused")
 
 STAGES = ("decode_jpeg", "decode_png", "depth", "to_linear", "pyramid", "refocus", "full_frame", "new_photo",
           "display", "baseline_stack", "baseline_select", "baseline_full")
@@ -42,10 +42,10 @@ BASELINE_OF = {"pyramid": "baseline_stack", "refocus": "baseline_select", "full_
                "new_photo": "baseline_full"}
 K_STAGES = ("pyramid", "refocus", "full_frame", "new_photo", "baseline_stack", "baseline_select", "baseline_full")
 NOTES = {
-    "decode_jpeg": "JPEG (quality 95) bytes -> float32 sRGB, engine.images.decode_image",
-    "decode_png": "PNG (8-bit) bytes -> float32 sRGB, engine.images.decode_image",
+    "decode_jpeg": "JPEG (quality 95) bytes -> float32 sRGB, deocused.images.decode_image",
+    "decode_png": "PNG (8-bit) bytes -> float32 sRGB, deocused.images.decode_image",
     "depth": "depth model inference incl. pre/post-processing, DepthWorker.infer",
-    "to_linear": "sRGB -> linear light, engine.colour.srgb_to_linear",
+    "to_linear": "sRGB -> linear light, deocused.colour.srgb_to_linear",
     "pyramid": "Renderer.prepare + pyramid levels up to K",
     "refocus": "click: Renderer.render, pyramid reused, two focus values alternating",
     "full_frame": "Renderer.prepare + Renderer.render of a new frame already in linear light",
@@ -61,11 +61,11 @@ NOTES = {
 def depth_workers(models: list[str] | None, model_path: str | None) -> tuple[list, list]:
     """Depth workers for the cached models (never downloads): ([(name, input_size, worker)], [(model, reason)])."""
     try:
-        import engine.depth as depth
-        from engine.depth.download import resolve
-        from engine.depth.registry import list_models
+        import deocused.depth as depth
+        from deocused.depth.download import resolve
+        from deocused.depth.registry import list_models
     except Exception as e:
-        return [], [(None, f"engine.depth is not available ({type(e).__name__}: {e})")]
+        return [], [(None, f"deocused.depth is not available ({type(e).__name__}: {e})")]
     out, why = [], []
     if model_path:
         cands = [(models[0] if models else None, model_path)]
@@ -92,7 +92,7 @@ def depth_workers(models: list[str] | None, model_path: str | None) -> tuple[lis
 
 
 def resolve_k(k, shape) -> float:
-    """A K entry: a number (pixels) or "default" (:func:`engine.optics.default_max_blur` for ``shape``)."""
+    """A K entry: a number (pixels) or "default" (:func:`deocused.optics.default_max_blur` for ``shape``)."""
     if k == "default":
         from ..optics import default_max_blur
 
@@ -290,7 +290,7 @@ class SizeBench:
 
 
 def run_size(config: dict) -> dict:
-    """Benchmark one size (what the child process of :mod:`engine.bench.memory` runs)."""
+    """Benchmark one size (what the child process of :mod:`deocused.bench.memory` runs)."""
     return SizeBench(config).run()
 
 

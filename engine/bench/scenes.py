@@ -1,11 +1,11 @@
 """Benchmark inputs: a real photo with real depth, or the ray-cast synthetic scene, at any size.
 
 * ``motorcycle`` (default): the bundled Middlebury "motorcycle" photo and its
-  stereo disparity (:func:`engine.photo.load_photo`, holes filled, normalised
+  stereo disparity (:func:`deocused.photo.load_photo`, holes filled, normalised
   to [0, 1]), centre-cropped to the requested aspect ratio, then scaled to the
   requested size: the photo with INTER_AREA when shrinking and INTER_CUBIC
   when enlarging, the disparity with nearest neighbour (no invented depths).
-* ``synthetic``: :func:`engine.samples.synthetic_scene` ray-cast at the size
+* ``synthetic``: :func:`deocused.samples.synthetic_scene` ray-cast at the size
   (exact depth, no resampling), disparity 1/depth normalised to [0, 1].
 """
 
@@ -18,10 +18,10 @@ import numpy as np
 SCENES = ("motorcycle", "synthetic")
 DEFAULT_SCENE = "motorcycle"
 DESCRIPTION = {
-    "motorcycle": "engine.samples 'motorcycle' photo (741x500) with its stereo disparity (holes filled, "
+    "motorcycle": "deocused.samples 'motorcycle' photo (741x500) with its stereo disparity (holes filled, "
                   "normalised to [0, 1]), centre-cropped to each size's aspect ratio and scaled to it "
                   "(photo: INTER_AREA down / INTER_CUBIC up; disparity: nearest neighbour)",
-    "synthetic": "engine.samples.synthetic_scene ray-cast at each size; disparity = 1/depth normalised to [0, 1]",
+    "synthetic": "deocused.samples.synthetic_scene ray-cast at each size; disparity = 1/depth normalised to [0, 1]",
 }
 
 
@@ -31,7 +31,7 @@ def _motorcycle():
 
     from ..photo import load_photo
 
-    log = logging.getLogger("engine")
+    log = logging.getLogger("deocused")
     level = log.level
     log.setLevel(logging.ERROR)  # the sample's hole-filling notice, once per child process
     try:

@@ -3,7 +3,7 @@
 Every benchmark in the project times through this module:
 
 * :class:`CpuTimer` -- ``time.perf_counter`` around each call; given a
-  ``sync`` callable (e.g. :meth:`engine.renderer.Renderer.synchronize`) it
+  ``sync`` callable (e.g. :meth:`deocused.renderer.Renderer.synchronize`) it
   waits for queued device work before stopping the clock.
 * :class:`GpuTimer` -- CUDA events on a stream (CuPy imported only here).
 

@@ -1,7 +1,7 @@
 """Command-line pieces for depth: ``refocus depth`` and ``refocus models``.
 
 Handlers take the argparse namespace and return an exit code; user-caused
-problems raise :class:`engine.errors.InputError` (one line) for the main CLI.
+problems raise :class:`deocused.errors.InputError` (one line) for the main CLI.
 No TensorFlow in this process: inference runs in the depth worker.
 """
 

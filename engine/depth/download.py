@@ -23,7 +23,7 @@ from pathlib import Path
 from ..errors import InputError
 from .registry import ModelSpec, get_model, spec_for_file
 
-log = logging.getLogger("engine")
+log = logging.getLogger("deocused")
 
 CHUNK = 1 << 20
 TIMEOUT_S = 30.0

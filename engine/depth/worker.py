@@ -33,7 +33,7 @@ import numpy as np
 from ..errors import DeviceError, InputError, RefocusError
 from .registry import FALLBACK_INPUT_SIZE, ModelSpec
 
-log = logging.getLogger("engine")
+log = logging.getLogger("deocused")
 
 START_TIMEOUT_S = 300.0
 _ERROR_CLASSES = {"InputError": InputError, "RefocusError": RefocusError, "DeviceError": DeviceError}

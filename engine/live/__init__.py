@@ -6,7 +6,7 @@ Modules: :mod:`.capture` (capture thread, newest-frame hand-over, reconnect),
 :mod:`.record` (video writer that always finalises), :mod:`.app` (window + HUD).
 Only this module is imported to register the subcommand; OpenCV capture,
 OpenGL and the depth worker load when ``live`` runs. TensorFlow is never
-imported in this process (depth runs in :class:`engine.depth.DepthWorker`).
+imported in this process (depth runs in :class:`deocused.depth.DepthWorker`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sys
 
 from ..errors import InputError
 
-log = logging.getLogger("engine")
+log = logging.getLogger("deocused")
 
 __all__ = ["add_cli", "cmd_live", "build_live"]
 

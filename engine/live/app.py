@@ -1,6 +1,6 @@
 """The live window: the refocused stream in a GLFW window with a HUD.
 
-Built on the window kit shared with the viewer (:mod:`engine.window`: window,
+Built on the window kit shared with the viewer (:mod:`deocused.window`: window,
 screen drawing, key and mouse mapping). The pipeline runs
 on a background thread and hands each refocused frame to the window through a
 newest-frame slot; the window thread only uploads and draws, so events are
@@ -20,7 +20,7 @@ from ..window import layout
 from ..window.display import close_window, open_window
 from ..window.input import install_callbacks, k_key_steps, key_for_char, step_max_blur
 
-log = logging.getLogger("engine")
+log = logging.getLogger("deocused")
 
 HELP_LINES = (
     "Keys and mouse",
@@ -51,7 +51,7 @@ def format_live_status(source: str, size, device: str, capture_fps, depth_ms, re
 
 
 class LiveWindow:
-    """Window over a :class:`~engine.live.pipeline.LivePipeline` (which it runs on a thread)."""
+    """Window over a :class:`~deocused.live.pipeline.LivePipeline` (which it runs on a thread)."""
 
     def __init__(self, pipeline, size=None, visible: bool = True, title: str = "refocus live"):
         self.pipeline = pipeline

@@ -12,7 +12,7 @@
   consumer has taken the previous frame, so every frame is processed in order.
 
 Faults: a source that cannot be opened at start raises one
-:class:`~engine.errors.RefocusError` listing what was tried; a source that
+:class:`~deocused.errors.RefocusError` listing what was tried; a source that
 fails mid-stream (camera unplugged, stream dropped) is released and reopened
 with exponential back-off (``status`` says so, for the HUD and the log) and
 never crashes the thread; the end of a video file loops or ends the stream.
@@ -32,7 +32,7 @@ import numpy as np
 
 from ..errors import InputError, RefocusError
 
-log = logging.getLogger("engine")
+log = logging.getLogger("deocused")
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ background thread under the window). Two schedules:
   so it runs at about ``1 / max(D, R)`` frames per second.
 
 :class:`Stats` measures the rate and the latency (capture timestamp -> after
-the last sink returned). Depth comes from a :class:`engine.depth.DepthWorker`
+the last sink returned). Depth comes from a :class:`deocused.depth.DepthWorker`
 (``depth=``, used by the CLI: TensorFlow runs in its own process) or, for
 tests and experiments, any callable ``depth_fn(image_srgb) -> disparity`` run
 on a helper thread.
@@ -51,7 +51,7 @@ from ..window.frames import Srgb8Encoder, srgb8_to_linear
 from .capture import CaptureEnded, Frame
 from .temporal import DepthSmoother, FocusSmoother
 
-log = logging.getLogger("engine")
+log = logging.getLogger("deocused")
 
 MAX_DEPTH_FAILURES = 5
 
@@ -201,8 +201,8 @@ class _ThreadDepth:
 class LivePipeline:
     """Run capture -> depth -> render -> sinks (see the module docstring).
 
-    ``capture``: a :class:`~engine.live.capture.FrameCapture` (started here if
-    needed). ``renderer``: an :class:`engine.renderer.Renderer`. Exactly one of
+    ``capture``: a :class:`~deocused.live.capture.FrameCapture` (started here if
+    needed). ``renderer``: an :class:`deocused.renderer.Renderer`. Exactly one of
     ``depth`` (DepthWorker-like: ``submit``/``result``) or ``depth_fn``.
     ``sinks``: callables taking a :class:`FrameResult`. ``depth_wait``: render
     each frame with its own depth (True) or with the newest depth without

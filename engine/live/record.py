@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import InputError, RefocusError
 
-log = logging.getLogger("engine")
+log = logging.getLogger("deocused")
 
 CODECS = {".avi": "MJPG", ".mp4": "mp4v", ".mov": "mp4v", ".m4v": "mp4v", ".mkv": "FFV1"}
 

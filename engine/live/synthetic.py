@@ -3,7 +3,7 @@
 :func:`moving_scene` draws frame ``i`` of a small scene: a textured background
 and a bright disc that moves left to right. :func:`scene_disparity` is its
 exact disparity (disc near, background far), usable as a ``depth_fn``.
-:class:`FakeOpener` is an ``opener`` for :class:`~engine.live.capture.FrameCapture`
+:class:`FakeOpener` is an ``opener`` for :class:`~deocused.live.capture.FrameCapture`
 that serves such frames and can fail on schedule (to exercise the reconnect path).
 """
 

@@ -1,6 +1,6 @@
 """The click-to-refocus viewer: a GLFW window with an OpenGL 3.3 core context.
 
-:class:`Viewer` owns the window (:mod:`engine.window`) and the state (focus,
+:class:`Viewer` owns the window (:mod:`deocused.window`) and the state (focus,
 K, depth view, help, current image); loading and depth are
 :mod:`.loader`'s part, render scheduling and the preview :mod:`.scheduler`'s.
 Its input handlers -- :meth:`Viewer.on_click`, :meth:`Viewer.on_key`,
@@ -30,7 +30,7 @@ from . import hud
 from .loader import ImageLoading, Slot, Source
 from .scheduler import PREVIEW_IF_SLOWER_MS, PREVIEW_MIN_PIXELS, PREVIEW_PIXELS, Job, RenderScheduling
 
-log = logging.getLogger("engine")
+log = logging.getLogger("deocused")
 
 __all__ = ["Viewer", "Source", "PREVIEW_MIN_PIXELS", "PREVIEW_PIXELS"]
 
@@ -38,9 +38,9 @@ __all__ = ["Viewer", "Source", "PREVIEW_MIN_PIXELS", "PREVIEW_PIXELS"]
 class Viewer(ImageLoading, RenderScheduling):
     """Interactive refocus viewer over a list of :class:`Source` entries.
 
-    ``renderer``: an :class:`engine.renderer.Renderer` (made from ``device`` and
+    ``renderer``: an :class:`deocused.renderer.Renderer` (made from ``device`` and
     ``renderer_options`` when not given). ``max_blur``: K for every image (None:
-    :func:`engine.optics.default_max_blur` per image). ``size``: initial window
+    :func:`deocused.optics.default_max_blur` per image). ``size``: initial window
     size in screen units (None: the first image at 1:1, shrunk to fit the screen).
     ``threaded``: render on a background thread (False renders inside
     :meth:`step`; used by benchmarks and tests that need determinism; a preview
@@ -212,7 +212,7 @@ class Viewer(ImageLoading, RenderScheduling):
         self._needs_draw = True
 
     def on_key(self, key: int, mods: int = 0) -> None:
-        """Keyboard shortcuts (GLFW key codes); see :data:`engine.viewer.hud.HELP_LINES`."""
+        """Keyboard shortcuts (GLFW key codes); see :data:`deocused.viewer.hud.HELP_LINES`."""
         g = self.glfw
         if key in (g.KEY_ESCAPE, g.KEY_Q):
             self.close_window()

@@ -1,4 +1,4 @@
-"""The viewer's HUD and help text (drawn by :func:`engine.window.text.text_panel`).
+"""The viewer's HUD and help text (drawn by :func:`deocused.window.text.text_panel`).
 
 OpenCV's Hershey font is ASCII only, so the text uses "..." rather than an
 ellipsis character.

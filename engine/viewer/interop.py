@@ -95,7 +95,7 @@ class CudaGLPixelBuffer:
 
 
 class GpuUploader:
-    """Uploads CuPy sRGB8 frames (H, W, 3) into a :class:`~engine.window.gl.Texture` via CUDA-GL interop."""
+    """Uploads CuPy sRGB8 frames (H, W, 3) into a :class:`~deocused.window.gl.Texture` via CUDA-GL interop."""
 
     def __init__(self):
         self._buf: CudaGLPixelBuffer | None = None

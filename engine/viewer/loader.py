@@ -2,9 +2,9 @@
 
 :class:`Source` is one entry of the image list; :class:`Slot` its state
 (pending, depth, ready, failed). :class:`ImageLoading` (a part of
-:class:`engine.viewer.app.Viewer`) loads an image when it becomes current,
+:class:`deocused.viewer.app.Viewer`) loads an image when it becomes current,
 skips files that fail in the direction of travel, and asks
-:class:`engine.depth.DepthWorker` (a separate process: TensorFlow is never
+:class:`deocused.depth.DepthWorker` (a separate process: TensorFlow is never
 imported here) for the depth of photos that have none, one request at a time,
 polled from the event loop.
 """
@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import InputError, RefocusError
 
-log = logging.getLogger("engine")
+log = logging.getLogger("deocused")
 
 
 @dataclass

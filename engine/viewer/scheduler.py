@@ -1,6 +1,6 @@
 """Render scheduling of the viewer: one render at a time on a background thread, with a quick preview.
 
-:class:`RenderScheduling` (a part of :class:`engine.viewer.app.Viewer`)
+:class:`RenderScheduling` (a part of :class:`deocused.viewer.app.Viewer`)
 compares what the screen should show (:attr:`~RenderScheduling.wanted`: image,
 focus, K, dof) with what it shows (``shown``) and starts the render that
 closes the gap. Rendering runs on one background thread (NumPy/OpenCV and CuPy
@@ -33,7 +33,7 @@ import numpy as np
 
 from ..errors import RefocusError
 
-log = logging.getLogger("engine")
+log = logging.getLogger("deocused")
 
 PREVIEW_MIN_PIXELS = 600_000  # CPU: images above this get a quick low-resolution preview first
 PREVIEW_PIXELS = 300_000  # size of that preview (pixels)

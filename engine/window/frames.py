@@ -1,14 +1,14 @@
 """Fast 8-bit sRGB <-> linear conversions for frames on their way to the screen or a video file.
 
-:func:`engine.colour.linear_to_srgb8` evaluates the sRGB curve (a power) for
+:func:`deocused.colour.linear_to_srgb8` evaluates the sRGB curve (a power) for
 every value; for a 1920x1080 frame that costs far more than a table look-up.
 :class:`Srgb8Encoder` quantises linear light to 16 bits and looks the 8-bit
 code up in a 65536-entry table built with that same function; the few values
 whose 16-bit neighbourhood straddles a rounding boundary of the 8-bit code
 (about 1 %) are encoded with the function itself, so the result equals
-:func:`engine.colour.linear_to_srgb8` exactly. Buffers are reused between
+:func:`deocused.colour.linear_to_srgb8` exactly. Buffers are reused between
 frames of the same size. :func:`srgb8_to_linear` decodes 8-bit sRGB with a 256-entry table
-(exactly :func:`engine.colour.srgb_to_linear` of ``code / 255``).
+(exactly :func:`deocused.colour.srgb_to_linear` of ``code / 255``).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def srgb8_to_linear(rgb8: np.ndarray) -> np.ndarray:
 
 class Srgb8Encoder:
     """Linear light (float32 NumPy (H, W, 3), finite) -> 8-bit sRGB, equal to
-    :func:`engine.colour.linear_to_srgb8`; buffers are reused while the frame size stays."""
+    :func:`deocused.colour.linear_to_srgb8`; buffers are reused while the frame size stays."""
 
     def __init__(self):
         self._shape = None

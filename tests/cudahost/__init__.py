@@ -6,7 +6,7 @@
 * ``cupy/`` -- a CPU stand-in for the part of CuPy that ``engine/gpu_backend.py`` uses.
 
 :func:`installed` makes the stand-in *be* ``cupy`` for a while (``sys.modules`` and
-``engine.gpu_backend.cp``) and restores what was there afterwards; the test suite
+``deocused.gpu_backend.cp``) and restores what was there afterwards; the test suite
 uses it only where real CuPy with a device is absent. See README.md.
 """
 
@@ -57,11 +57,11 @@ def load() -> dict:
 
 @contextmanager
 def installed():
-    """Within the block, ``import cupy`` (and engine.gpu_backend) get the stand-in."""
+    """Within the block, ``import cupy`` (and deocused.gpu_backend) get the stand-in."""
     mods = load()
     saved = _take_cupy_modules()
     sys.modules.update(mods)
-    import engine.gpu_backend as gb
+    import deocused.gpu_backend as gb
 
     old_cp = gb.cp
     gb.cp = mods["cupy"]
