@@ -1,0 +1,433 @@
+"""Numba kernels of the CPU renderer (see :mod:`engine.cpu_backend` for the algorithm).
+
+Sparse level storage. A level (one blur radius, stored at 1/s resolution) is
+cut into ``TILE`` x ``TILE`` tiles. Layers are cumulative (layer j = bands
+0..j), so inside a tile whose pixels *and kernel halo* contain the set P of
+bands, layer j equals layer max{p in P, p <= j} (or zero when there is none):
+a tile stores one RGBA block per band of P, and ``slots[ty, tx, j]`` names the
+block that holds layer j there (-1: zero). Real photos have 1-2 bands per
+tile, so this is several times smaller than one array per layer.
+
+Blocks are built incrementally: conv(layer p_q) = conv(layer p_{q-1}) +
+conv(band p_q), where band p_q's convolution gathers only the tile's own
+input pixels of that band (one pass over the kernel window per output pixel,
+each input pixel adding to the accumulator of its band).
+
+All arithmetic that must equal NumPy's float32 results (blur radius, level
+weights) is written in float32 with ``fastmath=False``. Units: pixels; colours
+are linear-light premultiplied RGBA.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+#: Tile edge of the sparse level storage, in level pixels.
+TILE = 16
+
+_JIT = dict(cache=True, fastmath=False, nogil=True)
+
+
+@njit(**_JIT)
+def _popcount(m):
+    c = 0
+    while m:
+        m &= m - np.uint64(1)
+        c += 1
+    return c
+
+
+# -- pyramid -------------------------------------------------------------------------------
+
+@njit(parallel=True, **_JIT)
+def block_masks(band_p, n, s):
+    """Bands present in each s x s block (uint64 (hp/s, wp/s)); padding (band n) has none."""
+    hp, wp = band_p.shape
+    hl, wl = hp // s, wp // s
+    out = np.zeros((hl, wl), np.uint64)
+    for y in prange(hl):
+        for x in range(wl):
+            m = np.uint64(0)
+            for yy in range(y * s, y * s + s):
+                for xx in range(x * s, x * s + s):
+                    b = band_p[yy, xx]
+                    if b < n:
+                        m |= np.uint64(1) << np.uint64(b)
+            out[y, x] = m
+    return out
+
+
+@njit(parallel=True, **_JIT)
+def tile_masks_bands(band_p, n, R):
+    """Bands present in each tile of a scale-1 level grown by the kernel radius R."""
+    hl, wl = band_p.shape
+    nty, ntx = (hl + TILE - 1) // TILE, (wl + TILE - 1) // TILE
+    out = np.zeros((nty, ntx), np.uint64)
+    for t in prange(nty * ntx):
+        ty, tx = t // ntx, t % ntx
+        y0, y1 = max(ty * TILE - R, 0), min(ty * TILE + TILE + R, hl)
+        x0, x1 = max(tx * TILE - R, 0), min(tx * TILE + TILE + R, wl)
+        m = np.uint64(0)
+        for y in range(y0, y1):
+            for x in range(x0, x1):
+                b = band_p[y, x]
+                if b < n:
+                    m |= np.uint64(1) << np.uint64(b)
+        out[ty, tx] = m
+    return out
+
+
+@njit(parallel=True, **_JIT)
+def down_from_image(image_p, band_p, n, bidx, n_used):
+    """Box-average 2 x 2 blocks of every band alone: (n_used, hp/2, wp/2, 4) premultiplied
+    RGBA (band b in slice bidx[b]) and the blocks' band bit masks (uint64)."""
+    hp, wp = band_p.shape
+    hl, wl = hp // 2, wp // 2
+    out = np.zeros((n_used, hl, wl, 4), np.float32)
+    masks = np.zeros((hl, wl), np.uint64)
+    q = np.float32(0.25)
+    for y in prange(hl):
+        for x in range(wl):
+            m = np.uint64(0)
+            for dy in range(2):
+                for dx in range(2):
+                    b = band_p[2 * y + dy, 2 * x + dx]
+                    if b < n:
+                        k = bidx[b]
+                        m |= np.uint64(1) << np.uint64(b)
+                        for c in range(3):
+                            out[k, y, x, c] += image_p[2 * y + dy, 2 * x + dx, c]
+                        out[k, y, x, 3] += np.float32(1.0)
+            masks[y, x] = m
+            for k in range(n_used):
+                for c in range(4):
+                    out[k, y, x, c] *= q
+    return out, masks
+
+
+@njit(parallel=True, **_JIT)
+def down_next(src, src_masks):
+    """The next scale: 2 x 2 means of every band's blocks (mean of means == block mean)."""
+    n_used, hs, ws, _ = src.shape
+    hl, wl = hs // 2, ws // 2
+    out = np.empty((n_used, hl, wl, 4), np.float32)
+    masks = np.zeros((hl, wl), np.uint64)
+    q = np.float32(0.25)
+    for y in prange(hl):
+        for x in range(wl):
+            masks[y, x] = (src_masks[2 * y, 2 * x] | src_masks[2 * y, 2 * x + 1]
+                           | src_masks[2 * y + 1, 2 * x] | src_masks[2 * y + 1, 2 * x + 1])
+            for k in range(n_used):
+                for c in range(4):
+                    out[k, y, x, c] = ((src[k, 2 * y, 2 * x, c] + src[k, 2 * y, 2 * x + 1, c])
+                                       + (src[k, 2 * y + 1, 2 * x, c] + src[k, 2 * y + 1, 2 * x + 1, c])) * q
+    return out, masks
+
+
+@njit(parallel=True, **_JIT)
+def tile_masks(pix_masks, R):
+    """Bands present in each tile grown by the kernel radius R (uint64 (nty, ntx))."""
+    hl, wl = pix_masks.shape
+    nty, ntx = (hl + TILE - 1) // TILE, (wl + TILE - 1) // TILE
+    out = np.zeros((nty, ntx), np.uint64)
+    for t in prange(nty * ntx):
+        ty, tx = t // ntx, t % ntx
+        y0, y1 = max(ty * TILE - R, 0), min(ty * TILE + TILE + R, hl)
+        x0, x1 = max(tx * TILE - R, 0), min(tx * TILE + TILE + R, wl)
+        m = np.uint64(0)
+        for y in range(y0, y1):
+            for x in range(x0, x1):
+                m |= pix_masks[y, x]
+        out[ty, tx] = m
+    return out
+
+
+@njit(**_JIT)
+def slot_table(masks, n):
+    """Block index of layer j in each tile (int32 (nty, ntx, n), -1 = zero) and the
+    number of blocks."""
+    nty, ntx = masks.shape
+    slots = np.full((nty, ntx, n), -1, np.int32)
+    pos = 0
+    for ty in range(nty):
+        for tx in range(ntx):
+            m = masks[ty, tx]
+            cur = -1
+            for j in range(n):
+                if (m >> np.uint64(j)) & np.uint64(1):
+                    cur = pos
+                    pos += 1
+                slots[ty, tx, j] = cur
+    return slots, pos
+
+
+@njit(**_JIT)
+def count_blocks(masks):
+    """Number of blocks a level with these tile masks stores."""
+    total = 0
+    for m in masks.ravel():
+        total += _popcount(m)
+    return total
+
+
+@njit(parallel=True, **_JIT)
+def conv_full(image_p, band_p, n, kf, masks, slots, n_blocks):
+    """Scale-1 level: every tile's blocks of the convolution (zero outside the image)
+    with the flipped kernel ``kf`` ((2R+1)^2) of layers built from (image_p, band_p)."""
+    hl, wl = band_p.shape
+    R = kf.shape[0] // 2
+    nty, ntx = masks.shape
+    data = np.empty((n_blocks, TILE, TILE, 4), np.float32)
+    for t in prange(nty * ntx):
+        ty, tx = t // ntx, t % ntx
+        m = masks[ty, tx]
+        if m == 0:
+            continue
+        rank = np.full(n + 1, -1, np.int64)
+        npres = 0
+        for j in range(n):
+            if (m >> np.uint64(j)) & np.uint64(1):
+                rank[j] = npres
+                npres += 1
+        base = slots[ty, tx, n - 1] - (npres - 1)
+        acc = np.zeros((npres, 4), np.float32)
+        for py in range(TILE):
+            y = ty * TILE + py
+            for px in range(TILE):
+                x = tx * TILE + px
+                if y >= hl or x >= wl:
+                    for q in range(npres):
+                        for c in range(4):
+                            data[base + q, py, px, c] = 0.0
+                    continue
+                acc[:, :] = 0.0
+                for a in range(2 * R + 1):
+                    yy = y + a - R
+                    if yy < 0 or yy >= hl:
+                        continue
+                    for bb in range(2 * R + 1):
+                        wgt = kf[a, bb]
+                        xx = x + bb - R
+                        if wgt == 0.0 or xx < 0 or xx >= wl:
+                            continue
+                        r = rank[band_p[yy, xx]]
+                        if r < 0:
+                            continue
+                        acc[r, 0] += wgt * image_p[yy, xx, 0]
+                        acc[r, 1] += wgt * image_p[yy, xx, 1]
+                        acc[r, 2] += wgt * image_p[yy, xx, 2]
+                        acc[r, 3] += wgt
+                s0 = np.float32(0.0)
+                s1 = np.float32(0.0)
+                s2 = np.float32(0.0)
+                s3 = np.float32(0.0)
+                for q in range(npres):
+                    s0 += acc[q, 0]
+                    s1 += acc[q, 1]
+                    s2 += acc[q, 2]
+                    s3 += acc[q, 3]
+                    data[base + q, py, px, 0] = s0
+                    data[base + q, py, px, 1] = s1
+                    data[base + q, py, px, 2] = s2
+                    data[base + q, py, px, 3] = s3
+    return data
+
+
+@njit(parallel=True, **_JIT)
+def conv_down(down, bidx, n, kf, masks, slots, n_blocks):
+    """Downsampled level: like :func:`conv_full` from the per-band box means ``down``
+    ((n_used, hl, wl, 4), band b in slice bidx[b])."""
+    _, hl, wl, _ = down.shape
+    R = kf.shape[0] // 2
+    nty, ntx = masks.shape
+    data = np.empty((n_blocks, TILE, TILE, 4), np.float32)
+    for t in prange(nty * ntx):
+        ty, tx = t // ntx, t % ntx
+        m = masks[ty, tx]
+        if m == 0:
+            continue
+        pres = np.empty(n, np.int64)
+        npres = 0
+        for j in range(n):
+            if (m >> np.uint64(j)) & np.uint64(1):
+                pres[npres] = j
+                npres += 1
+        base = slots[ty, tx, n - 1] - (npres - 1)
+        for py in range(TILE):
+            y = ty * TILE + py
+            for px in range(TILE):
+                x = tx * TILE + px
+                s0 = np.float32(0.0)
+                s1 = np.float32(0.0)
+                s2 = np.float32(0.0)
+                s3 = np.float32(0.0)
+                inside = y < hl and x < wl
+                for q in range(npres):
+                    if inside:
+                        k = bidx[pres[q]]
+                        a0 = np.float32(0.0)
+                        a1 = np.float32(0.0)
+                        a2 = np.float32(0.0)
+                        a3 = np.float32(0.0)
+                        for a in range(2 * R + 1):
+                            yy = y + a - R
+                            if yy < 0 or yy >= hl:
+                                continue
+                            for bb in range(2 * R + 1):
+                                wgt = kf[a, bb]
+                                xx = x + bb - R
+                                if wgt == 0.0 or xx < 0 or xx >= wl:
+                                    continue
+                                a0 += wgt * down[k, yy, xx, 0]
+                                a1 += wgt * down[k, yy, xx, 1]
+                                a2 += wgt * down[k, yy, xx, 2]
+                                a3 += wgt * down[k, yy, xx, 3]
+                        s0 += a0
+                        s1 += a1
+                        s2 += a2
+                        s3 += a3
+                    data[base + q, py, px, 0] = s0
+                    data[base + q, py, px, 1] = s1
+                    data[base + q, py, px, 2] = s2
+                    data[base + q, py, px, 3] = s3
+    return data
+
+
+# -- per focus -----------------------------------------------------------------------------
+
+@njit(**_JIT)
+def level_weights1(r, radii, n_levels):
+    """:func:`engine.pyramid.level_weights` for one float32 radius."""
+    top = radii[n_levels - 1]
+    r = min(max(r, np.float32(0.0)), top)
+    c = 0
+    for k in range(n_levels):
+        if radii[k] <= r:
+            c += 1
+    i = min(max(c - 1, 0), max(n_levels - 2, 0))
+    if n_levels == 1:
+        return i, np.float32(1.0)
+    lo, hi = radii[i], radii[i + 1]
+    w = (hi * hi - r * r) / (hi * hi - lo * lo)
+    return i, min(max(w, np.float32(0.0)), np.float32(1.0))
+
+
+@njit(**_JIT)
+def _tap2(sl, dt, ly, lx, j):
+    """Layers j and j-1 (RGBA each) at level pixel (ly, lx) of one sparse level."""
+    ty, tx = ly // TILE, lx // TILE
+    iy, ix = ly - ty * TILE, lx - tx * TILE
+    s1 = sl[ty, tx, j]
+    s0 = sl[ty, tx, j - 1] if j >= 1 else -1
+    z = np.float32(0.0)
+    a0 = a1 = a2 = a3 = z
+    if s1 >= 0:
+        a0, a1, a2, a3 = dt[s1, iy, ix, 0], dt[s1, iy, ix, 1], dt[s1, iy, ix, 2], dt[s1, iy, ix, 3]
+    if s0 == s1:
+        return a0, a1, a2, a3, a0, a1, a2, a3
+    if s0 < 0:
+        return a0, a1, a2, a3, z, z, z, z
+    return a0, a1, a2, a3, dt[s0, iy, ix, 0], dt[s0, iy, ix, 1], dt[s0, iy, ix, 2], dt[s0, iy, ix, 3]
+
+
+@njit(**_JIT)
+def _level2(sl, dt, s, hl, wl, j, x, y):
+    """Layers j and j-1 of a level stored at 1/s resolution, bilinear at full-resolution
+    pixel (x, y): pixel centres at (i + 0.5) s, indices clamped (cv2.resize INTER_LINEAR)."""
+    if s == 1:
+        return _tap2(sl, dt, y, x, j)
+    fy = (y + 0.5) / s - 0.5
+    fx = (x + 0.5) / s - 0.5
+    y0f, x0f = np.floor(fy), np.floor(fx)
+    ty, tx = np.float32(fy - y0f), np.float32(fx - x0f)
+    y0, x0 = int(y0f), int(x0f)
+    y0c, y1c = min(max(y0, 0), hl - 1), min(max(y0 + 1, 0), hl - 1)
+    x0c, x1c = min(max(x0, 0), wl - 1), min(max(x0 + 1, 0), wl - 1)
+    a = _tap2(sl, dt, y0c, x0c, j)
+    b = _tap2(sl, dt, y0c, x1c, j)
+    c = _tap2(sl, dt, y1c, x0c, j)
+    d = _tap2(sl, dt, y1c, x1c, j)
+    ux, uy = np.float32(1.0) - tx, np.float32(1.0) - ty
+    return ((a[0] * ux + b[0] * tx) * uy + (c[0] * ux + d[0] * tx) * ty,
+            (a[1] * ux + b[1] * tx) * uy + (c[1] * ux + d[1] * tx) * ty,
+            (a[2] * ux + b[2] * tx) * uy + (c[2] * ux + d[2] * tx) * ty,
+            (a[3] * ux + b[3] * tx) * uy + (c[3] * ux + d[3] * tx) * ty,
+            (a[4] * ux + b[4] * tx) * uy + (c[4] * ux + d[4] * tx) * ty,
+            (a[5] * ux + b[5] * tx) * uy + (c[5] * ux + d[5] * tx) * ty,
+            (a[6] * ux + b[6] * tx) * uy + (c[6] * ux + d[6] * tx) * ty,
+            (a[7] * ux + b[7] * tx) * uy + (c[7] * ux + d[7] * tx) * ty)
+
+
+@njit(**_JIT)
+def _layer2(slots, data, scales, lh, lw, n_levels, j, i, w, x, y, p0, p1, p2, pb):
+    """Layers j and j-1 at pixel (x, y) between levels i and i+1 (weight w of level i).
+    Level 0 is the pixel itself: colour (p0, p1, p2) in band pb."""
+    z = np.float32(0.0)
+    if j < 0:
+        return z, z, z, z, z, z, z, z
+    if i == 0:
+        m1 = np.float32(1.0) if pb <= j else z
+        m0 = np.float32(1.0) if pb <= j - 1 else z
+        lo = (p0 * m1, p1 * m1, p2 * m1, m1, p0 * m0, p1 * m0, p2 * m0, m0)
+    else:
+        lo = _level2(slots[i], data[i], scales[i], lh[i], lw[i], j, x, y)
+    if n_levels == 1:
+        return lo
+    hi = _level2(slots[i + 1], data[i + 1], scales[i + 1], lh[i + 1], lw[i + 1], j, x, y)
+    u = np.float32(1.0) - w
+    return (w * lo[0] + u * hi[0], w * lo[1] + u * hi[1], w * lo[2] + u * hi[2], w * lo[3] + u * hi[3],
+            w * lo[4] + u * hi[4], w * lo[5] + u * hi[5], w * lo[6] + u * hi[6], w * lo[7] + u * hi[7])
+
+
+@njit(parallel=True, **_JIT)
+def refocus(image, band, disp, n, focus, K, dof, radii, n_levels, scales, lh, lw, slots, data,
+            band_i, band_w, band_act, below, eps, behind_ramp, min_cover, cover_ramp, out):
+    """Per pixel: own band at its own radius over the background fill, the bands in
+    front composited far to near, divided by the coverage (see engine.cpu_backend).
+    ``focus``, ``K``, ``dof``: float32; per band k: level pair (band_i, band_w) of its
+    radius, band_act (non-empty with a positive radius), below (nearest non-empty band
+    behind, -1: none). Writes linear RGB into ``out`` (h, w, 3)."""
+    h, w = out.shape[0], out.shape[1]
+    one = np.float32(1.0)
+    for y in prange(h):
+        for x in range(w):
+            p0, p1, p2 = image[y, x, 0], image[y, x, 1], image[y, x, 2]
+            b = np.int64(band[y, x])
+            diff = abs(disp[y, x] - focus) - dof
+            r = K * (diff if diff > 0 else np.float32(0.0))
+            i, wt = level_weights1(r, radii, n_levels)
+            s = _layer2(slots, data, scales, lh, lw, n_levels, b, i, wt, x, y, p0, p1, p2, b)
+            c0, c1, c2, a = s[0] - s[4], s[1] - s[5], s[2] - s[6], s[3] - s[7]
+            ba = s[7]
+            g = min(max(ba / behind_ramp, np.float32(0.0)), one)
+            bd = max(ba, eps)
+            f0, f1, f2 = s[4] / bd, s[5] / bd, s[6] / bd
+            nb = below[b]
+            if nb >= 0:
+                t = _layer2(slots, data, scales, lh, lw, n_levels, b - 1, band_i[nb], band_w[nb],
+                            x, y, p0, p1, p2, b)
+                tt = min(max((t[3] - min_cover) / cover_ramp + np.float32(0.5), np.float32(0.0)), one)
+                nd = max(t[3], eps)
+                f0 = f0 + tt * (t[0] / nd - f0)
+                f1 = f1 + tt * (t[1] / nd - f1)
+                f2 = f2 + tt * (t[2] / nd - f2)
+            k = g * (one - a)
+            c0, c1, c2 = c0 + k * f0, c1 + k * f1, c2 + k * f2
+            a = a + k
+            for kb in range(b + 1, n):
+                if not band_act[kb]:
+                    continue
+                f = _layer2(slots, data, scales, lh, lw, n_levels, kb, band_i[kb], band_w[kb],
+                            x, y, p0, p1, p2, b)
+                fa = f[3] - f[7]
+                u = one - fa
+                c0 = c0 * u + (f[0] - f[4])
+                c1 = c1 * u + (f[1] - f[5])
+                c2 = c2 * u + (f[2] - f[6])
+                a = a * u + fa
+            cd = max(a, eps)
+            out[y, x, 0] = c0 / cd
+            out[y, x, 1] = c1 / cd
+            out[y, x, 2] = c2 / cd
+    return out
