@@ -103,9 +103,8 @@ class CpuRenderer(Renderer):
         band_p[:h, :w] = band
         del band
         self._band_p = band_p
-        self._masks: dict[int, np.ndarray] = {}
-        self._levels: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._n_levels = 1
+        self._layout()
         # Refuse early what cannot fit: the padded image, band map and output, and the
         # levels up to MIN_PYRAMID_RADIUS.
         need = hp * wp * BASE_BYTES_PER_PIXEL + self.level_bytes(levels_needed(MIN_PYRAMID_RADIUS))
@@ -116,8 +115,10 @@ class CpuRenderer(Renderer):
                               f"{need / 2**30:.1f} GiB, {free / 2**30:.1f} GiB available; use a smaller image")
         self.disparity = disparity
         self._d_extremes = np.array([disparity.min(), disparity.max()], np.float32)
-        image_p = np.zeros((hp, wp, 3), np.float32)
-        image_p[:h, :w] = boost_highlights(image_linear, self.highlights)
+        m = ck.MARGIN
+        image_p = np.zeros((hp + 2 * m, wp + 2 * m, 4), np.float32)
+        image_p[m:m + h, m:m + w, :3] = boost_highlights(image_linear, self.highlights)
+        image_p[m:m + h, m:m + w, 3] = 1.0
         self._image_p = image_p
         used = np.flatnonzero(counts)
         self._bidx = np.zeros(n + 1, np.int64)
@@ -132,14 +133,35 @@ class CpuRenderer(Renderer):
         return np.ascontiguousarray(k[::-1, ::-1], dtype=np.float32)
 
     def _tile_masks(self, i: int) -> np.ndarray:
-        """Bands present in each tile (+ kernel halo) of level i (cached per image)."""
-        if i not in self._masks:
-            s, R = int(_SCALES[i]), self._kernel(i).shape[0] // 2
-            if s == 1:
-                self._masks[i] = ck.tile_masks_bands(self._band_p, self.n_bands, R)
-            else:
-                self._masks[i] = ck.tile_masks(ck.block_masks(self._band_p, self.n_bands, s), R)
-        return self._masks[i]
+        """Bands present in each tile (+ kernel halo) of level i."""
+        s, R = int(_SCALES[i]), self._kernel(i).shape[0] // 2
+        if s == 1:
+            return ck.tile_masks_bands(self._band_p, self.n_bands, R)
+        return ck.tile_masks(ck.block_masks(self._band_p, self.n_bands, s), R)
+
+    def _layout(self) -> None:
+        """Tile masks and slot tables of every level, and one block pool for all of them.
+
+        The pool is reserved with np.empty: its pages take memory only when a level is
+        built into them."""
+        n = self.n_bands
+        self._masks = [np.zeros((1, 1), np.uint64)] + [self._tile_masks(i) for i in range(1, _N_RADII)]
+        slots, soff, ntx, first = [np.full(n, -1, np.int64)], [0], [1], [0]
+        pos, at = 0, n
+        for masks in self._masks[1:]:
+            table, end = ck.slot_table(masks, n, pos)
+            first.append(pos)
+            slots.append(table.ravel())
+            soff.append(at)
+            ntx.append(masks.shape[1])
+            pos, at = end, at + table.size
+        first.append(pos)
+        self._slots = np.concatenate(slots)
+        self._mask_flat = np.concatenate([m.ravel() for m in self._masks])
+        self._moff = np.cumsum([0] + [m.size for m in self._masks[:-1]]).astype(np.int64)
+        self._soff, self._ntx = np.array(soff, np.int64), np.array(ntx, np.int64)
+        self._first_block = first  # level i owns blocks first[i] .. first[i+1]-1
+        self._pool = np.empty((max(pos, 1), ck.TILE, ck.TILE, 4), np.float32)
 
     def level_bytes(self, n: int) -> int:
         """Memory that building levels ``self._n_levels .. n-1`` takes (bytes): their
@@ -147,11 +169,9 @@ class CpuRenderer(Renderer):
         scales while they are built."""
         n = min(n, _N_RADII)
         hp, wp = self._band_p.shape
-        total, max_s = 0, 1
-        for i in range(self._n_levels, n):
-            masks = self._tile_masks(i)
-            total += int(ck.count_blocks(masks)) * BLOCK_BYTES + masks.size * self.n_bands * 4
-            max_s = max(max_s, int(_SCALES[i]))
+        lo = min(self._n_levels, n)
+        total = (self._first_block[n] - self._first_block[lo]) * BLOCK_BYTES
+        max_s = int(_SCALES[lo:n].max(initial=1))
         used = int(np.count_nonzero(self.band_count))
         s = 2
         while s <= max_s:
@@ -176,30 +196,19 @@ class CpuRenderer(Renderer):
         cur_s, cur = 1, None  # per-band box means (and block masks) at scale cur_s
         for i in range(self._n_levels, n):
             s = int(_SCALES[i])
-            masks = self._tile_masks(i)
-            slots, n_blocks = ck.slot_table(masks, nb)
+            start = self._soff[i]
+            slots = self._slots[start: start + self._masks[i].size * nb].reshape(self._masks[i].shape + (nb,))
             if s == 1:
-                data = ck.conv_full(self._image_p, self._band_p, nb, self._kernel(i), masks, slots, n_blocks)
+                ck.conv_full(self._image_p, self._band_p, nb, self._kernel(i), self._masks[i], slots, self._pool)
             else:
                 while cur_s < s:
                     cur = (ck.down_from_image(self._image_p, self._band_p, nb, self._bidx, used) if cur is None
                            else ck.down_next(*cur))
                     cur_s *= 2
-                data = ck.conv_down(cur[0], self._bidx, nb, self._kernel(i), masks, slots, n_blocks)
-            self._levels[i] = (slots, data)
+                ck.conv_down(cur[0], self._bidx, nb, self._kernel(i), self._masks[i], slots, self._pool)
         self._n_levels = n
 
     # -- per focus -----------------------------------------------------------------------
-    def _level_tables(self):
-        """Per-level scale, size, slot tables and blocks (placeholders for unbuilt levels),
-        as fixed-length tuples so the render kernel compiles once."""
-        hp, wp = self._band_p.shape
-        empty_slots = np.full((1, 1, self.n_bands), -1, np.int32)
-        empty_data = np.zeros((1, ck.TILE, ck.TILE, 4), np.float32)
-        slots = tuple(self._levels[i][0] if i in self._levels else empty_slots for i in range(_N_RADII))
-        data = tuple(self._levels[i][1] if i in self._levels else empty_data for i in range(_N_RADII))
-        return _SCALES, hp // _SCALES, wp // _SCALES, slots, data
-
     def render(self, focus_disparity: float, max_blur: float, dof: float = 0.0) -> np.ndarray:
         if self.shape is None:
             raise RuntimeError("render() before prepare()")
@@ -216,12 +225,16 @@ class CpuRenderer(Renderer):
         below = np.full(n, -1, np.int64)
         for b in range(1, n):
             below[b] = b - 1 if nonempty[b - 1] else below[b - 1]
-        scales, lh, lw, slots, data = self._level_tables()
+        hp, wp = self._band_p.shape
+        lh, lw = hp // _SCALES, wp // _SCALES
+        band_i = band_i.astype(np.int64)
+        front = ck.front_tiles(self._mask_flat, self._moff, self._ntx, _SCALES, lh, lw, band_i, band_w, act, n,
+                               -(-h // ck.TILE), -(-w // ck.TILE))
         radii = np.asarray(LEVEL_RADII, np.float32)
         out = np.empty((h, w, 3), np.float32)
         f32 = np.float32
         ck.refocus(self._image_p, self._band_p, self.disparity, n, f32(focus_disparity), f32(max_blur), f32(dof),
-                   radii, self._n_levels, scales, lh, lw, slots, data,
-                   band_i.astype(np.int64), band_w.astype(np.float32), act, below,
+                   radii, self._n_levels, self._slots, self._soff, self._ntx, self._pool,
+                   _SCALES, lh, lw, band_i, band_w, front, below,
                    f32(EPS), f32(FILL_BEHIND_RAMP), f32(FILL_MIN_COVER), f32(FILL_COVER_RAMP), out)
         return out

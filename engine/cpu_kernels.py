@@ -25,6 +25,9 @@ from numba import njit, prange
 
 #: Tile edge of the sparse level storage, in level pixels.
 TILE = 16
+#: Zero margin around the padded RGBA image (pixels): the largest full-resolution
+#: kernel radius (ceil(6.5)) fits in it.
+MARGIN = 8
 
 _JIT = dict(cache=True, fastmath=False, nogil=True)
 
@@ -97,7 +100,7 @@ def down_from_image(image_p, band_p, n, bidx, n_used):
                         k = bidx[b]
                         m |= np.uint64(1) << np.uint64(b)
                         for c in range(3):
-                            out[k, y, x, c] += image_p[2 * y + dy, 2 * x + dx, c]
+                            out[k, y, x, c] += image_p[MARGIN + 2 * y + dy, MARGIN + 2 * x + dx, c]
                         out[k, y, x, 3] += np.float32(1.0)
             masks[y, x] = m
             for k in range(n_used):
@@ -144,12 +147,12 @@ def tile_masks(pix_masks, R):
 
 
 @njit(**_JIT)
-def slot_table(masks, n):
-    """Block index of layer j in each tile (int32 (nty, ntx, n), -1 = zero) and the
-    number of blocks."""
+def slot_table(masks, n, start):
+    """Block index (from ``start``) of layer j in each tile (int64 (nty, ntx, n), -1 =
+    zero) and the index after the last block."""
     nty, ntx = masks.shape
-    slots = np.full((nty, ntx, n), -1, np.int32)
-    pos = 0
+    slots = np.full((nty, ntx, n), -1, np.int64)
+    pos = start
     for ty in range(nty):
         for tx in range(ntx):
             m = masks[ty, tx]
@@ -171,127 +174,113 @@ def count_blocks(masks):
     return total
 
 
+@njit(**_JIT)
+def _conv_window(win, kf, acc):
+    """acc (T, T*4) += the window win (T+2R, (T+2R)*4) correlated with kf ((2R+1)^2)."""
+    R = kf.shape[0] // 2
+    for a in range(2 * R + 1):
+        for bb in range(2 * R + 1):
+            wgt = kf[a, bb]
+            if wgt == 0.0:
+                continue
+            for py in range(TILE):
+                src = win[py + a]
+                dst = acc[py]
+                for e in range(4 * TILE):
+                    dst[e] += wgt * src[4 * bb + e]
+
+
+@njit(**_JIT)
+def _store(acc, npres, data, base):
+    """Blocks base .. base+npres-1 = running sums of the per-band convolutions acc."""
+    run = np.zeros((TILE, 4 * TILE), np.float32)
+    for q in range(npres):
+        for py in range(TILE):
+            for e in range(4 * TILE):
+                run[py, e] += acc[q, py, e]
+                data[base + q, py, e // 4, e % 4] = run[py, e]
+
+
+@njit(**_JIT)
+def _present(m, n):
+    pres = np.empty(n, np.int64)
+    npres = 0
+    for j in range(n):
+        if (m >> np.uint64(j)) & np.uint64(1):
+            pres[npres] = j
+            npres += 1
+    return pres, npres
+
+
 @njit(parallel=True, **_JIT)
-def conv_full(image_p, band_p, n, kf, masks, slots, n_blocks):
-    """Scale-1 level: every tile's blocks of the convolution (zero outside the image)
-    with the flipped kernel ``kf`` ((2R+1)^2) of layers built from (image_p, band_p)."""
+def conv_full(image_p, band_p, n, kf, masks, slots, data):
+    """Scale-1 level into its blocks of ``data``: each tile's layers convolved (zero
+    outside the image) with the flipped kernel ``kf`` ((2R+1)^2, R <= MARGIN).
+    ``image_p``: RGBA (alpha 1 in the image) with a zero margin of MARGIN pixels;
+    ``band_p``: band per pixel (n outside the image), without the margin."""
     hl, wl = band_p.shape
     R = kf.shape[0] // 2
     nty, ntx = masks.shape
-    data = np.empty((n_blocks, TILE, TILE, 4), np.float32)
+    tw = TILE + 2 * R
     for t in prange(nty * ntx):
         ty, tx = t // ntx, t % ntx
         m = masks[ty, tx]
         if m == 0:
             continue
+        pres, npres = _present(m, n)
         rank = np.full(n + 1, -1, np.int64)
-        npres = 0
-        for j in range(n):
-            if (m >> np.uint64(j)) & np.uint64(1):
-                rank[j] = npres
-                npres += 1
+        for q in range(npres):
+            rank[pres[q]] = q
         base = slots[ty, tx, n - 1] - (npres - 1)
-        acc = np.zeros((npres, 4), np.float32)
-        for py in range(TILE):
-            y = ty * TILE + py
-            for px in range(TILE):
-                x = tx * TILE + px
-                if y >= hl or x >= wl:
-                    for q in range(npres):
-                        for c in range(4):
-                            data[base + q, py, px, c] = 0.0
+        y0, x0 = ty * TILE - R, tx * TILE - R  # window origin (image coordinates)
+        wins = np.zeros((npres, tw, 4 * tw), np.float32)
+        for wy in range(tw):
+            for wx in range(tw):
+                y, x = y0 + wy, x0 + wx
+                if npres == 1:
+                    q = 0
+                elif y < 0 or x < 0 or y >= hl or x >= wl:
                     continue
-                acc[:, :] = 0.0
-                for a in range(2 * R + 1):
-                    yy = y + a - R
-                    if yy < 0 or yy >= hl:
+                else:
+                    q = rank[band_p[y, x]]
+                    if q < 0:
                         continue
-                    for bb in range(2 * R + 1):
-                        wgt = kf[a, bb]
-                        xx = x + bb - R
-                        if wgt == 0.0 or xx < 0 or xx >= wl:
-                            continue
-                        r = rank[band_p[yy, xx]]
-                        if r < 0:
-                            continue
-                        acc[r, 0] += wgt * image_p[yy, xx, 0]
-                        acc[r, 1] += wgt * image_p[yy, xx, 1]
-                        acc[r, 2] += wgt * image_p[yy, xx, 2]
-                        acc[r, 3] += wgt
-                s0 = np.float32(0.0)
-                s1 = np.float32(0.0)
-                s2 = np.float32(0.0)
-                s3 = np.float32(0.0)
-                for q in range(npres):
-                    s0 += acc[q, 0]
-                    s1 += acc[q, 1]
-                    s2 += acc[q, 2]
-                    s3 += acc[q, 3]
-                    data[base + q, py, px, 0] = s0
-                    data[base + q, py, px, 1] = s1
-                    data[base + q, py, px, 2] = s2
-                    data[base + q, py, px, 3] = s3
-    return data
+                for c in range(4):
+                    wins[q, wy, 4 * wx + c] = image_p[y + MARGIN, x + MARGIN, c]
+        acc = np.zeros((npres, TILE, 4 * TILE), np.float32)
+        for q in range(npres):
+            _conv_window(wins[q], kf, acc[q])
+        _store(acc, npres, data, base)
 
 
 @njit(parallel=True, **_JIT)
-def conv_down(down, bidx, n, kf, masks, slots, n_blocks):
+def conv_down(down, bidx, n, kf, masks, slots, data):
     """Downsampled level: like :func:`conv_full` from the per-band box means ``down``
     ((n_used, hl, wl, 4), band b in slice bidx[b])."""
     _, hl, wl, _ = down.shape
     R = kf.shape[0] // 2
     nty, ntx = masks.shape
-    data = np.empty((n_blocks, TILE, TILE, 4), np.float32)
+    tw = TILE + 2 * R
     for t in prange(nty * ntx):
         ty, tx = t // ntx, t % ntx
         m = masks[ty, tx]
         if m == 0:
             continue
-        pres = np.empty(n, np.int64)
-        npres = 0
-        for j in range(n):
-            if (m >> np.uint64(j)) & np.uint64(1):
-                pres[npres] = j
-                npres += 1
+        pres, npres = _present(m, n)
         base = slots[ty, tx, n - 1] - (npres - 1)
-        for py in range(TILE):
-            y = ty * TILE + py
-            for px in range(TILE):
-                x = tx * TILE + px
-                s0 = np.float32(0.0)
-                s1 = np.float32(0.0)
-                s2 = np.float32(0.0)
-                s3 = np.float32(0.0)
-                inside = y < hl and x < wl
-                for q in range(npres):
-                    if inside:
-                        k = bidx[pres[q]]
-                        a0 = np.float32(0.0)
-                        a1 = np.float32(0.0)
-                        a2 = np.float32(0.0)
-                        a3 = np.float32(0.0)
-                        for a in range(2 * R + 1):
-                            yy = y + a - R
-                            if yy < 0 or yy >= hl:
-                                continue
-                            for bb in range(2 * R + 1):
-                                wgt = kf[a, bb]
-                                xx = x + bb - R
-                                if wgt == 0.0 or xx < 0 or xx >= wl:
-                                    continue
-                                a0 += wgt * down[k, yy, xx, 0]
-                                a1 += wgt * down[k, yy, xx, 1]
-                                a2 += wgt * down[k, yy, xx, 2]
-                                a3 += wgt * down[k, yy, xx, 3]
-                        s0 += a0
-                        s1 += a1
-                        s2 += a2
-                        s3 += a3
-                    data[base + q, py, px, 0] = s0
-                    data[base + q, py, px, 1] = s1
-                    data[base + q, py, px, 2] = s2
-                    data[base + q, py, px, 3] = s3
-    return data
+        y0, x0 = ty * TILE - R, tx * TILE - R
+        win = np.empty((tw, 4 * tw), np.float32)
+        acc = np.zeros((npres, TILE, 4 * TILE), np.float32)
+        for q in range(npres):
+            k = bidx[pres[q]]
+            for wy in range(tw):
+                for wx in range(tw):
+                    y, x = y0 + wy, x0 + wx
+                    inside = y >= 0 and x >= 0 and y < hl and x < wl
+                    for c in range(4):
+                        win[wy, 4 * wx + c] = down[k, y, x, c] if inside else np.float32(0.0)
+            _conv_window(win, kf, acc[q])
+        _store(acc, npres, data, base)
 
 
 # -- per focus -----------------------------------------------------------------------------
@@ -314,12 +303,14 @@ def level_weights1(r, radii, n_levels):
 
 
 @njit(**_JIT)
-def _tap2(sl, dt, ly, lx, j):
-    """Layers j and j-1 (RGBA each) at level pixel (ly, lx) of one sparse level."""
+def _tap2(sl, soff, ntx, n, dt, ly, lx, j):
+    """Layers j and j-1 (RGBA each) at level pixel (ly, lx) of one sparse level whose
+    slot table (ntx tiles a row, n bands) starts at ``sl[soff]``."""
     ty, tx = ly // TILE, lx // TILE
     iy, ix = ly - ty * TILE, lx - tx * TILE
-    s1 = sl[ty, tx, j]
-    s0 = sl[ty, tx, j - 1] if j >= 1 else -1
+    base = soff + (ty * ntx + tx) * n
+    s1 = sl[base + j]
+    s0 = sl[base + j - 1] if j >= 1 else -1
     z = np.float32(0.0)
     a0 = a1 = a2 = a3 = z
     if s1 >= 0:
@@ -332,11 +323,11 @@ def _tap2(sl, dt, ly, lx, j):
 
 
 @njit(**_JIT)
-def _level2(sl, dt, s, hl, wl, j, x, y):
+def _level2(sl, soff, ntx, n, dt, s, hl, wl, j, x, y):
     """Layers j and j-1 of a level stored at 1/s resolution, bilinear at full-resolution
     pixel (x, y): pixel centres at (i + 0.5) s, indices clamped (cv2.resize INTER_LINEAR)."""
     if s == 1:
-        return _tap2(sl, dt, y, x, j)
+        return _tap2(sl, soff, ntx, n, dt, y, x, j)
     fy = (y + 0.5) / s - 0.5
     fx = (x + 0.5) / s - 0.5
     y0f, x0f = np.floor(fy), np.floor(fx)
@@ -344,10 +335,10 @@ def _level2(sl, dt, s, hl, wl, j, x, y):
     y0, x0 = int(y0f), int(x0f)
     y0c, y1c = min(max(y0, 0), hl - 1), min(max(y0 + 1, 0), hl - 1)
     x0c, x1c = min(max(x0, 0), wl - 1), min(max(x0 + 1, 0), wl - 1)
-    a = _tap2(sl, dt, y0c, x0c, j)
-    b = _tap2(sl, dt, y0c, x1c, j)
-    c = _tap2(sl, dt, y1c, x0c, j)
-    d = _tap2(sl, dt, y1c, x1c, j)
+    a = _tap2(sl, soff, ntx, n, dt, y0c, x0c, j)
+    b = _tap2(sl, soff, ntx, n, dt, y0c, x1c, j)
+    c = _tap2(sl, soff, ntx, n, dt, y1c, x0c, j)
+    d = _tap2(sl, soff, ntx, n, dt, y1c, x1c, j)
     ux, uy = np.float32(1.0) - tx, np.float32(1.0) - ty
     return ((a[0] * ux + b[0] * tx) * uy + (c[0] * ux + d[0] * tx) * ty,
             (a[1] * ux + b[1] * tx) * uy + (c[1] * ux + d[1] * tx) * ty,
@@ -360,52 +351,56 @@ def _level2(sl, dt, s, hl, wl, j, x, y):
 
 
 @njit(**_JIT)
-def _layer2(slots, data, scales, lh, lw, n_levels, j, i, w, x, y, p0, p1, p2, pb):
+def _layer2(L, n_levels, j, i, w, x, y, p0, p1, p2, pb):
     """Layers j and j-1 at pixel (x, y) between levels i and i+1 (weight w of level i).
     Level 0 is the pixel itself: colour (p0, p1, p2) in band pb."""
     z = np.float32(0.0)
     if j < 0:
         return z, z, z, z, z, z, z, z
-    if i == 0:
-        m1 = np.float32(1.0) if pb <= j else z
-        m0 = np.float32(1.0) if pb <= j - 1 else z
-        lo = (p0 * m1, p1 * m1, p2 * m1, m1, p0 * m0, p1 * m0, p2 * m0, m0)
-    else:
-        lo = _level2(slots[i], data[i], scales[i], lh[i], lw[i], j, x, y)
-    if n_levels == 1:
+    lo = (z, z, z, z, z, z, z, z)
+    if w != 0.0 or n_levels == 1:  # w == 0: the result is hi exactly
+        if i == 0:
+            m1 = np.float32(1.0) if pb <= j else z
+            m0 = np.float32(1.0) if pb <= j - 1 else z
+            lo = (p0 * m1, p1 * m1, p2 * m1, m1, p0 * m0, p1 * m0, p2 * m0, m0)
+        else:
+            lo = _level2(L[0], L[1][i], L[2][i], L[3], L[4], L[5][i], L[6][i], L[7][i], j, x, y)
+    if n_levels == 1 or w == 1.0:  # w == 1: the result is lo exactly
         return lo
-    hi = _level2(slots[i + 1], data[i + 1], scales[i + 1], lh[i + 1], lw[i + 1], j, x, y)
+    k = i + 1
+    hi = _level2(L[0], L[1][k], L[2][k], L[3], L[4], L[5][k], L[6][k], L[7][k], j, x, y)
     u = np.float32(1.0) - w
     return (w * lo[0] + u * hi[0], w * lo[1] + u * hi[1], w * lo[2] + u * hi[2], w * lo[3] + u * hi[3],
             w * lo[4] + u * hi[4], w * lo[5] + u * hi[5], w * lo[6] + u * hi[6], w * lo[7] + u * hi[7])
 
 
 @njit(parallel=True, **_JIT)
-def refocus(image, band, disp, n, focus, K, dof, radii, n_levels, scales, lh, lw, slots, data,
-            band_i, band_w, band_act, below, eps, behind_ramp, min_cover, cover_ramp, out):
+def refocus(image, band, disp, n, focus, K, dof, radii, n_levels, slots, soff, ntx, data, scales, lh, lw,
+            band_i, band_w, front, below, eps, behind_ramp, min_cover, cover_ramp, out):
     """Per pixel: own band at its own radius over the background fill, the bands in
     front composited far to near, divided by the coverage (see engine.cpu_backend).
     ``focus``, ``K``, ``dof``: float32; per band k: level pair (band_i, band_w) of its
-    radius, band_act (non-empty with a positive radius), below (nearest non-empty band
+    radius, ``front`` (see :func:`front_tiles`), below (nearest non-empty band
     behind, -1: none). Writes linear RGB into ``out`` (h, w, 3)."""
     h, w = out.shape[0], out.shape[1]
+    L = (slots, soff, ntx, n, data, scales, lh, lw)
     one = np.float32(1.0)
     for y in prange(h):
         for x in range(w):
-            p0, p1, p2 = image[y, x, 0], image[y, x, 1], image[y, x, 2]
+            p0, p1, p2 = image[y + MARGIN, x + MARGIN, 0], image[y + MARGIN, x + MARGIN, 1], image[y + MARGIN, x + MARGIN, 2]
             b = np.int64(band[y, x])
             diff = abs(disp[y, x] - focus) - dof
             r = K * (diff if diff > 0 else np.float32(0.0))
             i, wt = level_weights1(r, radii, n_levels)
-            s = _layer2(slots, data, scales, lh, lw, n_levels, b, i, wt, x, y, p0, p1, p2, b)
+            s = _layer2(L, n_levels, b, i, wt, x, y, p0, p1, p2, b)
             c0, c1, c2, a = s[0] - s[4], s[1] - s[5], s[2] - s[6], s[3] - s[7]
             ba = s[7]
             g = min(max(ba / behind_ramp, np.float32(0.0)), one)
             bd = max(ba, eps)
             f0, f1, f2 = s[4] / bd, s[5] / bd, s[6] / bd
             nb = below[b]
-            if nb >= 0:
-                t = _layer2(slots, data, scales, lh, lw, n_levels, b - 1, band_i[nb], band_w[nb],
+            if nb >= 0 and g > 0.0:  # g == 0: the fill is not used
+                t = _layer2(L, n_levels, b - 1, band_i[nb], band_w[nb],
                             x, y, p0, p1, p2, b)
                 tt = min(max((t[3] - min_cover) / cover_ramp + np.float32(0.5), np.float32(0.0)), one)
                 nd = max(t[3], eps)
@@ -415,10 +410,11 @@ def refocus(image, band, disp, n, focus, K, dof, radii, n_levels, scales, lh, lw
             k = g * (one - a)
             c0, c1, c2 = c0 + k * f0, c1 + k * f1, c2 + k * f2
             a = a + k
+            fm = front[y // TILE, x // TILE]
             for kb in range(b + 1, n):
-                if not band_act[kb]:
-                    continue
-                f = _layer2(slots, data, scales, lh, lw, n_levels, kb, band_i[kb], band_w[kb],
+                if not (fm >> np.uint64(kb)) & np.uint64(1):
+                    continue  # band kb adds nothing here (see front_tiles)
+                f = _layer2(L, n_levels, kb, band_i[kb], band_w[kb],
                             x, y, p0, p1, p2, b)
                 fa = f[3] - f[7]
                 u = one - fa
@@ -430,4 +426,36 @@ def refocus(image, band, disp, n, focus, K, dof, radii, n_levels, scales, lh, lw
             out[y, x, 0] = c0 / cd
             out[y, x, 1] = c1 / cd
             out[y, x, 2] = c2 / cd
+    return out
+
+
+@njit(**_JIT)
+def front_tiles(masks, moff, ntx, scales, lh, lw, band_i, band_w, act, n, nty_f, ntx_f):
+    """Bit k of tile (Y, X) (TILE x TILE full-resolution pixels) is set when band k,
+    composited in front at the level pair (band_i[k], band_w[k]) (act[k]: non-empty,
+    positive radius), can be non-zero there: some level tile a pixel of the tile samples
+    holds band k. Elsewhere layers k and k-1 share their blocks, so the band adds
+    exactly zero. Level 0 adds nothing in front of a pixel of a farther band."""
+    out = np.zeros((nty_f, ntx_f), np.uint64)
+    for k in range(n):
+        if not act[k]:
+            continue
+        bit = np.uint64(1) << np.uint64(k)
+        for li in range(2):
+            i = band_i[k] + li
+            if i == 0 or (li == 0 and band_w[k] == 0.0) or (li == 1 and band_w[k] == 1.0):
+                continue
+            s = scales[i]
+            for Y in range(nty_f):
+                ly0 = min(max(int(np.floor((Y * TILE + 0.5) / s - 0.5)), 0), lh[i] - 1)
+                ly1 = min(max(int(np.floor((Y * TILE + TILE - 0.5) / s - 0.5)) + 1, 0), lh[i] - 1)
+                for X in range(ntx_f):
+                    if out[Y, X] & bit:
+                        continue
+                    lx0 = min(max(int(np.floor((X * TILE + 0.5) / s - 0.5)), 0), lw[i] - 1)
+                    lx1 = min(max(int(np.floor((X * TILE + TILE - 0.5) / s - 0.5)) + 1, 0), lw[i] - 1)
+                    for ty in range(ly0 // TILE, ly1 // TILE + 1):
+                        for tx in range(lx0 // TILE, lx1 // TILE + 1):
+                            if masks[moff[i] + ty * ntx[i] + tx] & bit:
+                                out[Y, X] |= bit
     return out
