@@ -199,13 +199,13 @@ class CpuRenderer(Renderer):
             start = self._soff[i]
             slots = self._slots[start: start + self._masks[i].size * nb].reshape(self._masks[i].shape + (nb,))
             if s == 1:
-                ck.conv_full(self._image_p, self._band_p, nb, self._kernel(i), self._masks[i], slots, self._pool)
+                ck.conv_full(self._image_p, self._band_p, nb, ck.kernel_plan(self._kernel(i)), self._masks[i], slots, self._pool)
             else:
                 while cur_s < s:
                     cur = (ck.down_from_image(self._image_p, self._band_p, nb, self._bidx, used) if cur is None
                            else ck.down_next(*cur))
                     cur_s *= 2
-                ck.conv_down(cur[0], self._bidx, nb, self._kernel(i), self._masks[i], slots, self._pool)
+                ck.conv_down(cur[0], self._bidx, nb, ck.kernel_plan(self._kernel(i)), self._masks[i], slots, self._pool)
         self._n_levels = n
 
     # -- per focus -----------------------------------------------------------------------
@@ -234,7 +234,7 @@ class CpuRenderer(Renderer):
         out = np.empty((h, w, 3), np.float32)
         f32 = np.float32
         ck.refocus(self._image_p, self._band_p, self.disparity, n, f32(focus_disparity), f32(max_blur), f32(dof),
-                   radii, self._n_levels, self._slots, self._soff, self._ntx, self._pool,
+                   radii, self._n_levels, self._slots, self._soff, self._ntx, self._pool.reshape(-1),
                    _SCALES, lh, lw, band_i, band_w, front, below,
                    f32(EPS), f32(FILL_BEHIND_RAMP), f32(FILL_MIN_COVER), f32(FILL_COVER_RAMP), out)
         return out
