@@ -70,7 +70,7 @@ def main() -> None:
         return
     for spec in a.sizes.split(","):
         p = subprocess.run([sys.executable, __file__, "--one", spec, "--repeat", str(a.repeat)],
-                           capture_output=True, text=True)
+                           capture_output=True, text=True, check=False)
         print(p.stdout.strip() or f"{spec}: failed: {p.stderr.strip().splitlines()[-1:]}", flush=True)
 
 

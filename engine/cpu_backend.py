@@ -35,18 +35,27 @@ from __future__ import annotations
 import numpy as np
 
 from . import cpu_kernels as ck
+from . import cpu_refocus as cr
 from .constants import EPS, FILL_BEHIND_RAMP, FILL_COVER_RAMP, FILL_MIN_COVER
 from .errors import DeviceError
 from .optics import coc_radius
-from .pyramid import LEVEL_RADII, band_of, level_scale, level_weights, levels_needed, padded_shape, small_radius
+from .pyramid import (
+    LEVEL_RADII,
+    band_of,
+    level_scale,
+    level_weights,
+    levels_needed,
+    padded_shape,
+    small_radius,
+)
 from .renderer import Renderer, boost_highlights
 
 #: prepare() refuses images whose pyramid up to this radius (px) does not fit in memory.
 MIN_PYRAMID_RADIUS = 8.0
 #: Bytes per stored block of a sparse level (TILE x TILE float32 RGBA).
 BLOCK_BYTES = ck.TILE * ck.TILE * 16
-#: Bytes per padded pixel that prepare() keeps (image, band) and render() writes (output).
-BASE_BYTES_PER_PIXEL = 12 + 1 + 12
+#: Bytes per padded pixel that prepare() keeps (RGBA image, band) and render() writes (RGB output).
+BASE_BYTES_PER_PIXEL = 16 + 1 + 12
 
 _N_RADII = len(LEVEL_RADII)
 _SCALES = np.array([level_scale(r) for r in LEVEL_RADII], np.int64)
@@ -89,6 +98,7 @@ class CpuRenderer(Renderer):
         disparity = np.ascontiguousarray(disparity, np.float32)
         self.check_inputs(image_linear, disparity)
         self.shape = None
+        self._pool = self._image_p = None  # the previous photo's, before allocating anew
         h, w = disparity.shape
         hp, wp = padded_shape(h, w)
         n = self.n_bands
@@ -110,7 +120,7 @@ class CpuRenderer(Renderer):
         need = hp * wp * BASE_BYTES_PER_PIXEL + self.level_bytes(levels_needed(MIN_PYRAMID_RADIUS))
         free = available_memory()
         if free is not None and need > 0.8 * free:
-            self._band_p = None
+            self._band_p = self._pool = None
             raise DeviceError(f"not enough memory for the {w}x{h} image's blur pyramid: needs at least "
                               f"{need / 2**30:.1f} GiB, {free / 2**30:.1f} GiB available; use a smaller image")
         self.disparity = disparity
@@ -165,8 +175,8 @@ class CpuRenderer(Renderer):
 
     def level_bytes(self, n: int) -> int:
         """Memory that building levels ``self._n_levels .. n-1`` takes (bytes): their
-        sparse blocks and slot tables, plus the per-band box means of the downsampled
-        scales while they are built."""
+        sparse blocks, plus the per-band box means of the downsampled scales while they
+        are built (the small slot tables of all levels exist from prepare() on)."""
         n = min(n, _N_RADII)
         hp, wp = self._band_p.shape
         lo = min(self._n_levels, n)
@@ -228,12 +238,12 @@ class CpuRenderer(Renderer):
         hp, wp = self._band_p.shape
         lh, lw = hp // _SCALES, wp // _SCALES
         band_i = band_i.astype(np.int64)
-        front = ck.front_tiles(self._mask_flat, self._moff, self._ntx, _SCALES, lh, lw, band_i, band_w, act, n,
+        front = cr.front_tiles(self._mask_flat, self._moff, self._ntx, _SCALES, lh, lw, band_i, band_w, act, n,
                                -(-h // ck.TILE), -(-w // ck.TILE))
         radii = np.asarray(LEVEL_RADII, np.float32)
         out = np.empty((h, w, 3), np.float32)
         f32 = np.float32
-        ck.refocus(self._image_p, self._band_p, self.disparity, n, f32(focus_disparity), f32(max_blur), f32(dof),
+        cr.refocus(self._image_p, self._band_p, self.disparity, n, f32(focus_disparity), f32(max_blur), f32(dof),
                    radii, self._n_levels, self._slots, self._soff, self._ntx, self._pool.reshape(-1),
                    _SCALES, lh, lw, band_i, band_w, front, below,
                    f32(EPS), f32(FILL_BEHIND_RAMP), f32(FILL_MIN_COVER), f32(FILL_COVER_RAMP), out)

@@ -12,8 +12,15 @@ import numpy as np
 from engine.constants import EPS, FILL_BEHIND_RAMP, FILL_COVER_RAMP, FILL_MIN_COVER
 from engine.errors import DeviceError
 from engine.optics import coc_radius
-from engine.pyramid import (LEVEL_RADII, band_of, level_scale, level_weights, levels_needed, padded_shape,
-                      small_radius)
+from engine.pyramid import (
+    LEVEL_RADII,
+    band_of,
+    level_scale,
+    level_weights,
+    levels_needed,
+    padded_shape,
+    small_radius,
+)
 from engine.renderer import Renderer, boost_highlights
 
 #: prepare() refuses images whose pyramid up to this radius (px) does not fit in memory.

@@ -7,13 +7,14 @@ Tolerances are in linear light: the two differ only by float32 summation order.
 
 import numpy as np
 import pytest
+from reference import smooth_texture
+from reference_renderer import ReferenceRenderer
 
 import engine.cpu_kernels as ck
+import engine.cpu_refocus as cr
 from engine.aperture import Aperture
 from engine.cpu_backend import BLOCK_BYTES, CpuRenderer
 from engine.pyramid import LEVEL_RADII, level_scale, padded_shape
-from reference import smooth_texture
-from reference_renderer import ReferenceRenderer
 
 TOL = 2e-5
 
@@ -137,15 +138,14 @@ def test_level_bytes_counts_the_blocks_to_build():
     r.prepare(img, disp)
     hp, wp = padded_shape(64, 96)
     n = 10  # levels 1..9: radii 1 .. 12.5, scales 1 and 2
-    blocks = tables = 0
+    blocks = 0
     for i in range(1, n):
         s = level_scale(LEVEL_RADII[i])
         sets = bands_near_tiles(r._band_p, r.n_bands, s, r._kernel(i).shape[0] // 2)
         blocks += sum(len(v) for v in sets.values())
-        tables += len(sets) * r.n_bands * 4
     # + the per-band box means at half resolution while the scale-2 levels are built
     down = r.n_bands * (hp // 2) * (wp // 2) * 16
-    assert r.level_bytes(n) == blocks * BLOCK_BYTES + tables + down
+    assert r.level_bytes(n) == blocks * BLOCK_BYTES + down
     dense = 8 * 16 * hp * wp * (6 + 3 / 4)  # every layer of every level, float32
     assert blocks * BLOCK_BYTES < dense
     r.ensure_levels(n)
@@ -160,6 +160,6 @@ def test_level_weights_match_the_shared_numpy_helper():
     r = np.concatenate([r, np.random.default_rng(0).random(2000).astype(np.float32) * 270]).astype(np.float32)
     for n_levels in (1, 2, 7, 14, len(LEVEL_RADII)):
         i_np, w_np = level_weights(r, n_levels)
-        got = [ck.level_weights1(v, radii, n_levels) for v in r]
+        got = [cr.level_weights1(v, radii, n_levels) for v in r]
         np.testing.assert_array_equal(np.array([g[0] for g in got]), i_np)
         np.testing.assert_array_equal(np.array([g[1] for g in got], np.float32), w_np)
