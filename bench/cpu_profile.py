@@ -3,7 +3,8 @@
 Each size runs in a fresh subprocess (peak RSS is per process). Per size:
 ``prepare + render`` (a new photo, after decode) and ``render`` alone (a
 refocus click on the same pyramid), medians of ``--repeat`` runs, and the
-process's peak RSS. Focus alternates between two disparities so a click
+process's peak RSS. ``*_cpu_ms``: CPU time of all threads (the work; on a busy
+machine wall times mostly measure the other processes). Focus alternates between two disparities so a click
 really changes the result. Times in ms, memory in MiB.
 
     PYTHONPATH=$PWD python bench/cpu_profile.py [--sizes 1920x1080:32,3840x2160:64]
@@ -41,20 +42,23 @@ def run_one(w: int, h: int, k: float, repeat: int) -> dict:
     r.prepare(lin, disp)
     r.render(foci[0], k)
     first = time.perf_counter() - t0
-    new_photo, click = [], []
+    new_photo, click, new_cpu, click_cpu = [], [], [], []
     for i in range(repeat):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         r.prepare(lin, disp)
         r.render(foci[i % 2], k)
         new_photo.append(time.perf_counter() - t0)
+        new_cpu.append(time.process_time() - c0)
     for i in range(repeat):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         r.render(foci[(i + 1) % 2], k)
         click.append(time.perf_counter() - t0)
+        click_cpu.append(time.process_time() - c0)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    ms = lambda v: round(statistics.median(v) * 1e3)
     return {"size": f"{w}x{h}", "K": k, "first_ms": round(first * 1e3),
-            "new_photo_ms": round(statistics.median(new_photo) * 1e3),
-            "click_ms": round(statistics.median(click) * 1e3), "peak_rss_mib": round(rss)}
+            "new_photo_ms": ms(new_photo), "click_ms": ms(click),
+            "new_photo_cpu_ms": ms(new_cpu), "click_cpu_ms": ms(click_cpu), "peak_rss_mib": round(rss)}
 
 
 def main() -> None:

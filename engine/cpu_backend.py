@@ -32,6 +32,8 @@ render's radii need are built (lazily, by :meth:`CpuRenderer.ensure_levels`).
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from . import cpu_kernels as ck
@@ -56,6 +58,10 @@ MIN_PYRAMID_RADIUS = 8.0
 BLOCK_BYTES = ck.TILE * ck.TILE * 16
 #: Bytes per padded pixel that prepare() keeps (RGBA image, band) and render() writes (RGB output).
 BASE_BYTES_PER_PIXEL = 16 + 1 + 12
+
+#: Serialises the parallel kernels: Numba's fallback threading layer (workqueue) aborts
+#: on launches from two threads at once, and one launch already uses every core.
+_KERNEL_LOCK = threading.RLock()
 
 _N_RADII = len(LEVEL_RADII)
 _SCALES = np.array([level_scale(r) for r in LEVEL_RADII], np.int64)
@@ -94,6 +100,10 @@ class CpuRenderer(Renderer):
     device = "cpu"
 
     def prepare(self, image_linear, disparity) -> None:
+        with _KERNEL_LOCK:
+            self._prepare(image_linear, disparity)
+
+    def _prepare(self, image_linear, disparity) -> None:
         image_linear = np.asarray(image_linear, np.float32)
         disparity = np.ascontiguousarray(disparity, np.float32)
         self.check_inputs(image_linear, disparity)
@@ -193,6 +203,10 @@ class CpuRenderer(Renderer):
         """Build pyramid levels 1..n-1 that are not built yet.
 
         Raises :class:`DeviceError` instead of running the machine out of memory."""
+        with _KERNEL_LOCK:
+            self._ensure_levels(n)
+
+    def _ensure_levels(self, n: int) -> None:
         n = min(n, _N_RADII)
         if n <= self._n_levels:
             return
@@ -220,6 +234,10 @@ class CpuRenderer(Renderer):
 
     # -- per focus -----------------------------------------------------------------------
     def render(self, focus_disparity: float, max_blur: float, dof: float = 0.0) -> np.ndarray:
+        with _KERNEL_LOCK:
+            return self._render(focus_disparity, max_blur, dof)
+
+    def _render(self, focus_disparity: float, max_blur: float, dof: float = 0.0) -> np.ndarray:
         if self.shape is None:
             raise RuntimeError("render() before prepare()")
         self.check_focus(focus_disparity, max_blur, dof)
