@@ -152,12 +152,25 @@ class CpuRenderer(Renderer):
         k = self.aperture.kernel(small_radius(rho, s, self.aperture))
         return np.ascontiguousarray(k[::-1, ::-1], dtype=np.float32)
 
-    def _tile_masks(self, i: int) -> np.ndarray:
-        """Bands present in each tile (+ kernel halo) of level i."""
-        s, R = int(_SCALES[i]), self._kernel(i).shape[0] // 2
-        if s == 1:
-            return ck.tile_masks_bands(self._band_p, self.n_bands, R)
-        return ck.tile_masks(ck.block_masks(self._band_p, self.n_bands, s), R)
+    def _all_tile_masks(self) -> list[np.ndarray]:
+        """Bands present in each tile (+ kernel halo) of every level (index 0: none):
+        few kernel launches, so small images stay cheap."""
+        n = self.n_bands
+        radii = [self._kernel(i).shape[0] // 2 for i in range(_N_RADII)]
+        full = [i for i in range(1, _N_RADII) if _SCALES[i] == 1]
+        masks = [np.zeros((1, 1), np.uint64)] * _N_RADII
+        for i, m in zip(full, ck.tile_masks_bands(self._band_p, n, np.array([radii[i] for i in full]))):
+            masks[i] = m
+        blocks = ck.block_masks(self._band_p, n, 2)
+        s = 2
+        for i in range(1, _N_RADII):
+            while _SCALES[i] > s:  # next scale: OR of 2 x 2 blocks
+                blocks = np.bitwise_or.reduce(blocks.reshape(blocks.shape[0] // 2, 2, blocks.shape[1] // 2, 2),
+                                              axis=(1, 3))
+                s *= 2
+            if _SCALES[i] > 1:
+                masks[i] = ck.tile_masks(blocks, radii[i])
+        return masks
 
     def _layout(self) -> None:
         """Tile masks and slot tables of every level, and one block pool for all of them.
@@ -165,7 +178,7 @@ class CpuRenderer(Renderer):
         The pool is reserved with np.empty: its pages take memory only when a level is
         built into them."""
         n = self.n_bands
-        self._masks = [np.zeros((1, 1), np.uint64)] + [self._tile_masks(i) for i in range(1, _N_RADII)]
+        self._masks = self._all_tile_masks()
         slots, soff, ntx, first = [np.full(n, -1, np.int64)], [0], [1], [0]
         pos, at = 0, n
         for masks in self._masks[1:]:

@@ -63,22 +63,25 @@ def block_masks(band_p, n, s):
 
 
 @njit(parallel=True, **_JIT)
-def tile_masks_bands(band_p, n, R):
-    """Bands present in each tile of a scale-1 level grown by the kernel radius R."""
+def tile_masks_bands(band_p, n, radii):
+    """Bands present in each tile of a scale-1 level grown by each kernel radius in
+    ``radii`` (uint64 (len(radii), nty, ntx)), in one pass per tile."""
     hl, wl = band_p.shape
     nty, ntx = (hl + TILE - 1) // TILE, (wl + TILE - 1) // TILE
-    out = np.zeros((nty, ntx), np.uint64)
+    out = np.zeros((radii.size, nty, ntx), np.uint64)
     for t in prange(nty * ntx):
         ty, tx = t // ntx, t % ntx
-        y0, y1 = max(ty * TILE - R, 0), min(ty * TILE + TILE + R, hl)
-        x0, x1 = max(tx * TILE - R, 0), min(tx * TILE + TILE + R, wl)
-        m = np.uint64(0)
-        for y in range(y0, y1):
-            for x in range(x0, x1):
-                b = band_p[y, x]
-                if b < n:
-                    m |= np.uint64(1) << np.uint64(b)
-        out[ty, tx] = m
+        for k in range(radii.size):
+            R = radii[k]
+            y0, y1 = max(ty * TILE - R, 0), min(ty * TILE + TILE + R, hl)
+            x0, x1 = max(tx * TILE - R, 0), min(tx * TILE + TILE + R, wl)
+            m = np.uint64(0)
+            for y in range(y0, y1):
+                for x in range(x0, x1):
+                    b = band_p[y, x]
+                    if b < n:
+                        m |= np.uint64(1) << np.uint64(b)
+            out[k, ty, tx] = m
     return out
 
 
@@ -129,13 +132,13 @@ def down_next(src, src_masks):
     return out, masks
 
 
-@njit(parallel=True, **_JIT)
+@njit(**_JIT)
 def tile_masks(pix_masks, R):
     """Bands present in each tile grown by the kernel radius R (uint64 (nty, ntx))."""
     hl, wl = pix_masks.shape
     nty, ntx = (hl + TILE - 1) // TILE, (wl + TILE - 1) // TILE
     out = np.zeros((nty, ntx), np.uint64)
-    for t in prange(nty * ntx):
+    for t in range(nty * ntx):
         ty, tx = t // ntx, t % ntx
         y0, y1 = max(ty * TILE - R, 0), min(ty * TILE + TILE + R, hl)
         x0, x1 = max(tx * TILE - R, 0), min(tx * TILE + TILE + R, wl)
