@@ -10,10 +10,11 @@ a tile stores one RGBA block per band of P, and ``slots[ty, tx, j]`` names the
 block that holds layer j there (-1: zero). Real photos have 1-2 bands per
 tile, so this is several times smaller than one array per layer.
 
-Blocks are built incrementally: conv(layer p_q) = conv(layer p_{q-1}) +
-conv(band p_q), where band p_q's convolution gathers only the tile's own
-input pixels of that band (one pass over the kernel window per output pixel,
-each input pixel adding to the accumulator of its band).
+Blocks are built by linearity: conv(layer p_q) = conv(layer p_{q-1}) +
+conv(band p_q), each band convolved over the tile's window (tile + halo) with
+only its own pixels. The convolution splits every kernel row into one run of
+equal weights (summed from row prefix sums) and the remaining anti-aliased
+edge taps, each a 64-float multiply-add over a tile row (vectorised).
 
 Units: pixels; colours are linear-light premultiplied RGBA.
 """
