@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 
-
 from .xp import array_module
 
 #: Level radii in full-resolution pixels (ratio <= 1.25 between neighbours above 4 px).

@@ -282,18 +282,27 @@ def test_dof_range_keeps_a_slab_sharp():
 def test_cpu_refuses_a_pyramid_larger_than_the_memory(monkeypatch):
     import deocused.cpu_backend as cb
     from deocused.errors import DeviceError
+    from deocused.pyramid import levels_needed
 
+    ramp = np.linspace(0, 1, 64 * 96, dtype=np.float32).reshape(64, 96)
     r = CpuRenderer()
-    r.prepare(smooth_texture(64, 96, 7), np.linspace(0, 1, 64 * 96, dtype=np.float32).reshape(64, 96))
+    r.prepare(smooth_texture(64, 96, 7), ramp)
     need = r.level_bytes(10)
-    # 8 layers x 16 bytes x (radii 1..6.5 at full resolution, 8, 10, 12.5 at half), padded 64x96
-    assert need == 8 * 16 * 64 * 96 * (6 + 3 / 4)
-    monkeypatch.setattr(cb, "available_memory", lambda: need)  # K=20 needs levels up to 10 px: 6.5/6.75 of it
+    # Sparse blocks of levels 1..9 (radii up to 12.5 px) and the half-resolution band means
+    # (counted exactly in test_cpu_kernels.py): less than dense float32 levels of all 8 layers.
+    assert 0 < need < 8 * 16 * 64 * 96 * (6 + 3 / 4)
+    monkeypatch.setattr(cb, "available_memory", lambda: need)  # K=20 needs levels up to 10 px
     with pytest.raises(DeviceError, match="not enough memory"):
         r.render(0.5, 20.0)
     monkeypatch.setattr(cb, "available_memory", lambda: 2 * need)
     assert r.render(0.5, 20.0).shape == (64, 96, 3)
-    # prepare() checks the layers and their levels up to 8 px (8 x 16 bytes x (1 + 6 + 1/4)).
-    monkeypatch.setattr(cb, "available_memory", lambda: 8 * 16 * 64 * 96 * 7)
+    # prepare() checks the padded image, band map and output and the levels up to 8 px.
+    monkeypatch.setattr(cb, "available_memory", lambda: None)
+    fresh = CpuRenderer()
+    fresh.prepare(smooth_texture(64, 96, 7), ramp)
+    first = 64 * 96 * cb.BASE_BYTES_PER_PIXEL + fresh.level_bytes(levels_needed(cb.MIN_PYRAMID_RADIUS))
+    monkeypatch.setattr(cb, "available_memory", lambda: first)
     with pytest.raises(DeviceError, match="blur pyramid"):
-        r.prepare(smooth_texture(64, 96, 7), np.linspace(0, 1, 64 * 96, dtype=np.float32).reshape(64, 96))
+        r.prepare(smooth_texture(64, 96, 7), ramp)
+    monkeypatch.setattr(cb, "available_memory", lambda: 2 * first)
+    r.prepare(smooth_texture(64, 96, 7), ramp)

@@ -1,0 +1,337 @@
+"""Numba kernels of the CPU renderer, per image: the blur pyramid (see
+:mod:`deocused.cpu_backend` for the algorithm, :mod:`deocused.cpu_refocus` for the
+per-focus kernel).
+
+Sparse level storage. A level (one blur radius, stored at 1/s resolution) is
+cut into ``TILE`` x ``TILE`` tiles. Layers are cumulative (layer j = bands
+0..j), so inside a tile whose pixels *and kernel halo* contain the set P of
+bands, layer j equals layer max{p in P, p <= j} (or zero when there is none):
+a tile stores one RGBA block per band of P, and ``slots[ty, tx, j]`` names the
+block that holds layer j there (-1: zero). Real photos have 1-2 bands per
+tile, so this is several times smaller than one array per layer.
+
+Blocks are built by linearity: conv(layer p_q) = conv(layer p_{q-1}) +
+conv(band p_q), each band convolved over the tile's window (tile + halo) with
+only its own pixels. The convolution splits every kernel row into one run of
+equal weights (summed from row prefix sums) and the remaining anti-aliased
+edge taps, each a 64-float multiply-add over a tile row (vectorised).
+
+Units: pixels; colours are linear-light premultiplied RGBA.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+#: Tile edge of the sparse level storage, in level pixels.
+TILE = 16
+TILE_SHIFT = 4
+#: Zero margin around the padded RGBA image (pixels): the largest full-resolution
+#: kernel radius (ceil(6.5)) fits in it.
+MARGIN = 8
+
+_JIT = {"cache": True, "fastmath": False, "nogil": True}
+
+
+@njit(**_JIT)
+def _popcount(m):
+    c = 0
+    while m:
+        m &= m - np.uint64(1)
+        c += 1
+    return c
+
+
+# -- pyramid -------------------------------------------------------------------------------
+
+@njit(parallel=True, **_JIT)
+def block_masks(band_p, n, s):
+    """Bands present in each s x s block (uint64 (hp/s, wp/s)); padding (band n) has none."""
+    hp, wp = band_p.shape
+    hl, wl = hp // s, wp // s
+    out = np.zeros((hl, wl), np.uint64)
+    for y in prange(hl):
+        for x in range(wl):
+            m = np.uint64(0)
+            for yy in range(y * s, y * s + s):
+                for xx in range(x * s, x * s + s):
+                    b = band_p[yy, xx]
+                    if b < n:
+                        m |= np.uint64(1) << np.uint64(b)
+            out[y, x] = m
+    return out
+
+
+@njit(parallel=True, **_JIT)
+def tile_masks_bands(band_p, n, radii):
+    """Bands present in each tile of a scale-1 level grown by each kernel radius in
+    ``radii`` (uint64 (len(radii), nty, ntx)), in one pass per tile."""
+    hl, wl = band_p.shape
+    nty, ntx = (hl + TILE - 1) // TILE, (wl + TILE - 1) // TILE
+    out = np.zeros((radii.size, nty, ntx), np.uint64)
+    for t in prange(nty * ntx):
+        ty, tx = t // ntx, t % ntx
+        for k in range(radii.size):
+            R = radii[k]
+            y0, y1 = max(ty * TILE - R, 0), min(ty * TILE + TILE + R, hl)
+            x0, x1 = max(tx * TILE - R, 0), min(tx * TILE + TILE + R, wl)
+            m = np.uint64(0)
+            for y in range(y0, y1):
+                for x in range(x0, x1):
+                    b = band_p[y, x]
+                    if b < n:
+                        m |= np.uint64(1) << np.uint64(b)
+            out[k, ty, tx] = m
+    return out
+
+
+@njit(parallel=True, **_JIT)
+def down_from_image(image_p, band_p, n, bidx, n_used):
+    """Box-average 2 x 2 blocks of every band alone: (n_used, hp/2, wp/2, 4) premultiplied
+    RGBA (band b in slice bidx[b]) and the blocks' band bit masks (uint64)."""
+    hp, wp = band_p.shape
+    hl, wl = hp // 2, wp // 2
+    out = np.zeros((n_used, hl, wl, 4), np.float32)
+    masks = np.zeros((hl, wl), np.uint64)
+    q = np.float32(0.25)
+    for y in prange(hl):
+        for x in range(wl):
+            m = np.uint64(0)
+            for dy in range(2):
+                for dx in range(2):
+                    b = band_p[2 * y + dy, 2 * x + dx]
+                    if b < n:
+                        k = bidx[b]
+                        m |= np.uint64(1) << np.uint64(b)
+                        for c in range(3):
+                            out[k, y, x, c] += image_p[MARGIN + 2 * y + dy, MARGIN + 2 * x + dx, c]
+                        out[k, y, x, 3] += np.float32(1.0)
+            masks[y, x] = m
+            for k in range(n_used):
+                for c in range(4):
+                    out[k, y, x, c] *= q
+    return out, masks
+
+
+@njit(parallel=True, **_JIT)
+def down_next(src, src_masks):
+    """The next scale: 2 x 2 means of every band's blocks (mean of means == block mean)."""
+    n_used, hs, ws, _ = src.shape
+    hl, wl = hs // 2, ws // 2
+    out = np.empty((n_used, hl, wl, 4), np.float32)
+    masks = np.zeros((hl, wl), np.uint64)
+    q = np.float32(0.25)
+    for y in prange(hl):
+        for x in range(wl):
+            masks[y, x] = (src_masks[2 * y, 2 * x] | src_masks[2 * y, 2 * x + 1]
+                           | src_masks[2 * y + 1, 2 * x] | src_masks[2 * y + 1, 2 * x + 1])
+            for k in range(n_used):
+                for c in range(4):
+                    out[k, y, x, c] = ((src[k, 2 * y, 2 * x, c] + src[k, 2 * y, 2 * x + 1, c])
+                                       + (src[k, 2 * y + 1, 2 * x, c] + src[k, 2 * y + 1, 2 * x + 1, c])) * q
+    return out, masks
+
+
+@njit(**_JIT)
+def tile_masks(pix_masks, R):
+    """Bands present in each tile grown by the kernel radius R (uint64 (nty, ntx))."""
+    hl, wl = pix_masks.shape
+    nty, ntx = (hl + TILE - 1) // TILE, (wl + TILE - 1) // TILE
+    out = np.zeros((nty, ntx), np.uint64)
+    for t in range(nty * ntx):
+        ty, tx = t // ntx, t % ntx
+        y0, y1 = max(ty * TILE - R, 0), min(ty * TILE + TILE + R, hl)
+        x0, x1 = max(tx * TILE - R, 0), min(tx * TILE + TILE + R, wl)
+        m = np.uint64(0)
+        for y in range(y0, y1):
+            for x in range(x0, x1):
+                m |= pix_masks[y, x]
+        out[ty, tx] = m
+    return out
+
+
+@njit(**_JIT)
+def slot_table(masks, n, start):
+    """Block index (from ``start``) of layer j in each tile (int64 (nty, ntx, n), -1 =
+    zero) and the index after the last block."""
+    nty, ntx = masks.shape
+    slots = np.full((nty, ntx, n), -1, np.int64)
+    pos = start
+    for ty in range(nty):
+        for tx in range(ntx):
+            m = masks[ty, tx]
+            cur = -1
+            for j in range(n):
+                if (m >> np.uint64(j)) & np.uint64(1):
+                    cur = pos
+                    pos += 1
+                slots[ty, tx, j] = cur
+    return slots, pos
+
+
+@njit(**_JIT)
+def count_blocks(masks):
+    """Number of blocks a level with these tile masks stores."""
+    total = 0
+    for m in masks.ravel():
+        total += _popcount(m)
+    return total
+
+
+def kernel_plan(kf):
+    """Split a (flipped) kernel into, per row a, one run of equal weights
+    (columns run_lo[a] .. run_hi[a], weight run_w[a]; run_lo = -1: none), summed with
+    prefix sums, and the remaining non-zero taps (tap_a, tap_b, tap_w). A disc of
+    radius 6.5 needs 30 prefix reads and ~40 taps instead of ~180 taps."""
+    k = np.asarray(kf, np.float32)
+    rows = k.shape[0]
+    run_lo = np.full(rows, -1, np.int64)
+    run_hi = np.full(rows, -1, np.int64)
+    run_w = np.zeros(rows, np.float32)
+    taps = []
+    for a in range(rows):
+        row = k[a]
+        best = (0, 0, 0)  # length, lo, hi
+        b = 0
+        while b < row.size:
+            e = b
+            while e + 1 < row.size and row[e + 1] == row[b]:
+                e += 1
+            if row[b] != 0 and e - b + 1 > best[0]:
+                best = (e - b + 1, b, e)
+            b = e + 1
+        if best[0] >= 3:
+            run_lo[a], run_hi[a], run_w[a] = best[1], best[2], row[best[1]]
+        for b in range(row.size):
+            if row[b] != 0 and not (run_lo[a] <= b <= run_hi[a]):
+                taps.append((a, b, row[b]))
+    tap_a = np.array([t[0] for t in taps], np.int64)
+    tap_b = np.array([t[1] for t in taps], np.int64)
+    tap_w = np.array([t[2] for t in taps], np.float32)
+    return run_lo, run_hi, run_w, tap_a, tap_b, tap_w
+
+
+@njit(**_JIT)
+def _conv_window(win, pre, plan, acc):
+    """acc (T, T*4) += the window win (T+2R, (T+2R)*4) correlated with the kernel of
+    ``plan`` (see :func:`kernel_plan`); ``pre``: scratch (T+2R, (T+2R+1)*4)."""
+    run_lo, run_hi, run_w, tap_a, tap_b, tap_w = plan
+    tw = win.shape[0]
+    for wy in range(tw):
+        for c in range(4):
+            pre[wy, c] = 0.0
+        for e in range(4 * tw):
+            pre[wy, e + 4] = pre[wy, e] + win[wy, e]
+    for a in range(run_lo.size):
+        lo, hi, wgt = run_lo[a], run_hi[a], run_w[a]
+        if lo < 0:
+            continue
+        for py in range(TILE):
+            src = pre[py + a]
+            dst = acc[py]
+            for e in range(4 * TILE):
+                dst[e] += wgt * (src[4 * (hi + 1) + e] - src[4 * lo + e])
+    for t in range(tap_a.size):
+        a, bb, wgt = tap_a[t], tap_b[t], tap_w[t]
+        for py in range(TILE):
+            src = win[py + a]
+            dst = acc[py]
+            for e in range(4 * TILE):
+                dst[e] += wgt * src[4 * bb + e]
+
+
+@njit(**_JIT)
+def _store(acc, npres, data, base):
+    """Blocks base .. base+npres-1 = running sums of the per-band convolutions acc."""
+    run = np.zeros((TILE, 4 * TILE), np.float32)
+    for q in range(npres):
+        for py in range(TILE):
+            for e in range(4 * TILE):
+                run[py, e] += acc[q, py, e]
+                data[base + q, py, e // 4, e % 4] = run[py, e]
+
+
+@njit(**_JIT)
+def _present(m, n):
+    pres = np.empty(n, np.int64)
+    npres = 0
+    for j in range(n):
+        if (m >> np.uint64(j)) & np.uint64(1):
+            pres[npres] = j
+            npres += 1
+    return pres, npres
+
+
+@njit(parallel=True, **_JIT)
+def conv_full(image_p, band_p, n, plan, masks, slots, data):
+    """Scale-1 level into its blocks of ``data``: each tile's layers convolved (zero
+    outside the image) with a flipped kernel of radius R <= MARGIN (``plan``: see
+    :func:`kernel_plan`).
+    ``image_p``: RGBA (alpha 1 in the image) with a zero margin of MARGIN pixels;
+    ``band_p``: band per pixel (n outside the image), without the margin."""
+    hl, wl = band_p.shape
+    R = plan[0].size // 2
+    nty, ntx = masks.shape
+    tw = TILE + 2 * R
+    for t in prange(nty * ntx):
+        ty, tx = t // ntx, t % ntx
+        m = masks[ty, tx]
+        if m == 0:
+            continue
+        pres, npres = _present(m, n)
+        rank = np.full(n + 1, -1, np.int64)
+        for q in range(npres):
+            rank[pres[q]] = q
+        base = slots[ty, tx, n - 1] - (npres - 1)
+        y0, x0 = ty * TILE - R, tx * TILE - R  # window origin (image coordinates)
+        wins = np.zeros((npres, tw, 4 * tw), np.float32)
+        for wy in range(tw):
+            for wx in range(tw):
+                y, x = y0 + wy, x0 + wx
+                if npres == 1:
+                    q = 0
+                elif y < 0 or x < 0 or y >= hl or x >= wl:
+                    continue
+                else:
+                    q = rank[band_p[y, x]]
+                    if q < 0:
+                        continue
+                for c in range(4):
+                    wins[q, wy, 4 * wx + c] = image_p[y + MARGIN, x + MARGIN, c]
+        acc = np.zeros((npres, TILE, 4 * TILE), np.float32)
+        pre = np.empty((tw, 4 * tw + 4), np.float32)
+        for q in range(npres):
+            _conv_window(wins[q], pre, plan, acc[q])
+        _store(acc, npres, data, base)
+
+
+@njit(parallel=True, **_JIT)
+def conv_down(down, bidx, n, plan, masks, slots, data):
+    """Downsampled level: like :func:`conv_full` from the per-band box means ``down``
+    ((n_used, hl, wl, 4), band b in slice bidx[b])."""
+    _, hl, wl, _ = down.shape
+    R = plan[0].size // 2
+    nty, ntx = masks.shape
+    tw = TILE + 2 * R
+    for t in prange(nty * ntx):
+        ty, tx = t // ntx, t % ntx
+        m = masks[ty, tx]
+        if m == 0:
+            continue
+        pres, npres = _present(m, n)
+        base = slots[ty, tx, n - 1] - (npres - 1)
+        y0, x0 = ty * TILE - R, tx * TILE - R
+        win = np.empty((tw, 4 * tw), np.float32)
+        pre = np.empty((tw, 4 * tw + 4), np.float32)
+        acc = np.zeros((npres, TILE, 4 * TILE), np.float32)
+        for q in range(npres):
+            k = bidx[pres[q]]
+            for wy in range(tw):
+                for wx in range(tw):
+                    y, x = y0 + wy, x0 + wx
+                    inside = y >= 0 and x >= 0 and y < hl and x < wl
+                    for c in range(4):
+                        win[wy, 4 * wx + c] = down[k, y, x, c] if inside else np.float32(0.0)
+            _conv_window(win, pre, plan, acc[q])
+        _store(acc, npres, data, base)

@@ -1,0 +1,194 @@
+"""Numba kernels of the CPU renderer, per focus: level selection and compositing
+(see :mod:`deocused.cpu_backend` for the algorithm and :mod:`deocused.cpu_kernels` for
+the sparse level storage they read).
+
+Arithmetic that must equal NumPy's float32 results (blur radius, level weights)
+is written in float32 with ``fastmath=False``. Units: pixels; colours are
+linear-light premultiplied RGBA.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from .cpu_kernels import _JIT, MARGIN, TILE, TILE_SHIFT
+
+
+@njit(**_JIT)
+def level_weights1(r, radii, n_levels):
+    """:func:`deocused.pyramid.level_weights` for one float32 radius."""
+    top = radii[n_levels - 1]
+    r = min(max(r, np.float32(0.0)), top)
+    c = 0
+    for k in range(n_levels):
+        if radii[k] <= r:
+            c += 1
+    i = min(max(c - 1, 0), max(n_levels - 2, 0))
+    if n_levels == 1:
+        return i, np.float32(1.0)
+    lo, hi = radii[i], radii[i + 1]
+    w = (hi * hi - r * r) / (hi * hi - lo * lo)
+    return i, min(max(w, np.float32(0.0)), np.float32(1.0))
+
+
+@njit(**_JIT)
+def _tap2(sl, soff, ntx, n, dt, ly, lx, j):
+    """Layers j and j-1 (RGBA each) at level pixel (ly, lx) of one sparse level whose
+    slot table (ntx tiles a row, n bands) starts at ``sl[soff]``; ``dt``: the block pool
+    as a flat float32 array."""
+    base = soff + ((ly >> TILE_SHIFT) * ntx + (lx >> TILE_SHIFT)) * n  # ly, lx >= 0
+    s1 = sl[base + j]
+    s0 = sl[base + j - 1] if j >= 1 else -1
+    pix = ((ly & (TILE - 1)) * TILE + (lx & (TILE - 1))) * 4
+    z = np.float32(0.0)
+    a0 = a1 = a2 = a3 = z
+    if s1 >= 0:
+        o = s1 * (TILE * TILE * 4) + pix
+        a0, a1, a2, a3 = dt[o], dt[o + 1], dt[o + 2], dt[o + 3]
+    if s0 == s1:
+        return a0, a1, a2, a3, a0, a1, a2, a3
+    if s0 < 0:
+        return a0, a1, a2, a3, z, z, z, z
+    o = s0 * (TILE * TILE * 4) + pix
+    return a0, a1, a2, a3, dt[o], dt[o + 1], dt[o + 2], dt[o + 3]
+
+
+@njit(**_JIT)
+def _level2(sl, soff, ntx, n, dt, s, hl, wl, j, x, y):
+    """Layers j and j-1 of a level stored at 1/s resolution, bilinear at full-resolution
+    pixel (x, y): pixel centres at (i + 0.5) s, indices clamped (cv2.resize INTER_LINEAR)."""
+    if s == 1:
+        return _tap2(sl, soff, ntx, n, dt, y, x, j)
+    inv = 1.0 / s  # exact: s is a power of two
+    fy = (y + 0.5) * inv - 0.5
+    fx = (x + 0.5) * inv - 0.5
+    y0f, x0f = np.floor(fy), np.floor(fx)
+    ty, tx = np.float32(fy - y0f), np.float32(fx - x0f)
+    y0, x0 = int(y0f), int(x0f)
+    y0c, y1c = min(max(y0, 0), hl - 1), min(max(y0 + 1, 0), hl - 1)
+    x0c, x1c = min(max(x0, 0), wl - 1), min(max(x0 + 1, 0), wl - 1)
+    a = _tap2(sl, soff, ntx, n, dt, y0c, x0c, j)
+    b = _tap2(sl, soff, ntx, n, dt, y0c, x1c, j)
+    c = _tap2(sl, soff, ntx, n, dt, y1c, x0c, j)
+    d = _tap2(sl, soff, ntx, n, dt, y1c, x1c, j)
+    ux, uy = np.float32(1.0) - tx, np.float32(1.0) - ty
+    return ((a[0] * ux + b[0] * tx) * uy + (c[0] * ux + d[0] * tx) * ty,
+            (a[1] * ux + b[1] * tx) * uy + (c[1] * ux + d[1] * tx) * ty,
+            (a[2] * ux + b[2] * tx) * uy + (c[2] * ux + d[2] * tx) * ty,
+            (a[3] * ux + b[3] * tx) * uy + (c[3] * ux + d[3] * tx) * ty,
+            (a[4] * ux + b[4] * tx) * uy + (c[4] * ux + d[4] * tx) * ty,
+            (a[5] * ux + b[5] * tx) * uy + (c[5] * ux + d[5] * tx) * ty,
+            (a[6] * ux + b[6] * tx) * uy + (c[6] * ux + d[6] * tx) * ty,
+            (a[7] * ux + b[7] * tx) * uy + (c[7] * ux + d[7] * tx) * ty)
+
+
+@njit(**_JIT)
+def _layer2(L, n_levels, j, i, w, x, y, p0, p1, p2, pb):
+    """Layers j and j-1 at pixel (x, y) between levels i and i+1 (weight w of level i).
+    Level 0 is the pixel itself: colour (p0, p1, p2) in band pb."""
+    z = np.float32(0.0)
+    if j < 0:
+        return z, z, z, z, z, z, z, z
+    lo = (z, z, z, z, z, z, z, z)
+    if w != 0.0 or n_levels == 1:  # w == 0: the result is hi exactly
+        if i == 0:
+            m1 = np.float32(1.0) if pb <= j else z
+            m0 = np.float32(1.0) if pb <= j - 1 else z
+            lo = (p0 * m1, p1 * m1, p2 * m1, m1, p0 * m0, p1 * m0, p2 * m0, m0)
+        else:
+            lo = _level2(L[0], L[1][i], L[2][i], L[3], L[4], L[5][i], L[6][i], L[7][i], j, x, y)
+    if n_levels == 1 or w == 1.0:  # w == 1: the result is lo exactly
+        return lo
+    k = i + 1
+    hi = _level2(L[0], L[1][k], L[2][k], L[3], L[4], L[5][k], L[6][k], L[7][k], j, x, y)
+    u = np.float32(1.0) - w
+    return (w * lo[0] + u * hi[0], w * lo[1] + u * hi[1], w * lo[2] + u * hi[2], w * lo[3] + u * hi[3],
+            w * lo[4] + u * hi[4], w * lo[5] + u * hi[5], w * lo[6] + u * hi[6], w * lo[7] + u * hi[7])
+
+
+@njit(parallel=True, **_JIT)
+def refocus(image, band, disp, n, focus, K, dof, radii, n_levels, slots, soff, ntx, data, scales, lh, lw,
+            band_i, band_w, front, below, eps, behind_ramp, min_cover, cover_ramp, out):
+    """Per pixel: own band at its own radius over the background fill, the bands in
+    front composited far to near, divided by the coverage (see deocused.cpu_backend).
+    ``focus``, ``K``, ``dof``: float32; per band k: level pair (band_i, band_w) of its
+    radius, ``front`` (see :func:`front_tiles`), below (nearest non-empty band
+    behind, -1: none). Writes linear RGB into ``out`` (h, w, 3)."""
+    h, w = out.shape[0], out.shape[1]
+    L = (slots, soff, ntx, n, data, scales, lh, lw)
+    one = np.float32(1.0)
+    for y in prange(h):
+        for x in range(w):
+            p0, p1, p2 = image[y + MARGIN, x + MARGIN, 0], image[y + MARGIN, x + MARGIN, 1], image[y + MARGIN, x + MARGIN, 2]
+            b = np.int64(band[y, x])
+            diff = abs(disp[y, x] - focus) - dof
+            r = K * (diff if diff > 0 else np.float32(0.0))
+            i, wt = level_weights1(r, radii, n_levels)
+            s = _layer2(L, n_levels, b, i, wt, x, y, p0, p1, p2, b)
+            c0, c1, c2, a = s[0] - s[4], s[1] - s[5], s[2] - s[6], s[3] - s[7]
+            ba = s[7]
+            g = min(max(ba / behind_ramp, np.float32(0.0)), one)
+            bd = max(ba, eps)
+            f0, f1, f2 = s[4] / bd, s[5] / bd, s[6] / bd
+            nb = below[b]
+            if nb >= 0 and g > 0.0:  # g == 0: the fill is not used
+                t = _layer2(L, n_levels, b - 1, band_i[nb], band_w[nb],
+                            x, y, p0, p1, p2, b)
+                tt = min(max((t[3] - min_cover) / cover_ramp + np.float32(0.5), np.float32(0.0)), one)
+                nd = max(t[3], eps)
+                f0 = f0 + tt * (t[0] / nd - f0)
+                f1 = f1 + tt * (t[1] / nd - f1)
+                f2 = f2 + tt * (t[2] / nd - f2)
+            k = g * (one - a)
+            c0, c1, c2 = c0 + k * f0, c1 + k * f1, c2 + k * f2
+            a = a + k
+            fm = front[y // TILE, x // TILE]
+            for kb in range(b + 1, n):
+                if not (fm >> np.uint64(kb)) & np.uint64(1):
+                    continue  # band kb adds nothing here (see front_tiles)
+                f = _layer2(L, n_levels, kb, band_i[kb], band_w[kb],
+                            x, y, p0, p1, p2, b)
+                fa = f[3] - f[7]
+                u = one - fa
+                c0 = c0 * u + (f[0] - f[4])
+                c1 = c1 * u + (f[1] - f[5])
+                c2 = c2 * u + (f[2] - f[6])
+                a = a * u + fa
+            cd = max(a, eps)
+            out[y, x, 0] = c0 / cd
+            out[y, x, 1] = c1 / cd
+            out[y, x, 2] = c2 / cd
+    return out
+
+
+@njit(**_JIT)
+def front_tiles(masks, moff, ntx, scales, lh, lw, band_i, band_w, act, n, nty_f, ntx_f):
+    """Bit k of tile (Y, X) (TILE x TILE full-resolution pixels) is set when band k,
+    composited in front at the level pair (band_i[k], band_w[k]) (act[k]: non-empty,
+    positive radius), can be non-zero there: some level tile a pixel of the tile samples
+    holds band k. Elsewhere layers k and k-1 share their blocks, so the band adds
+    exactly zero. Level 0 adds nothing in front of a pixel of a farther band."""
+    out = np.zeros((nty_f, ntx_f), np.uint64)
+    for k in range(n):
+        if not act[k]:
+            continue
+        bit = np.uint64(1) << np.uint64(k)
+        for li in range(2):
+            i = band_i[k] + li
+            if i == 0 or (li == 0 and band_w[k] == 0.0) or (li == 1 and band_w[k] == 1.0):
+                continue
+            s = scales[i]
+            for Y in range(nty_f):
+                ly0 = min(max(int(np.floor((Y * TILE + 0.5) / s - 0.5)), 0), lh[i] - 1)
+                ly1 = min(max(int(np.floor((Y * TILE + TILE - 0.5) / s - 0.5)) + 1, 0), lh[i] - 1)
+                for X in range(ntx_f):
+                    if out[Y, X] & bit:
+                        continue
+                    lx0 = min(max(int(np.floor((X * TILE + 0.5) / s - 0.5)), 0), lw[i] - 1)
+                    lx1 = min(max(int(np.floor((X * TILE + TILE - 0.5) / s - 0.5)) + 1, 0), lw[i] - 1)
+                    for ty in range(ly0 // TILE, ly1 // TILE + 1):
+                        for tx in range(lx0 // TILE, lx1 // TILE + 1):
+                            if masks[moff[i] + ty * ntx[i] + tx] & bit:
+                                out[Y, X] |= bit
+    return out

@@ -1,0 +1,165 @@
+"""The fast CPU backend (Numba kernels, sparse tiled levels) against the
+straightforward NumPy/OpenCV implementation of the same algorithm
+(tests/reference_renderer.py) and against brute-force counts of its storage.
+
+Tolerances are in linear light: the two differ only by float32 summation order.
+"""
+
+import numpy as np
+import pytest
+from reference import smooth_texture
+from reference_renderer import ReferenceRenderer
+
+import deocused.cpu_kernels as ck
+import deocused.cpu_refocus as cr
+from deocused.aperture import Aperture
+from deocused.cpu_backend import BLOCK_BYTES, CpuRenderer
+from deocused.pyramid import LEVEL_RADII, level_scale, padded_shape
+
+TOL = 2e-5
+
+
+def scene(h, w, seed, kind):
+    """(image, disparity) with several bands: blocks, a ramp, or noise."""
+    rng = np.random.default_rng(seed)
+    img = smooth_texture(h, w, seed)
+    img[rng.random((h, w)) < 0.01] = 1.0  # bright specks
+    if kind == "blocks":
+        disp = np.full((h, w), 0.05, np.float32)
+        disp[h // 4: 3 * h // 4, w // 5: w // 2] = 0.93
+        disp[h // 3:, 2 * w // 3:] = 0.52
+        disp[5: h // 3, w // 2: w // 2 + 20] = 0.31
+    elif kind == "ramp":
+        disp = np.tile(np.linspace(0, 1, w, dtype=np.float32), (h, 1))
+    else:
+        disp = rng.random((h, w)).astype(np.float32)
+    return img, disp
+
+
+CASES = [
+    ("blocks", {}, [(0.05, 30.0, 0.0), (0.93, 60.0, 0.0), (0.52, 12.0, 0.1), (0.3, 256.0, 0.0)]),
+    ("ramp", {}, [(0.5, 40.0, 0.0), (0.0, 9.0, 0.0), (1.0, 100.0, 0.2)]),
+    ("noise", {}, [(0.4, 20.0, 0.0)]),
+    ("blocks", {"n_bands": 3}, [(0.93, 50.0, 0.0), (0.05, 7.0, 0.0)]),
+    ("blocks", {"n_bands": 13, "highlights": 2.0}, [(0.31, 45.0, 0.0)]),
+    ("ramp", {"aperture": Aperture(blades=6, rotation=15.0)}, [(0.2, 33.0, 0.0)]),
+]
+
+
+@pytest.mark.parametrize("kind,opts,renders", CASES)
+def test_fast_renderer_equals_the_reference_implementation(kind, opts, renders):
+    img, disp = scene(75, 133, len(kind) + len(opts), kind)
+    fast, ref = CpuRenderer(**opts), ReferenceRenderer(**opts)
+    fast.prepare(img, disp)
+    ref.prepare(img, disp)
+    np.testing.assert_array_equal(fast.band_count, ref.band_count)
+    np.testing.assert_array_equal(fast.band_centre, ref.band_centre)
+    for f, k, dof in renders:
+        a, b = fast.render(f, k, dof), ref.render(f, k, dof)
+        assert a.dtype == np.float32 and a.shape == img.shape
+        err = np.abs(a - b)
+        assert err.max() < TOL, (f, k, dof, float(err.max()))
+    # A second photo on the same renderer: nothing of the first one is left.
+    img2, disp2 = scene(64, 90, 9, "noise")
+    fast.prepare(img2, disp2)
+    ref.prepare(img2, disp2)
+    assert np.abs(fast.render(0.7, 25.0) - ref.render(0.7, 25.0)).max() < TOL
+
+
+def dense_level(r: CpuRenderer, i: int, j: int) -> np.ndarray:
+    """Layer j of level i rebuilt from the sparse blocks (zero where the slot is -1)."""
+    hp, wp = r._band_p.shape
+    s = level_scale(LEVEL_RADII[i])
+    masks = r._masks[i]
+    nty, ntx = masks.shape
+    slots = r._slots[r._soff[i]: r._soff[i] + masks.size * r.n_bands].reshape(nty, ntx, r.n_bands)
+    T = ck.TILE
+    out = np.zeros((nty * T, ntx * T, 4), np.float32)
+    for ty in range(nty):
+        for tx in range(ntx):
+            if slots[ty, tx, j] >= 0:
+                out[ty * T:(ty + 1) * T, tx * T:(tx + 1) * T] = r._pool[slots[ty, tx, j]]
+    return out[: hp // s, : wp // s]
+
+
+def test_sparse_levels_equal_the_reference_dense_layers():
+    img, disp = scene(70, 150, 3, "blocks")
+    fast, ref = CpuRenderer(), ReferenceRenderer()
+    fast.prepare(img, disp)
+    ref.prepare(img, disp)
+    n = 17  # up to 80 px: scales 1 .. 16
+    fast.ensure_levels(n)
+    ref.ensure_levels(n)
+    for i in range(1, n):
+        for j in range(fast.n_bands):
+            want, _ = ref.level(j, i)
+            got = dense_level(fast, i, j)
+            assert got.shape == want.shape
+            assert np.abs(got - want).max() < 1e-5, (i, j)
+
+
+def bands_near_tiles(band_p, n, s, R):
+    """Brute force: the set of bands within each tile (TILE level pixels) grown by R
+    level pixels, at scale s."""
+    hp, wp = band_p.shape
+    hl, wl = hp // s, wp // s
+    blocks = band_p.reshape(hl, s, wl, s).transpose(0, 2, 1, 3).reshape(hl, wl, s * s)
+    T = ck.TILE
+    out = {}
+    for ty in range(-(-hl // T)):
+        for tx in range(-(-wl // T)):
+            win = blocks[max(ty * T - R, 0): ty * T + T + R, max(tx * T - R, 0): tx * T + T + R]
+            out[ty, tx] = set(np.unique(win).tolist()) - {n}
+    return out
+
+
+@pytest.mark.parametrize("i", [1, 6, 7, 10, 14, 19, 22])
+def test_tile_masks_hold_exactly_the_bands_in_reach(i):
+    rng = np.random.default_rng(i)
+    h, w = 150, 230
+    disp = np.zeros((h, w), np.float32)
+    for _ in range(12):  # random rectangles at random depths
+        y, x = rng.integers(0, h), rng.integers(0, w)
+        disp[y: y + rng.integers(3, 60), x: x + rng.integers(3, 60)] = rng.random()
+    r = CpuRenderer()
+    r.prepare(smooth_texture(h, w, 1), disp)
+    s = level_scale(LEVEL_RADII[i])
+    R = r._kernel(i).shape[0] // 2
+    want = bands_near_tiles(r._band_p, r.n_bands, s, R)
+    masks = r._masks[i]
+    for (ty, tx), bands in want.items():
+        got = {b for b in range(r.n_bands) if int(masks[ty, tx]) >> b & 1}
+        assert got == bands, (ty, tx)
+
+
+def test_level_bytes_counts_the_blocks_to_build():
+    img, disp = scene(64, 96, 5, "ramp")
+    r = CpuRenderer()
+    r.prepare(img, disp)
+    hp, wp = padded_shape(64, 96)
+    n = 10  # levels 1..9: radii 1 .. 12.5, scales 1 and 2
+    blocks = 0
+    for i in range(1, n):
+        s = level_scale(LEVEL_RADII[i])
+        sets = bands_near_tiles(r._band_p, r.n_bands, s, r._kernel(i).shape[0] // 2)
+        blocks += sum(len(v) for v in sets.values())
+    # + the per-band box means at half resolution while the scale-2 levels are built
+    down = r.n_bands * (hp // 2) * (wp // 2) * 16
+    assert r.level_bytes(n) == blocks * BLOCK_BYTES + down
+    dense = 8 * 16 * hp * wp * (6 + 3 / 4)  # every layer of every level, float32
+    assert blocks * BLOCK_BYTES < dense
+    r.ensure_levels(n)
+    assert r.level_bytes(n) == 0  # built: nothing more to allocate
+
+
+def test_level_weights_match_the_shared_numpy_helper():
+    from deocused.pyramid import level_weights
+
+    radii = np.asarray(LEVEL_RADII, np.float32)
+    r = np.concatenate([radii, radii + np.float32(0.37), np.float32([0, 1e-7, 255.99, 300.0])])
+    r = np.concatenate([r, np.random.default_rng(0).random(2000).astype(np.float32) * 270]).astype(np.float32)
+    for n_levels in (1, 2, 7, 14, len(LEVEL_RADII)):
+        i_np, w_np = level_weights(r, n_levels)
+        got = [cr.level_weights1(v, radii, n_levels) for v in r]
+        np.testing.assert_array_equal(np.array([g[0] for g in got]), i_np)
+        np.testing.assert_array_equal(np.array([g[1] for g in got], np.float32), w_np)
