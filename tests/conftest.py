@@ -104,12 +104,13 @@ def is_emulated(cp) -> bool:
 def renderer_factory(request):
     """A callable making a renderer (``Renderer`` options as keywords) of each available backend:
     the CPU, and the GPU (a real device, or the host emulation). ``.device`` names it."""
+    emulated = False
     if request.param == "cpu":
         from deocused.cpu_backend import CpuRenderer
 
         make = CpuRenderer
     else:
-        request.getfixturevalue("cupy_device")
+        emulated = is_emulated(request.getfixturevalue("cupy_device"))
         from deocused.gpu_backend import GpuRenderer
 
         make = GpuRenderer
@@ -118,7 +119,15 @@ def renderer_factory(request):
         return make(**options)
 
     factory.device = request.param
+    factory.emulated = emulated
     return factory
+
+
+def emulated_subset(factory, value, keep) -> None:
+    """On the host-emulated GPU (seconds per launch), run a parametrised case only for the
+    values in ``keep``; the CPU and a real GPU run them all."""
+    if factory.emulated and value not in keep:
+        pytest.skip(f"emulated GPU runs this case for {sorted(keep)} only (a real GPU runs every value)")
 
 
 @pytest.fixture(autouse=True)
