@@ -6,7 +6,7 @@ into refocused images. The work is split so that a refocus click is cheap:
 * :meth:`Renderer.prepare` -- per image: the blur pyramid (see :mod:`deocused.pyramid`).
 * :meth:`Renderer.render`  -- per focus: per-pixel level selection and compositing.
 
-Backends: ``CpuRenderer`` (NumPy/OpenCV, :mod:`deocused.cpu_backend`) and
+Backends: ``CpuRenderer`` (Numba kernels, :mod:`deocused.cpu_backend`) and
 ``GpuRenderer`` (CuPy kernels, :mod:`deocused.gpu_backend`). Both implement the
 same algorithm and pass the same tests; :func:`deocused.backends.make_renderer`
 picks one.
