@@ -337,7 +337,7 @@ class GpuRenderer(Renderer):
                 self._down_done.add(t)
             t *= 2
 
-    def _ensure_levels(self, n_levels: int) -> None:
+    def ensure_levels(self, n_levels: int) -> None:
         """Build levels ``self._n_levels .. n_levels - 1`` of every layer (on the stream)."""
         n_levels = min(n_levels, self._n_radii)
         b, n, c = self._buf, self.n_bands, self._consts
@@ -387,7 +387,7 @@ class GpuRenderer(Renderer):
         rmax = float(coc_radius(self._d_extremes, focus, K, dof).astype(np.float32).max())
         band_radius = coc_radius(self.band_centre, focus, K, dof).astype(np.float32)
         n_levels = levels_needed(max(rmax, float(band_radius.max())))
-        self._ensure_levels(n_levels)
+        self.ensure_levels(n_levels)
         # The output buffer is overwritten: work the caller queued on its stream on the
         # previous result (e.g. a .copy()) must finish first.
         self._wait_for_caller()

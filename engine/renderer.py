@@ -101,6 +101,11 @@ class Renderer(ABC):
         ``disparity``: float32 (H, W) in [0, 1], 1 = nearest."""
 
     @abstractmethod
+    def ensure_levels(self, n_levels: int) -> None:
+        """Build the pyramid's levels ``0 .. n_levels - 1`` not built yet (``render``
+        calls it for the levels its ``max_blur`` needs; see :mod:`deocused.pyramid`)."""
+
+    @abstractmethod
     def render(self, focus_disparity: float, max_blur: float, dof: float = 0.0):
         """Per-focus work: the refocused image, float32 (H, W, 3) linear RGB, as an
         array of the backend (NumPy or CuPy). Points at ``focus_disparity`` (+- ``dof``)

@@ -221,13 +221,12 @@ class SizeBench:
         foci = self.focus
         self.record(dev, "to_linear", timer(lambda i: srgb_to_linear(srgb), self.repeat, self.warmup), timer.name)
         lin = srgb_to_linear(srgb)
-        ensure = getattr(renderer, "ensure_levels", None) or getattr(renderer, "_ensure_levels", None)
+        ensure = renderer.ensure_levels
         frame = None
         for k in self.ks:
             def build(i, k=k):
                 renderer.prepare(lin, disp)
-                if ensure is not None:
-                    ensure(levels_needed(k))
+                ensure(levels_needed(k))
 
             self.record(dev, "pyramid", timer(build, self.repeat, self.warmup), timer.name, k)
             last = {}
