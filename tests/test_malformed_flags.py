@@ -149,6 +149,7 @@ def test_view_refuses_bad_flags(ws, flag, text):
 @pytest.mark.parametrize("flag,text", [("--focus-glide", "nan"), ("--focus-glide", "-1"), ("--depth-alpha", "nan"),
                                        ("--depth-alpha", "0"), ("--scale", "inf"), ("--scale", "2"),
                                        ("--record-fps", "nan"), ("--record-fps", "0"), ("--frames", "0"),
+                                       ("--scale", "1e-300"), ("--reconnect-attempts", "-1"),
                                        ("--rotation", "inf"), ("--blades", "1000000"), ("--highlights", "nan")])
 def test_live_refuses_bad_flags(ws, flag, text):
     res = m.run_cli("live", "--headless", "--video", ws / "in" / "v.avi", "-o", ws / "out" / "o.avi",

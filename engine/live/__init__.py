@@ -63,7 +63,7 @@ def add_cli(subparsers) -> None:
     p.add_argument("--output", "-o", metavar="OUT", help="video file for --headless (.avi, .mp4, .mkv)")
     p.add_argument("--frames", type=int, metavar="N", help="stop after N refocused frames")
     p.add_argument("--scale", type=float, default=1.0, metavar="S",
-                   help="process frames at S times their size, 0 < S <= 1 (depth, render, window and "
+                   help="process frames at S times their size, 0.05 <= S <= 1 (depth, render, window and "
                    "recordings; e.g. 0.5 on a CPU: about 4x the frame rate)")
     p.add_argument("--record-fps", type=float, metavar="FPS",
                    help="frame rate written into --output/--record (default: the source's; a live source refocused "
@@ -107,8 +107,10 @@ def _check_args(args) -> None:
         raise InputError(f"--focus-disparity must be in [0, 1], got {args.focus_disparity}")
     if args.record_fps is not None and not 0 < args.record_fps <= 240:
         raise InputError(f"--record-fps must be in (0, 240], got {args.record_fps}")
-    if not 0.0 < args.scale <= 1.0:
-        raise InputError(f"--scale must be in (0, 1], got {args.scale}")
+    if not 0.05 <= args.scale <= 1.0:
+        raise InputError(f"--scale must be in [0.05, 1], got {args.scale:g}")
+    if args.reconnect_attempts is not None and args.reconnect_attempts < 0:
+        raise InputError(f"--reconnect-attempts must be >= 0, got {args.reconnect_attempts}")
     if args.loop and not args.video:
         raise InputError("--loop goes with --video")
 
