@@ -227,29 +227,35 @@ def _conv_window(win, pre, plan, acc):
         lo, hi, wgt = run_lo[a], run_hi[a], run_w[a]
         if lo < 0:
             continue
+        o1, o0 = 4 * (hi + 1), 4 * lo
         for py in range(TILE):
-            src = pre[py + a]
             dst = acc[py]
+            s1 = pre[py + a, o1:o1 + 4 * TILE]  # slices: the inner loops index from 0 and vectorise
+            s0 = pre[py + a, o0:o0 + 4 * TILE]
             for e in range(4 * TILE):
-                dst[e] += wgt * (src[4 * (hi + 1) + e] - src[4 * lo + e])
+                dst[e] += wgt * (s1[e] - s0[e])
     for t in range(tap_a.size):
-        a, bb, wgt = tap_a[t], tap_b[t], tap_w[t]
+        a, o, wgt = tap_a[t], 4 * tap_b[t], tap_w[t]
         for py in range(TILE):
-            src = win[py + a]
             dst = acc[py]
+            src = win[py + a, o:o + 4 * TILE]
             for e in range(4 * TILE):
-                dst[e] += wgt * src[4 * bb + e]
+                dst[e] += wgt * src[e]
 
 
 @njit(**_JIT)
 def _store(acc, npres, data, base):
     """Blocks base .. base+npres-1 = running sums of the per-band convolutions acc."""
-    run = np.zeros((TILE, 4 * TILE), np.float32)
-    for q in range(npres):
-        for py in range(TILE):
+    flat = data.reshape((data.shape[0], TILE, 4 * TILE))
+    for py in range(TILE):
+        d0 = flat[base, py]
+        a0 = acc[0, py]
+        for e in range(4 * TILE):
+            d0[e] = a0[e]
+        for q in range(1, npres):
+            dq, prev, aq = flat[base + q, py], flat[base + q - 1, py], acc[q, py]
             for e in range(4 * TILE):
-                run[py, e] += acc[q, py, e]
-                data[base + q, py, e // 4, e % 4] = run[py, e]
+                dq[e] = prev[e] + aq[e]
 
 
 @njit(**_JIT)
@@ -274,6 +280,7 @@ def conv_full(image_p, band_p, n, plan, masks, slots, data):
     R = plan[0].size // 2
     nty, ntx = masks.shape
     tw = TILE + 2 * R
+    img = image_p.reshape((image_p.shape[0], image_p.shape[1] * 4))
     for t in prange(nty * ntx):
         ty, tx = t // ntx, t % ntx
         m = masks[ty, tx]
@@ -287,18 +294,24 @@ def conv_full(image_p, band_p, n, plan, masks, slots, data):
         y0, x0 = ty * TILE - R, tx * TILE - R  # window origin (image coordinates)
         wins = np.zeros((npres, tw, 4 * tw), np.float32)
         for wy in range(tw):
+            y = y0 + wy
+            src = img[y + MARGIN, 4 * (x0 + MARGIN):4 * (x0 + MARGIN + tw)]
+            if npres == 1:  # the whole window (zero outside the image)
+                dst = wins[0, wy]
+                for e in range(4 * tw):
+                    dst[e] = src[e]
+                continue
+            if y < 0 or y >= hl:
+                continue
             for wx in range(tw):
-                y, x = y0 + wy, x0 + wx
-                if npres == 1:
-                    q = 0
-                elif y < 0 or x < 0 or y >= hl or x >= wl:
+                x = x0 + wx
+                if x < 0 or x >= wl:
                     continue
-                else:
-                    q = rank[band_p[y, x]]
-                    if q < 0:
-                        continue
+                q = rank[band_p[y, x]]
+                if q < 0:
+                    continue
                 for c in range(4):
-                    wins[q, wy, 4 * wx + c] = image_p[y + MARGIN, x + MARGIN, c]
+                    wins[q, wy, 4 * wx + c] = src[4 * wx + c]
         acc = np.zeros((npres, TILE, 4 * TILE), np.float32)
         pre = np.empty((tw, 4 * tw + 4), np.float32)
         for q in range(npres):
@@ -310,7 +323,8 @@ def conv_full(image_p, band_p, n, plan, masks, slots, data):
 def conv_down(down, bidx, n, plan, masks, slots, data):
     """Downsampled level: like :func:`conv_full` from the per-band box means ``down``
     ((n_used, hl, wl, 4), band b in slice bidx[b])."""
-    _, hl, wl, _ = down.shape
+    nd, hl, wl, _ = down.shape
+    flat = down.reshape((nd, hl, wl * 4))
     R = plan[0].size // 2
     nty, ntx = masks.shape
     tw = TILE + 2 * R
@@ -327,11 +341,16 @@ def conv_down(down, bidx, n, plan, masks, slots, data):
         acc = np.zeros((npres, TILE, 4 * TILE), np.float32)
         for q in range(npres):
             k = bidx[pres[q]]
+            xa, xb = max(x0, 0), min(x0 + tw, wl)
             for wy in range(tw):
-                for wx in range(tw):
-                    y, x = y0 + wy, x0 + wx
-                    inside = y >= 0 and x >= 0 and y < hl and x < wl
-                    for c in range(4):
-                        win[wy, 4 * wx + c] = down[k, y, x, c] if inside else np.float32(0.0)
+                y = y0 + wy
+                row = win[wy]
+                row[:] = 0.0
+                if y < 0 or y >= hl or xb <= xa:
+                    continue
+                src = flat[k, y, 4 * xa:4 * xb]
+                dst = row[4 * (xa - x0):4 * (xb - x0)]
+                for e in range(src.size):
+                    dst[e] = src[e]
             _conv_window(win, pre, plan, acc[q])
         _store(acc, npres, data, base)
