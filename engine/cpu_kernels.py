@@ -92,10 +92,12 @@ def down_from_image(image_p, band_p, n, bidx, n_used):
     RGBA (band b in slice bidx[b]) and the blocks' band bit masks (uint64)."""
     hp, wp = band_p.shape
     hl, wl = hp // 2, wp // 2
-    out = np.zeros((n_used, hl, wl, 4), np.float32)
+    out = np.empty((n_used, hl, wl, 4), np.float32)
     masks = np.zeros((hl, wl), np.uint64)
-    q = np.float32(0.25)
+    q = np.float32(0.25)  # a power of two: q * (sum) == sum of q * terms exactly
     for y in prange(hl):
+        for k in range(n_used):
+            out[k, y] = 0.0
         for x in range(wl):
             m = np.uint64(0)
             for dy in range(2):
@@ -105,12 +107,9 @@ def down_from_image(image_p, band_p, n, bidx, n_used):
                         k = bidx[b]
                         m |= np.uint64(1) << np.uint64(b)
                         for c in range(3):
-                            out[k, y, x, c] += image_p[MARGIN + 2 * y + dy, MARGIN + 2 * x + dx, c]
-                        out[k, y, x, 3] += np.float32(1.0)
+                            out[k, y, x, c] += q * image_p[MARGIN + 2 * y + dy, MARGIN + 2 * x + dx, c]
+                        out[k, y, x, 3] += q
             masks[y, x] = m
-            for k in range(n_used):
-                for c in range(4):
-                    out[k, y, x, c] *= q
     return out, masks
 
 

@@ -21,9 +21,10 @@ def level_weights1(r, radii, n_levels):
     top = radii[n_levels - 1]
     r = min(max(r, np.float32(0.0)), top)
     c = 0
-    for k in range(n_levels):
-        if radii[k] <= r:
-            c += 1
+    for k in range(n_levels):  # radii ascend
+        if radii[k] > r:
+            break
+        c += 1
     i = min(max(c - 1, 0), max(n_levels - 2, 0))
     if n_levels == 1:
         return i, np.float32(1.0)
@@ -161,20 +162,20 @@ def refocus(image, band, disp, n, focus, K, dof, radii, n_levels, slots, soff, n
                 c0, c1, c2, a = s[0] - s[4], s[1] - s[5], s[2] - s[6], s[3] - s[7]
                 ba = s[7]
                 g = min(max(ba / behind_ramp, np.float32(0.0)), one)
-                bd = max(ba, eps)
-                f0, f1, f2 = s[4] / bd, s[5] / bd, s[6] / bd
-                nb = below[b]
-                if nb >= 0 and g > 0.0:  # g == 0: the fill is not used
-                    bg = _layer2(L, n_levels, b - 1, band_i[nb], band_w[nb],
-                                x, y, p0, p1, p2, b)
-                    tt = min(max((bg[3] - min_cover) / cover_ramp + np.float32(0.5), np.float32(0.0)), one)
-                    nd = max(bg[3], eps)
-                    f0 = f0 + tt * (bg[0] / nd - f0)
-                    f1 = f1 + tt * (bg[1] / nd - f1)
-                    f2 = f2 + tt * (bg[2] / nd - f2)
-                k = g * (one - a)
-                c0, c1, c2 = c0 + k * f0, c1 + k * f1, c2 + k * f2
-                a = a + k
+                if g > 0.0:  # g == 0: no fill (k = 0 below adds exactly nothing)
+                    bd = max(ba, eps)
+                    f0, f1, f2 = s[4] / bd, s[5] / bd, s[6] / bd
+                    nb = below[b]
+                    if nb >= 0:
+                        bg = _layer2(L, n_levels, b - 1, band_i[nb], band_w[nb], x, y, p0, p1, p2, b)
+                        tt = min(max((bg[3] - min_cover) / cover_ramp + np.float32(0.5), np.float32(0.0)), one)
+                        nd = max(bg[3], eps)
+                        f0 = f0 + tt * (bg[0] / nd - f0)
+                        f1 = f1 + tt * (bg[1] / nd - f1)
+                        f2 = f2 + tt * (bg[2] / nd - f2)
+                    k = g * (one - a)
+                    c0, c1, c2 = c0 + k * f0, c1 + k * f1, c2 + k * f2
+                    a = a + k
                 for kb in range(b + 1, n):
                     if not (fm >> np.uint64(kb)) & np.uint64(1):
                         continue  # band kb adds nothing here (see front_tiles)
