@@ -63,26 +63,39 @@ def block_masks(band_p, n, s):
     return out
 
 
+@njit(**_JIT)
+def _bit(b, n):
+    return np.uint64(1) << np.uint64(b) if b < n else np.uint64(0)
+
+
 @njit(parallel=True, **_JIT)
 def tile_masks_bands(band_p, n, radii):
     """Bands present in each tile of a scale-1 level grown by each kernel radius in
-    ``radii`` (uint64 (len(radii), nty, ntx)), in one pass per tile."""
+    ``radii`` (px, each < TILE; uint64 (len(radii), nty, ntx)), in one pass per tile:
+    per window row, the tile's columns and the columns 1..d px to either side (ORs
+    growing with d) serve every radius."""
     hl, wl = band_p.shape
     nty, ntx = (hl + TILE - 1) // TILE, (wl + TILE - 1) // TILE
     out = np.zeros((radii.size, nty, ntx), np.uint64)
+    rmax = radii.max()
     for t in prange(nty * ntx):
         ty, tx = t // ntx, t % ntx
-        for k in range(radii.size):
-            R = radii[k]
-            y0, y1 = max(ty * TILE - R, 0), min(ty * TILE + TILE + R, hl)
-            x0, x1 = max(tx * TILE - R, 0), min(tx * TILE + TILE + R, wl)
-            m = np.uint64(0)
-            for y in range(y0, y1):
-                for x in range(x0, x1):
-                    b = band_p[y, x]
-                    if b < n:
-                        m |= np.uint64(1) << np.uint64(b)
-            out[k, ty, tx] = m
+        ty0, tx0 = ty * TILE, tx * TILE
+        ty1, tx1 = min(ty0 + TILE, hl), min(tx0 + TILE, wl)
+        left = np.zeros(rmax + 1, np.uint64)
+        right = np.zeros(rmax + 1, np.uint64)
+        for y in range(max(ty0 - rmax, 0), min(ty1 + rmax, hl)):
+            dy = ty0 - y if y < ty0 else (y - ty1 + 1 if y >= ty1 else 0)
+            core = np.uint64(0)
+            for x in range(tx0, tx1):
+                core |= _bit(band_p[y, x], n)
+            for d in range(1, rmax + 1):
+                left[d] = left[d - 1] | (_bit(band_p[y, tx0 - d], n) if tx0 - d >= 0 else np.uint64(0))
+                right[d] = right[d - 1] | (_bit(band_p[y, tx1 - 1 + d], n) if tx1 - 1 + d < wl else np.uint64(0))
+            for k in range(radii.size):
+                R = radii[k]
+                if dy <= R:
+                    out[k, ty, tx] |= core | left[R] | right[R]
     return out
 
 
