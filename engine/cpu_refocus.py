@@ -136,6 +136,20 @@ def _layer2(L, n_levels, j, i, w, x, y, p0, p1, p2, pb):
             w * lo[4] + u * hi[4], w * lo[5] + u * hi[5], w * lo[6] + u * hi[6], w * lo[7] + u * hi[7])
 
 
+@njit(**_JIT)
+def _spread_stride(nt):
+    """A stride near nt / golden ratio, coprime with nt: q -> q * stride mod nt is a
+    permutation that spreads any run of q over the whole range (balances threads)."""
+    s = max(int(nt * 0.6180339887), 1)
+    while True:
+        a, b = s, nt
+        while b:
+            a, b = b, a % b
+        if a == 1:
+            return s
+        s += 1
+
+
 @njit(parallel=True, **_JIT)
 def refocus(image, band, disp, n, focus, K, dof, radii, n_levels, slots, soff, ntx, data, scales, lh, lw,
             band_i, band_w, front, below, eps, behind_ramp, min_cover, cover_ramp, out):
@@ -148,7 +162,10 @@ def refocus(image, band, disp, n, focus, K, dof, radii, n_levels, slots, soff, n
     L = (slots, soff, ntx, n, data, scales, lh, lw)
     one = np.float32(1.0)
     nty_f, ntx_f = front.shape
-    for t in prange(nty_f * ntx_f):  # tile-major: a tile's pixels share level blocks in cache
+    nt = nty_f * ntx_f
+    stride = _spread_stride(nt)
+    for q in prange(nt):  # tile-major: a tile's pixels share level blocks in cache
+        t = (q * stride) % nt  # each thread's contiguous share of q spreads over the image
         fm = front[t // ntx_f, t % ntx_f]
         yt, xt = (t // ntx_f) * TILE, (t % ntx_f) * TILE
         for y in range(yt, min(yt + TILE, h)):
