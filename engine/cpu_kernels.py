@@ -63,26 +63,39 @@ def block_masks(band_p, n, s):
     return out
 
 
+@njit(**_JIT)
+def _bit(b, n):
+    return np.uint64(1) << np.uint64(b) if b < n else np.uint64(0)
+
+
 @njit(parallel=True, **_JIT)
 def tile_masks_bands(band_p, n, radii):
     """Bands present in each tile of a scale-1 level grown by each kernel radius in
-    ``radii`` (uint64 (len(radii), nty, ntx)), in one pass per tile."""
+    ``radii`` (px, each < TILE; uint64 (len(radii), nty, ntx)), in one pass per tile:
+    per window row, the tile's columns and the columns 1..d px to either side (ORs
+    growing with d) serve every radius."""
     hl, wl = band_p.shape
     nty, ntx = (hl + TILE - 1) // TILE, (wl + TILE - 1) // TILE
     out = np.zeros((radii.size, nty, ntx), np.uint64)
+    rmax = radii.max()
     for t in prange(nty * ntx):
         ty, tx = t // ntx, t % ntx
-        for k in range(radii.size):
-            R = radii[k]
-            y0, y1 = max(ty * TILE - R, 0), min(ty * TILE + TILE + R, hl)
-            x0, x1 = max(tx * TILE - R, 0), min(tx * TILE + TILE + R, wl)
-            m = np.uint64(0)
-            for y in range(y0, y1):
-                for x in range(x0, x1):
-                    b = band_p[y, x]
-                    if b < n:
-                        m |= np.uint64(1) << np.uint64(b)
-            out[k, ty, tx] = m
+        ty0, tx0 = ty * TILE, tx * TILE
+        ty1, tx1 = min(ty0 + TILE, hl), min(tx0 + TILE, wl)
+        left = np.zeros(rmax + 1, np.uint64)
+        right = np.zeros(rmax + 1, np.uint64)
+        for y in range(max(ty0 - rmax, 0), min(ty1 + rmax, hl)):
+            dy = ty0 - y if y < ty0 else (y - ty1 + 1 if y >= ty1 else 0)
+            core = np.uint64(0)
+            for x in range(tx0, tx1):
+                core |= _bit(band_p[y, x], n)
+            for d in range(1, rmax + 1):
+                left[d] = left[d - 1] | (_bit(band_p[y, tx0 - d], n) if tx0 - d >= 0 else np.uint64(0))
+                right[d] = right[d - 1] | (_bit(band_p[y, tx1 - 1 + d], n) if tx1 - 1 + d < wl else np.uint64(0))
+            for k in range(radii.size):
+                R = radii[k]
+                if dy <= R:
+                    out[k, ty, tx] |= core | left[R] | right[R]
     return out
 
 
@@ -92,10 +105,12 @@ def down_from_image(image_p, band_p, n, bidx, n_used):
     RGBA (band b in slice bidx[b]) and the blocks' band bit masks (uint64)."""
     hp, wp = band_p.shape
     hl, wl = hp // 2, wp // 2
-    out = np.zeros((n_used, hl, wl, 4), np.float32)
+    out = np.empty((n_used, hl, wl, 4), np.float32)
     masks = np.zeros((hl, wl), np.uint64)
-    q = np.float32(0.25)
+    q = np.float32(0.25)  # a power of two: q * (sum) == sum of q * terms exactly
     for y in prange(hl):
+        for k in range(n_used):
+            out[k, y] = 0.0
         for x in range(wl):
             m = np.uint64(0)
             for dy in range(2):
@@ -105,12 +120,9 @@ def down_from_image(image_p, band_p, n, bidx, n_used):
                         k = bidx[b]
                         m |= np.uint64(1) << np.uint64(b)
                         for c in range(3):
-                            out[k, y, x, c] += image_p[MARGIN + 2 * y + dy, MARGIN + 2 * x + dx, c]
-                        out[k, y, x, 3] += np.float32(1.0)
+                            out[k, y, x, c] += q * image_p[MARGIN + 2 * y + dy, MARGIN + 2 * x + dx, c]
+                        out[k, y, x, 3] += q
             masks[y, x] = m
-            for k in range(n_used):
-                for c in range(4):
-                    out[k, y, x, c] *= q
     return out, masks
 
 
@@ -227,29 +239,35 @@ def _conv_window(win, pre, plan, acc):
         lo, hi, wgt = run_lo[a], run_hi[a], run_w[a]
         if lo < 0:
             continue
+        o1, o0 = 4 * (hi + 1), 4 * lo
         for py in range(TILE):
-            src = pre[py + a]
             dst = acc[py]
+            s1 = pre[py + a, o1:o1 + 4 * TILE]  # slices: the inner loops index from 0 and vectorise
+            s0 = pre[py + a, o0:o0 + 4 * TILE]
             for e in range(4 * TILE):
-                dst[e] += wgt * (src[4 * (hi + 1) + e] - src[4 * lo + e])
+                dst[e] += wgt * (s1[e] - s0[e])
     for t in range(tap_a.size):
-        a, bb, wgt = tap_a[t], tap_b[t], tap_w[t]
+        a, o, wgt = tap_a[t], 4 * tap_b[t], tap_w[t]
         for py in range(TILE):
-            src = win[py + a]
             dst = acc[py]
+            src = win[py + a, o:o + 4 * TILE]
             for e in range(4 * TILE):
-                dst[e] += wgt * src[4 * bb + e]
+                dst[e] += wgt * src[e]
 
 
 @njit(**_JIT)
 def _store(acc, npres, data, base):
     """Blocks base .. base+npres-1 = running sums of the per-band convolutions acc."""
-    run = np.zeros((TILE, 4 * TILE), np.float32)
-    for q in range(npres):
-        for py in range(TILE):
+    flat = data.reshape((data.shape[0], TILE, 4 * TILE))
+    for py in range(TILE):
+        d0 = flat[base, py]
+        a0 = acc[0, py]
+        for e in range(4 * TILE):
+            d0[e] = a0[e]
+        for q in range(1, npres):
+            dq, prev, aq = flat[base + q, py], flat[base + q - 1, py], acc[q, py]
             for e in range(4 * TILE):
-                run[py, e] += acc[q, py, e]
-                data[base + q, py, e // 4, e % 4] = run[py, e]
+                dq[e] = prev[e] + aq[e]
 
 
 @njit(**_JIT)
@@ -274,6 +292,7 @@ def conv_full(image_p, band_p, n, plan, masks, slots, data):
     R = plan[0].size // 2
     nty, ntx = masks.shape
     tw = TILE + 2 * R
+    img = image_p.reshape((image_p.shape[0], image_p.shape[1] * 4))
     for t in prange(nty * ntx):
         ty, tx = t // ntx, t % ntx
         m = masks[ty, tx]
@@ -287,18 +306,24 @@ def conv_full(image_p, band_p, n, plan, masks, slots, data):
         y0, x0 = ty * TILE - R, tx * TILE - R  # window origin (image coordinates)
         wins = np.zeros((npres, tw, 4 * tw), np.float32)
         for wy in range(tw):
+            y = y0 + wy
+            src = img[y + MARGIN, 4 * (x0 + MARGIN):4 * (x0 + MARGIN + tw)]
+            if npres == 1:  # the whole window (zero outside the image)
+                dst = wins[0, wy]
+                for e in range(4 * tw):
+                    dst[e] = src[e]
+                continue
+            if y < 0 or y >= hl:
+                continue
             for wx in range(tw):
-                y, x = y0 + wy, x0 + wx
-                if npres == 1:
-                    q = 0
-                elif y < 0 or x < 0 or y >= hl or x >= wl:
+                x = x0 + wx
+                if x < 0 or x >= wl:
                     continue
-                else:
-                    q = rank[band_p[y, x]]
-                    if q < 0:
-                        continue
+                q = rank[band_p[y, x]]
+                if q < 0:
+                    continue
                 for c in range(4):
-                    wins[q, wy, 4 * wx + c] = image_p[y + MARGIN, x + MARGIN, c]
+                    wins[q, wy, 4 * wx + c] = src[4 * wx + c]
         acc = np.zeros((npres, TILE, 4 * TILE), np.float32)
         pre = np.empty((tw, 4 * tw + 4), np.float32)
         for q in range(npres):
@@ -310,7 +335,8 @@ def conv_full(image_p, band_p, n, plan, masks, slots, data):
 def conv_down(down, bidx, n, plan, masks, slots, data):
     """Downsampled level: like :func:`conv_full` from the per-band box means ``down``
     ((n_used, hl, wl, 4), band b in slice bidx[b])."""
-    _, hl, wl, _ = down.shape
+    nd, hl, wl, _ = down.shape
+    flat = down.reshape((nd, hl, wl * 4))
     R = plan[0].size // 2
     nty, ntx = masks.shape
     tw = TILE + 2 * R
@@ -327,11 +353,16 @@ def conv_down(down, bidx, n, plan, masks, slots, data):
         acc = np.zeros((npres, TILE, 4 * TILE), np.float32)
         for q in range(npres):
             k = bidx[pres[q]]
+            xa, xb = max(x0, 0), min(x0 + tw, wl)
             for wy in range(tw):
-                for wx in range(tw):
-                    y, x = y0 + wy, x0 + wx
-                    inside = y >= 0 and x >= 0 and y < hl and x < wl
-                    for c in range(4):
-                        win[wy, 4 * wx + c] = down[k, y, x, c] if inside else np.float32(0.0)
+                y = y0 + wy
+                row = win[wy]
+                row[:] = 0.0
+                if y < 0 or y >= hl or xb <= xa:
+                    continue
+                src = flat[k, y, 4 * xa:4 * xb]
+                dst = row[4 * (xa - x0):4 * (xb - x0)]
+                for e in range(src.size):
+                    dst[e] = src[e]
             _conv_window(win, pre, plan, acc[q])
         _store(acc, npres, data, base)

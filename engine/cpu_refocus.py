@@ -15,15 +15,16 @@ from numba import njit, prange
 from .cpu_kernels import _JIT, MARGIN, TILE, TILE_SHIFT
 
 
-@njit(**_JIT)
+@njit(inline="always", **_JIT)
 def level_weights1(r, radii, n_levels):
     """:func:`deocused.pyramid.level_weights` for one float32 radius."""
     top = radii[n_levels - 1]
     r = min(max(r, np.float32(0.0)), top)
     c = 0
-    for k in range(n_levels):
-        if radii[k] <= r:
-            c += 1
+    for k in range(n_levels):  # radii ascend
+        if radii[k] > r:
+            break
+        c += 1
     i = min(max(c - 1, 0), max(n_levels - 2, 0))
     if n_levels == 1:
         return i, np.float32(1.0)
@@ -32,7 +33,7 @@ def level_weights1(r, radii, n_levels):
     return i, min(max(w, np.float32(0.0)), np.float32(1.0))
 
 
-@njit(**_JIT)
+@njit(inline="always", **_JIT)
 def _tap2(sl, soff, ntx, n, dt, ly, lx, j):
     """Layers j and j-1 (RGBA each) at level pixel (ly, lx) of one sparse level whose
     slot table (ntx tiles a row, n bands) starts at ``sl[soff]``; ``dt``: the block pool
@@ -54,7 +55,7 @@ def _tap2(sl, soff, ntx, n, dt, ly, lx, j):
     return a0, a1, a2, a3, dt[o], dt[o + 1], dt[o + 2], dt[o + 3]
 
 
-@njit(**_JIT)
+@njit(inline="always", **_JIT)
 def _level2(sl, soff, ntx, n, dt, s, hl, wl, j, x, y):
     """Layers j and j-1 of a level stored at 1/s resolution, bilinear at full-resolution
     pixel (x, y): pixel centres at (i + 0.5) s, indices clamped (cv2.resize INTER_LINEAR)."""
@@ -68,11 +69,24 @@ def _level2(sl, soff, ntx, n, dt, s, hl, wl, j, x, y):
     y0, x0 = int(y0f), int(x0f)
     y0c, y1c = min(max(y0, 0), hl - 1), min(max(y0 + 1, 0), hl - 1)
     x0c, x1c = min(max(x0, 0), wl - 1), min(max(x0 + 1, 0), wl - 1)
+    ux, uy = np.float32(1.0) - tx, np.float32(1.0) - ty
+    if (y0c >> TILE_SHIFT) == (y1c >> TILE_SHIFT) and (x0c >> TILE_SHIFT) == (x1c >> TILE_SHIFT):
+        # All four taps in one tile (15 of 16 pixels): one slot lookup per layer.
+        base = soff + ((y0c >> TILE_SHIFT) * ntx + (x0c >> TILE_SHIFT)) * n
+        s1 = sl[base + j]
+        s0 = sl[base + j - 1] if j >= 1 else -1
+        ry0, ry1 = (y0c & (TILE - 1)) * TILE, (y1c & (TILE - 1)) * TILE
+        rx0, rx1 = x0c & (TILE - 1), x1c & (TILE - 1)
+        pa, pb, pc, pd = (ry0 + rx0) * 4, (ry0 + rx1) * 4, (ry1 + rx0) * 4, (ry1 + rx1) * 4
+        h0, h1, h2, h3 = _bil4(dt, s1, pa, pb, pc, pd, tx, ty, ux, uy)
+        if s0 == s1:
+            return h0, h1, h2, h3, h0, h1, h2, h3
+        l0, l1, l2, l3 = _bil4(dt, s0, pa, pb, pc, pd, tx, ty, ux, uy)
+        return h0, h1, h2, h3, l0, l1, l2, l3
     a = _tap2(sl, soff, ntx, n, dt, y0c, x0c, j)
     b = _tap2(sl, soff, ntx, n, dt, y0c, x1c, j)
     c = _tap2(sl, soff, ntx, n, dt, y1c, x0c, j)
     d = _tap2(sl, soff, ntx, n, dt, y1c, x1c, j)
-    ux, uy = np.float32(1.0) - tx, np.float32(1.0) - ty
     return ((a[0] * ux + b[0] * tx) * uy + (c[0] * ux + d[0] * tx) * ty,
             (a[1] * ux + b[1] * tx) * uy + (c[1] * ux + d[1] * tx) * ty,
             (a[2] * ux + b[2] * tx) * uy + (c[2] * ux + d[2] * tx) * ty,
@@ -83,7 +97,22 @@ def _level2(sl, soff, ntx, n, dt, s, hl, wl, j, x, y):
             (a[7] * ux + b[7] * tx) * uy + (c[7] * ux + d[7] * tx) * ty)
 
 
-@njit(**_JIT)
+@njit(inline="always", **_JIT)
+def _bil4(dt, slot, pa, pb, pc, pd, tx, ty, ux, uy):
+    """Bilinear RGBA of block ``slot`` (-1: zero) from its pixels at float offsets
+    pa, pb (upper row), pc, pd (lower row), weights as in :func:`_level2`."""
+    z = np.float32(0.0)
+    if slot < 0:
+        return z, z, z, z
+    o = slot * (TILE * TILE * 4)
+    a, b, c, d = o + pa, o + pb, o + pc, o + pd
+    return ((dt[a] * ux + dt[b] * tx) * uy + (dt[c] * ux + dt[d] * tx) * ty,
+            (dt[a + 1] * ux + dt[b + 1] * tx) * uy + (dt[c + 1] * ux + dt[d + 1] * tx) * ty,
+            (dt[a + 2] * ux + dt[b + 2] * tx) * uy + (dt[c + 2] * ux + dt[d + 2] * tx) * ty,
+            (dt[a + 3] * ux + dt[b + 3] * tx) * uy + (dt[c + 3] * ux + dt[d + 3] * tx) * ty)
+
+
+@njit(inline="always", **_JIT)
 def _layer2(L, n_levels, j, i, w, x, y, p0, p1, p2, pb):
     """Layers j and j-1 at pixel (x, y) between levels i and i+1 (weight w of level i).
     Level 0 is the pixel itself: colour (p0, p1, p2) in band pb."""
@@ -107,6 +136,20 @@ def _layer2(L, n_levels, j, i, w, x, y, p0, p1, p2, pb):
             w * lo[4] + u * hi[4], w * lo[5] + u * hi[5], w * lo[6] + u * hi[6], w * lo[7] + u * hi[7])
 
 
+@njit(**_JIT)
+def _spread_stride(nt):
+    """A stride near nt / golden ratio, coprime with nt: q -> q * stride mod nt is a
+    permutation that spreads any run of q over the whole range (balances threads)."""
+    s = max(int(nt * 0.6180339887), 1)
+    while True:
+        a, b = s, nt
+        while b:
+            a, b = b, a % b
+        if a == 1:
+            return s
+        s += 1
+
+
 @njit(parallel=True, **_JIT)
 def refocus(image, band, disp, n, focus, K, dof, radii, n_levels, slots, soff, ntx, data, scales, lh, lw,
             band_i, band_w, front, below, eps, behind_ramp, min_cover, cover_ramp, out):
@@ -118,47 +161,53 @@ def refocus(image, band, disp, n, focus, K, dof, radii, n_levels, slots, soff, n
     h, w = out.shape[0], out.shape[1]
     L = (slots, soff, ntx, n, data, scales, lh, lw)
     one = np.float32(1.0)
-    for y in prange(h):
-        for x in range(w):
-            p0, p1, p2 = image[y + MARGIN, x + MARGIN, 0], image[y + MARGIN, x + MARGIN, 1], image[y + MARGIN, x + MARGIN, 2]
-            b = np.int64(band[y, x])
-            diff = abs(disp[y, x] - focus) - dof
-            r = K * (diff if diff > 0 else np.float32(0.0))
-            i, wt = level_weights1(r, radii, n_levels)
-            s = _layer2(L, n_levels, b, i, wt, x, y, p0, p1, p2, b)
-            c0, c1, c2, a = s[0] - s[4], s[1] - s[5], s[2] - s[6], s[3] - s[7]
-            ba = s[7]
-            g = min(max(ba / behind_ramp, np.float32(0.0)), one)
-            bd = max(ba, eps)
-            f0, f1, f2 = s[4] / bd, s[5] / bd, s[6] / bd
-            nb = below[b]
-            if nb >= 0 and g > 0.0:  # g == 0: the fill is not used
-                t = _layer2(L, n_levels, b - 1, band_i[nb], band_w[nb],
-                            x, y, p0, p1, p2, b)
-                tt = min(max((t[3] - min_cover) / cover_ramp + np.float32(0.5), np.float32(0.0)), one)
-                nd = max(t[3], eps)
-                f0 = f0 + tt * (t[0] / nd - f0)
-                f1 = f1 + tt * (t[1] / nd - f1)
-                f2 = f2 + tt * (t[2] / nd - f2)
-            k = g * (one - a)
-            c0, c1, c2 = c0 + k * f0, c1 + k * f1, c2 + k * f2
-            a = a + k
-            fm = front[y // TILE, x // TILE]
-            for kb in range(b + 1, n):
-                if not (fm >> np.uint64(kb)) & np.uint64(1):
-                    continue  # band kb adds nothing here (see front_tiles)
-                f = _layer2(L, n_levels, kb, band_i[kb], band_w[kb],
-                            x, y, p0, p1, p2, b)
-                fa = f[3] - f[7]
-                u = one - fa
-                c0 = c0 * u + (f[0] - f[4])
-                c1 = c1 * u + (f[1] - f[5])
-                c2 = c2 * u + (f[2] - f[6])
-                a = a * u + fa
-            cd = max(a, eps)
-            out[y, x, 0] = c0 / cd
-            out[y, x, 1] = c1 / cd
-            out[y, x, 2] = c2 / cd
+    nty_f, ntx_f = front.shape
+    nt = nty_f * ntx_f
+    stride = _spread_stride(nt)
+    for q in prange(nt):  # tile-major: a tile's pixels share level blocks in cache
+        t = (q * stride) % nt  # each thread's contiguous share of q spreads over the image
+        fm = front[t // ntx_f, t % ntx_f]
+        yt, xt = (t // ntx_f) * TILE, (t % ntx_f) * TILE
+        for y in range(yt, min(yt + TILE, h)):
+            for x in range(xt, min(xt + TILE, w)):
+                p0, p1, p2 = image[y + MARGIN, x + MARGIN, 0], image[y + MARGIN, x + MARGIN, 1], image[y + MARGIN, x + MARGIN, 2]
+                b = np.int64(band[y, x])
+                diff = abs(disp[y, x] - focus) - dof
+                r = K * (diff if diff > 0 else np.float32(0.0))
+                i, wt = level_weights1(r, radii, n_levels)
+                s = _layer2(L, n_levels, b, i, wt, x, y, p0, p1, p2, b)
+                c0, c1, c2, a = s[0] - s[4], s[1] - s[5], s[2] - s[6], s[3] - s[7]
+                ba = s[7]
+                g = min(max(ba / behind_ramp, np.float32(0.0)), one)
+                if g > 0.0:  # g == 0: no fill (k = 0 below adds exactly nothing)
+                    bd = max(ba, eps)
+                    f0, f1, f2 = s[4] / bd, s[5] / bd, s[6] / bd
+                    nb = below[b]
+                    if nb >= 0:
+                        bg = _layer2(L, n_levels, b - 1, band_i[nb], band_w[nb], x, y, p0, p1, p2, b)
+                        tt = min(max((bg[3] - min_cover) / cover_ramp + np.float32(0.5), np.float32(0.0)), one)
+                        nd = max(bg[3], eps)
+                        f0 = f0 + tt * (bg[0] / nd - f0)
+                        f1 = f1 + tt * (bg[1] / nd - f1)
+                        f2 = f2 + tt * (bg[2] / nd - f2)
+                    k = g * (one - a)
+                    c0, c1, c2 = c0 + k * f0, c1 + k * f1, c2 + k * f2
+                    a = a + k
+                for kb in range(b + 1, n):
+                    if not (fm >> np.uint64(kb)) & np.uint64(1):
+                        continue  # band kb adds nothing here (see front_tiles)
+                    f = _layer2(L, n_levels, kb, band_i[kb], band_w[kb],
+                                x, y, p0, p1, p2, b)
+                    fa = f[3] - f[7]
+                    u = one - fa
+                    c0 = c0 * u + (f[0] - f[4])
+                    c1 = c1 * u + (f[1] - f[5])
+                    c2 = c2 * u + (f[2] - f[6])
+                    a = a * u + fa
+                cd = max(a, eps)
+                out[y, x, 0] = c0 / cd
+                out[y, x, 1] = c1 / cd
+                out[y, x, 2] = c2 / cd
     return out
 
 
