@@ -152,7 +152,7 @@ def test_cli_argument_errors(input_video, tmp_path, capsys):
     assert main(["live", "--video", str(input_video), "--headless", "-o", str(tmp_path / "o.xyz")]) == 2
     assert "unsupported video extension" in capsys.readouterr().err
     assert main(["live", "--video", str(input_video), "--headless", "-o", str(tmp_path / "s.avi"), "--scale", "0"]) == 2
-    assert "--scale must be in (0, 1]" in capsys.readouterr().err
+    assert "--scale must be in [0.05, 1]" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------- capture
