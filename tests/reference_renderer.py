@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from deocused.constants import EPS, FILL_BEHIND_RAMP, FILL_COVER_RAMP, FILL_MIN_COVER
+from deocused.cpu_backend import MIN_PYRAMID_RADIUS
 from deocused.errors import DeviceError
 from deocused.optics import coc_radius
 from deocused.pyramid import (
@@ -22,9 +23,6 @@ from deocused.pyramid import (
     small_radius,
 )
 from deocused.renderer import Renderer, boost_highlights
-
-#: prepare() refuses images whose pyramid up to this radius (px) does not fit in memory.
-MIN_PYRAMID_RADIUS = 8.0
 
 
 def box_down2(rgba: np.ndarray) -> np.ndarray:

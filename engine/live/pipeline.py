@@ -368,12 +368,16 @@ class LivePipeline:
                 emitted += 1
             clean = True
         finally:
-            if in_flight is not None and clean:  # leave the worker with nothing pending
-                try:
-                    self.depth.result(timeout=30)
-                except Exception:
-                    pass
+            if in_flight is not None and clean:
+                self._drain_depth()
         return emitted
+
+    def _drain_depth(self) -> None:
+        """Collect the depth map still in flight, so the worker is left with nothing pending."""
+        try:
+            self.depth.result(timeout=30)
+        except Exception:
+            pass
 
     def _poll_depth(self, in_flight, wait: bool):
         """The in-flight depth: the collected tuple, None when it failed, False when not ready (``wait``: block)."""
@@ -421,11 +425,8 @@ class LivePipeline:
                     break
             clean = True
         finally:
-            if in_flight is not None and clean:  # leave the worker with nothing pending
-                try:
-                    self.depth.result(timeout=30)
-                except Exception:
-                    pass
+            if in_flight is not None and clean:
+                self._drain_depth()
         return emitted
 
     def close(self) -> None:
