@@ -22,3 +22,16 @@ FILL_COVER_RAMP = 0.1
 HIGHLIGHT_THRESHOLD = 0.9
 #: Most disparity bands a renderer may use.
 MAX_BANDS = 64
+#: Anti-aliased outlines. A pixel at a depth edge (a 4-neighbour in another band)
+#: is a mix of its own surface and the one across the edge; the part that matches
+#: the neighbour's colour (projection onto the line between the colour on the far
+#: side of the pixel and the neighbour's, at most OUTLINE_MAX_SHARE: the pixel's
+#: centre lies on its own side) moves to the neighbour's band, so it blurs with the
+#: surface it belongs to. The share is quantised to q / OUTLINE_STEPS (q integer),
+#: so both backends derive the same share from the same float32 arithmetic.
+OUTLINE_MAX_SHARE = 0.5
+OUTLINE_STEPS = 126
+#: The mix is only trusted where the pixel's own side is flat: the share is scaled by
+#: 1 - (|F2 - F| / (OUTLINE_FLATNESS |B - F|))^2 (F, F2: the next two pixels on the
+#: far side, B: the neighbour), so texture at pixel scale is not taken for an edge.
+OUTLINE_FLATNESS = 0.25

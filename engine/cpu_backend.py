@@ -2,6 +2,11 @@
 
 Algorithm (identical on the GPU, see :mod:`deocused.pyramid` for the pyramid):
 
+0. outline split: a pixel at a depth edge gives the part of its colour that
+   matches its neighbour across the edge to the neighbour's band (see
+   :data:`deocused.constants.OUTLINE_MAX_SHARE`), so an anti-aliased outline
+   blurs with the surface it belongs to.
+
 For a pixel x with blur radius r = K*|d(x) - d_f| in disparity band b, write
 S_j(r) for layer j's premultiplied RGBA sampled at x with radius r (levels
 interpolated in r^2) and B_k(r) = S_k(r) - S_{k-1}(r) for band k alone.
@@ -18,10 +23,12 @@ interpolated in r^2) and B_k(r) = S_k(r) - S_{k-1}(r) for band k alone.
    r (blended linearly over FILL_COVER_RAMP). The fill weighs in with
    g = clip(alpha_behind / FILL_BEHIND_RAMP, 0, 1): no hard thresholds, so float16
    rounding of the levels (GPU) cannot flip a pixel (see :mod:`deocused.constants`).
-3. over x, for each band k in front of it (k = b+1 .. n-1, far to near), the
-   band blurred with its own radius R_k = K*|c_k - d_f| (c_k: the band's mean
-   disparity) is composited with premultiplied "over": a blurred foreground
-   spreads over sharp pixels behind it and is see-through at its edge.
+3. the result of 1-2 is divided by its coverage (what lies behind the bands in
+   front is opaque); over it, for each band k in front of x (k = b+1 .. n-1, far
+   to near), the band blurred with its own radius R_k = K*|c_k - d_f| (c_k: the
+   band's mean disparity) is composited with premultiplied "over": a blurred
+   foreground spreads over sharp pixels behind it and is see-through at its edge
+   (at R_k = 0 only x's own outline share of band k is there).
 4. the result is divided by the accumulated coverage.
 
 Levels are float32, stored sparsely in tiles (see :mod:`deocused.cpu_kernels`:
@@ -37,8 +44,9 @@ import threading
 import numpy as np
 
 from . import cpu_kernels as ck
+from . import cpu_pixels as cpx
 from . import cpu_refocus as cr
-from .constants import EPS, FILL_BEHIND_RAMP, FILL_COVER_RAMP, FILL_MIN_COVER
+from .constants import EPS, FILL_BEHIND_RAMP, FILL_COVER_RAMP, FILL_MIN_COVER, OUTLINE_FLATNESS, OUTLINE_MAX_SHARE, OUTLINE_STEPS
 from .errors import DeviceError
 from .optics import coc_radius
 from .pyramid import (
@@ -56,8 +64,9 @@ from .renderer import Renderer, boost_highlights
 MIN_PYRAMID_RADIUS = 8.0
 #: Bytes per stored block of a sparse level (TILE x TILE float32 RGBA).
 BLOCK_BYTES = ck.TILE * ck.TILE * 16
-#: Bytes per padded pixel that prepare() keeps (RGBA image, band) and render() writes (RGB output).
-BASE_BYTES_PER_PIXEL = 16 + 1 + 12
+#: Bytes per padded pixel that prepare() keeps (RGBA image, band, outline code) and
+#: render() writes (RGB output).
+BASE_BYTES_PER_PIXEL = 16 + 1 + 1 + 12
 
 #: Serialises the parallel kernels: Numba's fallback threading layer (workqueue) aborts
 #: on launches from two threads at once, and one launch already uses every core.
@@ -123,6 +132,8 @@ class CpuRenderer(Renderer):
         band_p[:h, :w] = band
         del band
         self._band_p = band_p
+        self._codes = np.zeros(band_p.shape, np.uint8)  # outline splits: none until the image is in
+        self._split_masks = None
         self._n_levels = 1
         self._layout()
         # Refuse early what cannot fit: the padded image, band map and output, and the
@@ -140,6 +151,10 @@ class CpuRenderer(Renderer):
         image_p[m:m + h, m:m + w, :3] = boost_highlights(image_linear, self.highlights)
         image_p[m:m + h, m:m + w, 3] = 1.0
         self._image_p = image_p
+        self._codes, self._split_masks = cpx.outline_codes(image_p, band_p, n, h, w, np.float32(OUTLINE_MAX_SHARE),
+                                                           np.float32(OUTLINE_STEPS), np.float32(OUTLINE_FLATNESS))
+        if self._split_masks.any():
+            self._layout()  # the splits add bands to the tiles at depth edges
         used = np.flatnonzero(counts)
         self._bidx = np.zeros(n + 1, np.int64)
         self._bidx[used] = np.arange(used.size)
@@ -159,9 +174,9 @@ class CpuRenderer(Renderer):
         radii = [self._kernel(i).shape[0] // 2 for i in range(_N_RADII)]
         full = [i for i in range(1, _N_RADII) if _SCALES[i] == 1]
         masks = [np.zeros((1, 1), np.uint64)] * _N_RADII
-        for i, m in zip(full, ck.tile_masks_bands(self._band_p, n, np.array([radii[i] for i in full]))):
+        for i, m in zip(full, ck.tile_masks_bands(self._band_p, self._codes, n, np.array([radii[i] for i in full]))):
             masks[i] = m
-        blocks = ck.block_masks(self._band_p, n, 2)
+        blocks = ck.block_masks(self._band_p, self._codes, n, 2)
         s = 2
         for i in range(1, _N_RADII):
             while _SCALES[i] > s:  # next scale: OR of 2 x 2 blocks
@@ -236,10 +251,12 @@ class CpuRenderer(Renderer):
             start = self._soff[i]
             slots = self._slots[start: start + self._masks[i].size * nb].reshape(self._masks[i].shape + (nb,))
             if s == 1:
-                ck.conv_full(self._image_p, self._band_p, nb, ck.kernel_plan(self._kernel(i)), self._masks[i], slots, self._pool)
+                ck.conv_full(self._image_p, self._band_p, self._codes, nb, ck.kernel_plan(self._kernel(i)),
+                             self._masks[i], slots, self._pool, np.float32(OUTLINE_STEPS))
             else:
                 while cur_s < s:
-                    cur = (ck.down_from_image(self._image_p, self._band_p, nb, self._bidx, used) if cur is None
+                    cur = (ck.down_from_image(self._image_p, self._band_p, self._codes, nb, self._bidx, used,
+                                              np.float32(OUTLINE_STEPS)) if cur is None
                            else ck.down_next(*cur))
                     cur_s *= 2
                 ck.conv_down(cur[0], self._bidx, nb, ck.kernel_plan(self._kernel(i)), self._masks[i], slots, self._pool)
@@ -261,7 +278,7 @@ class CpuRenderer(Renderer):
         band_radius = coc_radius(self.band_centre, focus_disparity, max_blur, dof).astype(np.float32)
         self.ensure_levels(levels_needed(max(rmax, float(band_radius.max()))))
         band_i, band_w = level_weights(band_radius, self._n_levels)
-        act = (self.band_count > 0) & (band_radius > 0)
+        act = self.band_count > 0  # at radius 0 a front band adds the outline splits behind it
         nonempty = self.band_count > 0
         below = np.full(n, -1, np.int64)
         for b in range(1, n):
@@ -269,13 +286,13 @@ class CpuRenderer(Renderer):
         hp, wp = self._band_p.shape
         lh, lw = hp // _SCALES, wp // _SCALES
         band_i = band_i.astype(np.int64)
-        front = cr.front_tiles(self._mask_flat, self._moff, self._ntx, _SCALES, lh, lw, band_i, band_w, act, n,
-                               -(-h // ck.TILE), -(-w // ck.TILE))
+        front = cr.front_tiles(self._mask_flat, self._moff, self._ntx, _SCALES, lh, lw, band_i, band_w, act,
+                               self._split_masks, n, -(-h // ck.TILE), -(-w // ck.TILE))
         radii = np.asarray(LEVEL_RADII, np.float32)
         out = np.empty((h, w, 3), np.float32)
         f32 = np.float32
-        cr.refocus(self._image_p, self._band_p, self.disparity, n, f32(focus_disparity), f32(max_blur), f32(dof),
+        cr.refocus(self._image_p, self._band_p, self._codes, self.disparity, n, f32(focus_disparity), f32(max_blur), f32(dof),
                    radii, self._n_levels, self._slots, self._soff, self._ntx, self._pool.reshape(-1),
                    _SCALES, lh, lw, band_i, band_w, front, below,
-                   f32(EPS), f32(FILL_BEHIND_RAMP), f32(FILL_MIN_COVER), f32(FILL_COVER_RAMP), out)
+                   f32(EPS), f32(FILL_BEHIND_RAMP), f32(FILL_MIN_COVER), f32(FILL_COVER_RAMP), f32(OUTLINE_STEPS), out)
         return out

@@ -24,30 +24,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-#: Tile edge of the sparse level storage, in level pixels.
-TILE = 16
-TILE_SHIFT = 4
-#: Zero margin around the padded RGBA image (pixels): the largest full-resolution
-#: kernel radius (ceil(6.5)) fits in it.
-MARGIN = 8
+from .cpu_pixels import _JIT, MARGIN, TILE, TILE_SHIFT, pixel_bits, popcount, split_of  # noqa: F401
 
-_JIT = {"cache": True, "fastmath": False, "nogil": True}
-
-
-@njit(**_JIT)
-def _popcount(m):
-    c = 0
-    while m:
-        m &= m - np.uint64(1)
-        c += 1
-    return c
-
-
-# -- pyramid -------------------------------------------------------------------------------
 
 @njit(parallel=True, **_JIT)
-def block_masks(band_p, n, s):
-    """Bands present in each s x s block (uint64 (hp/s, wp/s)); padding (band n) has none."""
+def block_masks(band_p, codes, n, s):
+    """Bands present in each s x s block, outline splits included (uint64 (hp/s, wp/s));
+    padding (band n) has none."""
     hp, wp = band_p.shape
     hl, wl = hp // s, wp // s
     out = np.zeros((hl, wl), np.uint64)
@@ -56,21 +39,14 @@ def block_masks(band_p, n, s):
             m = np.uint64(0)
             for yy in range(y * s, y * s + s):
                 for xx in range(x * s, x * s + s):
-                    b = band_p[yy, xx]
-                    if b < n:
-                        m |= np.uint64(1) << np.uint64(b)
+                    m |= pixel_bits(band_p, codes, n, yy, xx)
             out[y, x] = m
     return out
 
 
-@njit(**_JIT)
-def _bit(b, n):
-    return np.uint64(1) << np.uint64(b) if b < n else np.uint64(0)
-
-
 @njit(parallel=True, **_JIT)
-def tile_masks_bands(band_p, n, radii):
-    """Bands present in each tile of a scale-1 level grown by each kernel radius in
+def tile_masks_bands(band_p, codes, n, radii):
+    """Bands present (outline splits included) in each tile of a scale-1 level grown by each kernel radius in
     ``radii`` (px, each < TILE; uint64 (len(radii), nty, ntx)), in one pass per tile:
     per window row, the tile's columns and the columns 1..d px to either side (ORs
     growing with d) serve every radius."""
@@ -88,10 +64,11 @@ def tile_masks_bands(band_p, n, radii):
             dy = ty0 - y if y < ty0 else (y - ty1 + 1 if y >= ty1 else 0)
             core = np.uint64(0)
             for x in range(tx0, tx1):
-                core |= _bit(band_p[y, x], n)
+                core |= pixel_bits(band_p, codes, n, y, x)
             for d in range(1, rmax + 1):
-                left[d] = left[d - 1] | (_bit(band_p[y, tx0 - d], n) if tx0 - d >= 0 else np.uint64(0))
-                right[d] = right[d - 1] | (_bit(band_p[y, tx1 - 1 + d], n) if tx1 - 1 + d < wl else np.uint64(0))
+                left[d] = left[d - 1] | (pixel_bits(band_p, codes, n, y, tx0 - d) if tx0 - d >= 0 else np.uint64(0))
+                right[d] = right[d - 1] | (pixel_bits(band_p, codes, n, y, tx1 - 1 + d) if tx1 - 1 + d < wl
+                                           else np.uint64(0))
             for k in range(radii.size):
                 R = radii[k]
                 if dy <= R:
@@ -100,9 +77,10 @@ def tile_masks_bands(band_p, n, radii):
 
 
 @njit(parallel=True, **_JIT)
-def down_from_image(image_p, band_p, n, bidx, n_used):
-    """Box-average 2 x 2 blocks of every band alone: (n_used, hp/2, wp/2, 4) premultiplied
-    RGBA (band b in slice bidx[b]) and the blocks' band bit masks (uint64)."""
+def down_from_image(image_p, band_p, codes, n, bidx, n_used, steps):
+    """Box-average 2 x 2 blocks of every band alone, outline splits included:
+    (n_used, hp/2, wp/2, 4) premultiplied RGBA (band b in slice bidx[b]) and the
+    blocks' band bit masks (uint64)."""
     hp, wp = band_p.shape
     hl, wl = hp // 2, wp // 2
     out = np.empty((n_used, hl, wl, 4), np.float32)
@@ -115,13 +93,23 @@ def down_from_image(image_p, band_p, n, bidx, n_used):
             m = np.uint64(0)
             for dy in range(2):
                 for dx in range(2):
-                    b = band_p[2 * y + dy, 2 * x + dx]
+                    yy, xx = 2 * y + dy, 2 * x + dx
+                    b = band_p[yy, xx]
                     if b < n:
                         k = bidx[b]
                         m |= np.uint64(1) << np.uint64(b)
-                        for c in range(3):
-                            out[k, y, x, c] += q * image_p[MARGIN + 2 * y + dy, MARGIN + 2 * x + dx, c]
-                        out[k, y, x, 3] += q
+                        b2, sh, c0, c1, c2 = split_of(image_p, band_p, codes, yy, xx, steps)
+                        out[k, y, x, 0] += q * (image_p[MARGIN + yy, MARGIN + xx, 0] - c0)
+                        out[k, y, x, 1] += q * (image_p[MARGIN + yy, MARGIN + xx, 1] - c1)
+                        out[k, y, x, 2] += q * (image_p[MARGIN + yy, MARGIN + xx, 2] - c2)
+                        out[k, y, x, 3] += q * (np.float32(1.0) - sh)
+                        if b2 < n:
+                            k2 = bidx[b2]
+                            m |= np.uint64(1) << np.uint64(b2)
+                            out[k2, y, x, 0] += q * c0
+                            out[k2, y, x, 1] += q * c1
+                            out[k2, y, x, 2] += q * c2
+                            out[k2, y, x, 3] += q * sh
             masks[y, x] = m
     return out, masks
 
@@ -187,7 +175,7 @@ def count_blocks(masks):
     """Number of blocks a level with these tile masks stores."""
     total = 0
     for m in masks.ravel():
-        total += _popcount(m)
+        total += popcount(m)
     return total
 
 
@@ -282,12 +270,13 @@ def _present(m, n):
 
 
 @njit(parallel=True, **_JIT)
-def conv_full(image_p, band_p, n, plan, masks, slots, data):
+def conv_full(image_p, band_p, codes, n, plan, masks, slots, data, steps):
     """Scale-1 level into its blocks of ``data``: each tile's layers convolved (zero
     outside the image) with a flipped kernel of radius R <= MARGIN (``plan``: see
     :func:`kernel_plan`).
     ``image_p``: RGBA (alpha 1 in the image) with a zero margin of MARGIN pixels;
-    ``band_p``: band per pixel (n outside the image), without the margin."""
+    ``band_p``: band per pixel (n outside the image), without the margin; ``codes``:
+    the outline splits (see :func:`outline_codes`)."""
     hl, wl = band_p.shape
     R = plan[0].size // 2
     nty, ntx = masks.shape
@@ -322,8 +311,20 @@ def conv_full(image_p, band_p, n, plan, masks, slots, data):
                 q = rank[band_p[y, x]]
                 if q < 0:
                     continue
-                for c in range(4):
-                    wins[q, wy, 4 * wx + c] = src[4 * wx + c]
+                if codes[y, x] == 0:
+                    for c in range(4):
+                        wins[q, wy, 4 * wx + c] = src[4 * wx + c]
+                    continue
+                b2, sh, c0, c1, c2 = split_of(image_p, band_p, codes, y, x, steps)
+                q2 = rank[b2]
+                wins[q, wy, 4 * wx] = src[4 * wx] - c0
+                wins[q, wy, 4 * wx + 1] = src[4 * wx + 1] - c1
+                wins[q, wy, 4 * wx + 2] = src[4 * wx + 2] - c2
+                wins[q, wy, 4 * wx + 3] = np.float32(1.0) - sh
+                wins[q2, wy, 4 * wx] = c0
+                wins[q2, wy, 4 * wx + 1] = c1
+                wins[q2, wy, 4 * wx + 2] = c2
+                wins[q2, wy, 4 * wx + 3] = sh
         acc = np.zeros((npres, TILE, 4 * TILE), np.float32)
         pre = np.empty((tw, 4 * tw + 4), np.float32)
         for q in range(npres):

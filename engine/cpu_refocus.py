@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .cpu_kernels import _JIT, MARGIN, TILE, TILE_SHIFT
+from .cpu_pixels import _JIT, MARGIN, TILE, TILE_SHIFT, split_of
 
 
 @njit(inline="always", **_JIT)
@@ -113,18 +113,30 @@ def _bil4(dt, slot, pa, pb, pc, pd, tx, ty, ux, uy):
 
 
 @njit(inline="always", **_JIT)
-def _layer2(L, n_levels, j, i, w, x, y, p0, p1, p2, pb):
+def _pixel_layers(P, pb, Q, qb, j):
+    """Layers j and j-1 of level 0 at a pixel: P in band pb, Q in band qb."""
+    z = np.float32(0.0)
+    a1 = P if pb <= j else (z, z, z, z)
+    a0 = P if pb <= j - 1 else (z, z, z, z)
+    if qb <= j:
+        a1 = (a1[0] + Q[0], a1[1] + Q[1], a1[2] + Q[2], a1[3] + Q[3])
+    if qb <= j - 1:
+        a0 = (a0[0] + Q[0], a0[1] + Q[1], a0[2] + Q[2], a0[3] + Q[3])
+    return a1[0], a1[1], a1[2], a1[3], a0[0], a0[1], a0[2], a0[3]
+
+
+@njit(inline="always", **_JIT)
+def _layer2(L, n_levels, j, i, w, x, y, P, pb, Q, qb):
     """Layers j and j-1 at pixel (x, y) between levels i and i+1 (weight w of level i).
-    Level 0 is the pixel itself: colour (p0, p1, p2) in band pb."""
+    Level 0 is the pixel itself: premultiplied RGBA P in band pb plus its outline
+    split Q in band qb (zero when it has none)."""
     z = np.float32(0.0)
     if j < 0:
         return z, z, z, z, z, z, z, z
     lo = (z, z, z, z, z, z, z, z)
     if w != 0.0 or n_levels == 1:  # w == 0: the result is hi exactly
         if i == 0:
-            m1 = np.float32(1.0) if pb <= j else z
-            m0 = np.float32(1.0) if pb <= j - 1 else z
-            lo = (p0 * m1, p1 * m1, p2 * m1, m1, p0 * m0, p1 * m0, p2 * m0, m0)
+            lo = _pixel_layers(P, pb, Q, qb, j)
         else:
             lo = _level2(L[0], L[1][i], L[2][i], L[3], L[4], L[5][i], L[6][i], L[7][i], j, x, y)
     if n_levels == 1 or w == 1.0:  # w == 1: the result is lo exactly
@@ -151,13 +163,13 @@ def _spread_stride(nt):
 
 
 @njit(parallel=True, **_JIT)
-def refocus(image, band, disp, n, focus, K, dof, radii, n_levels, slots, soff, ntx, data, scales, lh, lw,
-            band_i, band_w, front, below, eps, behind_ramp, min_cover, cover_ramp, out):
+def refocus(image, band, codes, disp, n, focus, K, dof, radii, n_levels, slots, soff, ntx, data, scales, lh, lw,
+            band_i, band_w, front, below, eps, behind_ramp, min_cover, cover_ramp, steps, out):
     """Per pixel: own band at its own radius over the background fill, the bands in
     front composited far to near, divided by the coverage (see deocused.cpu_backend).
     ``focus``, ``K``, ``dof``: float32; per band k: level pair (band_i, band_w) of its
     radius, ``front`` (see :func:`front_tiles`), below (nearest non-empty band
-    behind, -1: none). Writes linear RGB into ``out`` (h, w, 3)."""
+    behind, -1: none); ``codes``: outline splits. Writes linear RGB into ``out`` (h, w, 3)."""
     h, w = out.shape[0], out.shape[1]
     L = (slots, soff, ntx, n, data, scales, lh, lw)
     one = np.float32(1.0)
@@ -172,10 +184,13 @@ def refocus(image, band, disp, n, focus, K, dof, radii, n_levels, slots, soff, n
             for x in range(xt, min(xt + TILE, w)):
                 p0, p1, p2 = image[y + MARGIN, x + MARGIN, 0], image[y + MARGIN, x + MARGIN, 1], image[y + MARGIN, x + MARGIN, 2]
                 b = np.int64(band[y, x])
+                qb, sh, e0, e1, e2 = split_of(image, band, codes, y, x, steps)
+                P = (p0 - e0, p1 - e1, p2 - e2, one - sh)
+                Q = (e0, e1, e2, sh)
                 diff = abs(disp[y, x] - focus) - dof
                 r = K * (diff if diff > 0 else np.float32(0.0))
                 i, wt = level_weights1(r, radii, n_levels)
-                s = _layer2(L, n_levels, b, i, wt, x, y, p0, p1, p2, b)
+                s = _layer2(L, n_levels, b, i, wt, x, y, P, b, Q, qb)
                 c0, c1, c2, a = s[0] - s[4], s[1] - s[5], s[2] - s[6], s[3] - s[7]
                 ba = s[7]
                 g = min(max(ba / behind_ramp, np.float32(0.0)), one)
@@ -184,7 +199,7 @@ def refocus(image, band, disp, n, focus, K, dof, radii, n_levels, slots, soff, n
                     f0, f1, f2 = s[4] / bd, s[5] / bd, s[6] / bd
                     nb = below[b]
                     if nb >= 0:
-                        bg = _layer2(L, n_levels, b - 1, band_i[nb], band_w[nb], x, y, p0, p1, p2, b)
+                        bg = _layer2(L, n_levels, b - 1, band_i[nb], band_w[nb], x, y, P, b, Q, qb)
                         tt = min(max((bg[3] - min_cover) / cover_ramp + np.float32(0.5), np.float32(0.0)), one)
                         nd = max(bg[3], eps)
                         f0 = f0 + tt * (bg[0] / nd - f0)
@@ -193,11 +208,12 @@ def refocus(image, band, disp, n, focus, K, dof, radii, n_levels, slots, soff, n
                     k = g * (one - a)
                     c0, c1, c2 = c0 + k * f0, c1 + k * f1, c2 + k * f2
                     a = a + k
+                if a > eps:  # normalised: what lies behind the bands in front is opaque
+                    c0, c1, c2, a = c0 / a, c1 / a, c2 / a, one
                 for kb in range(b + 1, n):
                     if not (fm >> np.uint64(kb)) & np.uint64(1):
                         continue  # band kb adds nothing here (see front_tiles)
-                    f = _layer2(L, n_levels, kb, band_i[kb], band_w[kb],
-                                x, y, p0, p1, p2, b)
+                    f = _layer2(L, n_levels, kb, band_i[kb], band_w[kb], x, y, P, b, Q, qb)
                     fa = f[3] - f[7]
                     u = one - fa
                     c0 = c0 * u + (f[0] - f[4])
@@ -212,12 +228,13 @@ def refocus(image, band, disp, n, focus, K, dof, radii, n_levels, slots, soff, n
 
 
 @njit(**_JIT)
-def front_tiles(masks, moff, ntx, scales, lh, lw, band_i, band_w, act, n, nty_f, ntx_f):
+def front_tiles(masks, moff, ntx, scales, lh, lw, band_i, band_w, act, split_masks, n, nty_f, ntx_f):
     """Bit k of tile (Y, X) (TILE x TILE full-resolution pixels) is set when band k,
-    composited in front at the level pair (band_i[k], band_w[k]) (act[k]: non-empty,
-    positive radius), can be non-zero there: some level tile a pixel of the tile samples
+    composited in front at the level pair (band_i[k], band_w[k]) (act[k]: non-empty),
+    can be non-zero there: some level tile a pixel of the tile samples
     holds band k. Elsewhere layers k and k-1 share their blocks, so the band adds
-    exactly zero. Level 0 adds nothing in front of a pixel of a farther band."""
+    exactly zero. Level 0 adds, in front of a pixel of a farther band, only the
+    pixel's outline split (``split_masks``: bands receiving a split in each tile)."""
     out = np.zeros((nty_f, ntx_f), np.uint64)
     for k in range(n):
         if not act[k]:
@@ -225,7 +242,12 @@ def front_tiles(masks, moff, ntx, scales, lh, lw, band_i, band_w, act, n, nty_f,
         bit = np.uint64(1) << np.uint64(k)
         for li in range(2):
             i = band_i[k] + li
-            if i == 0 or (li == 0 and band_w[k] == 0.0) or (li == 1 and band_w[k] == 1.0):
+            if (li == 0 and band_w[k] == 0.0) or (li == 1 and band_w[k] == 1.0):
+                continue
+            if i == 0:
+                for Y in range(nty_f):
+                    for X in range(ntx_f):
+                        out[Y, X] |= split_masks[Y, X] & bit
                 continue
             s = scales[i]
             for Y in range(nty_f):

@@ -44,6 +44,9 @@ from .constants import (
     FILL_MIN_COVER,
     HIGHLIGHT_THRESHOLD,
     MAX_BANDS,
+    OUTLINE_FLATNESS,
+    OUTLINE_MAX_SHARE,
+    OUTLINE_STEPS,
 )
 from .errors import DeviceError, InputError
 from .optics import coc_radius
@@ -69,7 +72,8 @@ REFOCUS_BLOCK = (32, 8, 1)
 
 def _f32_literal(x: float) -> str:
     """``x`` rounded to float32, as a C float literal that reads back exactly."""
-    return f"{float(np.float32(x)):.9g}f"
+    text = f"{float(np.float32(x)):.9g}"
+    return (text if any(c in text for c in ".e") else text + ".0") + "f"  # "126f" is not C
 
 
 def kernel_defines() -> tuple[str, ...]:
@@ -87,6 +91,9 @@ def kernel_defines() -> tuple[str, ...]:
         f"-DHIGHLIGHT_THRESHOLD={_f32_literal(HIGHLIGHT_THRESHOLD)}",
         f"-DHIGHLIGHT_RANGE={_f32_literal(1.0 - HIGHLIGHT_THRESHOLD)}",
         f"-DMAX_BANDS={MAX_BANDS}",
+        f"-DOUTLINE_FLATNESS={_f32_literal(OUTLINE_FLATNESS)}",
+        f"-DOUTLINE_MAX_SHARE={_f32_literal(OUTLINE_MAX_SHARE)}",
+        f"-DOUTLINE_STEPS={_f32_literal(OUTLINE_STEPS)}",
         f"-DMAX_LEVELS={len(LEVEL_RADII)}",
         f"-DTILE={TILE}",
     )
@@ -141,6 +148,7 @@ class GpuRenderer(Renderer):
         pyr, ref = _module("pyramid.cu", dev), _module("refocus.cu", dev)
         self._k_stats_init = pyr.get_function("stats_init")
         self._k_pack = pyr.get_function("pack_input")
+        self._k_outline = pyr.get_function("outline_code")
         self._k_down_img = pyr.get_function("down_from_img")
         self._k_down_down = pyr.get_function("down_from_down")
         self._k_conv_full = pyr.get_function("conv_full")
@@ -198,7 +206,7 @@ class GpuRenderer(Renderer):
         hp, wp, _, _, _, total = self._layout(h, w)
         n = self.n_bands
         down = sum(n * (hp // s) * (wp // s) * 18 for s in sorted(set(self._scales)) if s > 1)
-        return total * 8 + down + h * w * (12 + 4 + 16 + 12)
+        return total * 8 + down + h * w * (12 + 4 + 16 + 1 + 12)
 
     def _allocate(self, h: int, w: int) -> None:
         """Allocate every per-size buffer (once per image size)."""
@@ -210,6 +218,7 @@ class GpuRenderer(Renderer):
             b["image"] = cp.empty((h, w, 3), cp.float32)    # upload target for host inputs
             b["disp"] = cp.empty((h, w), cp.float32)
             b["img4"] = cp.empty((h, w, 4), cp.float32)     # boosted rgb + disparity
+            b["codes"] = cp.empty((h, w), cp.uint8)         # outline splits
             b["out"] = cp.empty((h, w, 3), cp.float32)
             b["levels"] = cp.empty((max(total, 1), 4), cp.float16)  # packed RGBA levels 1..
             b["table"] = cp.asarray(offsets.ravel())
@@ -299,6 +308,8 @@ class GpuRenderer(Renderer):
             self._k_pack(((n_pix + 255) // 256,), (256,),
                          (img, dsp, np.int64(n_pix), np.int32(n), np.float32(max(self.highlights, 0.0)),
                           b["img4"], b["stats_i"], b["stats_d"]))
+            self._k_outline(((w + 15) // 16, (h + 15) // 16), (16, 16),
+                            (b["img4"], np.int32(w), np.int32(h), np.int32(n), b["codes"]))
             stats_i = b["stats_i"].get(stream=self.stream)  # synchronises the stream
             stats_d = b["stats_d"].get(stream=self.stream)
         if stats_i[n + 2] > 0:
@@ -329,7 +340,7 @@ class GpuRenderer(Renderer):
                 grid = ((wl + 15) // 16, (hl + 15) // 16)
                 with self.stream:
                     if t == 2:
-                        self._k_down_img(grid, (16, 16), (b["img4"], np.int32(w), np.int32(h), np.int32(n),
+                        self._k_down_img(grid, (16, 16), (b["img4"], b["codes"], np.int32(w), np.int32(h), np.int32(n),
                                                           b[("down", 2)], b[("range", 2)], np.int32(wl), np.int32(hl)))
                     else:
                         self._k_down_down(grid, (16, 16), (b[("down", t // 2)], b[("range", t // 2)], np.int32(n),
@@ -349,11 +360,12 @@ class GpuRenderer(Renderer):
             wl, hl = int(self._lw[i]), int(self._lh[i])
             weights = c["weights"][c["weight_off"][i]: c["weight_off"][i] + k.size]
             layer_off = b["table"][i * n: (i + 1) * n]
-            smem = ((TILE + 2 * R) ** 2) * 16 + k.size * 4
+            # conv_full: own and split RGBA (2 x 16 B) + packed bands (4 B) per tile pixel
+            smem = ((TILE + 2 * R) ** 2) * (36 if s == 1 else 16) + k.size * 4
             grid = ((wl + TILE - 1) // TILE, (hl + TILE - 1) // TILE)
             if s == 1:
                 fn = self._k_conv_full
-                args = (b["img4"], np.int32(w), np.int32(h), np.int32(n), weights, np.int32(R),
+                args = (b["img4"], b["codes"], np.int32(w), np.int32(h), np.int32(n), weights, np.int32(R),
                         b["levels"], layer_off, np.int32(wl), np.int32(hl))
             else:
                 self._ensure_down(s)
@@ -394,7 +406,7 @@ class GpuRenderer(Renderer):
         bx, by, _ = REFOCUS_BLOCK
         with self.stream:
             self._k_refocus(((w + bx - 1) // bx, (h + by - 1) // by), REFOCUS_BLOCK,
-                        (b["img4"], np.int32(w), np.int32(h), np.int32(n), np.int32(n_levels),
+                        (b["img4"], b["codes"], np.int32(w), np.int32(h), np.int32(n), np.int32(n_levels),
                          np.float32(focus), np.float32(K), np.float32(dof),
                          b["levels"], b["table"], b["lvl_w"], b["lvl_h"], b["lvl_s"], c["radii"],
                          np.int32(self._n_radii), b["centre"], b["count"], b["out"]))

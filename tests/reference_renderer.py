@@ -9,7 +9,15 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from deocused.constants import EPS, FILL_BEHIND_RAMP, FILL_COVER_RAMP, FILL_MIN_COVER
+from deocused.constants import (
+    EPS,
+    FILL_BEHIND_RAMP,
+    FILL_COVER_RAMP,
+    FILL_MIN_COVER,
+    OUTLINE_FLATNESS,
+    OUTLINE_MAX_SHARE,
+    OUTLINE_STEPS,
+)
 from deocused.cpu_backend import MIN_PYRAMID_RADIUS
 from deocused.errors import DeviceError
 from deocused.optics import coc_radius
@@ -48,6 +56,58 @@ def available_memory() -> int | None:
     except OSError:
         pass
     return None
+
+
+#: (dy, dx) of the outline split's direction codes 0..3: right, down, left, up.
+DIRECTIONS = ((0, 1), (1, 0), (0, -1), (-1, 0))
+
+
+def outline_split(img: np.ndarray, band: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The outline split of every pixel, vectorised: (code, other band, share colour
+    RGBA premultiplied (c, s)). See deocused.constants.OUTLINE_MAX_SHARE; float32
+    arithmetic in the kernels' order, so the codes are exactly the backends'."""
+    h, w = band.shape
+    b = band.astype(np.int64)
+    pb = np.pad(b, 1, constant_values=-1)
+    pi = np.pad(img, ((1, 1), (1, 1), (0, 0)))
+    inside = np.pad(np.ones((h, w), bool), 1)
+    best = np.full((h, w), -1, np.int64)
+    most = np.zeros((h, w), np.int64)
+    for d, (dy, dx) in enumerate(DIRECTIONS):
+        ok = inside[1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
+        diff = np.where(ok, np.abs(pb[1 + dy:1 + dy + h, 1 + dx:1 + dx + w] - b), 0)
+        upd = diff > most
+        best[upd], most[upd] = d, diff[upd]
+    code = np.zeros((h, w), np.uint8)
+    other = b.copy()
+    share = np.zeros((h, w, 4), np.float32)
+    for d, (dy, dx) in enumerate(DIRECTIONS):
+        sel = (best == d) & inside[1 - dy:1 - dy + h, 1 - dx:1 - dx + w]  # the far side is in the image
+        ys, xs = np.nonzero(sel)
+        p, f, nb = img[ys, xs], pi[1 + ys - dy, 1 + xs - dx], pi[1 + ys + dy, 1 + xs + dx]
+        y2, x2 = ys - 2 * dy, xs - 2 * dx
+        out = (y2 < 0) | (y2 >= h) | (x2 < 0) | (x2 >= w)
+        f2 = img[np.where(out, ys - dy, y2), np.where(out, xs - dx, x2)]  # F itself beyond the border
+        g = f2 - f
+        dF = (g[:, 0] * g[:, 0] + g[:, 1] * g[:, 1]) + g[:, 2] * g[:, 2]
+        v = nb - f
+        num = ((p[:, 0] - f[:, 0]) * v[:, 0] + (p[:, 1] - f[:, 1]) * v[:, 1]) + (p[:, 2] - f[:, 2]) * v[:, 2]
+        den = (v[:, 0] * v[:, 0] + v[:, 1] * v[:, 1]) + v[:, 2] * v[:, 2]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = np.where(den > 0, num / np.where(den > 0, den, np.float32(1)), np.float32(0)).astype(np.float32)
+        flatness = np.float32(OUTLINE_FLATNESS)
+        with np.errstate(divide="ignore", invalid="ignore"):  # den == 0: no split (t = 0)
+            flat = (np.float32(1) - dF / ((flatness * flatness) * den)).astype(np.float32)
+            t = np.where((t > 0) & (flat > 0), t * flat, np.float32(0)).astype(np.float32)
+        q = (np.minimum(t, np.float32(OUTLINE_MAX_SHARE)) * np.float32(OUTLINE_STEPS) + np.float32(0.5)).astype(np.int64)
+        keep = q > 0
+        ys, xs, q, p, nb = ys[keep], xs[keep], q[keep], p[keep], nb[keep]
+        code[ys, xs] = (q << 2) | d
+        other[ys, xs] = b[ys + dy, xs + dx]
+        sh = q.astype(np.float32) / np.float32(OUTLINE_STEPS)
+        share[ys, xs, :3] = np.minimum(sh[:, None] * nb, p)
+        share[ys, xs, 3] = sh
+    return code, other, share
 
 
 class BilinearTaps:
@@ -112,14 +172,16 @@ class ReferenceRenderer(Renderer):
         mids = (np.arange(self.n_bands) + 0.5) / self.n_bands
         self.band_count = counts
         self.band_centre = np.where(counts > 0, sums / np.maximum(counts, 1), mids).astype(np.float32)
-        # Bounding box (y0, y1, x0, x1) of each band's pixels, None when empty.
+        self.codes, other, share = outline_split(img, self.band)
+        # Bounding box (y0, y1, x0, x1) of each band's content (pixels and splits), None when empty.
         self._bbox = []
         for j in range(self.n_bands):
             if counts[j] == 0:
                 self._bbox.append(None)
                 continue
-            rows = np.flatnonzero((self.band == j).any(axis=1))
-            cols = np.flatnonzero((self.band == j).any(axis=0))
+            has = (self.band == j) | ((other == j) & (self.codes > 0))
+            rows = np.flatnonzero(has.any(axis=1))
+            cols = np.flatnonzero(has.any(axis=0))
             self._bbox.append((int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1))
         # Refuse early what cannot fit: the layers and their levels up to MIN_PYRAMID_RADIUS.
         self._n_levels = 1
@@ -136,7 +198,11 @@ class ReferenceRenderer(Renderer):
                 self._layer0.append(self._layer0[-1])  # empty band: same layer as below
                 continue
             m = (band_p <= j).astype(np.float32)[:, :, None]
-            self._layer0.append(np.concatenate([self._image_p * m, m], axis=2))
+            layer = np.concatenate([self._image_p * m, m], axis=2)
+            # Outline splits: share (c, s) leaves the pixel's band for the other one.
+            layer[:h, :w] -= m[:h, :w] * share
+            layer[:h, :w] += (other <= j)[:, :, None] * share
+            self._layer0.append(layer)
         self._down: dict[tuple[int, int], np.ndarray] = {}
         self._levels: dict[tuple[int, int], np.ndarray] = {}
         self._n_levels = 1
@@ -310,12 +376,17 @@ class ReferenceRenderer(Renderer):
             k = g * (1 - a)
             c = c + k[:, None] * fill
             a = a + k
+            # Normalised: what lies behind the bands in front is opaque.
+            covered = a > EPS
+            c = np.where(covered[:, None], c / np.maximum(a, EPS)[:, None], c)
+            a = np.where(covered, np.float32(1), a)
             colour[ys, xs] = c
             cover[ys, xs] = a
-        # 3: bands in front, each with its own radius, composited far to near.
+        # 3: bands in front, each with its own radius, composited far to near (at radius 0
+        # only the outline splits of the pixels behind add anything).
         self._up = {}
         for k in range(1, self.n_bands):
-            if self.band_count[k] == 0 or band_radius[k] <= 0:
+            if self.band_count[k] == 0:
                 continue
             # Band k reaches beyond its bounding box at most as far as the two levels
             # it is sampled from spread a pixel (box, kernel, bilinear upsampling).

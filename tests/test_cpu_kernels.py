@@ -8,7 +8,7 @@ Tolerances are in linear light: the two differ only by float32 summation order.
 import numpy as np
 import pytest
 from reference import smooth_texture
-from reference_renderer import ReferenceRenderer
+from reference_renderer import ReferenceRenderer, outline_split
 
 import deocused.cpu_kernels as ck
 import deocused.cpu_refocus as cr
@@ -98,12 +98,14 @@ def test_sparse_levels_equal_the_reference_dense_layers():
             assert np.abs(got - want).max() < 1e-5, (i, j)
 
 
-def bands_near_tiles(band_p, n, s, R):
+def bands_near_tiles(band_p, other_p, n, s, R):
     """Brute force: the set of bands within each tile (TILE level pixels) grown by R
-    level pixels, at scale s."""
+    level pixels, at scale s; a pixel holds its band and its outline split's
+    (``other_p``, n where none)."""
     hp, wp = band_p.shape
     hl, wl = hp // s, wp // s
-    blocks = band_p.reshape(hl, s, wl, s).transpose(0, 2, 1, 3).reshape(hl, wl, s * s)
+    both = np.stack([band_p, other_p], axis=-1)
+    blocks = both.reshape(hl, s, wl, s, 2).transpose(0, 2, 1, 3, 4).reshape(hl, wl, 2 * s * s)
     T = ck.TILE
     out = {}
     for ty in range(-(-hl // T)):
@@ -111,6 +113,18 @@ def bands_near_tiles(band_p, n, s, R):
             win = blocks[max(ty * T - R, 0): ty * T + T + R, max(tx * T - R, 0): tx * T + T + R]
             out[ty, tx] = set(np.unique(win).tolist()) - {n}
     return out
+
+
+def split_bands(r: CpuRenderer, h: int, w: int) -> np.ndarray:
+    """Padded map of the band each pixel's outline split goes to (n_bands: none), from
+    the reference's vectorised split, after checking the kernel's codes equal it."""
+    m = ck.MARGIN
+    codes, other, _ = outline_split(r._image_p[m:m + h, m:m + w, :3], r._band_p[:h, :w])
+    np.testing.assert_array_equal(r._codes[:h, :w], codes)  # the kernel's splits, exactly
+    assert codes.any()
+    other_p = np.full_like(r._band_p, r.n_bands)
+    other_p[:h, :w] = np.where(codes > 0, other, r.n_bands)
+    return other_p
 
 
 @pytest.mark.parametrize("i", [1, 6, 7, 10, 14, 19, 22])
@@ -125,7 +139,8 @@ def test_tile_masks_hold_exactly_the_bands_in_reach(i):
     r.prepare(smooth_texture(h, w, 1), disp)
     s = level_scale(LEVEL_RADII[i])
     R = r._kernel(i).shape[0] // 2
-    want = bands_near_tiles(r._band_p, r.n_bands, s, R)
+    other_p = split_bands(r, *disp.shape)
+    want = bands_near_tiles(r._band_p, other_p, r.n_bands, s, R)
     masks = r._masks[i]
     for (ty, tx), bands in want.items():
         got = {b for b in range(r.n_bands) if int(masks[ty, tx]) >> b & 1}
@@ -138,10 +153,11 @@ def test_level_bytes_counts_the_blocks_to_build():
     r.prepare(img, disp)
     hp, wp = padded_shape(64, 96)
     n = 10  # levels 1..9: radii 1 .. 12.5, scales 1 and 2
+    other_p = split_bands(r, 64, 96)
     blocks = 0
     for i in range(1, n):
         s = level_scale(LEVEL_RADII[i])
-        sets = bands_near_tiles(r._band_p, r.n_bands, s, r._kernel(i).shape[0] // 2)
+        sets = bands_near_tiles(r._band_p, other_p, r.n_bands, s, r._kernel(i).shape[0] // 2)
         blocks += sum(len(v) for v in sets.values())
     # + the per-band box means at half resolution while the scale-2 levels are built
     down = r.n_bands * (hp // 2) * (wp // 2) * 16

@@ -108,6 +108,29 @@ def test_parity_random(case, cupy_device):
         assert np.abs(lin_c - lin_g).mean() < 2e-3
 
 
+@pytest.mark.gpu
+def test_outline_codes_equal_the_cpu(cupy_device):
+    """The outline split is decided per pixel by float32 arithmetic on both backends:
+    the codes (share and direction) must be the same bit for bit, on random scenes
+    and on a real photo's depth edges."""
+    from deocused.colour import srgb_to_linear
+    from deocused.depthmap import to_disparity
+    from deocused.samples import load_sample
+
+    srgb, raw, (fx, fy) = load_sample("motorcycle")
+    ch, cw = EMULATED_CROP
+    y0, x0 = int(np.clip(fy - ch // 2, 0, raw.shape[0] - ch)), int(np.clip(fx - cw // 2, 0, raw.shape[1] - cw))
+    photo = (srgb_to_linear(srgb)[y0:y0 + ch, x0:x0 + cw], to_disparity(raw)[y0:y0 + ch, x0:x0 + cw])
+    for img, disp, hl in (photo + (0.0,), _scene(64, 96, 1) + (2.0,), _scene(77, 131, 2) + (0.0,)):
+        cpu, gpu = _pair(highlights=hl)
+        cpu.prepare(img, disp)
+        gpu.prepare(img, disp)
+        h, w = disp.shape
+        np.testing.assert_array_equal(gpu._buf["codes"].get(), cpu._codes[:h, :w])
+    cpu.prepare(*photo)
+    assert np.count_nonzero(cpu._codes) > 100  # the photo has outlines to split
+
+
 #: Under emulation: the window of the motorcycle sample that is rendered, (height, width) px,
 #: centred on the focus point (it holds the bike's depth edges against the background).
 EMULATED_CROP = (128, 192)

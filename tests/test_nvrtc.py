@@ -110,12 +110,14 @@ def test_defines_carry_the_python_constants_exactly():
                 "FILL_MIN_COVER": constants.FILL_MIN_COVER, "FILL_COVER_RAMP": constants.FILL_COVER_RAMP,
                 "HIGHLIGHT_THRESHOLD": constants.HIGHLIGHT_THRESHOLD,
                 "HIGHLIGHT_RANGE": np.float32(1.0 - constants.HIGHLIGHT_THRESHOLD),
-                "MAX_BANDS": constants.MAX_BANDS, "MAX_LEVELS": len(LEVEL_RADII), "TILE": TILE}
+                "MAX_BANDS": constants.MAX_BANDS, "MAX_LEVELS": len(LEVEL_RADII), "TILE": TILE,
+                "OUTLINE_MAX_SHARE": constants.OUTLINE_MAX_SHARE, "OUTLINE_STEPS": float(constants.OUTLINE_STEPS),
+                "OUTLINE_FLATNESS": constants.OUTLINE_FLATNESS}
     assert set(values) == set(expected)
     for name, want in expected.items():
         text = values[name]
         if isinstance(want, int):
             assert int(text) == want, name
         else:
-            assert text.endswith("f"), name
+            assert text.endswith("f") and ("." in text or "e" in text), name  # a C float literal
             assert np.float32(float(text[:-1])) == np.float32(want), name

@@ -54,14 +54,54 @@ def test_pixels_at_focus_unchanged_unless_covered_by_nearer_blur(renderer_factor
     r = renderer_factory()
     r.prepare(img, disp)
     ref = linear_to_srgb8(img).astype(int)
-    # Focus on the near square: nothing is in front of it, so all of it stays exact.
+    # Focus on the near square: nothing is in front of it, so all of it stays exact but
+    # its 1-px outline, whose share of the background's colour is the blurred background
+    # (the outline split: test_outline_pixel_takes_the_blurred_background).
     out = r.render_srgb8(0.9, 20.0).astype(int)
-    assert np.abs(out - ref)[40:80, 60:100].max() <= 1
-    # Focus on the far plane: exact wherever the blurred square (radius 16) cannot reach.
+    assert np.abs(out - ref)[41:79, 61:99].max() <= 1
+    # Focus on the far plane: exact wherever the blurred square (radius 16; with its
+    # outline, the far pixels around it that share its colour) cannot reach.
     out = r.render_srgb8(0.1, 20.0).astype(int)
     far = np.ones((120, 160), bool)
-    far[40 - 18:80 + 18, 60 - 18:100 + 18] = False
+    far[40 - 19:80 + 19, 60 - 19:100 + 19] = False
     assert np.abs(out - ref)[far].max() <= 1
+
+
+def test_zero_blur_returns_the_input(renderer_factory):
+    """K = 0 puts everything in focus: the output is the input, including the outline
+    pixels at depth edges whose colour is split between two bands."""
+    img, disp = smooth_texture(70, 90, 4), np.full((70, 90), 0.2, np.float32)
+    disp[10:50, 20:45] = 0.9
+    disp[30:65, 40:80] = 0.55
+    r = renderer_factory()
+    r.prepare(img, disp)
+    for focus in (0.2, 0.9, 0.55):
+        np.testing.assert_allclose(r.to_host(r.render(focus, 0.0)), img, atol=1e-5)
+
+
+def test_outline_pixel_takes_the_blurred_background(renderer_factory):
+    """An anti-aliased edge: the near plane's last column is 0.7 of its colour A and
+    0.3 of the far plane's first column B1 (far plane: stripes B1, B2 of 2 px). In focus
+    on the near plane with the far one blurred, the mixed pixel's far part must blur
+    with the far plane: 0.7 A + 0.3 (B1 + B2) / 2, as a real lens renders it, not the
+    sharp 0.7 A + 0.3 B1 of the input."""
+    h, w, edge = 40, 64, 23
+    a, b1, b2 = (np.array(c, np.float32) for c in ((0.8, 0.2, 0.1), (0.1, 0.3, 0.9), (0.6, 0.9, 0.2)))
+    img = np.empty((h, w, 3), np.float32)
+    img[:, :edge] = a
+    cols = np.arange(edge + 1, w)
+    img[:, edge + 1:] = np.where(((cols - edge - 1) // 2 % 2 == 0)[:, None], b1, b2)
+    img[:, edge] = 0.7 * a + 0.3 * b1
+    disp = np.full((h, w), 0.1, np.float32)
+    disp[:, :edge + 1] = 0.9
+    r = renderer_factory()
+    r.prepare(img, disp)
+    out = r.to_host(r.render(0.9, 25.0))  # far plane: radius 20 px
+    want = 0.7 * a + 0.3 * (b1 + b2) / 2
+    rows = slice(12, 28)  # away from the top and bottom borders
+    assert np.abs(out[rows, edge] - want).max() < 0.01
+    assert np.abs(img[rows, edge] - want).max() > 0.1  # what a hard assignment keeps
+    np.testing.assert_allclose(out[rows, :edge], np.broadcast_to(a, out[rows, :edge].shape), atol=1e-6)
 
 
 @pytest.mark.parametrize("blades", [0, 5])

@@ -29,6 +29,15 @@
 #ifndef MAX_LEVELS
 #error "MAX_LEVELS is not defined: compile with the -D options of engine/gpu_backend.py kernel_defines()"
 #endif
+#ifndef OUTLINE_FLATNESS
+#error "OUTLINE_FLATNESS is not defined: compile with the -D options of engine/gpu_backend.py kernel_defines()"
+#endif
+#ifndef OUTLINE_MAX_SHARE
+#error "OUTLINE_MAX_SHARE is not defined: compile with the -D options of engine/gpu_backend.py kernel_defines()"
+#endif
+#ifndef OUTLINE_STEPS
+#error "OUTLINE_STEPS is not defined: compile with the -D options of engine/gpu_backend.py kernel_defines()"
+#endif
 #ifndef TILE
 #error "TILE is not defined: compile with the -D options of engine/gpu_backend.py kernel_defines()"
 #endif
@@ -75,4 +84,33 @@ __device__ __forceinline__ int band_index(float d, int n)
 __device__ __forceinline__ float clamp01(float v)
 {
     return fminf(fmaxf(v, 0.0f), 1.0f);
+}
+
+// Outline split (engine/constants.py OUTLINE_MAX_SHARE, engine/cpu_pixels.py): code
+// (q << 2) | d moves share s = q / OUTLINE_STEPS of the pixel to the band of its
+// neighbour in direction d (0 right, 1 down, 2 left, 3 up).
+__device__ __forceinline__ void outline_dir(int d, int& dy, int& dx)
+{
+    dy = (d & 1) * (1 - (d & 2));
+    dx = (1 - (d & 1)) * (1 - (d & 2));
+}
+
+#define NO_BAND 255
+
+// Pixel (x, y) of img4 ((h, w), rgb + disparity) with colour p: its split share q
+// (premultiplied rgb, alpha s) in band *qb; q = 0 and *qb = NO_BAND when it has none.
+// The pixel keeps (p.rgb - q.rgb, 1 - s) in its own band.
+__device__ __forceinline__ float4 split_of(const float4* __restrict__ img4, const unsigned char* __restrict__ codes,
+                                           int w, int n, int x, int y, float4 p, int* qb)
+{
+    const int c = codes[(long long)y * w + x];
+    *qb = NO_BAND;
+    if (c == 0) return make_float4(0.f, 0.f, 0.f, 0.f);
+    int dy, dx;
+    outline_dir(c & 3, dy, dx);
+    const float s = __fdiv_rn((float)(c >> 2), OUTLINE_STEPS);
+    const float4 nb = img4[(long long)(y + dy) * w + (x + dx)];
+    *qb = band_index(nb.w, n);
+    return make_float4(fminf(__fmul_rn(s, nb.x), p.x), fminf(__fmul_rn(s, nb.y), p.y),
+                       fminf(__fmul_rn(s, nb.z), p.z), s);
 }

@@ -1,6 +1,8 @@
 // Blur pyramid of the GPU renderer (see engine/pyramid.py and engine/cpu_backend.py).
 //
-// Layer j of the image is the premultiplied RGBA (rgb * m, m) with m = [band <= j];
+// Layer j of the image is the premultiplied RGBA (rgb * m, m) with m = [band <= j],
+// where a pixel with an outline split (common.cuh) counts as (rgb - q.rgb, 1 - s) in
+// its band and q = (q.rgb, s) in its split's band;
 // level i of layer j is that layer box-downsampled by s = level_scale(rho_i) and
 // convolved (true convolution, zero outside the padded level) with the aperture
 // kernel of radius small_radius(rho_i, s), stored as float16 RGBA (4 x 16 bit,
@@ -10,6 +12,7 @@
 //   stats_init     zero the per-prepare statistics
 //   pack_input     boost highlights, pack (r, g, b, disparity) as float4, per-band
 //                  pixel counts and disparity sums, min/max and non-finite count
+//   outline_code   the outline split of every pixel (see common.cuh split_of)
 //   down_from_img  scale-2 box downsample of every layer + per-pixel band range
 //   down_from_down next power-of-two scale from the previous one (mean of 2x2 means
 //                  == mean of the 4x4 block)
@@ -129,29 +132,93 @@ extern "C" __global__ void pack_input(const float* __restrict__ image, const flo
     }
 }
 
+// Outline split code of every pixel (0: none), as engine/cpu_pixels.py outline_codes:
+// the 4-neighbour whose band differs most (first in direction order on ties), share
+// t = (p - F).(B - F) / |B - F|^2 (F: the pixel on the far side, B: the neighbour)
+// times the flatness 1 - |F2 - F|^2 / (OUTLINE_FLATNESS^2 |B - F|^2) (F2: beyond F),
+// clamped to OUTLINE_MAX_SHARE, q = (int)(t * OUTLINE_STEPS + 0.5), in float32 with
+// the _rn intrinsics in the same order (bit-equal to the CPU). Block (16, 16).
+extern "C" __global__ void outline_code(const float4* __restrict__ img4, int w, int h, int n,
+                                        unsigned char* __restrict__ codes)
+{
+    const int x = blockIdx.x * blockDim.x + threadIdx.x;
+    const int y = blockIdx.y * blockDim.y + threadIdx.y;
+    if (x >= w || y >= h) return;
+    const long long o = (long long)y * w + x;
+    const float4 p = img4[o];
+    const int b = band_index(p.w, n);
+    int best = -1, most = 0;
+    for (int d = 0; d < 4; ++d) {
+        int dy, dx;
+        outline_dir(d, dy, dx);
+        if (y + dy >= 0 && y + dy < h && x + dx >= 0 && x + dx < w) {
+            int diff = abs(band_index(img4[(long long)(y + dy) * w + x + dx].w, n) - b);
+            if (diff > most) {
+                best = d;
+                most = diff;
+            }
+        }
+    }
+    unsigned char code = 0;
+    int dy, dx;
+    outline_dir(best < 0 ? 0 : best, dy, dx);
+    if (best >= 0 && y - dy >= 0 && y - dy < h && x - dx >= 0 && x - dx < w) {
+        const float4 f = img4[(long long)(y - dy) * w + x - dx];
+        const float4 nb = img4[(long long)(y + dy) * w + x + dx];
+        const float v0 = __fsub_rn(nb.x, f.x), v1 = __fsub_rn(nb.y, f.y), v2 = __fsub_rn(nb.z, f.z);
+        const float num = __fadd_rn(__fadd_rn(__fmul_rn(__fsub_rn(p.x, f.x), v0), __fmul_rn(__fsub_rn(p.y, f.y), v1)),
+                                    __fmul_rn(__fsub_rn(p.z, f.z), v2));
+        const float den = __fadd_rn(__fadd_rn(__fmul_rn(v0, v0), __fmul_rn(v1, v1)), __fmul_rn(v2, v2));
+        if (den > 0.0f) {
+            const float t = __fdiv_rn(num, den);
+            int y2 = y - 2 * dy, x2 = x - 2 * dx;
+            if (!(y2 >= 0 && y2 < h && x2 >= 0 && x2 < w)) {
+                y2 = y - dy;
+                x2 = x - dx;
+            }
+            const float4 f2 = img4[(long long)y2 * w + x2];
+            const float g0 = __fsub_rn(f2.x, f.x), g1 = __fsub_rn(f2.y, f.y), g2 = __fsub_rn(f2.z, f.z);
+            const float dF = __fadd_rn(__fadd_rn(__fmul_rn(g0, g0), __fmul_rn(g1, g1)), __fmul_rn(g2, g2));
+            const float flat = __fsub_rn(1.0f, __fdiv_rn(dF, __fmul_rn(__fmul_rn(OUTLINE_FLATNESS, OUTLINE_FLATNESS), den)));
+            if (t > 0.0f && flat > 0.0f) {
+                const float ts = fminf(__fmul_rn(t, flat), OUTLINE_MAX_SHARE);
+                const int q = (int)__fadd_rn(__fmul_rn(ts, OUTLINE_STEPS), 0.5f);
+                if (q > 0) code = (unsigned char)((q << 2) | best);
+            }
+        }
+    }
+    codes[o] = code;
+}
+
 // Scale-2 downsample of all layers. down: n layers of (hl, wl) float4; range: (hl, wl)
 // band range (min, max) of the image pixels in the 2x2 block, (255, 0) if none.
 // img4 is (h, w); the padded full-resolution grid is (2 hl, 2 wl).
-extern "C" __global__ void down_from_img(const float4* __restrict__ img4, int w, int h, int n,
-                                         float4* __restrict__ down, uchar2* __restrict__ range,
+extern "C" __global__ void down_from_img(const float4* __restrict__ img4, const unsigned char* __restrict__ codes,
+                                         int w, int h, int n, float4* __restrict__ down, uchar2* __restrict__ range,
                                          int wl, int hl)
 {
     int x = blockIdx.x * blockDim.x + threadIdx.x;
     int y = blockIdx.y * blockDim.y + threadIdx.y;
     if (x >= wl || y >= hl) return;
-    float4 px[4];
-    int bd[4];
+    float4 px[4], sq[4];  // own part (rgb, alpha) and outline split share
+    int bd[4], bq[4];
     int bmin = EMPTY_BAND, bmax = 0;
     for (int k = 0; k < 4; ++k) {
         int gx = 2 * x + (k & 1), gy = 2 * y + (k >> 1);
         if (gx < w && gy < h) {
-            px[k] = img4[(long long)gy * w + gx];
-            bd[k] = band_index(px[k].w, n);
+            float4 p = img4[(long long)gy * w + gx];
+            bd[k] = band_index(p.w, n);
+            sq[k] = split_of(img4, codes, w, n, gx, gy, p, &bq[k]);
+            px[k] = make_float4(p.x - sq[k].x, p.y - sq[k].y, p.z - sq[k].z, 1.0f - sq[k].w);
             bmin = min(bmin, bd[k]);
             bmax = max(bmax, bd[k]);
+            if (bq[k] != NO_BAND) {
+                bmin = min(bmin, bq[k]);
+                bmax = max(bmax, bq[k]);
+            }
         } else {
-            px[k] = make_float4(0.f, 0.f, 0.f, 0.f);
-            bd[k] = 1 << 20;  // in no layer
+            px[k] = sq[k] = make_float4(0.f, 0.f, 0.f, 0.f);
+            bd[k] = bq[k] = 1 << 20;  // in no layer
         }
     }
     long long plane = (long long)wl * hl, o = (long long)y * wl + x;
@@ -163,7 +230,13 @@ extern "C" __global__ void down_from_img(const float4* __restrict__ img4, int w,
                 s.x += px[k].x;
                 s.y += px[k].y;
                 s.z += px[k].z;
-                s.w += 1.0f;
+                s.w += px[k].w;
+            }
+            if (bq[k] <= j) {
+                s.x += sq[k].x;
+                s.y += sq[k].y;
+                s.z += sq[k].z;
+                s.w += sq[k].w;
             }
         }
         down[j * plane + o] = make_float4(s.x * 0.25f, s.y * 0.25f, s.z * 0.25f, s.w * 0.25f);
@@ -195,7 +268,8 @@ extern "C" __global__ void down_from_down(const float4* __restrict__ src, const 
 }
 
 // Shared memory layout of the convolution kernels (dynamic):
-//   float4 tile[(TILE + 2R)^2]; float kw[(2R + 1)^2]
+//   conv_down: float4 tile[(TILE + 2R)^2]; float kw[(2R + 1)^2]
+//   conv_full: float4 tile[(TILE + 2R)^2], tileq[(TILE + 2R)^2]; int tband[(TILE + 2R)^2]; float kw[...]
 // kern holds the *flipped* kernel, so out(y, x) = sum kw[a][b] * in(y + a - R, x + b - R)
 // is the true convolution with the aperture kernel (cv2.filter2D with the flipped kernel).
 
@@ -219,16 +293,18 @@ __device__ __forceinline__ void block_range(int lo, int hi, int* s_rng)
 // Scale-1 level of every layer. Block (16, 16); grid covers (hl, wl) = padded size.
 // levels: packed half RGBA (one uint2 per pixel); layer_off[j]: offset of layer j of
 // this level in uint2 units.
-extern "C" __global__ void conv_full(const float4* __restrict__ img4, int w, int h, int n,
-                                     const float* __restrict__ kern, int R,
+extern "C" __global__ void conv_full(const float4* __restrict__ img4, const unsigned char* __restrict__ codes,
+                                     int w, int h, int n, const float* __restrict__ kern, int R,
                                      uint2* __restrict__ levels, const long long* __restrict__ layer_off,
                                      int wl, int hl)
 {
     extern __shared__ float4 smem[];
     __shared__ int s_rng[2];
     const int tw = TILE + 2 * R, kw_n = 2 * R + 1;
-    float4* tile = smem;
-    float* kw = (float*)(smem + tw * tw);
+    float4* tile = smem;                 // own part: (rgb - q.rgb, 1 - s)
+    float4* tileq = smem + tw * tw;      // outline split share q
+    int* tband = (int*)(smem + 2 * tw * tw);  // band | split band << 8 (NO_BAND: none)
+    float* kw = (float*)(tband + tw * tw);
     const int tid = threadIdx.y * TILE + threadIdx.x, nth = TILE * TILE;
     if (tid == 0) {
         s_rng[0] = 1 << 20;
@@ -239,15 +315,24 @@ extern "C" __global__ void conv_full(const float4* __restrict__ img4, int w, int
     int lo = 1 << 20, hi = -1;
     for (int k = tid; k < tw * tw; k += nth) {
         int gx = x0 + k % tw, gy = y0 + k / tw;
-        float4 v = make_float4(0.f, 0.f, 0.f, 1e30f);  // outside the image: in no layer
+        float4 v = make_float4(0.f, 0.f, 0.f, 0.f), q = v;
+        int bb = NO_BAND | (NO_BAND << 8);  // outside the image: in no layer
         if (gx >= 0 && gy >= 0 && gx < w && gy < h) {
             float4 p = img4[(long long)gy * w + gx];
-            int b = band_index(p.w, n);
-            v = make_float4(p.x, p.y, p.z, (float)b);
+            int b = band_index(p.w, n), qb;
+            q = split_of(img4, codes, w, n, gx, gy, p, &qb);
+            v = make_float4(p.x - q.x, p.y - q.y, p.z - q.z, 1.0f - q.w);
+            bb = b | (qb << 8);
             lo = min(lo, b);
             hi = max(hi, b);
+            if (qb != NO_BAND) {
+                lo = min(lo, qb);
+                hi = max(hi, qb);
+            }
         }
         tile[k] = v;
+        tileq[k] = q;
+        tband[k] = bb;
     }
     load_weights(kw, kern, kw_n * kw_n, tid, nth);
     block_range(lo, hi, s_rng);
@@ -260,20 +345,27 @@ extern "C" __global__ void conv_full(const float4* __restrict__ img4, int w, int
     float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
     for (int j = 0; j < n; ++j) {
         if (j >= bmin && j <= bmax) {  // block-uniform
-            const float jf = (float)j;
             acc = make_float4(0.f, 0.f, 0.f, 0.f);
             for (int a = 0; a < kw_n; ++a) {
-                const float4* row = tile + (threadIdx.y + a) * tw + threadIdx.x;
+                const int r0 = (threadIdx.y + a) * tw + threadIdx.x;
                 const float* krow = kw + a * kw_n;
                 for (int b = 0; b < kw_n; ++b) {
                     float wt = krow[b];
                     if (wt != 0.0f) {
-                        float4 p = row[b];
-                        if (p.w <= jf) {
+                        const int bb = tband[r0 + b];
+                        if ((bb & 255) <= j) {
+                            float4 p = tile[r0 + b];
                             acc.x += wt * p.x;
                             acc.y += wt * p.y;
                             acc.z += wt * p.z;
-                            acc.w += wt;
+                            acc.w += wt * p.w;
+                        }
+                        if ((bb >> 8) <= j) {
+                            float4 q = tileq[r0 + b];
+                            acc.x += wt * q.x;
+                            acc.y += wt * q.y;
+                            acc.z += wt * q.z;
+                            acc.w += wt * q.w;
                         }
                     }
                 }

@@ -11,11 +11,14 @@
 //       fill = fill + t (near.rgb / max(near.a, EPS) - fill)
 //   colour = own.rgb + g (1 - own.a) fill
 //   cover  = own.a + g (1 - own.a)
-//   for k = b + 1 .. n - 1 with count_k > 0 and R_k = K * max(|c_k - f| - dof, 0) > 0:
+//   colour /= cover, cover = 1 where cover > EPS (what lies behind the front is opaque)
+//   for k = b + 1 .. n - 1 with count_k > 0, R_k = K * max(|c_k - f| - dof, 0) (R_k = 0:
+//   only the outline split shares of the pixels behind add anything):
 //       F = S_k(R_k) - S_{k-1}(R_k); colour = F.rgb + (1 - F.a) colour; cover = F.a + (1 - F.a) cover
 //   out = colour / max(cover, EPS)
 //
-// S_j(r) samples layer j: level 0 is the pixel itself (rgb * m, m) with m = [b <= j];
+// S_j(r) samples layer j: level 0 is the pixel itself, (rgb * m, m) with m = [b <= j]
+// for a pixel without an outline split (else its own part and its share, common.cuh);
 // level i >= 1 is read from the packed float16 buffer (table[i * n + j] = offset in
 // 8-byte pixels; lvl_w/lvl_h/lvl_s = the level's width, height and scale) with
 // bilinear interpolation, pixel centres at (i + 0.5) s, indices clamped at the
@@ -89,16 +92,26 @@ __device__ __forceinline__ float4 sample_level(const Levels& L, int j, int i, in
     return r;
 }
 
+// The pixel itself (level 0): its own part P (premultiplied RGBA) in band pb and its
+// outline split share Q in band qb (see common.cuh split_of).
+struct Pixel {
+    float4 P;
+    int pb;
+    float4 Q;
+    int qb;
+};
+
 // Layer j sampled between levels i and i + 1 (weight w of level i) at pixel (x, y),
-// whose own packed value is p (rgb) in band pb (for level 0).
+// whose own value (level 0) is px.
 __device__ __forceinline__ float4 sample_layer(const Levels& L, int n_levels, int j, int i, float w,
-                                               int x, int y, float4 p, int pb)
+                                               int x, int y, const Pixel& px)
 {
     if (j < 0) return make_float4(0.f, 0.f, 0.f, 0.f);
     float4 lo = make_float4(0.f, 0.f, 0.f, 0.f), hi = make_float4(0.f, 0.f, 0.f, 0.f);
     if (w != 0.0f || n_levels == 1) {  // w == 0: the result is hi exactly
         if (i == 0) {
-            if (pb <= j) lo = make_float4(p.x, p.y, p.z, 1.0f);
+            if (px.pb <= j) lo = px.P;
+            if (px.qb <= j) lo = make_float4(lo.x + px.Q.x, lo.y + px.Q.y, lo.z + px.Q.z, lo.w + px.Q.w);
         } else {
             lo = sample_level(L, j, i, x, y);
         }
@@ -110,7 +123,8 @@ __device__ __forceinline__ float4 sample_layer(const Levels& L, int n_levels, in
 }
 
 // Block: 32 x 8 threads (any 2-D shape with >= 64 threads works).
-extern "C" __global__ void refocus(const float4* __restrict__ img4, int w, int h, int n, int n_levels,
+extern "C" __global__ void refocus(const float4* __restrict__ img4, const unsigned char* __restrict__ codes,
+                                   int w, int h, int n, int n_levels,
                                    float focus, float K, float dof,
                                    const uint2* __restrict__ levels, const long long* __restrict__ table,
                                    const int* __restrict__ lvl_w, const int* __restrict__ lvl_h,
@@ -140,7 +154,7 @@ extern "C" __global__ void refocus(const float4* __restrict__ img4, int w, int h
         level_weights(R, s_radii, n_levels, bi, bw);
         s_bi[tid] = bi;
         s_bw[tid] = bw;
-        s_act[tid] = (band_count[tid] > 0 && R > 0.0f) ? 1 : 0;
+        s_act[tid] = band_count[tid] > 0 ? 1 : 0;  // R == 0: outline splits of the pixels behind
         s_cnt[tid] = band_count[tid] > 0 ? 1 : 0;
     }
     __syncthreads();
@@ -152,14 +166,18 @@ extern "C" __global__ void refocus(const float4* __restrict__ img4, int w, int h
     const long long o = (long long)y * w + x;
     const float4 p = img4[o];
     const int b = band_index(p.w, n);
+    Pixel px;
+    px.pb = b;
+    px.Q = split_of(img4, codes, w, n, x, y, p, &px.qb);
+    px.P = make_float4(p.x - px.Q.x, p.y - px.Q.y, p.z - px.Q.z, 1.0f - px.Q.w);
     const float r = coc(p.w, focus, K, dof);
     int i;
     float wt;
     level_weights(r, s_radii, n_levels, i, wt);
 
     // 1-2: own band at own radius over the renormalised content behind it.
-    float4 here = sample_layer(L, n_levels, b, i, wt, x, y, p, b);
-    float4 behind = sample_layer(L, n_levels, b - 1, i, wt, x, y, p, b);
+    float4 here = sample_layer(L, n_levels, b, i, wt, x, y, px);
+    float4 behind = sample_layer(L, n_levels, b - 1, i, wt, x, y, px);
     float ca = here.w - behind.w;
     float cr = here.x - behind.x, cg = here.y - behind.y, cb = here.z - behind.z;
     // g: how much of the fill to use, continuous in the background's coverage
@@ -174,7 +192,7 @@ extern "C" __global__ void refocus(const float4* __restrict__ img4, int w, int h
         int nb = b - 1;
         while (nb >= 0 && !s_cnt[nb]) --nb;
         if (nb >= 0) {
-            float4 near = sample_layer(L, n_levels, b - 1, s_bi[nb], s_bw[nb], x, y, p, b);
+            float4 near = sample_layer(L, n_levels, b - 1, s_bi[nb], s_bw[nb], x, y, px);
             float t = clamp01((near.w - FILL_MIN_COVER) / FILL_COVER_RAMP + 0.5f);
             float na = fmaxf(near.w, EPS);
             fr += t * (near.x / na - fr);
@@ -187,13 +205,19 @@ extern "C" __global__ void refocus(const float4* __restrict__ img4, int w, int h
         cb += k * fb;
         cover = ca + k;
     }
+    if (cover > EPS) {  // normalised: what lies behind the bands in front is opaque
+        cr /= cover;
+        cg /= cover;
+        cb /= cover;
+        cover = 1.0f;
+    }
     // 3: bands in front, far to near, each at its own radius.
     for (int k = b + 1; k < n; ++k) {
         if (!s_act[k]) continue;
         const int bi = s_bi[k];
         const float bw = s_bw[k];
-        float4 f1 = sample_layer(L, n_levels, k, bi, bw, x, y, p, b);
-        float4 f0 = sample_layer(L, n_levels, k - 1, bi, bw, x, y, p, b);
+        float4 f1 = sample_layer(L, n_levels, k, bi, bw, x, y, px);
+        float4 f0 = sample_layer(L, n_levels, k - 1, bi, bw, x, y, px);
         float fa = f1.w - f0.w;
         float u = 1.0f - fa;
         cr = (f1.x - f0.x) + u * cr;

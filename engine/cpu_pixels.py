@@ -1,0 +1,137 @@
+"""How pixels enter the CPU renderer's layers (shared by :mod:`deocused.cpu_kernels`
+and :mod:`deocused.cpu_refocus`): tile geometry, band bit masks and the outline split.
+
+Outline split (see :data:`deocused.constants.OUTLINE_MAX_SHARE`): a pixel whose
+``codes`` entry is non-zero gives share s of its colour, ``c = min(s * colour of
+the neighbour in direction code & 3, own colour)``, to the neighbour's band and
+keeps (colour - c, 1 - s) in its own; :func:`outline_codes` makes the codes,
+:func:`split_of` decodes them, every kernel that reads pixels into layers uses it.
+
+Units: pixels; colours are linear-light RGB.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+#: Tile edge of the sparse level storage, in level pixels.
+TILE = 16
+TILE_SHIFT = 4
+#: Zero margin around the padded RGBA image (pixels): the largest full-resolution
+#: kernel radius (ceil(6.5)) fits in it.
+MARGIN = 8
+
+_JIT = {"cache": True, "fastmath": False, "nogil": True}
+
+
+@njit(**_JIT)
+def popcount(m):
+    c = 0
+    while m:
+        m &= m - np.uint64(1)
+        c += 1
+    return c
+
+
+@njit(**_JIT)
+def band_bit(b, n):
+    return np.uint64(1) << np.uint64(b) if b < n else np.uint64(0)
+
+
+@njit(inline="always", **_JIT)
+def _dir(d):
+    """(dy, dx) of direction code d: 0 right, 1 down, 2 left, 3 up."""
+    return (d & 1) * (1 - (d & 2)), (1 - (d & 1)) * (1 - (d & 2))
+
+
+@njit(parallel=True, **_JIT)
+def outline_codes(image_p, band_p, n, h, w, max_share, steps, flatness):
+    """Per pixel of the (h, w) image: 0, or (q << 2) | d when the pixel moves share
+    q / steps of its colour to the band of its neighbour in direction d (the
+    4-neighbour whose band differs most; the first such in the order of d wins).
+    The share is the projection of the pixel's colour onto the line from the pixel
+    on its far side (F) to the neighbour (B), t = (p - F).(B - F) / |B - F|^2, times
+    the far side's flatness 1 - |F2 - F|^2 / (flatness^2 |B - F|^2) (F2: the pixel
+    beyond F, F where outside), at most ``max_share``, rounded to q = int(t * steps
+    + 0.5), all in float32 (the GPU kernel outline_code does the same operations).
+    Returns the codes (uint8, padded size) and, per TILE x TILE tile, the bit mask
+    of the bands that receive a share."""
+    hp, wp = band_p.shape
+    codes = np.zeros((hp, wp), np.uint8)
+    nty, ntx = -(-hp // TILE), -(-wp // TILE)
+    masks = np.zeros((nty, ntx), np.uint64)
+    m = MARGIN
+    half = np.float32(0.5)
+    for ty in prange(nty):
+        for y in range(ty * TILE, min(ty * TILE + TILE, h)):
+            for x in range(w):
+                b = np.int64(band_p[y, x])
+                best, most = -1, 0
+                for d in range(4):
+                    dy, dx = _dir(d)
+                    if 0 <= y + dy < h and 0 <= x + dx < w:
+                        diff = abs(np.int64(band_p[y + dy, x + dx]) - b)
+                        if diff > most:
+                            best, most = d, diff
+                if best < 0:
+                    continue
+                dy, dx = _dir(best)
+                if not (0 <= y - dy < h and 0 <= x - dx < w):
+                    continue  # no far side: F = p, t = 0
+                p0, p1, p2 = image_p[y + m, x + m, 0], image_p[y + m, x + m, 1], image_p[y + m, x + m, 2]
+                f0, f1, f2 = image_p[y - dy + m, x - dx + m, 0], image_p[y - dy + m, x - dx + m, 1], \
+                    image_p[y - dy + m, x - dx + m, 2]
+                v0 = image_p[y + dy + m, x + dx + m, 0] - f0
+                v1 = image_p[y + dy + m, x + dx + m, 1] - f1
+                v2 = image_p[y + dy + m, x + dx + m, 2] - f2
+                num = ((p0 - f0) * v0 + (p1 - f1) * v1) + (p2 - f2) * v2
+                den = (v0 * v0 + v1 * v1) + v2 * v2
+                if not den > 0:
+                    continue
+                t = num / den
+                if not t > 0:
+                    continue
+                y2, x2 = y - 2 * dy, x - 2 * dx
+                if not (0 <= y2 < h and 0 <= x2 < w):
+                    y2, x2 = y - dy, x - dx
+                g0 = image_p[y2 + m, x2 + m, 0] - f0
+                g1 = image_p[y2 + m, x2 + m, 1] - f1
+                g2 = image_p[y2 + m, x2 + m, 2] - f2
+                flat = np.float32(1.0) - ((g0 * g0 + g1 * g1) + g2 * g2) / ((flatness * flatness) * den)
+                if not flat > 0:
+                    continue
+                q = int(min(t * flat, max_share) * steps + half)
+                if q == 0:
+                    continue
+                codes[y, x] = (q << 2) | best
+                masks[ty, x >> TILE_SHIFT] |= np.uint64(1) << np.uint64(band_p[y + dy, x + dx])
+    return codes, masks
+
+
+@njit(inline="always", **_JIT)
+def split_of(image_p, band_p, codes, y, x, steps):
+    """The outline split of image pixel (y, x): (b2, s, c0, c1, c2), share s (alpha)
+    with premultiplied colour c in band b2; (255, 0, 0, 0, 0) when it has none."""
+    code = np.int64(codes[y, x])
+    z = np.float32(0.0)
+    if code == 0:
+        return 255, z, z, z, z
+    dy, dx = _dir(code & 3)
+    s = np.float32(code >> 2) / steps
+    m = MARGIN
+    c0 = min(s * image_p[y + dy + m, x + dx + m, 0], image_p[y + m, x + m, 0])
+    c1 = min(s * image_p[y + dy + m, x + dx + m, 1], image_p[y + m, x + m, 1])
+    c2 = min(s * image_p[y + dy + m, x + dx + m, 2], image_p[y + m, x + m, 2])
+    return np.int64(band_p[y + dy, x + dx]), s, c0, c1, c2
+
+
+@njit(inline="always", **_JIT)
+def pixel_bits(band_p, codes, n, y, x):
+    """Bands pixel (y, x) of the padded grid adds to: its own and its split's."""
+    bits = band_bit(band_p[y, x], n)
+    code = codes[y, x]
+    if code != 0:
+        dy, dx = _dir(code & 3)
+        bits |= band_bit(band_p[y + dy, x + dx], n)
+    return bits
