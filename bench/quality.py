@@ -1,6 +1,7 @@
 """Image quality against physically based ground truth (Blender Cycles thin-lens renders).
 
     python bench/quality.py [--groundtruth ../shared/groundtruth] [--device cpu|gpu] [--out bench/results]
+    PYTHONPATH=tests/cudahost python bench/quality.py --device gpu   # the .cu kernels on the CPU (slow)
 
 For every scene and setting in the ground-truth folder it runs ``refocus render``
 (the real command line, in a subprocess) with the setting's ``--focus-disparity``
@@ -68,6 +69,18 @@ def run_engine(image: Path, depth: Path, setting: dict, device: str, out: Path) 
     return cv2.imread(str(out))[:, :, ::-1], time.perf_counter() - t
 
 
+def _emulated_gpu(device: str) -> bool:
+    """Whether ``--device gpu`` runs on the CUDA host emulation's CuPy stand-in
+    (``PYTHONPATH=tests/cudahost``) rather than a GPU."""
+    if device != "gpu":
+        return False
+    try:
+        import cupy
+    except ImportError:
+        return False
+    return bool(getattr(cupy, "IS_CUDAHOST", False))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     here = Path(__file__).resolve().parent
@@ -99,7 +112,8 @@ def main(argv=None) -> int:
                 print(f"{scene.name} {s['name']:16s} engine {e['psnr_all']:.2f} / {e['psnr_edge']:.2f} dB   "
                       f"baseline {b['psnr_all']:.2f} / {b['psnr_edge']:.2f} dB")
     mean = {m: {k: float(np.mean([r[m][k] for r in rows])) for k in rows[0][m]} for m in ("engine", "baseline")}
-    result = {"device": args.device, "machine": platform.processor() or platform.machine(),
+    device = args.device + (" (CUDA host emulation: tests/cudahost on PYTHONPATH)" if _emulated_gpu(args.device) else "")
+    result = {"device": device, "machine": platform.processor() or platform.machine(),
               "edge_band": {"px": EDGE_BAND_PX, "disparity_jump": EDGE_JUMP},
               "scenes": [p.name for p in scenes], "rows": rows, "mean": mean}
     args.out.mkdir(parents=True, exist_ok=True)
@@ -110,7 +124,7 @@ def main(argv=None) -> int:
         lines.append(f"| {name} | {v['psnr_all']:.2f} | {v['ssim_all']:.3f} | {v['psnr_edge']:.2f} | {v['ssim_edge']:.3f} |")
     table = "\n".join(lines)
     (args.out / f"quality_{args.device}.md").write_text(
-        f"Mean over {len(rows)} settings of {', '.join(result['scenes'])} (device: {args.device}); "
+        f"Mean over {len(rows)} settings of {', '.join(result['scenes'])} (device: {device}); "
         f"`python bench/quality.py --device {args.device}`\n\n{table}\n")
     print(table)
     return 0
