@@ -132,18 +132,12 @@ class CpuRenderer(Renderer):
         band_p[:h, :w] = band
         del band
         self._band_p = band_p
-        self._codes = np.zeros(band_p.shape, np.uint8)  # outline splits: none until the image is in
-        self._split_masks = None
         self._n_levels = 1
-        self._layout()
-        # Refuse early what cannot fit: the padded image, band map and output, and the
-        # levels up to MIN_PYRAMID_RADIUS.
-        need = hp * wp * BASE_BYTES_PER_PIXEL + self.level_bytes(levels_needed(MIN_PYRAMID_RADIUS))
-        free = available_memory()
-        if free is not None and need > 0.8 * free:
-            self._band_p = self._pool = None
-            raise DeviceError(f"not enough memory for the {w}x{h} image's blur pyramid: needs at least "
-                              f"{need / 2**30:.1f} GiB, {free / 2**30:.1f} GiB available; use a smaller image")
+        # Refuse early what cannot fit: the padded image, band map, codes and output
+        # before they are allocated, then (from the tile layout) the levels up to
+        # MIN_PYRAMID_RADIUS before any of them is built.
+        base = hp * wp * BASE_BYTES_PER_PIXEL
+        self._refuse_unless_fits(base, base, h, w)
         self.disparity = disparity
         self._d_extremes = np.array([disparity.min(), disparity.max()], np.float32)
         m = ck.MARGIN
@@ -153,12 +147,22 @@ class CpuRenderer(Renderer):
         self._image_p = image_p
         self._codes, self._split_masks = cpx.outline_codes(image_p, band_p, n, h, w, np.float32(OUTLINE_MAX_SHARE),
                                                            np.float32(OUTLINE_STEPS), np.float32(OUTLINE_FLATNESS))
-        if self._split_masks.any():
-            self._layout()  # the splits add bands to the tiles at depth edges
+        self._layout()
+        levels = self.level_bytes(levels_needed(MIN_PYRAMID_RADIUS))
+        self._refuse_unless_fits(base + levels, hp * wp * (BASE_BYTES_PER_PIXEL - 18) + levels, h, w)
         used = np.flatnonzero(counts)
         self._bidx = np.zeros(n + 1, np.int64)
         self._bidx[used] = np.arange(used.size)
         self.shape = (h, w)
+
+    def _refuse_unless_fits(self, total: int, still: int, h: int, w: int) -> None:
+        """DeviceError (state cleared) when ``still`` more bytes do not fit in memory;
+        ``total``: what the image needs in all, for the message."""
+        free = available_memory()
+        if free is not None and still > 0.8 * free:
+            self._band_p = self._pool = self._image_p = self._codes = None
+            raise DeviceError(f"not enough memory for the {w}x{h} image's blur pyramid: needs at least "
+                              f"{total / 2**30:.1f} GiB, {free / 2**30:.1f} GiB available; use a smaller image")
 
     # -- pyramid -------------------------------------------------------------------------
     def _kernel(self, i: int) -> np.ndarray:

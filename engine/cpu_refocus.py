@@ -34,13 +34,13 @@ def level_weights1(r, radii, n_levels):
 
 
 @njit(inline="always", **_JIT)
-def _tap2(sl, soff, ntx, n, dt, ly, lx, j):
+def _tap2(sl, soff, ntx, n, dt, ly, lx, j, pair):
     """Layers j and j-1 (RGBA each) at level pixel (ly, lx) of one sparse level whose
     slot table (ntx tiles a row, n bands) starts at ``sl[soff]``; ``dt``: the block pool
-    as a flat float32 array."""
+    as a flat float32 array. ``pair`` False: layer j only (returned twice)."""
     base = soff + ((ly >> TILE_SHIFT) * ntx + (lx >> TILE_SHIFT)) * n  # ly, lx >= 0
     s1 = sl[base + j]
-    s0 = sl[base + j - 1] if j >= 1 else -1
+    s0 = (sl[base + j - 1] if j >= 1 else -1) if pair else s1
     pix = ((ly & (TILE - 1)) * TILE + (lx & (TILE - 1))) * 4
     z = np.float32(0.0)
     a0 = a1 = a2 = a3 = z
@@ -56,11 +56,11 @@ def _tap2(sl, soff, ntx, n, dt, ly, lx, j):
 
 
 @njit(inline="always", **_JIT)
-def _level2(sl, soff, ntx, n, dt, s, hl, wl, j, x, y):
+def _level2(sl, soff, ntx, n, dt, s, hl, wl, j, x, y, pair):
     """Layers j and j-1 of a level stored at 1/s resolution, bilinear at full-resolution
     pixel (x, y): pixel centres at (i + 0.5) s, indices clamped (cv2.resize INTER_LINEAR)."""
     if s == 1:
-        return _tap2(sl, soff, ntx, n, dt, y, x, j)
+        return _tap2(sl, soff, ntx, n, dt, y, x, j, pair)
     inv = 1.0 / s  # exact: s is a power of two
     fy = (y + 0.5) * inv - 0.5
     fx = (x + 0.5) * inv - 0.5
@@ -74,7 +74,7 @@ def _level2(sl, soff, ntx, n, dt, s, hl, wl, j, x, y):
         # All four taps in one tile (15 of 16 pixels): one slot lookup per layer.
         base = soff + ((y0c >> TILE_SHIFT) * ntx + (x0c >> TILE_SHIFT)) * n
         s1 = sl[base + j]
-        s0 = sl[base + j - 1] if j >= 1 else -1
+        s0 = (sl[base + j - 1] if j >= 1 else -1) if pair else s1
         ry0, ry1 = (y0c & (TILE - 1)) * TILE, (y1c & (TILE - 1)) * TILE
         rx0, rx1 = x0c & (TILE - 1), x1c & (TILE - 1)
         pa, pb, pc, pd = (ry0 + rx0) * 4, (ry0 + rx1) * 4, (ry1 + rx0) * 4, (ry1 + rx1) * 4
@@ -83,10 +83,10 @@ def _level2(sl, soff, ntx, n, dt, s, hl, wl, j, x, y):
             return h0, h1, h2, h3, h0, h1, h2, h3
         l0, l1, l2, l3 = _bil4(dt, s0, pa, pb, pc, pd, tx, ty, ux, uy)
         return h0, h1, h2, h3, l0, l1, l2, l3
-    a = _tap2(sl, soff, ntx, n, dt, y0c, x0c, j)
-    b = _tap2(sl, soff, ntx, n, dt, y0c, x1c, j)
-    c = _tap2(sl, soff, ntx, n, dt, y1c, x0c, j)
-    d = _tap2(sl, soff, ntx, n, dt, y1c, x1c, j)
+    a = _tap2(sl, soff, ntx, n, dt, y0c, x0c, j, pair)
+    b = _tap2(sl, soff, ntx, n, dt, y0c, x1c, j, pair)
+    c = _tap2(sl, soff, ntx, n, dt, y1c, x0c, j, pair)
+    d = _tap2(sl, soff, ntx, n, dt, y1c, x1c, j, pair)
     return ((a[0] * ux + b[0] * tx) * uy + (c[0] * ux + d[0] * tx) * ty,
             (a[1] * ux + b[1] * tx) * uy + (c[1] * ux + d[1] * tx) * ty,
             (a[2] * ux + b[2] * tx) * uy + (c[2] * ux + d[2] * tx) * ty,
@@ -126,10 +126,11 @@ def _pixel_layers(P, pb, Q, qb, j):
 
 
 @njit(inline="always", **_JIT)
-def _layer2(L, n_levels, j, i, w, x, y, P, pb, Q, qb):
+def _layer2(L, n_levels, j, i, w, x, y, P, pb, Q, qb, pair):
     """Layers j and j-1 at pixel (x, y) between levels i and i+1 (weight w of level i).
     Level 0 is the pixel itself: premultiplied RGBA P in band pb plus its outline
-    split Q in band qb (zero when it has none)."""
+    split Q in band qb (zero when it has none). ``pair`` False: only layer j is read
+    (the last four values are then not layer j-1)."""
     z = np.float32(0.0)
     if j < 0:
         return z, z, z, z, z, z, z, z
@@ -138,11 +139,11 @@ def _layer2(L, n_levels, j, i, w, x, y, P, pb, Q, qb):
         if i == 0:
             lo = _pixel_layers(P, pb, Q, qb, j)
         else:
-            lo = _level2(L[0], L[1][i], L[2][i], L[3], L[4], L[5][i], L[6][i], L[7][i], j, x, y)
+            lo = _level2(L[0], L[1][i], L[2][i], L[3], L[4], L[5][i], L[6][i], L[7][i], j, x, y, pair)
     if n_levels == 1 or w == 1.0:  # w == 1: the result is lo exactly
         return lo
     k = i + 1
-    hi = _level2(L[0], L[1][k], L[2][k], L[3], L[4], L[5][k], L[6][k], L[7][k], j, x, y)
+    hi = _level2(L[0], L[1][k], L[2][k], L[3], L[4], L[5][k], L[6][k], L[7][k], j, x, y, pair)
     u = np.float32(1.0) - w
     return (w * lo[0] + u * hi[0], w * lo[1] + u * hi[1], w * lo[2] + u * hi[2], w * lo[3] + u * hi[3],
             w * lo[4] + u * hi[4], w * lo[5] + u * hi[5], w * lo[6] + u * hi[6], w * lo[7] + u * hi[7])
@@ -190,7 +191,7 @@ def refocus(image, band, codes, disp, n, focus, K, dof, radii, n_levels, slots, 
                 diff = abs(disp[y, x] - focus) - dof
                 r = K * (diff if diff > 0 else np.float32(0.0))
                 i, wt = level_weights1(r, radii, n_levels)
-                s = _layer2(L, n_levels, b, i, wt, x, y, P, b, Q, qb)
+                s = _layer2(L, n_levels, b, i, wt, x, y, P, b, Q, qb, True)
                 c0, c1, c2, a = s[0] - s[4], s[1] - s[5], s[2] - s[6], s[3] - s[7]
                 ba = s[7]
                 g = min(max(ba / behind_ramp, np.float32(0.0)), one)
@@ -199,7 +200,7 @@ def refocus(image, band, codes, disp, n, focus, K, dof, radii, n_levels, slots, 
                     f0, f1, f2 = s[4] / bd, s[5] / bd, s[6] / bd
                     nb = below[b]
                     if nb >= 0:
-                        bg = _layer2(L, n_levels, b - 1, band_i[nb], band_w[nb], x, y, P, b, Q, qb)
+                        bg = _layer2(L, n_levels, b - 1, band_i[nb], band_w[nb], x, y, P, b, Q, qb, False)
                         tt = min(max((bg[3] - min_cover) / cover_ramp + np.float32(0.5), np.float32(0.0)), one)
                         nd = max(bg[3], eps)
                         f0 = f0 + tt * (bg[0] / nd - f0)
@@ -213,7 +214,7 @@ def refocus(image, band, codes, disp, n, focus, K, dof, radii, n_levels, slots, 
                 for kb in range(b + 1, n):
                     if not (fm >> np.uint64(kb)) & np.uint64(1):
                         continue  # band kb adds nothing here (see front_tiles)
-                    f = _layer2(L, n_levels, kb, band_i[kb], band_w[kb], x, y, P, b, Q, qb)
+                    f = _layer2(L, n_levels, kb, band_i[kb], band_w[kb], x, y, P, b, Q, qb, True)
                     fa = f[3] - f[7]
                     u = one - fa
                     c0 = c0 * u + (f[0] - f[4])
