@@ -117,9 +117,16 @@ class CpuRenderer(Renderer):
         disparity = np.ascontiguousarray(disparity, np.float32)
         self.check_inputs(image_linear, disparity)
         self.shape = None
-        self._pool = self._image_p = None  # the previous photo's, before allocating anew
         h, w = disparity.shape
         hp, wp = padded_shape(h, w)
+        m = ck.MARGIN
+        # The previous photo's buffers: reused when they fit (a stream of same-size
+        # photos, e.g. live video, touches no fresh pages), else freed before anything
+        # new is allocated.
+        old_image = getattr(self, "_image_p", None)
+        self._spare = (getattr(self, "_pool", None),
+                       old_image if getattr(old_image, "shape", None) == (hp + 2 * m, wp + 2 * m, 4) else None)
+        self._pool = self._image_p = old_image = None
         n = self.n_bands
         band = band_of(disparity, n)
         counts = np.bincount(band.ravel(), minlength=n)
@@ -140,8 +147,10 @@ class CpuRenderer(Renderer):
         self._refuse_unless_fits(base, base, h, w)
         self.disparity = disparity
         self._d_extremes = np.array([disparity.min(), disparity.max()], np.float32)
-        m = ck.MARGIN
-        image_p = np.zeros((hp + 2 * m, wp + 2 * m, 4), np.float32)
+        image_p = self._spare[1]  # same shape: margins and padding are still zero
+        self._spare = (self._spare[0], None)
+        if image_p is None:
+            image_p = np.zeros((hp + 2 * m, wp + 2 * m, 4), np.float32)
         image_p[m:m + h, m:m + w, :3] = boost_highlights(image_linear, self.highlights)
         image_p[m:m + h, m:m + w, 3] = 1.0
         self._image_p = image_p
@@ -159,6 +168,9 @@ class CpuRenderer(Renderer):
         """DeviceError (state cleared) when ``still`` more bytes do not fit in memory;
         ``total``: what the image needs in all, for the message."""
         free = available_memory()
+        if free is not None and still > 0.8 * free and any(b is not None for b in self._spare):
+            self._spare = (None, None)  # the previous photo's buffers do not help: free them first
+            free = available_memory()
         if free is not None and still > 0.8 * free:
             self._band_p = self._pool = self._image_p = self._codes = None
             raise DeviceError(f"not enough memory for the {w}x{h} image's blur pyramid: needs at least "
@@ -213,7 +225,14 @@ class CpuRenderer(Renderer):
         self._moff = np.cumsum([0] + [m.size for m in self._masks[:-1]]).astype(np.int64)
         self._soff, self._ntx = np.array(soff, np.int64), np.array(ntx, np.int64)
         self._first_block = first  # level i owns blocks first[i] .. first[i+1]-1
-        self._pool = np.empty((max(pos, 1), ck.TILE, ck.TILE, 4), np.float32)
+        need = max(pos, 1)
+        spare = self._spare[0]
+        self._spare = (None, self._spare[1])
+        if spare is not None and need <= spare.shape[0] <= 2 * need:
+            self._pool = spare  # every block a render reads is written when its level is built
+        else:
+            spare = self._pool = None
+            self._pool = np.empty((need, ck.TILE, ck.TILE, 4), np.float32)
 
     def level_bytes(self, n: int) -> int:
         """Memory that building levels ``self._n_levels .. n-1`` takes (bytes): their

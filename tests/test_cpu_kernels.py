@@ -66,6 +66,24 @@ def test_fast_renderer_equals_the_reference_implementation(kind, opts, renders):
     assert np.abs(fast.render(0.7, 25.0) - ref.render(0.7, 25.0)).max() < TOL
 
 
+def test_a_photo_of_the_same_size_reuses_the_buffers_and_renders_as_on_a_fresh_renderer():
+    """Same-size photos reuse the previous photo's block pool and padded image (no fresh
+    pages per live frame): nothing of the previous photo may show through."""
+    img, disp = scene(75, 133, 4, "ramp")  # needs more blocks than the second photo
+    img2, disp2 = scene(75, 133, 3, "blocks")
+    used = CpuRenderer()
+    used.prepare(img, disp)
+    used.render(0.05, 60.0)  # every level up to 60 px built
+    pool, image_p = used._pool, used._image_p
+    used.prepare(img2, disp2)
+    assert used._image_p is image_p
+    fresh = CpuRenderer()
+    fresh.prepare(img2, disp2)
+    for f, k in ((0.5, 40.0), (0.0, 9.0), (1.0, 100.0)):
+        np.testing.assert_array_equal(used.render(f, k), fresh.render(f, k))
+    assert used._pool is pool
+
+
 def dense_level(r: CpuRenderer, i: int, j: int) -> np.ndarray:
     """Layer j of level i rebuilt from the sparse blocks (zero where the slot is -1)."""
     hp, wp = r._band_p.shape

@@ -96,7 +96,8 @@ def resolve_devices(choice: str) -> tuple[list[str], list[dict]]:
 
 
 def run_bench(devices, specs, ks, *, repeat=5, warmup=1, focus=DEFAULT_FOCUS, depth=True, depth_models=None,
-              model_path=None, scene=DEFAULT_SCENE, device_info=None, command=None, progress=None) -> dict:
+              model_path=None, scene=DEFAULT_SCENE, device_info=None, command=None, progress=None,
+              baseline=True) -> dict:
     """Measure every size in ``specs`` ([(w, h, ks or None)]) in a child process each; the report dict."""
     from .memory import measure_size
     from .render_bench import resolve_k
@@ -118,7 +119,7 @@ def run_bench(devices, specs, ks, *, repeat=5, warmup=1, focus=DEFAULT_FOCUS, de
             used_k |= {resolve_k(k, (h, w)) for k in size_ks}
             part = measure_size({"devices": devices, "size": [w, h], "max_blur": size_ks, "repeat": repeat,
                                  "warmup": warmup, "focus": list(focus), "depth": depth, "scene": scene,
-                                 "depth_models": depth_models, "model_path": model_path})
+                                 "depth_models": depth_models, "model_path": model_path, "baseline": baseline})
             if "error" in part:
                 log.warning("bench: %dx%d not measured: %s", w, h, part["error"])
                 part = {"skipped": [{"device": d, "stage": "full_frame", "width": w, "height": h, "max_blur": None,
@@ -191,11 +192,12 @@ def cmd_bench(args) -> int:
         models = [m for m in args.depth_model.split(",") if m] if args.depth_model else None
         command = (f"refocus bench --device {args.device} --scene {args.scene} --sizes {args.sizes} "
                    f"--max-blur {args.max_blur} --repeat {args.repeat} --warmup {args.warmup} "
-                   f"--focus-disparity {focus[0]:g},{focus[1]:g}" + (" --no-depth" if args.no_depth else ""))
+                   f"--focus-disparity {focus[0]:g},{focus[1]:g}" + (" --no-depth" if args.no_depth else "")
+                   + (" --no-baseline" if args.no_baseline else ""))
         report = run_bench(devices, specs, ks, repeat=args.repeat, warmup=args.warmup, focus=focus,
                            depth=not args.no_depth, depth_models=models, model_path=args.model_path,
                            scene=args.scene, device_info=info, command=command,
-                           progress=False if args.no_progress else None)
+                           progress=False if args.no_progress else None, baseline=not args.no_baseline)
     text = markdown_table(report)
     if not args.quiet_table:
         print(text)
@@ -236,6 +238,8 @@ def add_cli(subparsers) -> None:
                    help="the two focus disparities the click stage alternates (default 0.3,0.7)")
     p.add_argument("--focus", dest="focus_disparity", metavar="A,B", help=argparse.SUPPRESS)  # deprecated spelling
     p.add_argument("--no-depth", action="store_true", help="skip depth inference")
+    p.add_argument("--no-baseline", action="store_true",
+                   help="skip the Gaussian-stack baseline (at 24 MP and the default K it takes minutes)")
     p.add_argument("--depth-model", metavar="NAME,...",
                    help="depth models to time (default: every registered model whose weights are cached; "
                         "nothing is downloaded)")

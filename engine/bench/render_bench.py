@@ -155,8 +155,14 @@ class SizeBench:
                 renderers[dev] = None
         rss_engine = peak_rss_mib()
         for dev in self.devices:
-            if renderers[dev] is not None:
+            if renderers[dev] is None:
+                continue
+            if self.cfg.get("baseline", True):
                 self.baseline_stages(dev, *renderers[dev])
+            else:
+                for k in self.ks:
+                    for stage in ("baseline_stack", "baseline_select", "baseline_full"):
+                        self.skip(dev, stage, "not measured (--no-baseline)", k=k)
         w, h = self.size
         self.memory = {"width": w, "height": h, "inputs_peak_rss_mib": rss_inputs,
                        "peak_rss_mib": rss_engine, "process_peak_rss_mib": peak_rss_mib()}

@@ -2,10 +2,11 @@
 mean absolute difference of the 8-bit sRGB outputs (the parity tests allow 2/255 and
 0.05/255).
 
-    python bench/gpu_parity.py [--out bench/results/gpu_parity.json]
+    python tests/gpu_parity.py [--out bench/results/gpu_parity.json]
 
 Runs on a real GPU where CuPy has one, otherwise on the CUDA host emulation
 (tests/cudahost: the unchanged .cu kernels compiled for the CPU; slow, small images).
+A test tool (it uses the test suite's cases and emulation), so it lives under tests/.
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-TESTS = Path(__file__).resolve().parents[1] / "tests"
+TESTS = Path(__file__).resolve().parent
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "gpu_parity.json")
+    ap.add_argument("--out", type=Path, default=TESTS.parent / "bench" / "results" / "gpu_parity.json")
     args = ap.parse_args(argv)
     sys.path.insert(0, str(TESTS))
     import conftest
