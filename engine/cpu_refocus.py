@@ -113,31 +113,38 @@ def _bil4(dt, slot, pa, pb, pc, pd, tx, ty, ux, uy):
 
 
 @njit(inline="always", **_JIT)
-def _pixel_layers(P, pb, Q, qb, j):
-    """Layers j and j-1 of level 0 at a pixel: P in band pb, Q in band qb."""
+def _pixel_layers(PX, x, y, j):
+    """Layers j and j-1 of level 0 at pixel (x, y): the pixel's own part in its band
+    plus its outline split's share in the split's band. ``PX`` = (padded RGBA image,
+    band map, outline codes, OUTLINE_STEPS). Read here, only where level 0 is
+    sampled, rather than carried through the per-pixel loop."""
+    image, band, codes, steps = PX
     z = np.float32(0.0)
+    pb = np.int64(band[y, x])
+    qb, sh, e0, e1, e2 = split_of(image, band, codes, y, x, steps)
+    P = (image[y + MARGIN, x + MARGIN, 0] - e0, image[y + MARGIN, x + MARGIN, 1] - e1,
+         image[y + MARGIN, x + MARGIN, 2] - e2, np.float32(1.0) - sh)
     a1 = P if pb <= j else (z, z, z, z)
     a0 = P if pb <= j - 1 else (z, z, z, z)
     if qb <= j:
-        a1 = (a1[0] + Q[0], a1[1] + Q[1], a1[2] + Q[2], a1[3] + Q[3])
+        a1 = (a1[0] + e0, a1[1] + e1, a1[2] + e2, a1[3] + sh)
     if qb <= j - 1:
-        a0 = (a0[0] + Q[0], a0[1] + Q[1], a0[2] + Q[2], a0[3] + Q[3])
+        a0 = (a0[0] + e0, a0[1] + e1, a0[2] + e2, a0[3] + sh)
     return a1[0], a1[1], a1[2], a1[3], a0[0], a0[1], a0[2], a0[3]
 
 
 @njit(inline="always", **_JIT)
-def _layer2(L, n_levels, j, i, w, x, y, P, pb, Q, qb, pair):
+def _layer2(L, n_levels, j, i, w, x, y, PX, pair):
     """Layers j and j-1 at pixel (x, y) between levels i and i+1 (weight w of level i).
-    Level 0 is the pixel itself: premultiplied RGBA P in band pb plus its outline
-    split Q in band qb (zero when it has none). ``pair`` False: only layer j is read
-    (the last four values are then not layer j-1)."""
+    Level 0 is the pixel itself (see :func:`_pixel_layers`; ``PX``: its inputs).
+    ``pair`` False: only layer j is read (the last four values are then not layer j-1)."""
     z = np.float32(0.0)
     if j < 0:
         return z, z, z, z, z, z, z, z
     lo = (z, z, z, z, z, z, z, z)
     if w != 0.0 or n_levels == 1:  # w == 0: the result is hi exactly
         if i == 0:
-            lo = _pixel_layers(P, pb, Q, qb, j)
+            lo = _pixel_layers(PX, x, y, j)
         else:
             lo = _level2(L[0], L[1][i], L[2][i], L[3], L[4], L[5][i], L[6][i], L[7][i], j, x, y, pair)
     if n_levels == 1 or w == 1.0:  # w == 1: the result is lo exactly
@@ -173,6 +180,7 @@ def refocus(image, band, codes, disp, n, focus, K, dof, radii, n_levels, slots, 
     behind, -1: none); ``codes``: outline splits. Writes linear RGB into ``out`` (h, w, 3)."""
     h, w = out.shape[0], out.shape[1]
     L = (slots, soff, ntx, n, data, scales, lh, lw)
+    PX = (image, band, codes, steps)
     one = np.float32(1.0)
     nty_f, ntx_f = front.shape
     nt = nty_f * ntx_f
@@ -183,15 +191,11 @@ def refocus(image, band, codes, disp, n, focus, K, dof, radii, n_levels, slots, 
         yt, xt = (t // ntx_f) * TILE, (t % ntx_f) * TILE
         for y in range(yt, min(yt + TILE, h)):
             for x in range(xt, min(xt + TILE, w)):
-                p0, p1, p2 = image[y + MARGIN, x + MARGIN, 0], image[y + MARGIN, x + MARGIN, 1], image[y + MARGIN, x + MARGIN, 2]
                 b = np.int64(band[y, x])
-                qb, sh, e0, e1, e2 = split_of(image, band, codes, y, x, steps)
-                P = (p0 - e0, p1 - e1, p2 - e2, one - sh)
-                Q = (e0, e1, e2, sh)
                 diff = abs(disp[y, x] - focus) - dof
                 r = K * (diff if diff > 0 else np.float32(0.0))
                 i, wt = level_weights1(r, radii, n_levels)
-                s = _layer2(L, n_levels, b, i, wt, x, y, P, b, Q, qb, True)
+                s = _layer2(L, n_levels, b, i, wt, x, y, PX, True)
                 c0, c1, c2, a = s[0] - s[4], s[1] - s[5], s[2] - s[6], s[3] - s[7]
                 ba = s[7]
                 g = min(max(ba / behind_ramp, np.float32(0.0)), one)
@@ -200,7 +204,7 @@ def refocus(image, band, codes, disp, n, focus, K, dof, radii, n_levels, slots, 
                     f0, f1, f2 = s[4] / bd, s[5] / bd, s[6] / bd
                     nb = below[b]
                     if nb >= 0:
-                        bg = _layer2(L, n_levels, b - 1, band_i[nb], band_w[nb], x, y, P, b, Q, qb, False)
+                        bg = _layer2(L, n_levels, b - 1, band_i[nb], band_w[nb], x, y, PX, False)
                         tt = min(max((bg[3] - min_cover) / cover_ramp + np.float32(0.5), np.float32(0.0)), one)
                         nd = max(bg[3], eps)
                         f0 = f0 + tt * (bg[0] / nd - f0)
@@ -214,7 +218,7 @@ def refocus(image, band, codes, disp, n, focus, K, dof, radii, n_levels, slots, 
                 for kb in range(b + 1, n):
                     if not (fm >> np.uint64(kb)) & np.uint64(1):
                         continue  # band kb adds nothing here (see front_tiles)
-                    f = _layer2(L, n_levels, kb, band_i[kb], band_w[kb], x, y, P, b, Q, qb, True)
+                    f = _layer2(L, n_levels, kb, band_i[kb], band_w[kb], x, y, PX, True)
                     fa = f[3] - f[7]
                     u = one - fa
                     c0 = c0 * u + (f[0] - f[4])
