@@ -7,6 +7,10 @@ the neighbour in direction code & 3, own colour)``, to the neighbour's band and
 keeps (colour - c, 1 - s) in its own; :func:`outline_codes` makes the codes,
 :func:`split_of` decodes them, every kernel that reads pixels into layers uses it.
 
+Numba caches each kernel by its own file: after editing an ``inline="always"``
+function here, clear ``engine/__pycache__`` (or touch cpu_kernels.py and
+cpu_refocus.py), or the kernels that inlined it keep the old code.
+
 Units: pixels; colours are linear-light RGB.
 """
 

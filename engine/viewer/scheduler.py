@@ -37,7 +37,10 @@ log = logging.getLogger("deocused")
 
 PREVIEW_MIN_PIXELS = 600_000  # CPU: images above this get a quick low-resolution preview first
 PREVIEW_PIXELS = 300_000  # size of that preview (pixels)
-PREVIEW_IF_SLOWER_MS = 120.0  # ... unless the image's last full render took at most this long
+#: ... unless the image's last full render took at most this long: within the interactive
+#: budget of a click (250 ms) the full frame itself comes soon enough, and a preview
+#: would only delay it.
+PREVIEW_IF_SLOWER_MS = 250.0
 
 
 @dataclass
