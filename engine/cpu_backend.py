@@ -40,6 +40,7 @@ render's radii need are built (lazily, by :meth:`CpuRenderer.ensure_levels`).
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -76,6 +77,22 @@ _N_RADII = len(LEVEL_RADII)
 _SCALES = np.array([level_scale(r) for r in LEVEL_RADII], np.int64)
 
 
+@contextmanager
+def _interruptible():
+    """Ctrl-C / SIGTERM (raised as KeyboardInterrupt by a Python signal handler) that
+    lands while a Numba kernel calls back into Python surfaces as ``SystemError: ...
+    returned a result with an exception set``: give it back as the KeyboardInterrupt."""
+    try:
+        yield
+    except SystemError as e:
+        cause = e.__cause__ or e.__context__
+        while isinstance(cause, SystemError):
+            cause = cause.__cause__ or cause.__context__
+        if isinstance(cause, KeyboardInterrupt):
+            raise KeyboardInterrupt(*cause.args) from None
+        raise
+
+
 def available_memory() -> int | None:
     """Bytes of memory available to new allocations (Linux MemAvailable), None if unknown."""
     try:
@@ -109,7 +126,7 @@ class CpuRenderer(Renderer):
     device = "cpu"
 
     def prepare(self, image_linear, disparity) -> None:
-        with _KERNEL_LOCK:
+        with _KERNEL_LOCK, _interruptible():
             self._prepare(image_linear, disparity)
 
     def _prepare(self, image_linear, disparity) -> None:
@@ -175,6 +192,19 @@ class CpuRenderer(Renderer):
             self._band_p = self._pool = self._image_p = self._codes = None
             raise DeviceError(f"not enough memory for the {w}x{h} image's blur pyramid: needs at least "
                               f"{total / 2**30:.1f} GiB, {free / 2**30:.1f} GiB available; use a smaller image")
+
+    def warm_up(self) -> None:
+        """Run every kernel once on a tiny two-plane image with an outline (Numba loads
+        its compiled code at the first call, ~1 s in all). Drops the prepared photo."""
+        img = np.full((48, 64, 3), 0.2, np.float32)
+        img[:, 24:] = 0.8
+        img[:, 23] = 0.5  # an anti-aliased outline: the split path
+        disp = np.full((48, 64), 0.1, np.float32)
+        disp[:, :24] = 0.9
+        self.prepare(img, disp)
+        for focus in (0.1, 0.9):
+            self.render(focus, LEVEL_RADII[-1])
+        self.shape = None
 
     # -- pyramid -------------------------------------------------------------------------
     def _kernel(self, i: int) -> np.ndarray:
@@ -254,7 +284,7 @@ class CpuRenderer(Renderer):
         """Build pyramid levels 1..n-1 that are not built yet.
 
         Raises :class:`DeviceError` instead of running the machine out of memory."""
-        with _KERNEL_LOCK:
+        with _KERNEL_LOCK, _interruptible():
             self._ensure_levels(n)
 
     def _ensure_levels(self, n: int) -> None:
@@ -287,7 +317,7 @@ class CpuRenderer(Renderer):
 
     # -- per focus -----------------------------------------------------------------------
     def render(self, focus_disparity: float, max_blur: float, dof: float = 0.0) -> np.ndarray:
-        with _KERNEL_LOCK:
+        with _KERNEL_LOCK, _interruptible():
             return self._render(focus_disparity, max_blur, dof)
 
     def _render(self, focus_disparity: float, max_blur: float, dof: float = 0.0) -> np.ndarray:

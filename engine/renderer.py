@@ -65,6 +65,11 @@ class Renderer(ABC):
             raise InputError(f"highlights must be a finite gain in [0, {MAX_HIGHLIGHTS:g}], got {highlights}")
         self.shape: tuple[int, int] | None = None
 
+    def warm_up(self) -> None:
+        """Load (or compile) what a render runs, so that the first real frame does not
+        wait for it. Drops the prepared photo. Default: nothing to do."""
+        return None
+
     @staticmethod
     def check_inputs(image_linear: np.ndarray, disparity: np.ndarray) -> None:
         """Validate prepare()'s inputs; raise :class:`InputError` with a clear message."""

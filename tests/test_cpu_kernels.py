@@ -197,3 +197,39 @@ def test_level_weights_match_the_shared_numpy_helper():
         got = [cr.level_weights1(v, radii, n_levels) for v in r]
         np.testing.assert_array_equal(np.array([g[0] for g in got]), i_np)
         np.testing.assert_array_equal(np.array([g[1] for g in got], np.float32), w_np)
+
+
+def test_warm_up_runs_the_kernels_and_leaves_no_photo():
+    """warm_up() (the live pipeline calls it before the first frame) renders a tiny
+    scene at the largest radius; afterwards the renderer holds no photo, and the next
+    photo renders exactly as on a fresh renderer."""
+    r = CpuRenderer()
+    r.warm_up()
+    assert r._n_levels == len(LEVEL_RADII)  # every level kernel ran
+    with pytest.raises(RuntimeError):
+        r.render(0.5, 10.0)
+    img, disp = scene(70, 90, 6, "blocks")
+    fresh = CpuRenderer()
+    for x in (r, fresh):
+        x.prepare(img, disp)
+    np.testing.assert_array_equal(r.render(0.93, 40.0), fresh.render(0.93, 40.0))
+
+
+def test_an_interrupt_inside_a_kernel_call_stays_an_interrupt():
+    """A signal handler's KeyboardInterrupt that lands while Numba calls back into Python
+    comes out of the dispatcher as SystemError; the renderer gives it back as Ctrl-C."""
+    from deocused.cpu_backend import _interruptible
+
+    def interrupted_kernel():
+        try:
+            raise KeyboardInterrupt("signal 15")
+        except KeyboardInterrupt as k:
+            try:
+                raise SystemError("_numba_unpickle returned a result with an exception set") from k
+            except SystemError as inner:
+                raise SystemError("CPUDispatcher returned a result with an exception set") from inner
+
+    with pytest.raises(KeyboardInterrupt, match="signal 15"), _interruptible():
+        interrupted_kernel()
+    with pytest.raises(SystemError, match="other"), _interruptible():
+        raise SystemError("other")

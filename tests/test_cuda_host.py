@@ -327,3 +327,14 @@ def test_out_of_bounds_write_caught_by_address_sanitizer(tmp_path):
     bad = go(40)  # thread 40 writes out[40] of a 40-element array
     assert bad.returncode != 0
     assert "heap-buffer-overflow" in bad.stderr and "WRITE of size 4" in bad.stderr, bad.stderr[-3000:]
+
+
+def test_stand_in_ufuncs_take_device_arrays_in_every_argument():
+    """NumPy ufunc keywords (out=, where=) may hold stand-in arrays too (the engine's
+    in-place colour conversion passes both)."""
+    with cudahost.installed() as cp:
+        a = cp.asarray(np.linspace(-1, 1, 11, dtype=np.float32))
+        out = cp.zeros_like(a)
+        np.divide(a, 2.0, out=out, where=a > 0)
+        want = np.where(np.linspace(-1, 1, 11, dtype=np.float32) > 0, np.linspace(-1, 1, 11, dtype=np.float32) / 2, 0)
+        np.testing.assert_array_equal(cp.asnumpy(out), want.astype(np.float32))

@@ -322,6 +322,9 @@ class LivePipeline:
 
         Returns the number of frames handed to the sinks.
         """
+        warm_up = getattr(self.renderer, "warm_up", None)
+        if warm_up is not None:  # load every kernel before the first frame, not mid-stream
+            warm_up()
         if hasattr(self.capture, "start"):
             self.capture.start()
         return self._run_every(max_frames) if self.depth_wait else self._run_realtime(max_frames)

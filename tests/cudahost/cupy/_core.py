@@ -317,6 +317,7 @@ class ndarray(np.ndarray):
 
     def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kwargs):
         _sync_current()
+        kwargs = {k: _plain(v) for k, v in kwargs.items()}  # e.g. where=: a device array too
         if out is not None:
             kwargs["out"] = tuple(_plain(o) for o in out)
         return _wrap(getattr(ufunc, method)(*_plain(inputs), **kwargs))
