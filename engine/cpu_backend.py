@@ -73,6 +73,9 @@ BASE_BYTES_PER_PIXEL = 16 + 1 + 1 + 12
 #: on launches from two threads at once, and one launch already uses every core.
 _KERNEL_LOCK = threading.RLock()
 
+#: Every kernel has run in this process (see CpuRenderer.warm_up).
+_WARM = False
+
 _N_RADII = len(LEVEL_RADII)
 _SCALES = np.array([level_scale(r) for r in LEVEL_RADII], np.int64)
 
@@ -195,7 +198,11 @@ class CpuRenderer(Renderer):
 
     def warm_up(self) -> None:
         """Run every kernel once on a tiny two-plane image with an outline (Numba loads
-        its compiled code at the first call, ~1 s in all). Drops the prepared photo."""
+        its compiled code at the first call, ~1 s in all; compiles it once per install).
+        Drops the prepared photo; does nothing once done in this process."""
+        global _WARM
+        if _WARM:
+            return
         img = np.full((48, 64, 3), 0.2, np.float32)
         img[:, 24:] = 0.8
         img[:, 23] = 0.5  # an anti-aliased outline: the split path
@@ -205,6 +212,7 @@ class CpuRenderer(Renderer):
         for focus in (0.1, 0.9):
             self.render(focus, LEVEL_RADII[-1])
         self.shape = None
+        _WARM = True
 
     # -- pyramid -------------------------------------------------------------------------
     def _kernel(self, i: int) -> np.ndarray:

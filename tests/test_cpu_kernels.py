@@ -199,10 +199,13 @@ def test_level_weights_match_the_shared_numpy_helper():
         np.testing.assert_array_equal(np.array([g[1] for g in got], np.float32), w_np)
 
 
-def test_warm_up_runs_the_kernels_and_leaves_no_photo():
+def test_warm_up_runs_the_kernels_and_leaves_no_photo(monkeypatch):
     """warm_up() (the live pipeline calls it before the first frame) renders a tiny
     scene at the largest radius; afterwards the renderer holds no photo, and the next
     photo renders exactly as on a fresh renderer."""
+    import deocused.cpu_backend as cb
+
+    monkeypatch.setattr(cb, "_WARM", False)  # as in a fresh process
     r = CpuRenderer()
     r.warm_up()
     assert r._n_levels == len(LEVEL_RADII)  # every level kernel ran

@@ -343,6 +343,7 @@ def test_record_is_playable_after_keyboard_interrupt(tmp_path):
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_record_is_playable_after_a_real_signal(tmp_path, sig):
     """A separate process records an endless source; SIGINT (Ctrl-C) or SIGTERM ends it: the file is finalised."""
+    make_renderer("cpu").warm_up()  # the kernels compiled and cached here, not inside the timed process
     out = tmp_path / "rec.mp4"
     script = textwrap.dedent(f"""
         import sys
@@ -423,8 +424,10 @@ def test_realtime_depth_does_not_cap_the_frame_rate():
         frames.append(result)
         time.sleep(1 / 30)
 
+    renderer = make_renderer("cpu")
+    renderer.warm_up()  # kernels loaded before the clock starts (run() would do it first)
     cap = FrameCapture(SourceSpec("camera", 0), opener=FakeOpener(script=[("ok", None)], fps=30.0), mode="latest")
-    pipe = LivePipeline(cap, make_renderer("cpu"), depth_fn=slow_depth, sinks=[show],
+    pipe = LivePipeline(cap, renderer, depth_fn=slow_depth, sinks=[show],
                         depth_smoothing=False, focus_smoothing=False)
     assert not pipe.depth_wait
     t0 = time.perf_counter()
