@@ -367,9 +367,14 @@ def test_record_is_playable_after_a_real_signal(tmp_path, sig):
             cap.stop()
     """)
     p = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    assert p.stdout.readline().strip() == "recording"
-    p.send_signal(sig)
-    rest, _ = p.communicate(timeout=30)
+    try:
+        assert p.stdout.readline().strip() == "recording"
+        p.send_signal(sig)
+        rest, _ = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()  # a failed run must not leave the recorder running
+            p.communicate()
     assert p.returncode == 130, rest
     n = int(rest.split()[-1])
     frames = read_video(out)
