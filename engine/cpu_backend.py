@@ -66,8 +66,10 @@ MIN_PYRAMID_RADIUS = 8.0
 #: Bytes per stored block of a sparse level (TILE x TILE float32 RGBA).
 BLOCK_BYTES = ck.TILE * ck.TILE * 16
 #: Bytes per padded pixel that prepare() keeps (RGBA image, band, outline code) and
-#: render() writes (RGB output).
-BASE_BYTES_PER_PIXEL = 16 + 1 + 1 + 12
+#: that render() writes (RGB output).
+KEPT_BYTES_PER_PIXEL = 16 + 1 + 1
+OUTPUT_BYTES_PER_PIXEL = 12
+BASE_BYTES_PER_PIXEL = KEPT_BYTES_PER_PIXEL + OUTPUT_BYTES_PER_PIXEL
 
 #: Serialises the parallel kernels: Numba's fallback threading layer (workqueue) aborts
 #: on launches from two threads at once, and one launch already uses every core.
@@ -141,8 +143,9 @@ class CpuRenderer(Renderer):
         hp, wp = padded_shape(h, w)
         m = ck.MARGIN
         # The previous photo's buffers: reused when they fit (a stream of same-size
-        # photos, e.g. live video, touches no fresh pages), else freed before anything
-        # new is allocated.
+        # photos, e.g. live video, touches no fresh pages). A padded image of another
+        # size is freed here; the block pool only once the new layout shows it does not
+        # fit (or at once when memory is short, see _refuse_unless_fits).
         old_image = getattr(self, "_image_p", None)
         self._spare = (getattr(self, "_pool", None),
                        old_image if getattr(old_image, "shape", None) == (hp + 2 * m, wp + 2 * m, 4) else None)
@@ -178,7 +181,7 @@ class CpuRenderer(Renderer):
                                                            np.float32(OUTLINE_STEPS), np.float32(OUTLINE_FLATNESS))
         self._layout()
         levels = self.level_bytes(levels_needed(MIN_PYRAMID_RADIUS))
-        self._refuse_unless_fits(base + levels, hp * wp * (BASE_BYTES_PER_PIXEL - 18) + levels, h, w)
+        self._refuse_unless_fits(base + levels, hp * wp * OUTPUT_BYTES_PER_PIXEL + levels, h, w)
         used = np.flatnonzero(counts)
         self._bidx = np.zeros(n + 1, np.int64)
         self._bidx[used] = np.arange(used.size)
