@@ -310,20 +310,25 @@ class CpuRenderer(Renderer):
                               "use a smaller image or a smaller --max-blur")
         nb, used = self.n_bands, int(np.count_nonzero(self.band_count))
         cur_s, cur = 1, None  # per-band box means (and block masks) at scale cur_s
-        for i in range(self._n_levels, n):
+        i = self._n_levels
+        while i < n:  # the levels of one scale together: they share each tile's windows
             s = int(_SCALES[i])
-            start = self._soff[i]
-            slots = self._slots[start: start + self._masks[i].size * nb].reshape(self._masks[i].shape + (nb,))
+            group = [k for k in range(i, n) if _SCALES[k] == s]
+            masks = np.stack([self._masks[k] for k in group])
+            slots = np.stack([self._slots[self._soff[k]: self._soff[k] + masks[0].size * nb].reshape(masks[0].shape + (nb,))
+                              for k in group])
+            plan = ck.kernel_plan([self._kernel(k) for k in group])
             if s == 1:
-                ck.conv_full(self._image_p, self._band_p, self._codes, nb, ck.kernel_plan(self._kernel(i)),
-                             self._masks[i], slots, self._pool, np.float32(OUTLINE_STEPS))
+                ck.conv_full(self._image_p, self._band_p, self._codes, nb, plan, masks, slots, self._pool,
+                             np.float32(OUTLINE_STEPS))
             else:
                 while cur_s < s:
                     cur = (ck.down_from_image(self._image_p, self._band_p, self._codes, nb, self._bidx, used,
                                               np.float32(OUTLINE_STEPS)) if cur is None
                            else ck.down_next(*cur))
                     cur_s *= 2
-                ck.conv_down(cur[0], self._bidx, nb, ck.kernel_plan(self._kernel(i)), self._masks[i], slots, self._pool)
+                ck.conv_down(cur[0], self._bidx, nb, plan, masks, slots, self._pool)
+            i = group[-1] + 1
         self._n_levels = n
 
     # -- per focus -----------------------------------------------------------------------

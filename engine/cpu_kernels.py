@@ -179,52 +179,63 @@ def count_blocks(masks):
     return total
 
 
-def kernel_plan(kf):
-    """Split a (flipped) kernel into, per row a, one run of equal weights
-    (columns run_lo[a] .. run_hi[a], weight run_w[a]; run_lo = -1: none), summed with
-    prefix sums, and the remaining non-zero taps (tap_a, tap_b, tap_w). A disc of
-    radius 6.5 needs 30 prefix reads and ~40 taps instead of ~180 taps."""
-    k = np.asarray(kf, np.float32)
-    rows = k.shape[0]
-    run_lo = np.full(rows, -1, np.int64)
-    run_hi = np.full(rows, -1, np.int64)
-    run_w = np.zeros(rows, np.float32)
-    taps = []
-    for a in range(rows):
-        row = k[a]
-        best = (0, 0, 0)  # length, lo, hi
-        b = 0
-        while b < row.size:
-            e = b
-            while e + 1 < row.size and row[e + 1] == row[b]:
-                e += 1
-            if row[b] != 0 and e - b + 1 > best[0]:
-                best = (e - b + 1, b, e)
-            b = e + 1
-        if best[0] >= 3:
-            run_lo[a], run_hi[a], run_w[a] = best[1], best[2], row[best[1]]
-        for b in range(row.size):
-            if row[b] != 0 and not (run_lo[a] <= b <= run_hi[a]):
-                taps.append((a, b, row[b]))
+def kernel_plan(kernels):
+    """Plans of several (flipped) kernels, each zero-padded to the largest one's size
+    so they read one shared window: per kernel lv and row a, one run of equal weights
+    (columns run_lo[lv, a] .. run_hi[lv, a], weight run_w[lv, a]; run_lo = -1: none),
+    summed with prefix sums, and the remaining non-zero taps
+    (tap_a, tap_b, tap_w)[tap_off[lv]:tap_off[lv + 1]]. A disc of radius 6.5 needs 30
+    prefix reads and ~40 taps instead of ~180 taps."""
+    size = max(np.asarray(k).shape[0] for k in kernels)
+    run_lo = np.full((len(kernels), size), -1, np.int64)
+    run_hi = np.full((len(kernels), size), -1, np.int64)
+    run_w = np.zeros((len(kernels), size), np.float32)
+    taps, tap_off = [], [0]
+    for lv, kf in enumerate(kernels):
+        k = np.zeros((size, size), np.float32)
+        pad = (size - np.asarray(kf).shape[0]) // 2
+        k[pad:size - pad, pad:size - pad] = kf
+        for a in range(size):
+            row = k[a]
+            best = (0, 0, 0)  # length, lo, hi
+            b = 0
+            while b < row.size:
+                e = b
+                while e + 1 < row.size and row[e + 1] == row[b]:
+                    e += 1
+                if row[b] != 0 and e - b + 1 > best[0]:
+                    best = (e - b + 1, b, e)
+                b = e + 1
+            if best[0] >= 3:
+                run_lo[lv, a], run_hi[lv, a], run_w[lv, a] = best[1], best[2], row[best[1]]
+            for b in range(row.size):
+                if row[b] != 0 and not (run_lo[lv, a] <= b <= run_hi[lv, a]):
+                    taps.append((a, b, row[b]))
+        tap_off.append(len(taps))
     tap_a = np.array([t[0] for t in taps], np.int64)
     tap_b = np.array([t[1] for t in taps], np.int64)
     tap_w = np.array([t[2] for t in taps], np.float32)
-    return run_lo, run_hi, run_w, tap_a, tap_b, tap_w
+    return run_lo, run_hi, run_w, tap_a, tap_b, tap_w, np.array(tap_off, np.int64)
 
 
 @njit(**_JIT)
-def _conv_window(win, pre, plan, acc):
-    """acc (T, T*4) += the window win (T+2R, (T+2R)*4) correlated with the kernel of
-    ``plan`` (see :func:`kernel_plan`); ``pre``: scratch (T+2R, (T+2R+1)*4)."""
-    run_lo, run_hi, run_w, tap_a, tap_b, tap_w = plan
-    tw = win.shape[0]
-    for wy in range(tw):
+def _prefix(win, pre):
+    """Row prefix sums of the window win (T+2R, (T+2R)*4) into pre (T+2R, (T+2R+1)*4)."""
+    for wy in range(win.shape[0]):
         for c in range(4):
             pre[wy, c] = 0.0
-        for e in range(4 * tw):
+        for e in range(4 * win.shape[0]):
             pre[wy, e + 4] = pre[wy, e] + win[wy, e]
-    for a in range(run_lo.size):
-        lo, hi, wgt = run_lo[a], run_hi[a], run_w[a]
+
+
+@njit(**_JIT)
+def _conv_window(win, pre, plan, lv, acc):
+    """acc (T, T*4) = the window win correlated with kernel lv of ``plan`` (see
+    :func:`kernel_plan`); ``pre``: win's prefix sums (:func:`_prefix`)."""
+    run_lo, run_hi, run_w, tap_a, tap_b, tap_w, tap_off = plan
+    acc[:] = 0.0
+    for a in range(run_lo.shape[1]):
+        lo, hi, wgt = run_lo[lv, a], run_hi[lv, a], run_w[lv, a]
         if lo < 0:
             continue
         o1, o0 = 4 * (hi + 1), 4 * lo
@@ -234,13 +245,30 @@ def _conv_window(win, pre, plan, acc):
             s0 = pre[py + a, o0:o0 + 4 * TILE]
             for e in range(4 * TILE):
                 dst[e] += wgt * (s1[e] - s0[e])
-    for t in range(tap_a.size):
+    for t in range(tap_off[lv], tap_off[lv + 1]):
         a, o, wgt = tap_a[t], 4 * tap_b[t], tap_w[t]
         for py in range(TILE):
             dst = acc[py]
             src = win[py + a, o:o + 4 * TILE]
             for e in range(4 * TILE):
                 dst[e] += wgt * src[e]
+
+
+@njit(**_JIT)
+def _conv_levels(wins, pres, npres, plan, masks, slots, ty, tx, n, pre, acc, data):
+    """Every level lv of ``plan`` at tile (ty, tx): the band windows wins[q] (band
+    pres[q], prefix sums in pre[q]) that level l's mask holds, convolved and stored
+    as running sums into the level's blocks."""
+    for lv in range(masks.shape[0]):
+        m = masks[lv, ty, tx]
+        if m == 0:
+            continue
+        nl = 0
+        for q in range(npres):
+            if (m >> np.uint64(pres[q])) & np.uint64(1):
+                _conv_window(wins[q], pre[q], plan, lv, acc[nl])
+                nl += 1
+        _store(acc, nl, data, slots[lv, ty, tx, n - 1] - (nl - 1))
 
 
 @njit(**_JIT)
@@ -271,27 +299,30 @@ def _present(m, n):
 
 @njit(parallel=True, **_JIT)
 def conv_full(image_p, band_p, codes, n, plan, masks, slots, data, steps):
-    """Scale-1 level into its blocks of ``data``: each tile's layers convolved (zero
-    outside the image) with a flipped kernel of radius R <= MARGIN (``plan``: see
-    :func:`kernel_plan`).
+    """Scale-1 levels into their blocks of ``data``: per level lv, each tile's layers
+    convolved (zero outside the image) with kernel lv of ``plan`` (all of radius
+    R <= MARGIN once padded, see :func:`kernel_plan`); ``masks`` (L, nty, ntx) and
+    ``slots`` (L, nty, ntx, n): the levels' tile masks and slot tables. Each tile's
+    band windows and their prefix sums are made once for all the levels.
     ``image_p``: RGBA (alpha 1 in the image) with a zero margin of MARGIN pixels;
     ``band_p``: band per pixel (n outside the image), without the margin; ``codes``:
     the outline splits (see :func:`outline_codes`)."""
     hl, wl = band_p.shape
-    R = plan[0].size // 2
-    nty, ntx = masks.shape
+    R = plan[0].shape[1] // 2
+    nty, ntx = masks.shape[1:]
     tw = TILE + 2 * R
     img = image_p.reshape((image_p.shape[0], image_p.shape[1] * 4))
     for t in prange(nty * ntx):
         ty, tx = t // ntx, t % ntx
-        m = masks[ty, tx]
+        m = np.uint64(0)
+        for lv in range(masks.shape[0]):
+            m |= masks[lv, ty, tx]
         if m == 0:
             continue
         pres, npres = _present(m, n)
         rank = np.full(n + 1, -1, np.int64)
         for q in range(npres):
             rank[pres[q]] = q
-        base = slots[ty, tx, n - 1] - (npres - 1)
         y0, x0 = ty * TILE - R, tx * TILE - R  # window origin (image coordinates)
         wins = np.zeros((npres, tw, 4 * tw), np.float32)
         for wy in range(tw):
@@ -325,45 +356,44 @@ def conv_full(image_p, band_p, codes, n, plan, masks, slots, data, steps):
                 wins[q2, wy, 4 * wx + 1] = c1
                 wins[q2, wy, 4 * wx + 2] = c2
                 wins[q2, wy, 4 * wx + 3] = sh
-        acc = np.zeros((npres, TILE, 4 * TILE), np.float32)
-        pre = np.empty((tw, 4 * tw + 4), np.float32)
+        pre = np.empty((npres, tw, 4 * tw + 4), np.float32)
         for q in range(npres):
-            _conv_window(wins[q], pre, plan, acc[q])
-        _store(acc, npres, data, base)
+            _prefix(wins[q], pre[q])
+        _conv_levels(wins, pres, npres, plan, masks, slots, ty, tx, n, pre,
+                     np.empty((npres, TILE, 4 * TILE), np.float32), data)
 
 
 @njit(parallel=True, **_JIT)
 def conv_down(down, bidx, n, plan, masks, slots, data):
-    """Downsampled level: like :func:`conv_full` from the per-band box means ``down``
-    ((n_used, hl, wl, 4), band b in slice bidx[b])."""
+    """Downsampled levels of one scale: like :func:`conv_full` from the per-band box
+    means ``down`` ((n_used, hl, wl, 4), band b in slice bidx[b])."""
     nd, hl, wl, _ = down.shape
     flat = down.reshape((nd, hl, wl * 4))
-    R = plan[0].size // 2
-    nty, ntx = masks.shape
+    R = plan[0].shape[1] // 2
+    nty, ntx = masks.shape[1:]
     tw = TILE + 2 * R
     for t in prange(nty * ntx):
         ty, tx = t // ntx, t % ntx
-        m = masks[ty, tx]
+        m = np.uint64(0)
+        for lv in range(masks.shape[0]):
+            m |= masks[lv, ty, tx]
         if m == 0:
             continue
         pres, npres = _present(m, n)
-        base = slots[ty, tx, n - 1] - (npres - 1)
         y0, x0 = ty * TILE - R, tx * TILE - R
-        win = np.empty((tw, 4 * tw), np.float32)
-        pre = np.empty((tw, 4 * tw + 4), np.float32)
-        acc = np.zeros((npres, TILE, 4 * TILE), np.float32)
+        wins = np.zeros((npres, tw, 4 * tw), np.float32)
+        pre = np.empty((npres, tw, 4 * tw + 4), np.float32)
+        xa, xb = max(x0, 0), min(x0 + tw, wl)
         for q in range(npres):
             k = bidx[pres[q]]
-            xa, xb = max(x0, 0), min(x0 + tw, wl)
             for wy in range(tw):
                 y = y0 + wy
-                row = win[wy]
-                row[:] = 0.0
                 if y < 0 or y >= hl or xb <= xa:
                     continue
                 src = flat[k, y, 4 * xa:4 * xb]
-                dst = row[4 * (xa - x0):4 * (xb - x0)]
+                dst = wins[q, wy, 4 * (xa - x0):4 * (xb - x0)]
                 for e in range(src.size):
                     dst[e] = src[e]
-            _conv_window(win, pre, plan, acc[q])
-        _store(acc, npres, data, base)
+            _prefix(wins[q], pre[q])
+        _conv_levels(wins, pres, npres, plan, masks, slots, ty, tx, n, pre,
+                     np.empty((npres, TILE, 4 * TILE), np.float32), data)
