@@ -143,3 +143,23 @@ def test_bad_image_shape_rejected_before_worker_starts(tflite):
     assert w.pid is None
     w.close()
     assert isinstance(DepthWorkerError("x"), Exception)
+
+
+def test_worker_that_exits_while_loading_reports_its_exit_code(tflite, tmp_path):
+    """A worker process that dies before it is ready (here: a script without a
+    ``__main__`` guard, which the spawned child re-runs and which then refuses to
+    start a second worker) gives a DepthWorkerError naming the exit code, not an
+    internal error about a closed process."""
+    script = tmp_path / "unguarded.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(ROOT)!r})
+        from deocused.depth import DepthWorker, DepthWorkerError
+        try:
+            DepthWorker(model_path={str(tflite)!r}).start()
+        except DepthWorkerError as e:
+            print("ERROR", e, flush=True)
+    """))
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert "ERROR depth worker exited while loading" in r.stdout and "(exit code 1)" in r.stdout, r.stdout + r.stderr
+    assert "process object is closed" not in r.stderr

@@ -213,14 +213,14 @@ class DepthWorker:
                 try:
                     msg = parent_conn.recv()
                 except (EOFError, OSError):
-                    self._reap()
+                    code = self._reap()
                     raise DepthWorkerError(f"depth worker exited while loading {self.path.name} "
-                                           f"(exit code {proc.exitcode})") from None
+                                           f"(exit code {code})") from None
                 break
             if not proc.is_alive():
-                self._reap()
+                code = self._reap()
                 raise DepthWorkerError(f"depth worker exited while loading {self.path.name} "
-                                       f"(exit code {proc.exitcode})")
+                                       f"(exit code {code})")
             if time.monotonic() > deadline:
                 self._reap()
                 raise DepthWorkerError(f"depth worker did not load {self.path.name} "
@@ -233,7 +233,8 @@ class DepthWorker:
         log.info("depth worker %d: %s, input %dx%d, %s", proc.pid, self.description, size[1], size[0],
                  "GPU" if self.gpu else "CPU")
 
-    def _reap(self) -> None:
+    def _reap(self) -> int | None:
+        """Stop the worker process (politely, then by force); its exit code."""
         proc, conn = self._proc, self._conn
         self._proc = self._conn = None
         if conn is not None:
@@ -249,10 +250,13 @@ class DepthWorker:
             if proc.is_alive():
                 proc.kill()
                 proc.join(2.0)
+            code = proc.exitcode
             try:
                 proc.close()
             except ValueError:
                 pass
+            return code
+        return None
 
     def _restart(self) -> None:
         code = self._proc.exitcode if self._proc is not None else None
