@@ -78,7 +78,7 @@ def run_one(video: Path, model_path: Path, frames: int, warmup: int, out: Path, 
     from deocused.live.record import VideoRecorder
 
     cap = FrameCapture(SourceSpec("video", str(video)), mode="latest", loop=True)
-    with DepthWorker(model_path=model_path) as worker, VideoRecorder(out, cap.source_fps or 30) as rec:
+    with DepthWorker(model_path=model_path, background=True) as worker, VideoRecorder(out, cap.source_fps or 30) as rec:
         worker.start()
         pipe = LivePipeline(cap, make_renderer("cpu"), depth=worker, sinks=[lambda r: rec.write(r.rgb)], scale=scale)
         t0 = time.perf_counter()

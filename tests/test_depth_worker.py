@@ -163,3 +163,50 @@ def test_worker_that_exits_while_loading_reports_its_exit_code(tflite, tmp_path)
     r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert "ERROR depth worker exited while loading" in r.stdout and "(exit code 1)" in r.stdout, r.stdout + r.stderr
     assert "process object is closed" not in r.stderr
+
+
+def test_result_never_waits_past_its_timeout(tflite):
+    """result(timeout=t) with the answer not there yet waits at most t (the live loop
+    polls with t = 0 every frame; it used to wait 50 ms each time)."""
+    img = h.rng_image(48, 64, seed=3)
+    w = DepthWorker(model_path=tflite)
+    try:
+        w.start()
+        waits = []
+
+        class Slow:  # the worker's pipe, with an answer that is never ready
+            def __init__(self, conn):
+                self.conn = conn
+
+            def poll(self, t=0.0):
+                waits.append(t)
+                return False
+
+            def __getattr__(self, name):
+                return getattr(self.conn, name)
+
+        w.submit(img)
+        real, w._conn = w._conn, Slow(w._conn)
+        for t in (0.0, 0.02):
+            with pytest.raises(TimeoutError):
+                w.result(timeout=t)
+            assert waits and max(waits) <= t, waits
+            waits.clear()
+        w._conn = real
+        assert w.result(timeout=60).shape == (48, 64)
+    finally:
+        w.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getscheduler"), reason="Linux scheduling policies")
+def test_background_worker_runs_at_idle_priority_and_gives_the_same_depth(tflite):
+    """background=True (live mode on the CPU renderer): the worker process runs under
+    SCHED_IDLE (or nice 19) with half the cores for the network; its depth maps are
+    those of a normal worker."""
+    img = h.rng_image(48, 64, seed=4)
+    with DepthWorker(model_path=tflite) as normal, DepthWorker(model_path=tflite, background=True) as bg:
+        ref, d = normal.infer(img), bg.infer(img)
+        policy = os.sched_getscheduler(bg.pid)
+        assert policy == os.SCHED_IDLE or os.getpriority(os.PRIO_PROCESS, bg.pid) == 19
+        assert os.sched_getscheduler(normal.pid) != os.SCHED_IDLE
+    np.testing.assert_allclose(d, ref, atol=1e-5)

@@ -28,6 +28,8 @@ from ..errors import InputError
 from .registry import ModelSpec
 
 _NCHW_OPS = {"Conv2D", "DepthwiseConv2dNative", "MaxPool", "AvgPool", "Conv2DBackpropInput"}
+#: CPU threads a network may use (None: every core); see :func:`load`.
+_THREADS: int | None = None
 
 
 class Runner:
@@ -240,7 +242,7 @@ def load_tflite(path: Path, spec: ModelSpec) -> Runner:
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
-            interp = cls(model_path=str(path), num_threads=os.cpu_count() or 1)
+            interp = cls(model_path=str(path), num_threads=_THREADS or os.cpu_count() or 1)
         interp.allocate_tensors()
     except (ValueError, RuntimeError) as e:
         raise InputError(f"{path}: not a usable TFLite model ({str(e).splitlines()[0]})") from None
@@ -274,12 +276,22 @@ def load_tflite(path: Path, spec: ModelSpec) -> Runner:
 
 # ---------------------------------------------------------------- dispatch
 
-def load(path: str | os.PathLike, spec: ModelSpec) -> Runner:
-    """Load ``path`` with the loader for ``spec.format``; errors as one-line :class:`InputError`."""
+def load(path: str | os.PathLike, spec: ModelSpec, threads: int | None = None) -> Runner:
+    """Load ``path`` with the loader for ``spec.format``; errors as one-line :class:`InputError`.
+    ``threads``: CPU threads the network may use (None: every core); set before the
+    first TensorFlow operation, so once per process."""
     from ..images import check_input_file
 
     p = Path(path)
     check_input_file(p, "model file", allow_dir=True)  # a FIFO or device would block the loader
+    global _THREADS
+    if threads is not None:
+        _THREADS = threads
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        except RuntimeError:  # TensorFlow already initialised in this process: keep its pools
+            pass
     loaders = {"keras": load_keras, "savedmodel": load_savedmodel, "pb": load_frozen_graph, "tflite": load_tflite}
     try:
         return loaders[spec.format](p, spec)

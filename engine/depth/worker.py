@@ -72,14 +72,30 @@ def _watch_parent(parent_pid: int) -> None:
         time.sleep(0.5)
 
 
-def _worker_main(conn, spec_dict: dict, model_path: str, parent_pid: int) -> None:
+def _lower_priority() -> None:
+    """This process (and the threads it starts) runs only on CPU time nothing else
+    wants: Linux SCHED_IDLE, else the lowest nice level."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        return
+    except (AttributeError, OSError):
+        pass
+    try:
+        os.nice(19)
+    except (AttributeError, OSError):
+        pass
+
+
+def _worker_main(conn, spec_dict: dict, model_path: str, parent_pid: int, background: bool = False) -> None:
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True, name="parent-watch").start()
     spec = ModelSpec(**spec_dict)
+    if background:
+        _lower_priority()
     try:
         from . import loaders  # imports TensorFlow: only ever in this process
         from .processing import postprocess, preprocess
 
-        runner = loaders.load(model_path, spec)
+        runner = loaders.load(model_path, spec, threads=background_threads() if background else None)
         size = tuple(spec.input_size or runner.input_hw or FALLBACK_INPUT_SIZE)
         conn.send(("ready", runner.description, size, loaders.gpu_available()))
     except BaseException as e:
@@ -128,6 +144,12 @@ def _worker_main(conn, spec_dict: dict, model_path: str, parent_pid: int) -> Non
             break
 
 
+def background_threads() -> int:
+    """Threads of a background worker's network: half the cores (at least one); the
+    rest are the renderer's."""
+    return max(1, (os.cpu_count() or 1) // 2)
+
+
 # ---------------------------------------------------------------- parent side
 
 class _WorkerDied(Exception):
@@ -151,15 +173,20 @@ class DepthWorker:
     1 = nearest, for a float32 sRGB RGB image (H, W, 3) in [0, 1];
     ``submit(image)`` + ``result()`` do the same asynchronously (requests are
     answered in submission order). ``guided=False`` skips edge-aware
-    upsampling (plain bilinear).
+    upsampling (plain bilinear). ``background=True``: the worker runs at the
+    lowest CPU priority with :func:`background_threads` threads, so a renderer on
+    the same CPU keeps its frame rate and the depth maps come as the CPU allows
+    (live mode with the CPU renderer).
     """
 
     def __init__(self, model: str | None = None, model_path: str | os.PathLike | None = None, *,
-                 guided: bool = True, start_timeout: float = START_TIMEOUT_S, progress: bool = True):
+                 guided: bool = True, start_timeout: float = START_TIMEOUT_S, progress: bool = True,
+                 background: bool = False):
         from .download import resolve
 
         self.spec, self.path = resolve(model, model_path, progress=progress)
         self.guided = guided
+        self.background = bool(background)
         self.start_timeout = start_timeout
         self.description = None
         self.input_size = None
@@ -199,7 +226,7 @@ class DepthWorker:
         ctx = mp.get_context("spawn")
         parent_conn, child_conn = ctx.Pipe(duplex=True)
         proc = ctx.Process(target=_worker_main, name="deocused-depth", daemon=True,
-                           args=(child_conn, self.spec.to_dict(), str(self.path), os.getpid()))
+                           args=(child_conn, self.spec.to_dict(), str(self.path), os.getpid(), self.background))
         proc.start()
         child_conn.close()
         self._proc, self._conn = proc, parent_conn
@@ -274,8 +301,10 @@ class DepthWorker:
     def _recv(self, timeout: float | None):
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
+            # Wait in slices of at most 50 ms (to notice a dead worker), never past the deadline.
+            wait = 0.05 if deadline is None else min(0.05, max(0.0, deadline - time.monotonic()))
             try:
-                if self._conn.poll(0.05):
+                if self._conn.poll(wait):
                     return self._conn.recv()
             except (EOFError, OSError):
                 raise _WorkerDied() from None

@@ -171,7 +171,10 @@ def cmd_live(args) -> int:
                 rec = VideoRecorder(out, fps, args.codec, overwrite=args.overwrite, protect=protect)
                 recorders.append(rec)
                 sinks.append(lambda res, rec=rec: rec.write(res.rgb))
-        worker = DepthWorker(model=getattr(args, "model", None), model_path=getattr(args, "model_path", None))
+        # Rendering on the CPU: the network gets the CPU time the renderer leaves (the
+        # newest depth map is used for every frame, so depth never holds a frame back).
+        worker = DepthWorker(model=getattr(args, "model", None), model_path=getattr(args, "model_path", None),
+                             background=renderer.device == "cpu")
         stack.callback(worker.close)
         for rec in recorders:  # finalised first on any exit (Ctrl-C included)
             stack.enter_context(rec)
