@@ -39,6 +39,7 @@ render's radii need are built (lazily, by :meth:`CpuRenderer.ensure_levels`).
 
 from __future__ import annotations
 
+import functools
 import threading
 from contextlib import contextmanager
 
@@ -52,7 +53,6 @@ from .errors import DeviceError
 from .optics import coc_radius
 from .pyramid import (
     LEVEL_RADII,
-    band_of,
     level_scale,
     level_weights,
     levels_needed,
@@ -151,31 +151,25 @@ class CpuRenderer(Renderer):
                        old_image if getattr(old_image, "shape", None) == (hp + 2 * m, wp + 2 * m, 4) else None)
         self._pool = self._image_p = old_image = None
         n = self.n_bands
-        band = band_of(disparity, n)
-        counts = np.bincount(band.ravel(), minlength=n)
-        sums = np.bincount(band.ravel(), weights=disparity.ravel(), minlength=n)
-        mids = (np.arange(n) + 0.5) / n
-        self.band_count = counts
-        self.band_centre = np.where(counts > 0, sums / np.maximum(counts, 1), mids).astype(np.float32)
-        # Padded band map: outside the image (band n) no layer has content.
-        band_p = np.full((hp, wp), n, np.uint8)
-        band_p[:h, :w] = band
-        del band
-        self._band_p = band_p
         self._n_levels = 1
         # Refuse early what cannot fit: the padded image, band map, codes and output
         # before they are allocated, then (from the tile layout) the levels up to
         # MIN_PYRAMID_RADIUS before any of them is built.
         base = hp * wp * BASE_BYTES_PER_PIXEL
         self._refuse_unless_fits(base, base, h, w)
-        self.disparity = disparity
-        self._d_extremes = np.array([disparity.min(), disparity.max()], np.float32)
         image_p = self._spare[1]  # same shape: margins and padding are still zero
         self._spare = (self._spare[0], None)
         if image_p is None:
             image_p = np.zeros((hp + 2 * m, wp + 2 * m, 4), np.float32)
-        image_p[m:m + h, m:m + w, :3] = boost_highlights(image_linear, self.highlights)
-        image_p[m:m + h, m:m + w, 3] = 1.0
+        band_p = np.empty((hp, wp), np.uint8)  # outside the image band n: no layer has content
+        counts, sums, d_lo, d_hi = cpx.ingest(boost_highlights(image_linear, self.highlights), disparity, n,
+                                              image_p, band_p)
+        mids = (np.arange(n) + 0.5) / n
+        self.band_count = counts
+        self.band_centre = np.where(counts > 0, sums / np.maximum(counts, 1), mids).astype(np.float32)
+        self._band_p = band_p
+        self.disparity = disparity
+        self._d_extremes = np.array([d_lo, d_hi], np.float32)
         self._image_p = image_p
         self._codes, self._split_masks = cpx.outline_codes(image_p, band_p, n, h, w, np.float32(OUTLINE_MAX_SHARE),
                                                            np.float32(OUTLINE_STEPS), np.float32(OUTLINE_FLATNESS))
@@ -218,17 +212,31 @@ class CpuRenderer(Renderer):
         _WARM = True
 
     # -- pyramid -------------------------------------------------------------------------
-    def _kernel(self, i: int) -> np.ndarray:
-        """Level i's kernel, flipped (the kernels correlate), at the level's scale."""
-        rho, s = LEVEL_RADII[i], level_scale(LEVEL_RADII[i])
-        k = self.aperture.kernel(small_radius(rho, s, self.aperture))
-        return np.ascontiguousarray(k[::-1, ::-1], dtype=np.float32)
+    @functools.cached_property
+    def _kernels(self) -> list[np.ndarray]:
+        """Each level's kernel, flipped (the kernels correlate), at the level's scale
+        (the aperture is fixed per renderer)."""
+        out = []
+        for rho in LEVEL_RADII:
+            k = self.aperture.kernel(small_radius(rho, level_scale(rho), self.aperture))
+            out.append(np.ascontiguousarray(k[::-1, ::-1], dtype=np.float32))
+        return out
+
+    @functools.cached_property
+    def _plans(self) -> dict:
+        return {}
+
+    def _plan(self, levels: tuple[int, ...]):
+        """:func:`deocused.cpu_kernels.kernel_plan` of these levels' kernels (kept per renderer)."""
+        if levels not in self._plans:
+            self._plans[levels] = ck.kernel_plan([self._kernels[i] for i in levels])
+        return self._plans[levels]
 
     def _all_tile_masks(self) -> list[np.ndarray]:
         """Bands present in each tile (+ kernel halo) of every level (index 0: none):
         few kernel launches, so small images stay cheap."""
         n = self.n_bands
-        radii = [self._kernel(i).shape[0] // 2 for i in range(_N_RADII)]
+        radii = [k.shape[0] // 2 for k in self._kernels]
         full = [i for i in range(1, _N_RADII) if _SCALES[i] == 1]
         masks = [np.zeros((1, 1), np.uint64)] * _N_RADII
         for i, m in zip(full, ck.tile_masks_bands(self._band_p, self._codes, n, np.array([radii[i] for i in full]))):
@@ -237,8 +245,7 @@ class CpuRenderer(Renderer):
         s = 2
         for i in range(1, _N_RADII):
             while _SCALES[i] > s:  # next scale: OR of 2 x 2 blocks
-                blocks = np.bitwise_or.reduce(blocks.reshape(blocks.shape[0] // 2, 2, blocks.shape[1] // 2, 2),
-                                              axis=(1, 3))
+                blocks = ck.halve_masks(blocks)
                 s *= 2
             if _SCALES[i] > 1:
                 masks[i] = ck.tile_masks(blocks, radii[i])
@@ -317,7 +324,7 @@ class CpuRenderer(Renderer):
             masks = np.stack([self._masks[k] for k in group])
             slots = np.stack([self._slots[self._soff[k]: self._soff[k] + masks[0].size * nb].reshape(masks[0].shape + (nb,))
                               for k in group])
-            plan = ck.kernel_plan([self._kernel(k) for k in group])
+            plan = self._plan(tuple(group))
             if s == 1:
                 ck.conv_full(self._image_p, self._band_p, self._codes, nb, plan, masks, slots, self._pool,
                              np.float32(OUTLINE_STEPS))

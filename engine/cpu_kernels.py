@@ -134,6 +134,18 @@ def down_next(src, src_masks):
 
 
 @njit(**_JIT)
+def halve_masks(masks):
+    """Block masks at the next scale: the OR of each 2 x 2 group."""
+    hl, wl = masks.shape[0] // 2, masks.shape[1] // 2
+    out = np.empty((hl, wl), np.uint64)
+    for y in range(hl):
+        for x in range(wl):
+            out[y, x] = (masks[2 * y, 2 * x] | masks[2 * y, 2 * x + 1]) | (masks[2 * y + 1, 2 * x]
+                                                                            | masks[2 * y + 1, 2 * x + 1])
+    return out
+
+
+@njit(**_JIT)
 def tile_masks(pix_masks, R):
     """Bands present in each tile grown by the kernel radius R (uint64 (nty, ntx))."""
     hl, wl = pix_masks.shape

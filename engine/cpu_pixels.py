@@ -43,6 +43,42 @@ def band_bit(b, n):
     return np.uint64(1) << np.uint64(b) if b < n else np.uint64(0)
 
 
+@njit(parallel=True, **_JIT)
+def ingest(image, disparity, n, image_p, band_p):
+    """One pass over a new photo: linear RGB ``image`` (h, w, 3) into the padded RGBA
+    ``image_p`` (alpha 1, at offset MARGIN; the rest is left as it is: zero), each
+    pixel's disparity band floor(d * n) (clipped; as :func:`deocused.pyramid.band_of`)
+    into ``band_p`` (band n in the padding). Returns the pixel count and the float64
+    disparity sum per band, and the smallest and largest disparity."""
+    h, w = disparity.shape
+    hp, wp = band_p.shape
+    nrow = (hp + TILE - 1) // TILE
+    counts = np.zeros((nrow, n), np.int64)
+    sums = np.zeros((nrow, n), np.float64)
+    lo = np.full(nrow, np.inf, np.float32)
+    hi = np.full(nrow, -np.inf, np.float32)
+    nf = np.float32(n)
+    for r in prange(nrow):
+        for y in range(r * TILE, min(r * TILE + TILE, hp)):
+            if y >= h:
+                band_p[y, :] = n
+                continue
+            for x in range(w):
+                d = disparity[y, x]
+                b = min(max(int(d * nf), 0), n - 1)
+                band_p[y, x] = b
+                counts[r, b] += 1
+                sums[r, b] += d
+                lo[r] = min(lo[r], d)
+                hi[r] = max(hi[r], d)
+                image_p[y + MARGIN, x + MARGIN, 0] = image[y, x, 0]
+                image_p[y + MARGIN, x + MARGIN, 1] = image[y, x, 1]
+                image_p[y + MARGIN, x + MARGIN, 2] = image[y, x, 2]
+                image_p[y + MARGIN, x + MARGIN, 3] = 1.0
+            band_p[y, w:] = n
+    return counts.sum(axis=0), sums.sum(axis=0), lo.min(), hi.max()
+
+
 @njit(inline="always", **_JIT)
 def _dir(d):
     """(dy, dx) of direction code d: 0 right, 1 down, 2 left, 3 up."""

@@ -156,7 +156,7 @@ def test_tile_masks_hold_exactly_the_bands_in_reach(i):
     r = CpuRenderer()
     r.prepare(smooth_texture(h, w, 1), disp)
     s = level_scale(LEVEL_RADII[i])
-    R = r._kernel(i).shape[0] // 2
+    R = r._kernels[i].shape[0] // 2
     other_p = split_bands(r, *disp.shape)
     want = bands_near_tiles(r._band_p, other_p, r.n_bands, s, R)
     masks = r._masks[i]
@@ -175,7 +175,7 @@ def test_level_bytes_counts_the_blocks_to_build():
     blocks = 0
     for i in range(1, n):
         s = level_scale(LEVEL_RADII[i])
-        sets = bands_near_tiles(r._band_p, other_p, r.n_bands, s, r._kernel(i).shape[0] // 2)
+        sets = bands_near_tiles(r._band_p, other_p, r.n_bands, s, r._kernels[i].shape[0] // 2)
         blocks += sum(len(v) for v in sets.values())
     # + the per-band box means at half resolution while the scale-2 levels are built
     down = r.n_bands * (hp // 2) * (wp // 2) * 16
