@@ -34,7 +34,12 @@ interpolated in r^2) and B_k(r) = S_k(r) - S_{k-1}(r) for band k alone.
 Levels are float32, stored sparsely in tiles (see :mod:`deocused.cpu_kernels`:
 a tile keeps one block per band present in it or its kernel halo, not one per
 layer); the GPU stores every layer densely in float16. Only the levels a
-render's radii need are built (lazily, by :meth:`CpuRenderer.ensure_levels`).
+render's radii need are built, and of the full-resolution ones (radius < 8 px,
+the costliest) only the tiles the render reads (see
+:func:`deocused.cpu_refocus.full_levels_needed`); a later render builds what it
+lacks, :meth:`CpuRenderer.ensure_levels` builds whole levels. The levels of one
+scale are always built with the same windows, so a block's values do not depend
+on the order in which renders built it.
 """
 
 from __future__ import annotations
@@ -80,6 +85,8 @@ _WARM = False
 
 _N_RADII = len(LEVEL_RADII)
 _SCALES = np.array([level_scale(r) for r in LEVEL_RADII], np.int64)
+#: The levels stored at full resolution (level 0, the image itself, aside): built per tile.
+_FULL = [i for i in range(1, len(LEVEL_RADII)) if _SCALES[i] == 1]
 
 
 @contextmanager
@@ -162,8 +169,8 @@ class CpuRenderer(Renderer):
         if image_p is None:
             image_p = np.zeros((hp + 2 * m, wp + 2 * m, 4), np.float32)
         band_p = np.empty((hp, wp), np.uint8)  # outside the image band n: no layer has content
-        counts, sums, d_lo, d_hi = cpx.ingest(boost_highlights(image_linear, self.highlights), disparity, n,
-                                              image_p, band_p)
+        counts, sums, d_lo, d_hi, *self._tile_stats = cpx.ingest(boost_highlights(image_linear, self.highlights),
+                                                                 disparity, n, image_p, band_p)
         mids = (np.arange(n) + 0.5) / n
         self.band_count = counts
         self.band_centre = np.where(counts > 0, sums / np.maximum(counts, 1), mids).astype(np.float32)
@@ -174,6 +181,7 @@ class CpuRenderer(Renderer):
         self._codes, self._split_masks = cpx.outline_codes(image_p, band_p, n, h, w, np.float32(OUTLINE_MAX_SHARE),
                                                            np.float32(OUTLINE_STEPS), np.float32(OUTLINE_FLATNESS))
         self._layout()
+        self._built = np.zeros((len(_FULL),) + self._masks[1].shape, np.bool_)  # scale-1 level tiles built
         levels = self.level_bytes(levels_needed(MIN_PYRAMID_RADIUS))
         self._refuse_unless_fits(base + levels, hp * wp * OUTPUT_BYTES_PER_PIXEL + levels, h, w)
         used = np.flatnonzero(counts)
@@ -282,14 +290,20 @@ class CpuRenderer(Renderer):
             spare = self._pool = None
             self._pool = np.empty((need, ck.TILE, ck.TILE, 4), np.float32)
 
-    def level_bytes(self, n: int) -> int:
-        """Memory that building levels ``self._n_levels .. n-1`` takes (bytes): their
+    def level_bytes(self, n: int, todo: np.ndarray | None = None) -> int:
+        """Memory that building levels ``self._n_levels .. n-1`` and the scale-1 level tiles
+        not built yet (``todo``: those of them to build; None: all) takes (bytes): their
         sparse blocks, plus the per-band box means of the downsampled scales while they
         are built (the small slot tables of all levels exist from prepare() on)."""
         n = min(n, _N_RADII)
         hp, wp = self._band_p.shape
         lo = min(self._n_levels, n)
-        total = (self._first_block[n] - self._first_block[lo]) * BLOCK_BYTES
+        total = sum(self._first_block[i + 1] - self._first_block[i] for i in range(lo, n) if _SCALES[i] > 1)
+        for j, i in enumerate(_FULL):
+            if i < n:
+                t = ~self._built[j] if todo is None else todo[j]
+                total += int(ck.count_blocks(np.where(t, self._masks[i], np.uint64(0))))
+        total *= BLOCK_BYTES
         max_s = int(_SCALES[lo:n].max(initial=1))
         used = int(np.count_nonzero(self.band_count))
         s = 2
@@ -299,44 +313,58 @@ class CpuRenderer(Renderer):
         return total
 
     def ensure_levels(self, n: int) -> None:
-        """Build pyramid levels 1..n-1 that are not built yet.
+        """Build pyramid levels 1..n-1 that are not built yet (every tile).
 
         Raises :class:`DeviceError` instead of running the machine out of memory."""
         with _KERNEL_LOCK, _interruptible():
             self._ensure_levels(n)
 
-    def _ensure_levels(self, n: int) -> None:
+    def _ensure_levels(self, n: int, need: np.ndarray | None = None) -> None:
+        """Levels up to n-1: the downsampled ones whole, the scale-1 ones in the tiles
+        ``need`` marks (None: all; see :func:`deocused.cpu_refocus.full_levels_needed`)."""
         n = min(n, _N_RADII)
-        if n <= self._n_levels:
+        nf = sum(1 for i in _FULL if i < n)
+        todo = ~self._built[:nf]
+        if need is not None:
+            todo &= need[:nf]
+        if n <= self._n_levels and not todo.any():
             return
-        need, free = self.level_bytes(n), available_memory()
-        if free is not None and need > 0.8 * free:
+        bytes_, free = self.level_bytes(n, todo), available_memory()
+        if free is not None and bytes_ > 0.8 * free:
             h, w = self.shape
             raise DeviceError(f"not enough memory to blur the {w}x{h} image up to {LEVEL_RADII[n - 1]:g} px: "
-                              f"needs {need / 2**30:.1f} GiB, {free / 2**30:.1f} GiB available; "
+                              f"needs {bytes_ / 2**30:.1f} GiB, {free / 2**30:.1f} GiB available; "
                               "use a smaller image or a smaller --max-blur")
         nb, used = self.n_bands, int(np.count_nonzero(self.band_count))
         cur_s, cur = 1, None  # per-band box means (and block masks) at scale cur_s
-        i = self._n_levels
+        i = 1
         while i < n:  # the levels of one scale together: they share each tile's windows
             s = int(_SCALES[i])
-            group = [k for k in range(i, n) if _SCALES[k] == s]
+            group = [k for k in range(1, _N_RADII) if _SCALES[k] == s]  # all, always: the tiles' windows (so
+            i = group[-1] + 1                                        # the sums) do not depend on what is built
+            if s == 1:
+                build = np.concatenate([todo, np.zeros((len(_FULL) - nf,) + todo.shape[1:], np.bool_)])
+            else:
+                build = np.array([self._n_levels <= k < n for k in group])[:, None, None]
+                build = np.broadcast_to(build, (len(group),) + self._masks[group[0]].shape)
+            if not build.any():
+                continue
             masks = np.stack([self._masks[k] for k in group])
             slots = np.stack([self._slots[self._soff[k]: self._soff[k] + masks[0].size * nb].reshape(masks[0].shape + (nb,))
                               for k in group])
             plan = self._plan(tuple(group))
             if s == 1:
-                ck.conv_full(self._image_p, self._band_p, self._codes, nb, plan, masks, slots, self._pool,
+                ck.conv_full(self._image_p, self._band_p, self._codes, nb, plan, masks, slots, build, self._pool,
                              np.float32(OUTLINE_STEPS))
-            else:
-                while cur_s < s:
-                    cur = (ck.down_from_image(self._image_p, self._band_p, self._codes, nb, self._bidx, used,
-                                              np.float32(OUTLINE_STEPS)) if cur is None
-                           else ck.down_next(*cur))
-                    cur_s *= 2
-                ck.conv_down(cur[0], self._bidx, nb, plan, masks, slots, self._pool)
-            i = group[-1] + 1
-        self._n_levels = n
+                self._built |= build
+                continue
+            while cur_s < s:
+                cur = (ck.down_from_image(self._image_p, self._band_p, self._codes, nb, self._bidx, used,
+                                          np.float32(OUTLINE_STEPS)) if cur is None
+                       else ck.down_next(*cur))
+                cur_s *= 2
+            ck.conv_down(cur[0], self._bidx, nb, plan, masks, slots, build, self._pool)
+        self._n_levels = max(self._n_levels, n)
 
     # -- per focus -----------------------------------------------------------------------
     def render(self, focus_disparity: float, max_blur: float, dof: float = 0.0) -> np.ndarray:
@@ -352,8 +380,9 @@ class CpuRenderer(Renderer):
         # The largest radius is at an extreme disparity (monotonic in |d - f|, float32 too).
         rmax = float(coc_radius(self._d_extremes, focus_disparity, max_blur, dof).astype(np.float32).max())
         band_radius = coc_radius(self.band_centre, focus_disparity, max_blur, dof).astype(np.float32)
-        self.ensure_levels(levels_needed(max(rmax, float(band_radius.max()))))
-        band_i, band_w = level_weights(band_radius, self._n_levels)
+        need = min(levels_needed(max(rmax, float(band_radius.max()))), _N_RADII)
+        n_levels = max(self._n_levels, need)  # the levels this render interpolates between
+        band_i, band_w = level_weights(band_radius, n_levels)
         act = self.band_count > 0  # at radius 0 a front band adds the outline splits behind it
         nonempty = self.band_count > 0
         below = np.full(n, -1, np.int64)
@@ -365,8 +394,12 @@ class CpuRenderer(Renderer):
         front = cr.front_tiles(self._mask_flat, self._moff, self._ntx, _SCALES, lh, lw, band_i, band_w, act,
                                self._split_masks, n, -(-h // ck.TILE), -(-w // ck.TILE))
         radii = np.asarray(LEVEL_RADII, np.float32)
-        out = np.empty((h, w, 3), np.float32)
         f32 = np.float32
+        # The downsampled levels the radii need, whole; the full-resolution ones only in
+        # the tiles this render reads (the rest when a later render or ensure_levels needs them).
+        self._ensure_levels(need, cr.full_levels_needed(*self._tile_stats, front, f32(focus_disparity), f32(max_blur),
+                                                        f32(dof), radii, n_levels, band_i, below, len(_FULL)))
+        out = np.empty((h, w, 3), np.float32)
         cr.refocus(self._image_p, self._band_p, self._codes, self.disparity, n, f32(focus_disparity), f32(max_blur), f32(dof),
                    radii, self._n_levels, self._slots, self._soff, self._ntx, self._pool.reshape(-1),
                    _SCALES, lh, lw, band_i, band_w, front, below,

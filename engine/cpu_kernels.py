@@ -267,13 +267,13 @@ def _conv_window(win, pre, plan, lv, acc):
 
 
 @njit(**_JIT)
-def _conv_levels(wins, pres, npres, plan, masks, slots, ty, tx, n, pre, acc, data):
-    """Every level lv of ``plan`` at tile (ty, tx): the band windows wins[q] (band
-    pres[q], prefix sums in pre[q]) that level l's mask holds, convolved and stored
-    as running sums into the level's blocks."""
+def _conv_levels(wins, pres, npres, plan, masks, slots, todo, ty, tx, n, pre, acc, data):
+    """Every level lv of ``plan`` to build at tile (ty, tx) (``todo[lv, ty, tx]``): the
+    band windows wins[q] (band pres[q], prefix sums in pre[q]) that level lv's mask
+    holds, convolved and stored as running sums into the level's blocks."""
     for lv in range(masks.shape[0]):
         m = masks[lv, ty, tx]
-        if m == 0:
+        if m == 0 or not todo[lv, ty, tx]:
             continue
         nl = 0
         for q in range(npres):
@@ -310,12 +310,12 @@ def _present(m, n):
 
 
 @njit(parallel=True, **_JIT)
-def conv_full(image_p, band_p, codes, n, plan, masks, slots, data, steps):
-    """Scale-1 levels into their blocks of ``data``: per level lv, each tile's layers
-    convolved (zero outside the image) with kernel lv of ``plan`` (all of radius
-    R <= MARGIN once padded, see :func:`kernel_plan`); ``masks`` (L, nty, ntx) and
-    ``slots`` (L, nty, ntx, n): the levels' tile masks and slot tables. Each tile's
-    band windows and their prefix sums are made once for all the levels.
+def conv_full(image_p, band_p, codes, n, plan, masks, slots, todo, data, steps):
+    """Scale-1 levels into their blocks of ``data``: per level lv, the layers of each
+    tile with ``todo[lv, ty, tx]`` convolved (zero outside the image) with kernel lv
+    of ``plan`` (all of radius R <= MARGIN once padded, see :func:`kernel_plan`);
+    ``masks`` (L, nty, ntx) and ``slots`` (L, nty, ntx, n): the levels' tile masks and
+    slot tables. Each tile's band windows and prefix sums are made once for all levels.
     ``image_p``: RGBA (alpha 1 in the image) with a zero margin of MARGIN pixels;
     ``band_p``: band per pixel (n outside the image), without the margin; ``codes``:
     the outline splits (see :func:`outline_codes`)."""
@@ -326,10 +326,11 @@ def conv_full(image_p, band_p, codes, n, plan, masks, slots, data, steps):
     img = image_p.reshape((image_p.shape[0], image_p.shape[1] * 4))
     for t in prange(nty * ntx):
         ty, tx = t // ntx, t % ntx
-        m = np.uint64(0)
+        m, go = np.uint64(0), False  # the window holds every band of every level (so it does not depend on todo)
         for lv in range(masks.shape[0]):
             m |= masks[lv, ty, tx]
-        if m == 0:
+            go |= todo[lv, ty, tx]
+        if m == 0 or not go:
             continue
         pres, npres = _present(m, n)
         rank = np.full(n + 1, -1, np.int64)
@@ -371,12 +372,12 @@ def conv_full(image_p, band_p, codes, n, plan, masks, slots, data, steps):
         pre = np.empty((npres, tw, 4 * tw + 4), np.float32)
         for q in range(npres):
             _prefix(wins[q], pre[q])
-        _conv_levels(wins, pres, npres, plan, masks, slots, ty, tx, n, pre,
+        _conv_levels(wins, pres, npres, plan, masks, slots, todo, ty, tx, n, pre,
                      np.empty((npres, TILE, 4 * TILE), np.float32), data)
 
 
 @njit(parallel=True, **_JIT)
-def conv_down(down, bidx, n, plan, masks, slots, data):
+def conv_down(down, bidx, n, plan, masks, slots, todo, data):
     """Downsampled levels of one scale: like :func:`conv_full` from the per-band box
     means ``down`` ((n_used, hl, wl, 4), band b in slice bidx[b])."""
     nd, hl, wl, _ = down.shape
@@ -386,10 +387,11 @@ def conv_down(down, bidx, n, plan, masks, slots, data):
     tw = TILE + 2 * R
     for t in prange(nty * ntx):
         ty, tx = t // ntx, t % ntx
-        m = np.uint64(0)
+        m, go = np.uint64(0), False  # the window holds every band of every level (so it does not depend on todo)
         for lv in range(masks.shape[0]):
             m |= masks[lv, ty, tx]
-        if m == 0:
+            go |= todo[lv, ty, tx]
+        if m == 0 or not go:
             continue
         pres, npres = _present(m, n)
         y0, x0 = ty * TILE - R, tx * TILE - R
@@ -407,5 +409,5 @@ def conv_down(down, bidx, n, plan, masks, slots, data):
                 for e in range(src.size):
                     dst[e] = src[e]
             _prefix(wins[q], pre[q])
-        _conv_levels(wins, pres, npres, plan, masks, slots, ty, tx, n, pre,
+        _conv_levels(wins, pres, npres, plan, masks, slots, todo, ty, tx, n, pre,
                      np.empty((npres, TILE, 4 * TILE), np.float32), data)

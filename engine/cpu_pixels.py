@@ -49,14 +49,17 @@ def ingest(image, disparity, n, image_p, band_p):
     ``image_p`` (alpha 1, at offset MARGIN; the rest is left as it is: zero), each
     pixel's disparity band floor(d * n) (clipped; as :func:`deocused.pyramid.band_of`)
     into ``band_p`` (band n in the padding). Returns the pixel count and the float64
-    disparity sum per band, and the smallest and largest disparity."""
+    disparity sum per band, the smallest and largest disparity, and per TILE x TILE
+    tile of the padded grid its smallest and largest disparity (+inf, -inf: no pixel)
+    and the bit mask of its pixels' bands."""
     h, w = disparity.shape
     hp, wp = band_p.shape
     nrow = (hp + TILE - 1) // TILE
+    tile_lo = np.full((nrow, (wp + TILE - 1) // TILE), np.inf, np.float32)
+    tile_hi = np.full(tile_lo.shape, -np.inf, np.float32)
+    tile_bands = np.zeros(tile_lo.shape, np.uint64)
     counts = np.zeros((nrow, n), np.int64)
     sums = np.zeros((nrow, n), np.float64)
-    lo = np.full(nrow, np.inf, np.float32)
-    hi = np.full(nrow, -np.inf, np.float32)
     nf = np.float32(n)
     for r in prange(nrow):
         for y in range(r * TILE, min(r * TILE + TILE, hp)):
@@ -69,14 +72,16 @@ def ingest(image, disparity, n, image_p, band_p):
                 band_p[y, x] = b
                 counts[r, b] += 1
                 sums[r, b] += d
-                lo[r] = min(lo[r], d)
-                hi[r] = max(hi[r], d)
+                tx = x >> TILE_SHIFT
+                tile_lo[r, tx] = min(tile_lo[r, tx], d)
+                tile_hi[r, tx] = max(tile_hi[r, tx], d)
+                tile_bands[r, tx] |= np.uint64(1) << np.uint64(b)
                 image_p[y + MARGIN, x + MARGIN, 0] = image[y, x, 0]
                 image_p[y + MARGIN, x + MARGIN, 1] = image[y, x, 1]
                 image_p[y + MARGIN, x + MARGIN, 2] = image[y, x, 2]
                 image_p[y + MARGIN, x + MARGIN, 3] = 1.0
             band_p[y, w:] = n
-    return counts.sum(axis=0), sums.sum(axis=0), lo.min(), hi.max()
+    return counts.sum(axis=0), sums.sum(axis=0), tile_lo.min(), tile_hi.max(), tile_lo, tile_hi, tile_bands
 
 
 @njit(inline="always", **_JIT)

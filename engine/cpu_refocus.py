@@ -268,3 +268,44 @@ def front_tiles(masks, moff, ntx, scales, lh, lw, band_i, band_w, act, split_mas
                             if masks[moff[i] + ty * ntx[i] + tx] & bit:
                                 out[Y, X] |= bit
     return out
+
+
+@njit(**_JIT)
+def _mark(out, i, Y, X):
+    if 1 <= i <= out.shape[0]:
+        out[i - 1, Y, X] = True
+
+
+@njit(parallel=True, **_JIT)
+def full_levels_needed(tile_lo, tile_hi, tile_bands, front, focus, K, dof, radii, n_levels, band_i, below, n_full):
+    """Which tiles of the scale-1 levels 1..n_full one render reads (bool (n_full,
+    nty, ntx) on the grid of ``tile_lo``): a superset of what :func:`refocus` samples
+    there, from each tile's disparity range (tile_lo, tile_hi: the pixels' own radii,
+    monotonic in |d - focus| in float32 too), its pixels' bands (tile_bands: the
+    fill's level pair of the band behind each) and the bands composited in front
+    (``front``: their level pairs). Level i+1 is marked with level i (the pair a
+    radius interpolates between)."""
+    out = np.zeros((n_full,) + tile_lo.shape, np.bool_)
+    nty_f, ntx_f = front.shape
+    zero = np.float32(0.0)
+    for t in prange(nty_f * ntx_f):
+        Y, X = t // ntx_f, t % ntx_f
+        lo, hi = tile_lo[Y, X], tile_hi[Y, X]
+        if lo > hi:
+            continue  # no pixel
+        a, b = abs(lo - focus) - dof, abs(hi - focus) - dof
+        near = min(a, b) if (focus < lo or focus > hi) else -dof
+        far = max(a, b)
+        i0, _ = level_weights1(K * (near if near > 0 else zero), radii, n_levels)
+        i1, _ = level_weights1(K * (far if far > 0 else zero), radii, n_levels)
+        for i in range(i0, i1 + 2):
+            _mark(out, i, Y, X)
+        bits, fm = tile_bands[Y, X], front[Y, X]
+        for k in range(band_i.size):
+            if ((bits >> np.uint64(k)) & np.uint64(1)) and below[k] >= 0:
+                _mark(out, band_i[below[k]], Y, X)
+                _mark(out, band_i[below[k]] + 1, Y, X)
+            if (fm >> np.uint64(k)) & np.uint64(1):
+                _mark(out, band_i[k], Y, X)
+                _mark(out, band_i[k] + 1, Y, X)
+    return out

@@ -236,3 +236,23 @@ def test_an_interrupt_inside_a_kernel_call_stays_an_interrupt():
         interrupted_kernel()
     with pytest.raises(SystemError, match="other"), _interruptible():
         raise SystemError("other")
+
+
+@pytest.mark.parametrize("kind", ["blocks", "ramp", "noise"])
+def test_renders_that_build_full_resolution_tiles_on_demand_equal_renders_from_the_whole_pyramid(kind):
+    """render() builds the scale-1 levels only in the tiles it reads (a later render
+    builds what it lacks): a sequence of clicks equals, bit for bit, the same clicks on
+    a renderer whose whole pyramid was built first."""
+    img, disp = scene(150, 230, 7, kind)
+    lazy, whole = CpuRenderer(), CpuRenderer()
+    lazy.prepare(img, disp)
+    whole.prepare(img, disp)
+    whole.ensure_levels(len(LEVEL_RADII))
+    assert lazy._built.sum() == 0 and whole._built.all()
+    clicks = [(0.05, 20.0, 0.0), (0.9, 5.0, 0.0), (0.5, 60.0, 0.1), (0.3, 2.0, 0.0), (0.7, 12.0, 0.05), (0.05, 20.0, 0.0)]
+    for f, k, dof in clicks:
+        np.testing.assert_array_equal(lazy.render(f, k, dof), whole.render(f, k, dof))
+    assert 0 < lazy._built.sum() < lazy._built.size  # some tiles were left unbuilt by these clicks
+    lazy.ensure_levels(len(LEVEL_RADII))  # the rest on request
+    assert lazy._built.all()
+    np.testing.assert_array_equal(lazy.render(0.6, 30.0), whole.render(0.6, 30.0))

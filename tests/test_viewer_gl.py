@@ -437,6 +437,22 @@ def test_quick_full_render_skips_the_preview(xdisplay):
         assert not v.showing_preview and v.shown == v.wanted
 
 
+def test_idle_viewer_completes_the_pyramid_of_the_current_blur(xdisplay):
+    """A CPU render builds only the full-resolution level tiles it reads; once the frame
+    is shown, the idle viewer builds the rest of the levels the current K needs, so the
+    next click only renders. The status line stays empty meanwhile."""
+    from deocused.cpu_backend import _FULL
+    from deocused.pyramid import levels_needed
+    from deocused.viewer.app import Source, Viewer
+
+    img, disp = big_scene()
+    with Viewer([Source("big", image=img, disparity=disp)], device="cpu", size=(BW, BH), threaded=False) as v:
+        assert v.run_until_idle(120) and v.shown == v.wanted
+        r, n = v.renderer, levels_needed(v.max_blur)
+        assert r._n_levels >= n and r._built[:sum(1 for i in _FULL if i < n)].all()
+        assert v._status() == ""
+
+
 def expected_preview_for(v):
     _, focus, k, dof = v.wanted
     pw, _ = v.preview_size()

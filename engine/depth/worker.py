@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DeviceError, InputError, RefocusError
+from .priority import background_threads, lower_priority
 from .registry import FALLBACK_INPUT_SIZE, ModelSpec
 
 log = logging.getLogger("deocused")
@@ -72,25 +73,11 @@ def _watch_parent(parent_pid: int) -> None:
         time.sleep(0.5)
 
 
-def _lower_priority() -> None:
-    """This process (and the threads it starts) runs only on CPU time nothing else
-    wants: Linux SCHED_IDLE, else the lowest nice level."""
-    try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-        return
-    except (AttributeError, OSError):
-        pass
-    try:
-        os.nice(19)
-    except (AttributeError, OSError):
-        pass
-
-
 def _worker_main(conn, spec_dict: dict, model_path: str, parent_pid: int, background: bool = False) -> None:
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True, name="parent-watch").start()
     spec = ModelSpec(**spec_dict)
     if background:
-        _lower_priority()
+        lower_priority()
     try:
         from . import loaders  # imports TensorFlow: only ever in this process
         from .processing import postprocess, preprocess
@@ -144,12 +131,6 @@ def _worker_main(conn, spec_dict: dict, model_path: str, parent_pid: int, backgr
             break
 
 
-def background_threads() -> int:
-    """Threads of a background worker's network: half the cores (at least one); the
-    rest are the renderer's."""
-    return max(1, (os.cpu_count() or 1) // 2)
-
-
 # ---------------------------------------------------------------- parent side
 
 class _WorkerDied(Exception):
@@ -174,7 +155,7 @@ class DepthWorker:
     ``submit(image)`` + ``result()`` do the same asynchronously (requests are
     answered in submission order). ``guided=False`` skips edge-aware
     upsampling (plain bilinear). ``background=True``: the worker runs at the
-    lowest CPU priority with :func:`background_threads` threads, so a renderer on
+    lowest CPU priority with :func:`~deocused.depth.priority.background_threads` threads, so a renderer on
     the same CPU keeps its frame rate and the depth maps come as the CPU allows
     (live mode with the CPU renderer).
     """

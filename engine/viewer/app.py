@@ -329,7 +329,8 @@ class Viewer(ImageLoading, RenderScheduling):
             return "no image could be loaded" if all(s.status == "failed" for s in self.slots) else slot.error
         if slot.status == "depth":
             return "computing depth..."
-        if self._job is not None or (self.wanted is not None and self.wanted != self.shown):
+        if (self._job is not None and self._job.kind != "complete") or (self.wanted is not None
+                                                                          and self.wanted != self.shown):
             if self.showing_preview:
                 return "preview - rendering..."
             return "preparing..." if self._prepared_index != self.index else "rendering..."

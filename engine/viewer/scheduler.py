@@ -49,7 +49,7 @@ class Job:
     params: tuple  # (focus, k, dof)
     future: Future = field(default=None)
     prepare: bool = False
-    kind: str = "full"  # "full" or "preview" (low resolution, CPU)
+    kind: str = "full"  # "full", "preview" (low resolution, CPU) or "complete" (the rest of the pyramid)
 
 
 class RenderScheduling:
@@ -122,6 +122,11 @@ class RenderScheduling:
         t0 = time.perf_counter()
         slot = self.slots[index]
         focus, k, dof = params
+        if kind == "complete":  # idle: the levels a render of this K may read (a CPU render builds
+            from ..pyramid import levels_needed  # only the full-resolution tiles it reads)
+
+            self.renderer.ensure_levels(levels_needed(k))
+            return None, 0.0, 1e3 * (time.perf_counter() - t0)
         if kind == "preview":
             import cv2
 
@@ -148,6 +153,13 @@ class RenderScheduling:
     def _finish_job(self, job: Job) -> None:
         """Take a finished job's frame: show it if it is still for the current image."""
         key = (job.index, *job.params)
+        if job.kind == "complete":
+            self._completed = (job.index, job.params[1])
+            try:
+                job.future.result()
+            except (RefocusError, MemoryError) as e:  # clicks still build what they read
+                log.info("pyramid not completed in advance: %s", e)
+            return
         try:
             frame, _prep_ms, render_ms = job.future.result()
         except (RefocusError, MemoryError) as e:
@@ -200,6 +212,11 @@ class RenderScheduling:
                 self._save_pending = False
                 self.save()
         if want is None or want == self.shown:
+            if (want is not None and self._prepared_index == want[0]
+                    and getattr(self, "_completed", None) != (want[0], want[2])):
+                self._submit(Job(want[0], want[1:], kind="complete"))  # idle: the rest of the pyramid
+                if self._pool is None:
+                    self._update_render()  # unthreaded: it has run; take it
             return
         index, focus, k, dof = want
         if self.preview_size(index) is not None and self._preview_done != want and self._preview_pays(index):
@@ -216,19 +233,23 @@ class RenderScheduling:
             job = Job(index, (focus, k, dof), prepare=self._prepared_index != index)
             if job.prepare:
                 self._prepared_index = None
+        self._submit(job)
+        self._needs_draw = True  # status line shows "rendering..."
+        if self._pool is None:
+            self._update_render()
+
+    def _submit(self, job: Job) -> None:
+        """Run ``job`` on the render thread (or here, unthreaded); it becomes the job in flight."""
         if self._pool is not None:
-            job.future = self._pool.submit(self._render_job, index, job.params, job.prepare, job.kind)
+            job.future = self._pool.submit(self._render_job, job.index, job.params, job.prepare, job.kind)
             job.future.add_done_callback(lambda f: self.glfw.post_empty_event())
         else:
             job.future = Future()
             try:
-                job.future.set_result(self._render_job(index, job.params, job.prepare, job.kind))
+                job.future.set_result(self._render_job(job.index, job.params, job.prepare, job.kind))
             except BaseException as e:
                 job.future.set_exception(e)
         self._job = job
-        self._needs_draw = True  # status line shows "rendering..."
-        if self._pool is None:
-            self._update_render()
 
     def _upload_frame(self, frame) -> None:
         """Put a rendered sRGB8 frame into the display texture."""
