@@ -8,7 +8,8 @@ whose 16-bit neighbourhood straddles a rounding boundary of the 8-bit code
 (about 1 %) are encoded with the function itself, so the result equals
 :func:`deocused.colour.linear_to_srgb8` exactly. Buffers are reused between
 frames of the same size. :func:`srgb8_to_linear` decodes 8-bit sRGB with a 256-entry table
-(exactly :func:`deocused.colour.srgb_to_linear` of ``code / 255``).
+(exactly :func:`deocused.colour.srgb_to_linear` of ``code / 255``). Both look-ups are
+parallel Numba loops (NumPy's passes cost ~20 ms per 1280x720 frame, 3 % of a live frame).
 """
 
 from __future__ import annotations
@@ -16,8 +17,28 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+from numba import njit, prange
 
 _Q = 65535.0  # linear light quantised to 16 bits
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _encode(lin, code, near, out, exact):
+    """Per value (flat float32 ``lin``): the 16-bit bin round(clip(v * Q, 0, Q)) as NumPy
+    computes it in float32 (x + 0.5, truncated), its code into ``out``; ``exact``:
+    the bin straddles a rounding boundary of the code."""
+    q = np.float32(_Q)
+    for i in prange(lin.size):
+        t = min(max(lin[i] * q, np.float32(0.0)), q) + np.float32(0.5)
+        b = int(t)
+        out[i] = code[b]
+        exact[i] = near[b]
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _decode(rgb8, table, out):
+    for i in prange(rgb8.size):
+        out[i] = table[rgb8[i]]
 
 
 @functools.lru_cache(1)
@@ -40,7 +61,10 @@ def _decode_table() -> np.ndarray:
 
 def srgb8_to_linear(rgb8: np.ndarray) -> np.ndarray:
     """uint8 sRGB (H, W, 3) -> float32 linear light in [0, 1] (a new array)."""
-    return _decode_table()[rgb8]
+    rgb8 = np.ascontiguousarray(rgb8, np.uint8)
+    out = np.empty(rgb8.shape, np.float32)
+    _decode(rgb8.reshape(-1), _decode_table(), out.reshape(-1))
+    return out
 
 
 class Srgb8Encoder:
@@ -49,25 +73,20 @@ class Srgb8Encoder:
 
     def __init__(self):
         self._shape = None
-        self._tmp = self._idx = None
+        self._exact = None
 
     def __call__(self, linear: np.ndarray) -> np.ndarray:
         """A new uint8 array (H, W, 3) (the caller may keep it)."""
-        lin = np.asarray(linear, np.float32)
+        lin = np.ascontiguousarray(linear, np.float32)
         if lin.shape != self._shape:
             self._shape = lin.shape
-            self._tmp = np.empty(lin.shape, np.float32)
-            self._idx = np.empty(lin.shape, np.uint16)
-        tmp = self._tmp
-        np.multiply(lin, np.float32(_Q), out=tmp)
-        np.clip(tmp, 0.0, _Q, out=tmp)
-        np.add(tmp, np.float32(0.5), out=tmp)
-        np.copyto(self._idx, tmp, casting="unsafe")  # truncation of x + 0.5: rounding
+            self._exact = np.empty(lin.shape, np.bool_)
+        out = np.empty(lin.shape, np.uint8)
         code, near_boundary = _encode_tables()
-        out = code[self._idx]
-        exact = near_boundary[self._idx]
-        if exact.any():
+        _encode(lin.reshape(-1), code, near_boundary, out.reshape(-1), self._exact.reshape(-1))
+        if self._exact.any():
             from ..colour import linear_to_srgb8
 
-            out[exact] = linear_to_srgb8(lin[exact])
+            idx = np.flatnonzero(self._exact)
+            out.reshape(-1)[idx] = linear_to_srgb8(lin.reshape(-1)[idx])
         return out
