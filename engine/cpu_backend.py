@@ -48,6 +48,7 @@ import functools
 import threading
 from contextlib import contextmanager
 
+import numba
 import numpy as np
 
 from . import cpu_kernels as ck
@@ -403,5 +404,6 @@ class CpuRenderer(Renderer):
         cr.refocus(self._image_p, self._band_p, self._codes, self.disparity, n, f32(focus_disparity), f32(max_blur), f32(dof),
                    radii, self._n_levels, self._slots, self._soff, self._ntx, self._pool.reshape(-1),
                    _SCALES, lh, lw, band_i, band_w, front, below,
-                   f32(EPS), f32(FILL_BEHIND_RAMP), f32(FILL_MIN_COVER), f32(FILL_COVER_RAMP), f32(OUTLINE_STEPS), out)
+                   f32(EPS), f32(FILL_BEHIND_RAMP), f32(FILL_MIN_COVER), f32(FILL_COVER_RAMP), f32(OUTLINE_STEPS),
+                   cr.row_order(front.shape[0], numba.get_num_threads()), out)
         return out

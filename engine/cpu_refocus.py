@@ -156,23 +156,17 @@ def _layer2(L, n_levels, j, i, w, x, y, PX, pair):
             w * lo[4] + u * hi[4], w * lo[5] + u * hi[5], w * lo[6] + u * hi[6], w * lo[7] + u * hi[7])
 
 
-@njit(**_JIT)
-def _spread_stride(nt):
-    """A stride near nt / golden ratio, coprime with nt: q -> q * stride mod nt is a
-    permutation that spreads any run of q over the whole range (balances threads)."""
-    s = max(int(nt * 0.6180339887), 1)
-    while True:
-        a, b = s, nt
-        while b:
-            a, b = b, a % b
-        if a == 1:
-            return s
-        s += 1
+def row_order(n_rows: int, threads: int) -> np.ndarray:
+    """Tile rows c, c + T, c + 2T, ... for c = 0 .. T-1 (T threads): the prange of
+    :func:`refocus` gives each thread one contiguous share, so each thread gets every
+    T-th row (balanced over the image), with neighbouring tiles, which share the
+    blocks of the downsampled levels, one after another."""
+    return np.concatenate([np.arange(c, n_rows, threads) for c in range(threads)]).astype(np.int64)
 
 
 @njit(parallel=True, **_JIT)
 def refocus(image, band, codes, disp, n, focus, K, dof, radii, n_levels, slots, soff, ntx, data, scales, lh, lw,
-            band_i, band_w, front, below, eps, behind_ramp, min_cover, cover_ramp, steps, out):
+            band_i, band_w, front, below, eps, behind_ramp, min_cover, cover_ramp, steps, rows, out):
     """Per pixel: own band at its own radius over the background fill, the bands in
     front composited far to near, divided by the coverage (see deocused.cpu_backend).
     ``focus``, ``K``, ``dof``: float32; per band k: level pair (band_i, band_w) of its
@@ -184,9 +178,10 @@ def refocus(image, band, codes, disp, n, focus, K, dof, radii, n_levels, slots, 
     one = np.float32(1.0)
     nty_f, ntx_f = front.shape
     nt = nty_f * ntx_f
-    stride = _spread_stride(nt)
-    for q in prange(nt):  # tile-major: a tile's pixels share level blocks in cache
-        t = (q * stride) % nt  # each thread's contiguous share of q spreads over the image
+    # Tile-major (a tile's pixels share level blocks in cache), tile rows in the order
+    # ``rows`` (see :func:`row_order`).
+    for q in prange(nt):
+        t = rows[q // ntx_f] * ntx_f + q % ntx_f
         fm = front[t // ntx_f, t % ntx_f]
         yt, xt = (t // ntx_f) * TILE, (t % ntx_f) * TILE
         for y in range(yt, min(yt + TILE, h)):
