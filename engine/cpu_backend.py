@@ -86,8 +86,10 @@ _WARM = False
 
 _N_RADII = len(LEVEL_RADII)
 _SCALES = np.array([level_scale(r) for r in LEVEL_RADII], np.int64)
-#: The levels stored at full resolution (level 0, the image itself, aside): built per tile.
-_FULL = [i for i in range(1, len(LEVEL_RADII)) if _SCALES[i] == 1]
+#: The levels of each scale (level 0, the image itself, aside), built together: they
+#: share each tile's windows. The first group, at full resolution, is built per tile.
+_GROUPS = [[i for i in range(1, _N_RADII) if _SCALES[i] == s] for s in sorted(set(_SCALES[1:].tolist()))]
+_FULL = _GROUPS[0]
 
 
 @contextmanager
@@ -246,9 +248,8 @@ class CpuRenderer(Renderer):
         few kernel launches, so small images stay cheap."""
         n = self.n_bands
         radii = [k.shape[0] // 2 for k in self._kernels]
-        full = [i for i in range(1, _N_RADII) if _SCALES[i] == 1]
         masks = [np.zeros((1, 1), np.uint64)] * _N_RADII
-        for i, m in zip(full, ck.tile_masks_bands(self._band_p, self._codes, n, np.array([radii[i] for i in full]))):
+        for i, m in zip(_FULL, ck.tile_masks_bands(self._band_p, self._codes, n, np.array([radii[i] for i in _FULL]))):
             masks[i] = m
         blocks = ck.block_masks(self._band_p, self._codes, n, 2)
         s = 2
@@ -338,11 +339,12 @@ class CpuRenderer(Renderer):
                               "use a smaller image or a smaller --max-blur")
         nb, used = self.n_bands, int(np.count_nonzero(self.band_count))
         cur_s, cur = 1, None  # per-band box means (and block masks) at scale cur_s
-        i = 1
-        while i < n:  # the levels of one scale together: they share each tile's windows
-            s = int(_SCALES[i])
-            group = [k for k in range(1, _N_RADII) if _SCALES[k] == s]  # all, always: the tiles' windows (so
-            i = group[-1] + 1                                        # the sums) do not depend on what is built
+        # A whole group always, with ``build`` naming what to build: the tiles' windows (so
+        # the sums) do not depend on what is built.
+        for group in _GROUPS:
+            if group[0] >= n:
+                break
+            s = int(_SCALES[group[0]])
             if s == 1:
                 build = np.concatenate([todo, np.zeros((len(_FULL) - nf,) + todo.shape[1:], np.bool_)])
             else:
@@ -384,11 +386,10 @@ class CpuRenderer(Renderer):
         need = min(levels_needed(max(rmax, float(band_radius.max()))), _N_RADII)
         n_levels = max(self._n_levels, need)  # the levels this render interpolates between
         band_i, band_w = level_weights(band_radius, n_levels)
-        act = self.band_count > 0  # at radius 0 a front band adds the outline splits behind it
-        nonempty = self.band_count > 0
+        act = self.band_count > 0  # non-empty; at radius 0 a front band adds the outline splits behind it
         below = np.full(n, -1, np.int64)
         for b in range(1, n):
-            below[b] = b - 1 if nonempty[b - 1] else below[b - 1]
+            below[b] = b - 1 if act[b - 1] else below[b - 1]
         hp, wp = self._band_p.shape
         lh, lw = hp // _SCALES, wp // _SCALES
         band_i = band_i.astype(np.int64)

@@ -122,8 +122,8 @@ class RenderScheduling:
         t0 = time.perf_counter()
         slot = self.slots[index]
         focus, k, dof = params
-        if kind == "complete":  # idle: the levels a render of this K may read (a CPU render builds
-            from ..pyramid import levels_needed  # only the full-resolution tiles it reads)
+        if kind == "complete":  # idle: the levels a render of this K may read (a CPU render
+            from ..pyramid import levels_needed  # builds only the full-resolution tiles it reads)
 
             self.renderer.ensure_levels(levels_needed(k))
             return None, 0.0, 1e3 * (time.perf_counter() - t0)
