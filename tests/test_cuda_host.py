@@ -332,9 +332,9 @@ def test_out_of_bounds_write_caught_by_address_sanitizer(tmp_path):
 def test_stand_in_ufuncs_take_device_arrays_in_every_argument():
     """NumPy ufunc keywords (out=, where=) may hold stand-in arrays too (the engine's
     in-place colour conversion passes both)."""
+    x = np.linspace(-1, 1, 11, dtype=np.float32)
     with cudahost.installed() as cp:
-        a = cp.asarray(np.linspace(-1, 1, 11, dtype=np.float32))
+        a = cp.asarray(x)
         out = cp.zeros_like(a)
         np.divide(a, 2.0, out=out, where=a > 0)
-        want = np.where(np.linspace(-1, 1, 11, dtype=np.float32) > 0, np.linspace(-1, 1, 11, dtype=np.float32) / 2, 0)
-        np.testing.assert_array_equal(cp.asnumpy(out), want.astype(np.float32))
+        np.testing.assert_array_equal(cp.asnumpy(out), np.where(x > 0, x / 2, 0).astype(np.float32))
