@@ -55,7 +55,7 @@ def viewer(xdisplay):
 
 
 def expected(v):
-    _, focus, k, dof = v.shown
+    _, focus, k, dof, _size = v.shown
     return v.renderer.render_srgb8(focus, k, dof)
 
 
@@ -223,7 +223,9 @@ def test_save_never_overwrites_and_skips_bad_files(xdisplay, tmp_path):
         assert v.run_until_idle(30)
         assert "broken.png" in " ".join(v._hud_lines)  # the message is on the HUD
         v.on_key(glfw.KEY_S)
-        v.on_key(glfw.KEY_S)
+        v.on_key(glfw.KEY_S)  # while the first save runs: another name
+        assert v.saving and "saving card.refocus" in v._status()
+        assert v.run_until_idle(30)
         assert [p.name for p in v.saved] == ["card.refocus.png", "card.refocus-1.png"]
         first = (tmp_path / "card.refocus.png").read_bytes()
         saved = cv2.imread(str(v.saved[0]))[..., ::-1]
@@ -231,6 +233,7 @@ def test_save_never_overwrites_and_skips_bad_files(xdisplay, tmp_path):
         v.on_key(glfw.KEY_RIGHT)  # the only other file is broken: stays on card.png
         assert v.index == 1
         v.on_key(glfw.KEY_S)
+        assert v.run_until_idle(30)
         assert (tmp_path / "card.refocus.png").read_bytes() == first
         assert len(list(tmp_path.glob("card.refocus*.png"))) == 3
         assert good.exists() and (tmp_path / "card.depth.png").exists()
@@ -328,7 +331,7 @@ def big_viewer(xdisplay):
 
 
 def expected_preview(v):
-    _, focus, k, dof = v.shown
+    _, focus, k, dof, _size = v.shown
     pw, ph = v.preview_size()
     small = v.preview_renderer.render_srgb8(focus, k * pw / BW, dof)
     assert small.shape == (ph, pw, 3)
@@ -381,7 +384,7 @@ def test_save_during_preview_writes_the_full_render(big_viewer, tmp_path, monkey
     n = len(v.saved)
     click_until_preview(v, 0.5, 0.95)  # the floor
     v.on_key(glfw.KEY_S)
-    assert len(v.saved) == n and "saving when" in v.message  # not the preview: waits for the full render
+    assert len(v.saved) == n and v.saving  # rendered at full resolution in the background, not the preview
     assert v.run_until_idle(60)
     assert len(v.saved) == n + 1
     saved = cv2.imread(str(v.saved[-1]))[..., ::-1]
@@ -454,7 +457,7 @@ def test_idle_viewer_completes_the_pyramid_of_the_current_blur(xdisplay):
 
 
 def expected_preview_for(v):
-    _, focus, k, dof = v.wanted
+    _, focus, k, dof, _size = v.wanted
     pw, _ = v.preview_size()
     small = v.preview_renderer.render_srgb8(focus, k * pw / BW, dof)
     return cv2.resize(small, (BW, BH), interpolation=cv2.INTER_LINEAR)
@@ -470,3 +473,56 @@ def test_no_preview_option(xdisplay):
         v.step()  # unthreaded: the full render comes straight away
         assert not v.showing_preview and v.preview_renderer is None
         assert v.shown == v.wanted and not v.busy and "preview" not in v._hud_lines[-1]
+
+
+# --------------------------------------------------------------------------- fit view at the window's resolution
+
+
+def test_fit_view_renders_at_the_window_resolution(xdisplay):
+    """A photo larger than the window: the renderer is prepared on the photo resampled to the framebuffer
+    pixels that show it (K scaled alike); the screen shows that render 1:1; clicks map to photo pixels."""
+    from deocused.viewer.app import Source, Viewer
+
+    img, disp = big_scene()
+    with Viewer([Source("big", image=img, disparity=disp)], device="cpu", size=(BW // 2, BH // 2),
+                threaded=False) as v:
+        assert v.fb_size == (BW // 2, BH // 2) and v.display_size() == (BW // 2, BH // 2)
+        assert v.run_until_idle(60) and v.shown == v.wanted
+        assert v.renderer.shape == (BH // 2, BW // 2)
+        assert v.on_click(0.34 * BW / 2, 0.62 * BH / 2) == pytest.approx((0.34 * BW, 0.62 * BH))
+        assert v.run_until_idle(60) and v.shown == v.wanted
+        _, focus, k, dof, size = v.shown
+        assert size == (BW // 2, BH // 2)
+        fb = v.read_framebuffer(overlay=False)
+        assert np.abs(fb.astype(int) - v.renderer.render_srgb8(focus, k / 2, dof)).max() <= 2
+        resize_window(v, BW // 4, BH // 4)  # a smaller window: prepared again at its size
+        assert v.renderer.shape == (BH // 4, BW // 4) and v.shown[4] == (BW // 4, BH // 4)
+
+
+def test_save_is_byte_identical_to_refocus_render(xdisplay, tmp_path):
+    """S renders the full-resolution photo in the background (input stays live, the HUD shows it) and
+    writes the same bytes as `refocus render` with the focus, K and dof shown."""
+    from deocused.cli import main
+    from deocused.depthmap import save_disparity_png
+    from deocused.viewer.app import Source, Viewer
+
+    img, disp = big_scene()
+    photo = tmp_path / "big.png"
+    cv2.imwrite(str(photo), np.rint(img[..., ::-1] * 255).astype(np.uint8))
+    save_disparity_png(tmp_path / "big.depth.png", disp)
+    with Viewer([Source("big.png", path=photo)], device="cpu", size=(BW // 2, BH // 2)) as v:
+        assert v.run_until_idle(60)
+        v.on_click(0.85 * BW / 2, 0.45 * BH / 2)
+        v.on_scroll(1)
+        assert v.run_until_idle(60)
+        _, focus, k, dof, _ = v.shown
+        out = v.save()
+        assert out == tmp_path / "big.refocus.png" and v.saving
+        v.step()
+        assert "saving big.refocus.png" in v._hud_lines[-1]
+        v.on_click(0.34 * BW / 2, 0.62 * BH / 2)  # input stays live: a new focus while saving
+        assert v.run_until_idle(60) and v.saved == [out] and v.shown[1] != focus
+    assert main(["render", str(photo), "--focus-disparity", repr(focus), "--max-blur", repr(k), "--dof", repr(dof),
+                 "--output", str(tmp_path / "cli.png")]) == 0
+    assert cv2.imread(str(out)).shape == (BH, BW, 3)
+    assert out.read_bytes() == (tmp_path / "cli.png").read_bytes()

@@ -28,6 +28,7 @@ from ..window.display import check_display, close_window, open_window
 from ..window.input import install_callbacks, k_key_steps, key_for_char, step_max_blur
 from . import hud
 from .loader import ImageLoading, Slot, Source
+from .saving import Saver
 from .scheduler import PREVIEW_IF_SLOWER_MS, PREVIEW_MIN_PIXELS, PREVIEW_PIXELS, Job, RenderScheduling
 
 log = logging.getLogger("deocused")
@@ -90,8 +91,8 @@ class Viewer(ImageLoading, RenderScheduling):
         # render bookkeeping
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="refocus-render") if threaded else None
         self._job: Job | None = None
-        self._prepared_index: int | None = None
-        self.shown: tuple | None = None  # (index, focus, k, dof) of the frame in the texture
+        self._prepared = None  # (index, display size) the renderer is prepared for
+        self.shown: tuple | None = None  # (index, focus, k, dof, display size) of the frame in the texture
         self._frame = None  # last rendered sRGB8 frame (backend array)
         self.render_ms: float | None = None
         self.upload_ms: float | None = None
@@ -103,10 +104,10 @@ class Viewer(ImageLoading, RenderScheduling):
         self._status_key = None
         self._saved_geometry = None
         self._tex_kind = None  # "preview" (unblurred photo), "lowres" (quick preview render) or "render"
-        self._preview_index: int | None = None  # image the preview renderer is prepared for
+        self._preview_prepared = None  # (index, display size) the preview renderer is prepared for
         self._preview_done = None  # (index, focus, k, dof) whose preview has been rendered
         self.preview_ms: float | None = None
-        self._save_pending = False  # S pressed while a preview was shown: save when the full render is in
+        self.saver = Saver(self._make_save_renderer, threaded=threaded)
         self._tex_index: int | None = None
         self._depth_tex_index: int | None = None
 
@@ -157,11 +158,13 @@ class Viewer(ImageLoading, RenderScheduling):
         self.glfw.set_window_title(self.window, f"{self.title} - {slot.source.name}")
         self.focus = self.focus_xy = None
         self.max_blur = None
-        self._save_pending = False
         if slot.image is not None:
             self._reset_params(slot)
             if self._tex_index != self.index:
-                preview = np.rint(np.clip(slot.image, 0.0, 1.0) * 255.0).astype(np.uint8)
+                from .display import resample_linear
+
+                shown = resample_linear(slot.image, self.display_size())  # sRGB: a stand-in until the render
+                preview = np.rint(np.clip(shown, 0.0, 1.0) * 255.0).astype(np.uint8)
                 self.screen.tex_image.upload(preview)
                 self._tex_index, self._tex_kind = self.index, "preview"
                 self.shown = None
@@ -276,27 +279,41 @@ class Viewer(ImageLoading, RenderScheduling):
         return free_path(base)
 
     def save(self) -> Path | None:
-        """S: write the displayed result as PNG next to the image, never overwriting."""
-        from ..images import write_image
-
-        if self.showing_preview:  # never save the preview: save once the full render is shown
-            self._save_pending = True
-            self.flash("saving when the full-resolution render is done...")
+        """S: render the current focus, K and dof at the photo's full resolution in the background and
+        write it as PNG next to the image, never overwriting (see :mod:`.saving`). Returns the path it
+        will write (listed in :attr:`saved` once written), or None when there is nothing to save yet."""
+        slot, want = self.slots[self.index], self.wanted
+        if want is None:
+            self.flash("nothing to save yet (no depth)")
             return None
-        if self._frame is None or self.shown is None or self.shown[0] != self.index:
-            self.flash("nothing to save yet (still rendering)")
-            return None
-        src = self.slots[self.index].source
-        out = self.save_path()
-        try:
-            write_image(out, self.renderer.to_host(self._frame), protect=[src.path, src.depth])
-        except RefocusError as e:
-            self.flash(str(e))
-            return None
-        self.saved.append(out)
-        self.flash(f"saved {out.name}")
-        log.info("saved %s", out)
+        src, (_, focus, k, dof, _) = slot.source, want  # the settings of the frame shown
+        out = self.saver.start(slot.image, slot.disparity, focus, k, dof, self.save_path(),
+                               protect=[p for p in (src.path, src.depth) if p is not None],
+                               on_done=self.glfw.post_empty_event)
+        self._needs_draw = True
         return out
+
+    def _make_save_renderer(self):
+        from ..backends import make_renderer
+
+        r = self.renderer
+        return make_renderer(self.device, aperture=r.aperture, n_bands=r.n_bands, highlights=r.highlights)
+
+    @property
+    def saving(self) -> bool:
+        """A save is running."""
+        return self.saver.busy
+
+    def _poll_saves(self) -> None:
+        for path, error in self.saver.poll():
+            if error is None:
+                self.saved.append(path)
+                self.flash(f"saved {path.name}")
+                log.info("saved %s", path)
+            else:
+                why = str(error) if isinstance(error, RefocusError) else f"{type(error).__name__}: {error}"
+                self.flash(f"not saved: {why}" if isinstance(error, RefocusError) else f"save failed ({why})")
+                log.warning("saving %s failed: %s", path, why)
 
     def toggle_fullscreen(self) -> None:
         g, w = self.glfw, self.window
@@ -333,8 +350,8 @@ class Viewer(ImageLoading, RenderScheduling):
                                                                           and self.wanted != self.shown):
             if self.showing_preview:
                 return "preview - rendering..."
-            return "preparing..." if self._prepared_index != self.index else "rendering..."
-        return ""
+            return "preparing..." if self._prepared is None or self._prepared[0] != self.index else "rendering..."
+        return self.saver.progress()
 
     def _hud_text(self):
         slot = self.slots[self.index]
@@ -394,6 +411,9 @@ class Viewer(ImageLoading, RenderScheduling):
         if self._depth_slot is not None or any(s.status == "depth" for s in self.slots):
             self._poll_depth()
         self._update_render()
+        if self.saver.busy:
+            self._poll_saves()
+            self._needs_draw = True  # the HUD's save progress
         if self.message and time.monotonic() >= self._message_until:
             self.message = ""
             self._needs_draw = True
@@ -428,6 +448,7 @@ class Viewer(ImageLoading, RenderScheduling):
         self.closed = True
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
+        self.saver.close()
         if self._depth_worker is not None:
             try:
                 self._depth_worker.close()

@@ -16,7 +16,7 @@ HELP_LINES = (
     "left click    focus on the clicked point",
     "wheel, + / -  change the blur K (aperture)",
     "D             toggle the depth view",
-    "S             save the result as PNG next to the image",
+    "S             save the full-resolution result as PNG next to the image",
     "Left / Right  previous / next image",
     "R             reset focus and K",
     "F             full screen on / off",

@@ -9,13 +9,18 @@ is in flight; a click during a render is remembered and rendered next
 (intermediate clicks are coalesced). The pyramid is prepared once per image:
 a new focus or K only renders.
 
-Progressive preview (CPU renderer, images above :data:`PREVIEW_MIN_PIXELS`): a
+Fit view at the screen's resolution: the renderer is prepared on the photo
+resampled to the framebuffer pixels that show it (:mod:`.display`; K scaled
+alike), so a render costs what the window's pixels cost; a new window size
+prepares it again. ``wanted`` and ``shown`` carry that display size.
+
+Progressive preview (CPU renderer, displays above :data:`PREVIEW_MIN_PIXELS`): a
 second renderer is prepared on a copy downscaled to about
 :data:`PREVIEW_PIXELS` (INTER_AREA; K scaled by the same factor). Each new
 focus/K first renders there, is shown upscaled (bilinear) with the status
-"preview", and is then replaced by the full-resolution render. A click during
-the full render gets its own preview as soon as the worker is free (no stale
-full render in between). Saving always writes the full-resolution result.
+"preview", and is then replaced by the display-resolution render. A click during
+that render gets its own preview as soon as the worker is free (no stale
+render in between). Saving renders the photo at full resolution (:mod:`.saving`).
 Once a full render of the image has taken at most :data:`PREVIEW_IF_SLOWER_MS`
 (``preview_if_slower_ms``), its clicks go straight to the full render: the
 preview would only delay it.
@@ -46,7 +51,7 @@ PREVIEW_IF_SLOWER_MS = 250.0
 @dataclass
 class Job:
     index: int
-    params: tuple  # (focus, k, dof)
+    params: tuple  # (focus, K in image pixels, dof, display size (w, h))
     future: Future = field(default=None)
     prepare: bool = False
     kind: str = "full"  # "full", "preview" (low resolution, CPU) or "complete" (the rest of the pyramid)
@@ -59,20 +64,28 @@ class RenderScheduling:
     ``renderer``, ``device``, ``preview``, ``screen``, ``_pool`` and ``glfw``.
     """
 
+    def display_size(self, index: int | None = None):
+        """(width, height) of the fit view of image ``index`` in framebuffer pixels (at most the image's
+        size), or None before the image is loaded; see :mod:`.display`."""
+        from .display import display_size
+
+        slot = self.slots[self.index if index is None else index]
+        return None if slot.size is None else display_size(slot.size, self.fb_size)
+
     @property
     def wanted(self):
-        """(index, focus, K, dof) the screen should show, or None when not renderable yet."""
+        """(index, focus, K, dof, display size) the screen should show, or None when not renderable yet."""
         slot = self.slots[self.index]
         if slot.status != "ready" or self.focus is None or self.max_blur is None:
             return None
-        return (self.index, round(self.focus, 6), round(self.max_blur, 4), self.dof)
+        return (self.index, round(self.focus, 6), round(self.max_blur, 4), self.dof, self.display_size())
 
     @property
     def busy(self) -> bool:
-        """Work pending: a render in flight or needed, or depth being computed."""
+        """Work pending: a render in flight or needed, a save running, or depth being computed."""
         w = self.wanted
         return self._job is not None or (w is not None and w != self.shown) or self._depth_slot is not None \
-            or any(s.status == "depth" for s in self.slots)
+            or any(s.status == "depth" for s in self.slots) or self.saving
 
     @property
     def showing_preview(self) -> bool:
@@ -84,19 +97,22 @@ class RenderScheduling:
         slot = self.slots[self.index if index is None else index]
         if not self.preview or slot.image is None:
             return None
-        h, w = slot.image.shape[:2]
+        w, h = self.display_size(index)
         if w * h <= PREVIEW_MIN_PIXELS:
             return None
         s = math.sqrt(PREVIEW_PIXELS / (w * h))
         return max(1, round(w * s)), max(1, round(h * s))
 
-    def _linear(self, index: int):
-        """Image ``index`` in linear light, computed once per image (the preview and the full render share it)."""
-        from ..colour import srgb_to_linear
+    def _display_inputs(self, index: int, size):
+        """(linear image, disparity) of image ``index`` at display ``size``, computed once per image and size
+        (the preview and the fit view share them)."""
+        from .display import display_inputs
 
-        cached = getattr(self, "_linear_cache", None)
-        if cached is None or cached[0] != index:
-            cached = self._linear_cache = (index, srgb_to_linear(self.slots[index].image))
+        cached = getattr(self, "_display_cache", None)
+        if cached is None or cached[0] != (index, size):
+            self._display_cache = None  # free the old ones first
+            slot = self.slots[index]
+            cached = self._display_cache = ((index, size), display_inputs(slot.image, slot.disparity, size))
         return cached[1]
 
     def _to_srgb8(self, frame, kind: str):
@@ -119,33 +135,34 @@ class RenderScheduling:
         return last is None or last > limit
 
     def _render_job(self, index: int, params, prepare: bool, kind: str = "full"):
+        """The work of one job on the render thread: (sRGB8 frame at display size or None, prepare ms, render ms).
+        ``params``: (focus, K in image pixels, dof, display size); K is scaled to the pixels rendered."""
         t0 = time.perf_counter()
-        slot = self.slots[index]
-        focus, k, dof = params
+        focus, k, dof, size = params
+        scale = size[0] / self.slots[index].size[0]
         if kind == "complete":  # idle: the levels a render of this K may read (a CPU render
             from ..pyramid import levels_needed  # builds only the full-resolution tiles it reads)
 
-            self.renderer.ensure_levels(levels_needed(k))
+            self.renderer.ensure_levels(levels_needed(k * scale))
             return None, 0.0, 1e3 * (time.perf_counter() - t0)
         if kind == "preview":
             import cv2
 
-            h, w = slot.image.shape[:2]
+            from .display import resample_disparity, resample_linear
+
             pw, ph = self.preview_size(index)
             r = self.preview_renderer
             if prepare:
-                small = cv2.resize(self._linear(index), (pw, ph), interpolation=cv2.INTER_AREA)
-                disp = np.clip(cv2.resize(slot.disparity, (pw, ph), interpolation=cv2.INTER_AREA), 0.0, 1.0)
-                r.prepare(small, disp)
+                image, disparity = self._display_inputs(index, size)
+                r.prepare(resample_linear(image, (pw, ph)), resample_disparity(disparity, (pw, ph)))
             t1 = time.perf_counter()
-            small = r.to_host(self._to_srgb8(r.render(focus, k * pw / w, dof), "preview"))
-            frame = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+            small = r.to_host(self._to_srgb8(r.render(focus, k * pw / self.slots[index].size[0], dof), "preview"))
+            frame = cv2.resize(small, size, interpolation=cv2.INTER_LINEAR)
             return frame, 1e3 * (t1 - t0), 1e3 * (time.perf_counter() - t1)
         if prepare:
-            self.renderer.prepare(self._linear(index), slot.disparity)
-            self._linear_cache = None  # the renderer holds what it needs
+            self.renderer.prepare(*self._display_inputs(index, size))
         t1 = time.perf_counter()
-        frame = self._to_srgb8(self.renderer.render(focus, k, dof), "full")
+        frame = self._to_srgb8(self.renderer.render(focus, k * scale, dof), "full")
         self.renderer.synchronize()
         t2 = time.perf_counter()
         return frame, 1e3 * (t1 - t0), 1e3 * (t2 - t1)
@@ -154,7 +171,7 @@ class RenderScheduling:
         """Take a finished job's frame: show it if it is still for the current image."""
         key = (job.index, *job.params)
         if job.kind == "complete":
-            self._completed = (job.index, job.params[1])
+            self._completed = key
             try:
                 job.future.result()
             except (RefocusError, MemoryError) as e:  # clicks still build what they read
@@ -171,7 +188,7 @@ class RenderScheduling:
             return
         if job.kind == "preview":
             if job.prepare:
-                self._preview_index = job.index
+                self._preview_prepared = (job.index, job.params[3])
             self._preview_done = key
             if key == self.wanted:  # a stale preview is skipped: the next one is quick
                 self.screen.tex_image.upload(frame)
@@ -180,7 +197,7 @@ class RenderScheduling:
                 self._needs_draw = True
             return
         if job.prepare:
-            self._prepared_index = job.index
+            self._prepared = (job.index, job.params[3])
         if job.index == self.index:
             t0 = time.perf_counter()
             self._upload_frame(frame)
@@ -202,23 +219,18 @@ class RenderScheduling:
             if self._pool is None and job.kind == "preview":
                 return  # unthreaded: let step() present the preview before the full render runs
         want = self.wanted
-        if want is not None and want == self.shown:
-            if self.showing_preview:  # back to the parameters of the full frame on hand (e.g. R)
-                if self._frame is not None:
-                    self._upload_frame(self._frame)
-                self._tex_kind = "render"
-                self._needs_draw = True
-            if self._save_pending:
-                self._save_pending = False
-                self.save()
+        if want is not None and want == self.shown and self.showing_preview:
+            if self._frame is not None:  # back to the parameters of the full frame on hand (e.g. R)
+                self._upload_frame(self._frame)
+            self._tex_kind = "render"
+            self._needs_draw = True
         if want is None or want == self.shown:
-            if (want is not None and self._prepared_index == want[0]
-                    and getattr(self, "_completed", None) != (want[0], want[2])):
+            if want is not None and self._prepared == (want[0], want[4]) and getattr(self, "_completed", None) != want:
                 self._submit(Job(want[0], want[1:], kind="complete"))  # idle: the rest of the pyramid
                 if self._pool is None:
                     self._update_render()  # unthreaded: it has run; take it
             return
-        index, focus, k, dof = want
+        index, params = want[0], want[1:]
         if self.preview_size(index) is not None and self._preview_done != want and self._preview_pays(index):
             if self.preview_renderer is None:
                 from ..backends import make_renderer
@@ -226,13 +238,13 @@ class RenderScheduling:
                 r = self.renderer
                 self.preview_renderer = make_renderer("cpu", aperture=r.aperture, n_bands=r.n_bands,
                                                       highlights=r.highlights)
-            job = Job(index, (focus, k, dof), prepare=self._preview_index != index, kind="preview")
+            job = Job(index, params, prepare=self._preview_prepared != (index, params[3]), kind="preview")
             if job.prepare:
-                self._preview_index = None
+                self._preview_prepared = None
         else:
-            job = Job(index, (focus, k, dof), prepare=self._prepared_index != index)
+            job = Job(index, params, prepare=self._prepared != (index, params[3]))
             if job.prepare:
-                self._prepared_index = None
+                self._prepared = None
         self._submit(job)
         self._needs_draw = True  # status line shows "rendering..."
         if self._pool is None:

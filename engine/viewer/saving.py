@@ -1,0 +1,100 @@
+"""Saving the viewer's result (``S``): the full-resolution render, in the background.
+
+The viewer shows a render at the screen's resolution; a save renders the photo
+at its own resolution with the current focus, K and dof on a renderer of its
+own, through :func:`deocused.photo.render_photo` -- the code ``refocus render``
+runs -- so the file is byte-identical to ``refocus render IMAGE
+--focus-disparity F --max-blur K --dof D``. It runs on its own thread: the
+window keeps handling input, the HUD shows its progress.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger("deocused")
+
+
+@dataclass
+class SaveJob:
+    path: Path
+    future: Future
+    started: float = field(default_factory=time.monotonic)
+
+
+def render_and_write(renderer, image_srgb, disparity, focus: float, max_blur: float, dof: float, out: Path,
+                     protect) -> Path:
+    """Render the photo at full resolution with these settings and write it to ``out`` (never over ``protect``)."""
+    from ..images import write_image
+    from ..photo import Photo, render_photo
+    from ..settings import RenderSettings
+
+    settings = RenderSettings(focus_disparity=focus, max_blur=max_blur, dof=dof)
+    return write_image(out, render_photo(Photo(image_srgb, disparity), settings, renderer), protect=protect)
+
+
+def free_unreserved(base: Path, reserved) -> Path:
+    """The first of ``base``, ``stem-1.ext``, ... that neither exists nor is in ``reserved`` (saves running)."""
+    from ..images import free_path
+
+    p, i = free_path(base), 0
+    while p in reserved:
+        i += 1
+        p = free_path(base.with_name(f"{base.stem}-{i}{base.suffix}"))
+    return p
+
+
+class Saver:
+    """Full-resolution saves, one at a time on a background thread (``threaded=False``: at once).
+
+    ``make_renderer()`` gives a renderer of the viewer's options for each save.
+    """
+
+    def __init__(self, make_renderer, threaded: bool = True):
+        self._make_renderer = make_renderer
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="refocus-save") if threaded else None
+        self.jobs: list[SaveJob] = []
+
+    def start(self, image_srgb, disparity, focus, max_blur, dof, base: Path, protect, on_done=None) -> Path:
+        """Queue a save of the photo with these settings; returns the path it will write."""
+        out = free_unreserved(base, {j.path for j in self.jobs})
+        args = (image_srgb, disparity, float(focus), float(max_blur), float(dof), out, protect)
+        if self._pool is not None:
+            future = self._pool.submit(lambda: render_and_write(self._make_renderer(), *args))
+            if on_done is not None:
+                future.add_done_callback(lambda f: on_done())
+        else:
+            future = Future()
+            try:
+                future.set_result(render_and_write(self._make_renderer(), *args))
+            except BaseException as e:
+                future.set_exception(e)
+        self.jobs.append(SaveJob(out, future))
+        return out
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.jobs)
+
+    def progress(self) -> str:
+        """HUD text while saves run: the file and the seconds it has taken so far."""
+        if not self.jobs:
+            return ""
+        j = self.jobs[0]
+        more = f" (+{len(self.jobs) - 1} queued)" if len(self.jobs) > 1 else ""
+        return f"saving {j.path.name}... {time.monotonic() - j.started:.0f} s{more}"
+
+    def poll(self) -> list[tuple[Path, BaseException | None]]:
+        """The saves finished since the last poll: (path, None) or (path, the error)."""
+        done = [j for j in self.jobs if j.future.done()]
+        self.jobs = [j for j in self.jobs if not j.future.done()]
+        return [(j.path, j.future.exception()) for j in done]
+
+    def close(self) -> None:
+        """Wait for the saves in flight (a file the user asked for is not dropped)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
