@@ -224,7 +224,7 @@ def test_save_never_overwrites_and_skips_bad_files(xdisplay, tmp_path):
         assert "broken.png" in " ".join(v._hud_lines)  # the message is on the HUD
         v.on_key(glfw.KEY_S)
         v.on_key(glfw.KEY_S)  # while the first save runs: another name
-        assert v.saving and "saving card.refocus" in v._status()
+        assert v.saver.busy and "saving card.refocus" in v._status()
         assert v.run_until_idle(30)
         assert [p.name for p in v.saved] == ["card.refocus.png", "card.refocus-1.png"]
         first = (tmp_path / "card.refocus.png").read_bytes()
@@ -384,7 +384,7 @@ def test_save_during_preview_writes_the_full_render(big_viewer, tmp_path, monkey
     n = len(v.saved)
     click_until_preview(v, 0.5, 0.95)  # the floor
     v.on_key(glfw.KEY_S)
-    assert len(v.saved) == n and v.saving  # rendered at full resolution in the background, not the preview
+    assert len(v.saved) == n and v.saver.busy  # rendered at full resolution in the background, not the preview
     assert v.run_until_idle(60)
     assert len(v.saved) == n + 1
     saved = cv2.imread(str(v.saved[-1]))[..., ::-1]
@@ -517,7 +517,7 @@ def test_save_is_byte_identical_to_refocus_render(xdisplay, tmp_path):
         assert v.run_until_idle(60)
         _, focus, k, dof, _ = v.shown
         out = v.save()
-        assert out == tmp_path / "big.refocus.png" and v.saving
+        assert out == tmp_path / "big.refocus.png" and v.saver.busy
         v.step()
         assert "saving big.refocus.png" in v._hud_lines[-1]
         v.on_click(0.34 * BW / 2, 0.62 * BH / 2)  # input stays live: a new focus while saving

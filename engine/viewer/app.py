@@ -22,13 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError, RefocusError
+from ..errors import InputError
 from ..window import layout
 from ..window.display import check_display, close_window, open_window
 from ..window.input import install_callbacks, k_key_steps, key_for_char, step_max_blur
 from . import hud
 from .loader import ImageLoading, Slot, Source
-from .saving import Saver
+from .saving import Saver, save_base
 from .scheduler import PREVIEW_IF_SLOWER_MS, PREVIEW_MIN_PIXELS, PREVIEW_PIXELS, Job, RenderScheduling
 
 log = logging.getLogger("deocused")
@@ -107,7 +107,7 @@ class Viewer(ImageLoading, RenderScheduling):
         self._preview_prepared = None  # (index, display size) the preview renderer is prepared for
         self._preview_done = None  # (index, focus, k, dof) whose preview has been rendered
         self.preview_ms: float | None = None
-        self.saver = Saver(self._make_save_renderer, threaded=threaded)
+        self.saver = Saver(threaded=threaded)
         self._tex_index: int | None = None
         self._depth_tex_index: int | None = None
 
@@ -267,17 +267,6 @@ class Viewer(ImageLoading, RenderScheduling):
         self._message_until = time.monotonic() + seconds
         self._needs_draw = True
 
-    def save_path(self) -> Path:
-        src = self.slots[self.index].source
-        if src.path is not None:
-            stem = Path(src.path).with_suffix("")
-            base = stem.with_name(stem.name + ".refocus.png")
-        else:
-            base = Path.cwd() / f"{src.name}.refocus.png"
-        from ..images import free_path
-
-        return free_path(base)
-
     def save(self) -> Path | None:
         """S: render the current focus, K and dof at the photo's full resolution in the background and
         write it as PNG next to the image, never overwriting (see :mod:`.saving`). Returns the path it
@@ -287,33 +276,20 @@ class Viewer(ImageLoading, RenderScheduling):
             self.flash("nothing to save yet (no depth)")
             return None
         src, (_, focus, k, dof, _) = slot.source, want  # the settings of the frame shown
-        out = self.saver.start(slot.image, slot.disparity, focus, k, dof, self.save_path(),
+        r = self.renderer
+        options = {"aperture": r.aperture, "n_bands": r.n_bands, "highlights": r.highlights}
+        out = self.saver.start(slot.image, slot.disparity, (focus, k, dof), save_base(src), self.device, options,
                                protect=[p for p in (src.path, src.depth) if p is not None],
                                on_done=self.glfw.post_empty_event)
         self._needs_draw = True
         return out
 
-    def _make_save_renderer(self):
-        from ..backends import make_renderer
-
-        r = self.renderer
-        return make_renderer(self.device, aperture=r.aperture, n_bands=r.n_bands, highlights=r.highlights)
-
-    @property
-    def saving(self) -> bool:
-        """A save is running."""
-        return self.saver.busy
-
     def _poll_saves(self) -> None:
         for path, error in self.saver.poll():
             if error is None:
                 self.saved.append(path)
-                self.flash(f"saved {path.name}")
                 log.info("saved %s", path)
-            else:
-                why = str(error) if isinstance(error, RefocusError) else f"{type(error).__name__}: {error}"
-                self.flash(f"not saved: {why}" if isinstance(error, RefocusError) else f"save failed ({why})")
-                log.warning("saving %s failed: %s", path, why)
+            self.flash(f"saved {path.name}" if error is None else error)
 
     def toggle_fullscreen(self) -> None:
         g, w = self.glfw, self.window

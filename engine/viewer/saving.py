@@ -48,29 +48,41 @@ def free_unreserved(base: Path, reserved) -> Path:
     return p
 
 
+def save_base(source) -> Path:
+    """Where a save of ``source`` goes (before choosing a free name): ``IMAGE.refocus.png`` next to the
+    photo, or ``NAME.refocus.png`` in the working folder for a sample."""
+    if source.path is not None:
+        stem = Path(source.path).with_suffix("")
+        return stem.with_name(stem.name + ".refocus.png")
+    return Path.cwd() / f"{source.name}.refocus.png"
+
+
 class Saver:
-    """Full-resolution saves, one at a time on a background thread (``threaded=False``: at once).
+    """Full-resolution saves, one at a time on a background thread (``threaded=False``: at once)."""
 
-    ``make_renderer()`` gives a renderer of the viewer's options for each save.
-    """
-
-    def __init__(self, make_renderer, threaded: bool = True):
-        self._make_renderer = make_renderer
+    def __init__(self, threaded: bool = True):
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="refocus-save") if threaded else None
         self.jobs: list[SaveJob] = []
 
-    def start(self, image_srgb, disparity, focus, max_blur, dof, base: Path, protect, on_done=None) -> Path:
-        """Queue a save of the photo with these settings; returns the path it will write."""
+    def start(self, image_srgb, disparity, params, base: Path, device: str, options: dict, protect,
+              on_done=None) -> Path:
+        """Queue a save of the photo with ``params`` (focus disparity, K, dof) on a new renderer of
+        ``device`` and ``options``; returns the path it will write."""
         out = free_unreserved(base, {j.path for j in self.jobs})
-        args = (image_srgb, disparity, float(focus), float(max_blur), float(dof), out, protect)
+
+        def work():
+            from ..backends import make_renderer
+
+            return render_and_write(make_renderer(device, **options), image_srgb, disparity, *params, out, protect)
+
         if self._pool is not None:
-            future = self._pool.submit(lambda: render_and_write(self._make_renderer(), *args))
+            future = self._pool.submit(work)
             if on_done is not None:
                 future.add_done_callback(lambda f: on_done())
         else:
             future = Future()
             try:
-                future.set_result(render_and_write(self._make_renderer(), *args))
+                future.set_result(work())
             except BaseException as e:
                 future.set_exception(e)
         self.jobs.append(SaveJob(out, future))
@@ -88,11 +100,20 @@ class Saver:
         more = f" (+{len(self.jobs) - 1} queued)" if len(self.jobs) > 1 else ""
         return f"saving {j.path.name}... {time.monotonic() - j.started:.0f} s{more}"
 
-    def poll(self) -> list[tuple[Path, BaseException | None]]:
-        """The saves finished since the last poll: (path, None) or (path, the error)."""
+    def poll(self) -> list[tuple[Path, str | None]]:
+        """The saves finished since the last poll: (path, None) or (path, why it failed)."""
+        from ..errors import RefocusError
+
         done = [j for j in self.jobs if j.future.done()]
         self.jobs = [j for j in self.jobs if not j.future.done()]
-        return [(j.path, j.future.exception()) for j in done]
+        out = []
+        for j in done:
+            e = j.future.exception()
+            if e is not None:
+                why = f"not saved: {e}" if isinstance(e, RefocusError) else f"save failed ({type(e).__name__}: {e})"
+                log.warning("%s: %s", j.path, why)
+            out.append((j.path, None if e is None else why))
+        return out
 
     def close(self) -> None:
         """Wait for the saves in flight (a file the user asked for is not dropped)."""

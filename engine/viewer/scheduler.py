@@ -85,7 +85,7 @@ class RenderScheduling:
         """Work pending: a render in flight or needed, a save running, or depth being computed."""
         w = self.wanted
         return self._job is not None or (w is not None and w != self.shown) or self._depth_slot is not None \
-            or any(s.status == "depth" for s in self.slots) or self.saving
+            or any(s.status == "depth" for s in self.slots) or self.saver.busy
 
     @property
     def showing_preview(self) -> bool:
