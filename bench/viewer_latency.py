@@ -1,20 +1,27 @@
 #!/usr/bin/env python
-"""Click-to-displayed latency of `refocus view` at 1920x1080.
+"""`refocus view` on a real photo at a phone or camera size: open, click, drag and memory.
 
-Opens the viewer (a real GLFW window; under a private Xvfb with Mesa software
-GL when DISPLAY is unset) on the 1920x1080 synthetic scene with its exact
-depth, at 1:1 in a 1920x1080 window. Each "click" goes through
-Viewer.on_click -- the handler the GLFW mouse callback calls -- at points of
-different depth. Two clocks per click: click-to-preview stops when the
-low-resolution preview (CPU renderer, images above 0.6 MP) has been uploaded,
-drawn, swapped and glFinish()ed; click-to-full stops when the full-resolution
-refocused frame has. The first render (which also builds the blur pyramid) is
-not counted. The same clicks are then repeated with the preview off
-(``--no-preview`` of ``refocus view``) for comparison. Reports medians and
-writes JSON.
+The motorcycle sample (a real photo with its stereo disparity) scaled to
+``--size`` (as ``refocus bench --scene motorcycle --sizes WxH`` scales it) is
+written as a JPEG (quality 95) with a 16-bit ``.depth.png`` sidecar, then opened
+by the viewer in a ``--window`` sized window (a real GLFW window; under a
+private Xvfb with Mesa software GL when DISPLAY is unset), the way
+``refocus view photo.jpg`` opens it. Measured, with a glFinish after each swap:
 
-    python bench/viewer_latency.py [--device cpu] [--clicks 5] [--no-compare]
-                                   [--out bench/results/viewer_latency_cpu.json]
+* open -> final first frame: from creating the viewer (file decode included) to
+  the swap that shows the refocused fit view (not a preview);
+* click -> full frame: ``Viewer.on_click`` (what the GLFW mouse callback calls)
+  at points of different depth, to the swap that shows the display-resolution
+  frame (median);
+* focus drag: ``Viewer.on_drag`` (what the cursor callback calls with the
+  button held) at 60 events/s along a line for ``--drag-seconds``: refocused
+  frames put on screen per second, and pointer-rests -> full frame;
+* peak memory: the process's maximum resident set (ru_maxrss), the viewer only
+  (the files are written by a child process).
+
+Writes JSON (default bench/results/viewer_latency_cpu_WxH.json).
+
+    python bench/viewer_latency.py [--size 4032x3024] [--window 1600x1000] [--device cpu] [--clicks 6]
 """
 
 from __future__ import annotations
@@ -23,16 +30,31 @@ import argparse
 import json
 import os
 import platform
+import resource
 import select
 import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+MAKE_FILES = """
+import sys
+from deocused.bench.scenes import make_inputs
+from deocused.depthmap import save_disparity_png
+w, h, folder = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+d = make_inputs(w, h, "motorcycle")
+open(folder + "/photo.jpg", "wb").write(d["jpeg"])
+save_disparity_png(folder + "/photo.depth.png", d["disparity"])
+"""
+
+#: click points (fractions of the photo) on surfaces at different depths of the motorcycle scene
+CLICKS = [(0.3, 0.55), (0.75, 0.35), (0.5, 0.15), (0.15, 0.85), (0.9, 0.8), (0.55, 0.6)]
 
 
 def start_xvfb(screen="1920x1080x24"):
@@ -56,127 +78,120 @@ def start_xvfb(screen="1920x1080x24"):
     return proc, f":{buf.strip().decode()}"
 
 
+def wait_full(v, t0, timeout=120.0):
+    """Step until the display-resolution frame for what is wanted is on screen (swapped after ``t0``)."""
+    end = time.monotonic() + timeout
+    while v.wanted is None or v.shown != v.wanted or v.showing_preview or v.last_present_time < t0:
+        v.step(wait=0.001)
+        if time.monotonic() > end:
+            raise SystemExit("no final frame within the timeout")
+    return v.last_present_time
+
+
+def measure(v, args, w, h):
+    """Clicks, then a drag; returns the result rows."""
+    from deocused.window import layout
+
+    def to_window(fx, fy):
+        return layout.image_to_window(fx * w, fy * h, v.win_size, v.fb_size, (w, h))
+
+    clicks, last = [], v.focus
+    for i in range(4 * args.clicks):
+        if len(clicks) == args.clicks:
+            break
+        t0 = time.perf_counter()
+        v.on_click(*to_window(*CLICKS[i % len(CLICKS)]))
+        if v.focus == last:
+            continue
+        last = v.focus
+        t1 = wait_full(v, t0)
+        clicks.append({"focus_disparity": round(v.focus, 4), "click_to_full_ms": round(1e3 * (t1 - t0), 1),
+                       "render_ms": round(v.render_ms, 1), "upload_ms": round(v.upload_ms, 1)})
+        print(f"click {len(clicks)}: focus {v.focus:.3f}  {clicks[-1]['click_to_full_ms']:.0f} ms "
+              f"(render {v.render_ms:.0f} ms)", flush=True)
+    n0, t_start = v.frames_rendered, time.perf_counter()
+    n_events = round(60 * args.drag_seconds)
+    for i in range(n_events):
+        u = i / max(1, n_events - 1)
+        fx = 0.15 + 0.7 * (2 * u if u < 0.5 else 2 - 2 * u)
+        t_event = t_start + i / 60
+        while time.perf_counter() < t_event:
+            v.step(wait=0.002)
+        v.on_drag(*to_window(fx, 0.55))
+    t_stop = time.perf_counter()
+    while time.perf_counter() < t_start + n_events / 60:
+        v.step(wait=0.002)
+    fps = (v.frames_rendered - n0) / (time.perf_counter() - t_start)
+    t_full = wait_full(v, t_stop)
+    drag = {"events": n_events, "seconds": args.drag_seconds, "frames_per_s": round(fps, 1),
+            "stop_to_full_ms": round(1e3 * (t_full - t_stop), 1)}
+    print(f"drag: {fps:.1f} frames/s, pointer rests -> full frame {drag['stop_to_full_ms']:.0f} ms", flush=True)
+    return clicks, drag
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cpu", choices=("cpu", "gpu", "auto"))
-    ap.add_argument("--clicks", type=int, default=5)
-    ap.add_argument("--width", type=int, default=1920)
-    ap.add_argument("--height", type=int, default=1080)
-    ap.add_argument("--no-compare", action="store_true", help="skip the run with the preview off")
-    ap.add_argument("--out", default=str(ROOT / "bench/results/viewer_latency_cpu.json"))
+    ap.add_argument("--size", default="4032x3024")
+    ap.add_argument("--window", default="1600x1000")
+    ap.add_argument("--clicks", type=int, default=6)
+    ap.add_argument("--drag-seconds", type=float, default=2.0)
+    ap.add_argument("--out", default=None)
     args = ap.parse_args()
-
+    w, h = (int(v) for v in args.size.split("x"))
+    ww, wh = (int(v) for v in args.window.split("x"))
+    out = Path(args.out or ROOT / f"bench/results/viewer_latency_{args.device}_{w}x{h}.json")
+    folder = tempfile.mkdtemp(prefix="viewer-latency-")
+    subprocess.run([sys.executable, "-c", MAKE_FILES, str(w), str(h), folder], check=True)
+    photo = Path(folder) / "photo.jpg"
     load_before = os.getloadavg()
     xvfb = None
     if not os.environ.get("DISPLAY"):
         if shutil.which("Xvfb") is None:
             raise SystemExit("no DISPLAY and no Xvfb")
-        xvfb, display = start_xvfb(f"{args.width}x{args.height}x24")
+        xvfb, display = start_xvfb(f"{ww}x{wh}x24")
         os.environ["DISPLAY"] = display
         os.environ.setdefault("LIBGL_ALWAYS_SOFTWARE", "1")
+    cpu0 = os.times()
     try:
-        import numpy as np
-
-        from deocused.optics import default_max_blur
-        from deocused.samples import synthetic_scene
         from deocused.viewer.app import Source, Viewer
 
-        w, h = args.width, args.height
-        img, depth = synthetic_scene(w, h)
-        inv = 1.0 / depth
-        disp = ((inv - inv.min()) / (inv.max() - inv.min())).astype(np.float32)
-        # points at different depths (fractions of the frame): sphere, near card, wall, far card, floor
-        pts = [(0.34, 0.62), (0.62, 0.52), (0.15, 0.2), (0.85, 0.45), (0.5, 0.95)]
-        pts = [(fx * w, fy * h) for fx, fy in pts]
-
-        def measure(preview: bool):
-            v = Viewer([Source("synthetic-1080p", image=img, disparity=disp)], device=args.device, size=(w, h),
-                       title="refocus-latency", preview=preview)
-            v.sync_present = True
-            from OpenGL import GL
-
-            gl_renderer = GL.glGetString(GL.GL_RENDERER).decode()
-            t = time.perf_counter()
-            assert v.run_until_idle(600), "first render did not finish"
-            first_ms = 1e3 * (time.perf_counter() - t)
-            rows = []
-            last_focus = v.focus
-            i = 0
-            while len(rows) < args.clicks:
-                x, y = pts[i % len(pts)]
-                i += 1
-                t0 = time.perf_counter()
-                v.on_click(x, y)
-                if v.focus == last_focus:
-                    continue  # same focus: nothing to render
-                last_focus = v.focus
-                t_prev = None
-                while v.busy or v.shown != v.wanted or v.last_present_time < t0:
-                    v.step(wait=0.001)
-                    if t_prev is None and v.showing_preview and v.last_present_time >= t0:
-                        t_prev = v.last_present_time  # the step that uploaded the preview presented it
-                t1 = v.last_present_time
-                row = {"click_xy": [round(x), round(y)], "focus_disparity": round(v.focus, 4),
-                       "click_to_preview_ms": None if t_prev is None else round(1e3 * (t_prev - t0), 1),
-                       "latency_ms": round(1e3 * (t1 - t0), 1), "render_ms": round(v.render_ms, 1),
-                       "preview_render_ms": None if t_prev is None else round(v.preview_ms, 1),
-                       "upload_ms": round(v.upload_ms, 1)}
-                rows.append(row)
-                prev = f"preview {row['click_to_preview_ms']:.0f} ms, " if t_prev is not None else ""
-                print(f"{'preview' if preview else 'no preview'} click {len(rows)}: focus {v.focus:.3f}  "
-                      f"{prev}full {row['latency_ms']:.0f} ms (render {v.render_ms:.0f} ms, "
-                      f"upload {v.upload_ms:.1f} ms)", flush=True)
-            info = {"fb": v.fb_size, "device": v.device, "gl_renderer": gl_renderer, "first_ms": first_ms,
-                    "preview_size": v.preview_size()}
-            v.close()
-            return rows, info
-
-        rows, info = measure(preview=True)
-        base_rows = None if args.no_compare else measure(preview=False)[0]
-        fb, device, gl_renderer, first_ms = info["fb"], info["device"], info["gl_renderer"], info["first_ms"]
+        t0 = time.perf_counter()
+        v = Viewer([Source(photo.name, path=photo)], device=args.device, size=(ww, wh), title="refocus-latency")
+        v.sync_present = True
+        t_open = wait_full(v, t0)
+        open_ms = 1e3 * (t_open - t0)
+        print(f"open -> final first frame {open_ms:.0f} ms (display {v.display_size()}, K {v.max_blur} px)",
+              flush=True)
+        clicks, drag = measure(v, args, w, h)
+        info = {"fb": list(v.fb_size), "display": list(v.display_size()), "max_blur_px": v.max_blur,
+                "preview_size": v.preview_size()}
+        v.close()
     finally:
         if xvfb is not None:
             xvfb.terminate()
             xvfb.wait()
-
-    def med(rs, key):
-        vals = [r[key] for r in rs if r[key] is not None]
-        return round(statistics.median(vals), 1) if vals else None
-
+        shutil.rmtree(folder, ignore_errors=True)
+    cpu1 = os.times()
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    med = round(statistics.median(c["click_to_full_ms"] for c in clicks), 1)
     result = {
-        "what": "click-to-displayed latency of `refocus view` (Viewer.on_click -> frame rendered, uploaded, "
-                "drawn, swapped, glFinish): click_to_preview = low-resolution preview (CPU, > 0.6 MP), "
-                "latency = click to full-resolution frame",
-        "image": f"deocused.samples.synthetic_scene({w}, {h}) with its exact depth",
-        "window": list(fb), "device": device, "gl_renderer": gl_renderer,
-        "max_blur_px": default_max_blur((h, w)), "threaded_render": True,
-        "preview_size": list(info["preview_size"]) if info["preview_size"] else None,
-        "first_render_with_prepare_ms": round(first_ms, 1),
-        "clicks": rows,
-        "median_click_to_preview_ms": med(rows, "click_to_preview_ms"),
-        "median_click_to_full_ms": med(rows, "latency_ms"),
-        "median_latency_ms": med(rows, "latency_ms"),
-        "median_render_ms": med(rows, "render_ms"),
-        "median_preview_render_ms": med(rows, "preview_render_ms"),
-        "median_upload_ms": med(rows, "upload_ms"),
-        "no_preview": None if base_rows is None else {
-            "clicks": base_rows, "median_click_to_full_ms": med(base_rows, "latency_ms"),
-            "median_render_ms": med(base_rows, "render_ms")},
-        "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+        "what": "refocus view on a real photo: open -> final first frame, click -> full (display-resolution) frame, "
+                "frames shown per second during a focus drag, peak memory (ru_maxrss of the viewer process)",
+        "photo": f"motorcycle sample scaled to {w}x{h}, JPEG q95 + 16-bit depth sidecar", "window": [ww, wh],
+        "device": args.device, **info,
+        "open_to_final_first_frame_ms": round(open_ms, 1), "clicks": clicks, "median_click_to_full_ms": med,
+        "drag": drag, "zoom_1to1_ms": None, "peak_memory_mb": round(peak_mb),
+        "cpu_seconds_user_sys": round((cpu1.user - cpu0.user) + (cpu1.system - cpu0.system), 1),
         "loadavg_1min_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
+        "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
         "python": platform.python_version(), "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "command": f"python bench/viewer_latency.py --device {args.device} --clicks {args.clicks}"
-                   + (" --no-compare" if args.no_compare else ""),
+        "command": "python bench/viewer_latency.py " + " ".join(sys.argv[1:]),
     }
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
-    prev = result["median_click_to_preview_ms"]
-    base = result["no_preview"]
-    print(f"median click-to-preview {'-' if prev is None else f'{prev:.0f} ms'}, click-to-full "
-          f"{result['median_click_to_full_ms']:.0f} ms"
-          + (f" (preview off: {base['median_click_to_full_ms']:.0f} ms)" if base else "")
-          + f" ({device}, {w}x{h}, K {result['max_blur_px']} px); wrote {out}")
+    print(f"open {open_ms:.0f} ms, click median {med:.0f} ms, drag {drag['frames_per_s']} fps, "
+          f"peak {peak_mb:.0f} MB; wrote {out}")
     return 0
 
 

@@ -526,3 +526,27 @@ def test_save_is_byte_identical_to_refocus_render(xdisplay, tmp_path):
                  "--output", str(tmp_path / "cli.png")]) == 0
     assert cv2.imread(str(out)).shape == (BH, BW, 3)
     assert out.read_bytes() == (tmp_path / "cli.png").read_bytes()
+
+
+def test_focus_drag_renders_at_the_interaction_resolution_then_the_full_frame(xdisplay):
+    """Press-and-drag pulls focus continuously: while the pointer moves, frames render at the preview
+    resolution (a newer position supersedes an older one) and the display-resolution frame waits;
+    once the pointer has rested ``interaction_s``, the full frame follows."""
+    from deocused.viewer.app import Source, Viewer
+
+    img, disp = big_scene()
+    with Viewer([Source("big", image=img, disparity=disp)], device="cpu", size=(BW, BH), threaded=False) as v:
+        assert v.run_until_idle(120)
+        v.preview_if_slower_ms = -1.0  # every display-resolution render counts as slow
+        v.interaction_s = 3.0  # (0.1 s in use; longer than an unthreaded preview step on a loaded machine)
+        n = v.frames_rendered
+        for fx, fy in ((0.34, 0.62), (0.85, 0.45), (0.5, 0.95)):  # sphere, far card, floor
+            v.on_drag(fx * BW, fy * BH)
+            v.step()
+            assert v.interacting and v.showing_preview and v.shown != v.wanted
+        assert v.frames_rendered == n + 3
+        assert np.abs(v.read_framebuffer(overlay=False).astype(int) - expected_preview_for(v)).max() <= 2
+        time.sleep(v.interaction_s)
+        v.step()
+        assert not v.showing_preview and v.shown == v.wanted
+        assert np.abs(v.read_framebuffer(overlay=False).astype(int) - expected(v)).max() <= 2

@@ -29,7 +29,7 @@ from ..window.input import install_callbacks, k_key_steps, key_for_char, step_ma
 from . import hud
 from .loader import ImageLoading, Slot, Source
 from .saving import Saver, save_base
-from .scheduler import PREVIEW_IF_SLOWER_MS, PREVIEW_MIN_PIXELS, PREVIEW_PIXELS, Job, RenderScheduling
+from .scheduler import INTERACTION_S, PREVIEW_IF_SLOWER_MS, PREVIEW_MIN_PIXELS, PREVIEW_PIXELS, Job, RenderScheduling
 
 log = logging.getLogger("deocused")
 
@@ -74,6 +74,7 @@ class Viewer(ImageLoading, RenderScheduling):
         self.preview = bool(preview) and self.device == "cpu"
         self.preview_renderer = None  # CPU renderer on the downscaled image (made when first needed)
         self.preview_if_slower_ms = PREVIEW_IF_SLOWER_MS
+        self.interaction_s = INTERACTION_S  # a drag or wheel turn lasts this long after its last event
 
         # state
         self.index = 0
@@ -98,6 +99,7 @@ class Viewer(ImageLoading, RenderScheduling):
         self.upload_ms: float | None = None
         self._present_times: deque = deque(maxlen=120)
         self.frames_presented = 0
+        self.frames_rendered = 0  # refocused frames put on screen (previews included)
         self.last_present_time = 0.0
         self.sync_present = False
         self._needs_draw = True
@@ -207,10 +209,18 @@ class Viewer(ImageLoading, RenderScheduling):
         self._needs_draw = True
         return p
 
+    def on_drag(self, x: float, y: float):
+        """Pointer moved to (x, y) with the left button held: a continuous focus pull. Until the pointer
+        has rested for ``interaction_s`` (:data:`INTERACTION_S`), frames render at the interaction (preview) resolution."""
+        self._interacting_until = time.monotonic() + self.interaction_s
+        return self.on_click(x, y)
+
     def on_scroll(self, dy: float) -> None:
-        """Mouse wheel: K times 1.25 per notch up, divided per notch down."""
+        """Mouse wheel: K times 1.25 per notch up, divided per notch down (held keys and quick turns
+        render at the interaction resolution, like a drag)."""
         if self.max_blur is None or dy == 0:
             return
+        self._interacting_until = time.monotonic() + self.interaction_s
         self.max_blur = step_max_blur(self.max_blur, dy)
         self._needs_draw = True
 

@@ -46,6 +46,10 @@ PREVIEW_PIXELS = 300_000  # size of that preview (pixels)
 #: budget of a click (250 ms) the full frame itself comes soon enough, and a preview
 #: would only delay it.
 PREVIEW_IF_SLOWER_MS = 250.0
+#: A drag or wheel turn counts as ongoing this long (s) after its last event: meanwhile frames render at
+#: the preview resolution whenever the display-resolution render is slower than INTERACTION_FRAME_MS.
+INTERACTION_S = 0.1
+INTERACTION_FRAME_MS = 50.0
 
 
 @dataclass
@@ -128,10 +132,18 @@ class RenderScheduling:
             encoders[kind] = Srgb8Encoder()
         return encoders[kind](frame)
 
+    @property
+    def interacting(self) -> bool:
+        """A drag or wheel turn is in progress (its last event is under :data:`INTERACTION_S` old)."""
+        return time.monotonic() < getattr(self, "_interacting_until", 0.0)
+
     def _preview_pays(self, index: int) -> bool:
-        """A preview first, unless the last full render of image ``index`` was quick."""
+        """A preview first, unless the last full render of image ``index`` was quick (for the frame
+        rate of a drag in progress, quick means :data:`INTERACTION_FRAME_MS`)."""
         last = self.__dict__.get("_full_render_ms", {}).get(index)
         limit = getattr(self, "preview_if_slower_ms", PREVIEW_IF_SLOWER_MS)
+        if self.interacting:
+            limit = min(limit, INTERACTION_FRAME_MS)
         return last is None or last > limit
 
     def _render_job(self, index: int, params, prepare: bool, kind: str = "full"):
@@ -190,10 +202,11 @@ class RenderScheduling:
             if job.prepare:
                 self._preview_prepared = (job.index, job.params[3])
             self._preview_done = key
-            if key == self.wanted:  # a stale preview is skipped: the next one is quick
+            if job.index == self.index:  # even a stale one: it is the newest frame there is (a drag)
                 self.screen.tex_image.upload(frame)
                 self._tex_index, self._tex_kind = job.index, "lowres"
                 self.preview_ms = render_ms
+                self.frames_rendered += 1
                 self._needs_draw = True
             return
         if job.prepare:
@@ -206,6 +219,7 @@ class RenderScheduling:
             self._tex_index, self._tex_kind = job.index, "render"
             self.shown = key
             self.render_ms = render_ms
+            self.frames_rendered += 1
             self.__dict__.setdefault("_full_render_ms", {})[job.index] = render_ms
             self._needs_draw = True
 
@@ -231,7 +245,10 @@ class RenderScheduling:
                     self._update_render()  # unthreaded: it has run; take it
             return
         index, params = want[0], want[1:]
-        if self.preview_size(index) is not None and self._preview_done != want and self._preview_pays(index):
+        preview = self.preview_size(index) is not None and self._preview_pays(index)
+        if preview and self._preview_done == want and self.interacting:
+            return  # the pointer still moves: the display-resolution frame waits until it rests
+        if preview and self._preview_done != want:
             if self.preview_renderer is None:
                 from ..backends import make_renderer
 

@@ -3,7 +3,8 @@
 A window object (the *target*) provides ``on_click(x, y)`` (window
 coordinates, screen units), ``on_key(key, mods)`` (GLFW key codes),
 ``on_char(codepoint)``, ``on_scroll(dy)`` (wheel notches) and
-``on_resize(width, height)``; :func:`install_callbacks` routes GLFW's callbacks
+``on_resize(width, height)`` (and optionally ``on_drag(x, y)``: the pointer
+moved with the left button held); :func:`install_callbacks` routes GLFW's callbacks
 to them, so tests call the same handlers real events reach. Printable keys
 arrive through the character callback, so that "+", "D", "Q"... follow the
 keyboard layout; the key callback handles only the listed special keys.
@@ -62,7 +63,12 @@ def install_callbacks(glfw, window, target, special_keys=(), on_refresh=None) ->
         if action in (g.PRESS, g.REPEAT) and key in special:
             target.on_key(key, mods)
 
+    def on_cursor(win, x, y):  # press-and-drag: the target follows the pointer (if it wants to)
+        if g.get_mouse_button(win, g.MOUSE_BUTTON_LEFT) == g.PRESS and hasattr(target, "on_drag"):
+            target.on_drag(x, y)
+
     g.set_mouse_button_callback(window, on_mouse)
+    g.set_cursor_pos_callback(window, on_cursor)
     g.set_key_callback(window, on_key)
     g.set_char_callback(window, lambda win, codepoint: target.on_char(codepoint))
     g.set_scroll_callback(window, lambda win, dx, dy: target.on_scroll(dy))
@@ -70,4 +76,4 @@ def install_callbacks(glfw, window, target, special_keys=(), on_refresh=None) ->
     g.set_framebuffer_size_callback(window, lambda win, fw, fh: target.on_resize(*g.get_window_size(win)))
     if on_refresh is not None:
         g.set_window_refresh_callback(window, lambda win: on_refresh())
-    return on_mouse, on_key
+    return on_mouse, on_key, on_cursor
