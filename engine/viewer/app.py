@@ -134,17 +134,9 @@ class Viewer(ImageLoading, RenderScheduling):
         self.GL = self.screen.GL
         self._gpu_uploader = None
         if self.device == "gpu":
-            self._gpu_uploader = self._make_gpu_uploader()
+            from .interop import try_gpu_uploader  # CUDA-GL interop (None: upload through host memory)
 
-    def _make_gpu_uploader(self):
-        """CUDA-GL interop for the CuPy backend; None (host upload) if it is not available."""
-        try:
-            from .interop import make_gpu_uploader
-
-            return make_gpu_uploader()
-        except Exception as e:  # no libcuda, or a GL driver without interop
-            log.info("CUDA-OpenGL interop unavailable (%s); uploading frames through host memory", e)
-            return None
+            self._gpu_uploader = try_gpu_uploader()
 
     @property
     def _hud_lines(self):

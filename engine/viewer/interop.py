@@ -1,7 +1,7 @@
 """CUDA -> OpenGL fast path: the GPU-rendered frame goes to the display texture
 through a pixel buffer object registered with CUDA, with no copy through host memory.
 
-Only :func:`make_gpu_uploader` is called by the viewer, and only when the
+Only :func:`try_gpu_uploader` is called by the viewer, and only when the
 renderer is the CuPy backend (``renderer.device == "gpu"``). It uses the CUDA
 driver API (``libcuda``, present wherever CuPy runs on an NVIDIA GPU) through
 ctypes: ``cuGraphicsGLRegisterBuffer`` once per frame size, then per frame
@@ -120,3 +120,15 @@ class GpuUploader:
 def make_gpu_uploader() -> GpuUploader:
     """The interop uploader; call only on the GPU path (CuPy renderer)."""
     return GpuUploader()
+
+
+def try_gpu_uploader() -> GpuUploader | None:
+    """:func:`make_gpu_uploader`, or None (host upload) when interop is not available."""
+    import logging
+
+    try:
+        return make_gpu_uploader()
+    except Exception as e:  # no libcuda, or a GL driver without interop
+        logging.getLogger("deocused").info("CUDA-OpenGL interop unavailable (%s); uploading frames through "
+                                           "host memory", e)
+        return None
