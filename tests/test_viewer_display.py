@@ -68,3 +68,21 @@ def test_fit_view_is_the_full_render_resampled_to_the_window():
     r = fit_view_psnr(img, disp, (800, 500), settings)
     assert r["size"] == (667, 500)
     assert min(r["psnr"]) >= 40.0, r["psnr"]
+
+
+def test_reduced_jpeg_decode_is_the_photo_at_a_fraction_of_its_size(tmp_path):
+    from deocused.images import load_image, load_image_reduced
+
+    yy, xx = np.mgrid[0:600, 0:800]
+    img = np.stack([xx / 800, yy / 600, 0.5 + 0.4 * np.sin(xx / 9.0) * np.cos(yy / 7.0)], -1)
+    path = tmp_path / "p.jpg"
+    cv2.imwrite(str(path), np.rint(img[..., ::-1] * 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 95])
+    small, full = load_image_reduced(path, (300, 200))  # 1/2 (400x300); 1/4 (200x150) would be too small
+    assert full == (800, 600) and small.shape == (300, 400, 3) and small.dtype == np.float32
+    ref = cv2.resize(load_image(path), (400, 300), interpolation=cv2.INTER_AREA)
+    assert np.abs(small - ref).mean() < 1.5 / 255 and np.abs(small - ref).max() < 12 / 255
+    assert load_image_reduced(path, (100, 75))[0].shape == (75, 100, 3)  # 1/8
+    assert load_image_reduced(path, (401, 300)) is None  # no reduction is big enough
+    png = tmp_path / "p.png"
+    cv2.imwrite(str(png), np.zeros((600, 800, 3), np.uint8))
+    assert load_image_reduced(png, (100, 75)) is None  # not a JPEG: decoded whole elsewhere

@@ -550,3 +550,32 @@ def test_focus_drag_renders_at_the_interaction_resolution_then_the_full_frame(xd
         v.step()
         assert not v.showing_preview and v.shown == v.wanted
         assert np.abs(v.read_framebuffer(overlay=False).astype(int) - expected(v)).max() <= 2
+
+
+def test_large_jpeg_opens_from_a_reduced_decode_and_saves_full_resolution(xdisplay, tmp_path, monkeypatch):
+    """A JPEG (with a depth file) larger than the screen is decoded at 1/2..1/8 of its size for the fit
+    view; clicks map to photo pixels; S decodes the whole photo in the background and writes the same
+    bytes as `refocus render`."""
+    import deocused.viewer.app as app
+    from deocused.cli import main
+    from deocused.depthmap import save_disparity_png
+
+    monkeypatch.setattr(app, "screen_pixels", lambda: (320, 200))
+    img, disp = big_scene()  # 1024x640
+    photo = tmp_path / "big.jpg"
+    cv2.imwrite(str(photo), np.rint(img[..., ::-1] * 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 95])
+    save_disparity_png(tmp_path / "big.depth.png", disp)
+    with app.Viewer([app.Source("big.jpg", path=photo)], device="cpu", size=(256, 160)) as v:
+        slot = v.slots[0]
+        assert slot.reduced and slot.image.shape == (320, 512, 3) and slot.size == (BW, BH)  # 1/2
+        assert slot.disparity.shape == (BH, BW)
+        assert v.run_until_idle(60) and v.shown[4] == (256, 160) and v.renderer.shape == (160, 256)
+        assert v.on_click(0.85 * 256, 0.45 * 160) == pytest.approx((0.85 * BW, 0.45 * BH))
+        assert v.run_until_idle(60)
+        _, focus, k, dof, _ = v.shown
+        out = v.save()
+        assert v.run_until_idle(60) and v.saved == [out]
+    assert main(["render", str(photo), "--focus-disparity", repr(focus), "--max-blur", repr(k), "--dof", repr(dof),
+                 "--output", str(tmp_path / "cli.png")]) == 0
+    assert cv2.imread(str(out)).shape == (BH, BW, 3)
+    assert out.read_bytes() == (tmp_path / "cli.png").read_bytes()

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..window import layout
-from ..window.display import check_display, close_window, open_window
+from ..window.display import check_display, close_window, open_window, screen_pixels
 from ..window.input import install_callbacks, k_key_steps, key_for_char, step_max_blur
 from . import hud
 from .loader import ImageLoading, Slot, Source
@@ -113,6 +113,9 @@ class Viewer(ImageLoading, RenderScheduling):
         self._tex_index: int | None = None
         self._depth_tex_index: int | None = None
 
+        if self._pool is not None:  # load the renderer's code while the first photo decodes
+            self._pool.submit(self.renderer.warm_up)
+        self.reduce_to = screen_pixels()  # a JPEG larger than this opens from a reduced decode
         self._load(0, direction=+1)
         self.glfw, self.window = open_window(size, title, visible, image_size=self.slots[self.index].size,
                                              command="refocus view")
@@ -167,7 +170,7 @@ class Viewer(ImageLoading, RenderScheduling):
     def _reset_params(self, slot: Slot) -> None:
         from ..optics import default_max_blur, focus_disparity_at
 
-        h, w = slot.image.shape[:2]
+        w, h = slot.size
         self.max_blur = self.max_blur_override if self.max_blur_override is not None else default_max_blur((h, w))
         if slot.disparity is not None:
             x, y = slot.focus_xy if slot.focus_xy is not None else (w / 2, h / 2)
@@ -280,7 +283,7 @@ class Viewer(ImageLoading, RenderScheduling):
         src, (_, focus, k, dof, _) = slot.source, want  # the settings of the frame shown
         r = self.renderer
         options = {"aperture": r.aperture, "n_bands": r.n_bands, "highlights": r.highlights}
-        out = self.saver.start(slot.image, slot.disparity, (focus, k, dof), save_base(src), self.device, options,
+        out = self.saver.start(slot.full_image, slot.disparity, (focus, k, dof), save_base(src), self.device, options,
                                protect=[p for p in (src.path, src.depth) if p is not None],
                                on_done=self.glfw.post_empty_event)
         self._needs_draw = True

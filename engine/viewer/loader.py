@@ -38,16 +38,32 @@ class Source:
 
 @dataclass
 class Slot:
+    """An image of the list. ``image`` may be a reduced decode of the photo (``reduced``; a JPEG opened
+    at 1/2..1/8 of its size for the screen); ``size`` is always the photo's own (w, h), the size of
+    ``disparity`` and of the coordinates clicks map to; :meth:`full_image` decodes the whole photo."""
+
     source: Source
     status: str = "pending"  # pending, depth, ready, failed
-    image: np.ndarray | None = None
+    image: np.ndarray | None = None  # sRGB float32 (h, w, 3), the photo or its reduced decode
     disparity: np.ndarray | None = None
     focus_xy: tuple[float, float] | None = None
     error: str = ""
+    full_size: tuple[int, int] | None = None  # (w, h) of the photo when ``image`` is reduced
+    reduced: bool = False
 
     @property
     def size(self):
+        if self.full_size is not None:
+            return self.full_size
         return None if self.image is None else (self.image.shape[1], self.image.shape[0])
+
+    def full_image(self) -> np.ndarray:
+        """The photo at its own size (decoded now if ``image`` is a reduced decode; not kept)."""
+        if not self.reduced:
+            return self.image
+        from ..images import load_image
+
+        return np.asarray(load_image(self.source.path), np.float32)
 
 
 def _is_timeout(e: BaseException) -> bool:
@@ -84,6 +100,8 @@ class ImageLoading:
         try:
             if src.image is not None:
                 img, disp, focus = src.image, src.disparity, src.focus_xy
+            elif self._load_reduced(slot):
+                return
             else:
                 photo = load_photo(src.path, sample=src.sample, depth=src.depth, depth_kind=self.depth_kind,
                                    estimate=False)
@@ -100,10 +118,30 @@ class ImageLoading:
         except MemoryError:
             self._fail(slot, f"{src.name}: out of memory")
 
+    def _load_reduced(self, slot: Slot) -> bool:
+        """A JPEG with a depth file, larger than the screen needs: decode it reduced (the viewer's
+        ``reduce_to``: the framebuffer pixels the screen can show); True if done."""
+        from ..depthmap import find_sidecar, load_disparity
+        from ..images import load_image_reduced
+
+        src = slot.source
+        if getattr(self, "reduce_to", None) is None or src.path is None:
+            return False
+        depth = src.depth or find_sidecar(str(src.path))
+        reduced = None if depth is None else load_image_reduced(src.path, self.reduce_to)
+        if reduced is None:
+            return False
+        slot.image, slot.full_size = reduced
+        slot.reduced = True
+        slot.disparity = np.asarray(load_disparity(str(depth), slot.full_size[::-1], self.depth_kind), np.float32)
+        slot.status = "ready"
+        return True
+
     def _fail(self, slot: Slot, why: str) -> None:
         slot.status = "failed"
         slot.error = why
-        slot.image = slot.disparity = None
+        slot.image = slot.disparity = slot.full_size = None
+        slot.reduced = False
         self.flash(f"{why} - skipped")
         log.warning("%s (skipped)", why)
 

@@ -28,12 +28,15 @@ class SaveJob:
 
 def render_and_write(renderer, image_srgb, disparity, focus: float, max_blur: float, dof: float, out: Path,
                      protect) -> Path:
-    """Render the photo at full resolution with these settings and write it to ``out`` (never over ``protect``)."""
+    """Render the photo (sRGB float32, or a function returning it) at full resolution with these settings
+    and write it to ``out`` (never over ``protect``)."""
     from ..images import write_image
     from ..photo import Photo, render_photo
     from ..settings import RenderSettings
 
     settings = RenderSettings(focus_disparity=focus, max_blur=max_blur, dof=dof)
+    if callable(image_srgb):  # the photo decoded whole only now (the viewer may hold a reduced decode)
+        image_srgb = image_srgb()
     return write_image(out, render_photo(Photo(image_srgb, disparity), settings, renderer), protect=protect)
 
 

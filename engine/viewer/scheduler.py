@@ -116,6 +116,8 @@ class RenderScheduling:
         if cached is None or cached[0] != (index, size):
             self._display_cache = None  # free the old ones first
             slot = self.slots[index]
+            if slot.reduced and (slot.image.shape[1] < size[0] or slot.image.shape[0] < size[1]):
+                slot.image, slot.full_size, slot.reduced = slot.full_image(), None, False  # a bigger screen
             cached = self._display_cache = ((index, size), display_inputs(slot.image, slot.disparity, size))
         return cached[1]
 

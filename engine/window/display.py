@@ -64,6 +64,23 @@ def open_window(size, title: str, visible: bool = True, image_size=None, command
     return glfw, win
 
 
+def screen_pixels() -> tuple[int, int] | None:
+    """The primary monitor's work area in framebuffer pixels (HiDPI scale applied): the most a window
+    can show without going full screen. None when GLFW or the monitor cannot say."""
+    try:
+        import glfw
+    except ImportError:
+        return None
+    if not glfw.init():
+        return None
+    mon = glfw.get_primary_monitor()
+    if not mon:
+        return None
+    _, _, aw, ah = glfw.get_monitor_workarea(mon)
+    sx, sy = glfw.get_monitor_content_scale(mon)
+    return (round(aw * max(1.0, sx)), round(ah * max(1.0, sy))) if aw > 0 and ah > 0 else None
+
+
 def close_window(glfw, window) -> None:
     glfw.destroy_window(window)
     glfw.terminate()
