@@ -393,9 +393,11 @@ def test_save_during_preview_writes_the_full_render(big_viewer, tmp_path, monkey
 
 
 def test_click_during_full_render_gets_its_preview_next(big_viewer):
+    from deocused.viewer.scheduler import JobKind
+
     v = big_viewer
     click_until_preview(v, 0.34, 0.62)  # the sphere; its full render is now running
-    assert v._job is not None and v._job.kind == "full"
+    assert v._job is not None and v._job.kind is JobKind.FULL
     v.on_click(0.85 * BW, 0.45 * BH)  # the far card, before that render is done
     want = v.wanted
     end = time.monotonic() + 30

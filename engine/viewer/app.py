@@ -24,12 +24,21 @@ import numpy as np
 
 from ..errors import InputError
 from ..window import layout
-from ..window.display import check_display, close_window, open_window, screen_pixels
+from ..window.display import check_display, close_window, open_window, screen_pixels, toggle_fullscreen
 from ..window.input import install_callbacks, k_key_steps, key_for_char, step_max_blur
 from . import hud
 from .loader import ImageLoading, Slot, Source
 from .saving import Saver, save_base
-from .scheduler import INTERACTION_S, PREVIEW_IF_SLOWER_MS, PREVIEW_MIN_PIXELS, PREVIEW_PIXELS, Job, RenderScheduling
+from .scheduler import (
+    INTERACTION_S,
+    PREVIEW_IF_SLOWER_MS,
+    PREVIEW_MIN_PIXELS,
+    PREVIEW_PIXELS,
+    Job,
+    JobKind,
+    RenderScheduling,
+    TexKind,
+)
 
 log = logging.getLogger("deocused")
 
@@ -105,7 +114,7 @@ class Viewer(ImageLoading, RenderScheduling):
         self._needs_draw = True
         self._status_key = None
         self._saved_geometry = None
-        self._tex_kind = None  # "preview" (unblurred photo), "lowres" (quick preview render) or "render"
+        self._tex_kind: TexKind | None = None
         self._preview_prepared = None  # (index, display size) the preview renderer is prepared for
         self._preview_done = None  # (index, focus, k, dof) whose preview has been rendered
         self.preview_ms: float | None = None
@@ -163,7 +172,7 @@ class Viewer(ImageLoading, RenderScheduling):
                 shown = resample_linear(slot.image, self.display_size())  # sRGB: a stand-in until the render
                 preview = np.rint(np.clip(shown, 0.0, 1.0) * 255.0).astype(np.uint8)
                 self.screen.tex_image.upload(preview)
-                self._tex_index, self._tex_kind = self.index, "preview"
+                self._tex_index, self._tex_kind = self.index, TexKind.PHOTO
                 self.shown = None
         self._needs_draw = True
 
@@ -297,20 +306,10 @@ class Viewer(ImageLoading, RenderScheduling):
             self.flash(f"saved {path.name}" if error is None else error)
 
     def toggle_fullscreen(self) -> None:
-        g, w = self.glfw, self.window
-        if not self.fullscreen:
-            mon = g.get_window_monitor(w) or g.get_primary_monitor()
-            if not mon:
-                return
-            self._saved_geometry = (*g.get_window_pos(w), *g.get_window_size(w))
-            mode = g.get_video_mode(mon)
-            g.set_window_monitor(w, mon, 0, 0, mode.size.width, mode.size.height, mode.refresh_rate)
-            self.fullscreen = True
-        else:
-            x, y, ww, wh = self._saved_geometry or (50, 50, 960, 640)
-            g.set_window_monitor(w, None, x, y, ww, wh, 0)
-            self.fullscreen = False
-        self.on_resize(*g.get_window_size(w))
+        """F / F11: full screen on the window's monitor, or back to the window it was."""
+        self.fullscreen, self._saved_geometry = toggle_fullscreen(self.glfw, self.window, self.fullscreen,
+                                                                  self._saved_geometry)
+        self.on_resize(*self.glfw.get_window_size(self.window))
 
     def close_window(self) -> None:
         self.glfw.set_window_should_close(self.window, True)
@@ -327,7 +326,7 @@ class Viewer(ImageLoading, RenderScheduling):
             return "no image could be loaded" if all(s.status == "failed" for s in self.slots) else slot.error
         if slot.status == "depth":
             return "computing depth..."
-        if (self._job is not None and self._job.kind != "complete") or (self.wanted is not None
+        if (self._job is not None and self._job.kind is not JobKind.COMPLETE) or (self.wanted is not None
                                                                           and self.wanted != self.shown):
             if self.showing_preview:
                 return "preview - rendering..."

@@ -33,6 +33,7 @@ import math
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from enum import Enum
 
 import numpy as np
 
@@ -52,13 +53,29 @@ INTERACTION_S = 0.1
 INTERACTION_FRAME_MS = 50.0
 
 
+class JobKind(Enum):
+    """What a render job does."""
+
+    FULL = "full"  # the fit view at display resolution
+    PREVIEW = "preview"  # the quick low-resolution frame (CPU; clicks on slow renders, drags)
+    COMPLETE = "complete"  # idle: the rest of the pyramid the current K may read
+
+
+class TexKind(Enum):
+    """What the display texture holds."""
+
+    PHOTO = "photo"  # the photo unblurred (until its first render)
+    LOWRES = "lowres"  # a preview render
+    RENDER = "render"  # a display-resolution render
+
+
 @dataclass
 class Job:
     index: int
     params: tuple  # (focus, K in image pixels, dof, display size (w, h))
     future: Future = field(default=None)
     prepare: bool = False
-    kind: str = "full"  # "full", "preview" (low resolution, CPU) or "complete" (the rest of the pyramid)
+    kind: JobKind = JobKind.FULL
 
 
 class RenderScheduling:
@@ -94,7 +111,7 @@ class RenderScheduling:
     @property
     def showing_preview(self) -> bool:
         """The display texture holds a low-resolution preview (the full render is pending)."""
-        return self._tex_kind == "lowres" and self._tex_index == self.index
+        return self._tex_kind is TexKind.LOWRES and self._tex_index == self.index
 
     def preview_size(self, index: int | None = None):
         """(width, height) of the quick preview of image ``index``, or None when it gets none."""
@@ -121,7 +138,7 @@ class RenderScheduling:
             cached = self._display_cache = ((index, size), display_inputs(slot.image, slot.disparity, size))
         return cached[1]
 
-    def _to_srgb8(self, frame, kind: str):
+    def _to_srgb8(self, frame, kind: JobKind):
         """A rendered linear frame as 8-bit sRGB: host frames through the table encoder (buffers per kind)."""
         if not isinstance(frame, np.ndarray):
             from ..colour import linear_to_srgb8
@@ -148,18 +165,18 @@ class RenderScheduling:
             limit = min(limit, INTERACTION_FRAME_MS)
         return last is None or last > limit
 
-    def _render_job(self, index: int, params, prepare: bool, kind: str = "full"):
+    def _render_job(self, index: int, params, prepare: bool, kind: JobKind = JobKind.FULL):
         """The work of one job on the render thread: (sRGB8 frame at display size or None, prepare ms, render ms).
         ``params``: (focus, K in image pixels, dof, display size); K is scaled to the pixels rendered."""
         t0 = time.perf_counter()
         focus, k, dof, size = params
         scale = size[0] / self.slots[index].size[0]
-        if kind == "complete":  # idle: the levels a render of this K may read (a CPU render
+        if kind is JobKind.COMPLETE:  # idle: the levels a render of this K may read (a CPU render
             from ..pyramid import levels_needed  # builds only the full-resolution tiles it reads)
 
             self.renderer.ensure_levels(levels_needed(k * scale))
             return None, 0.0, 1e3 * (time.perf_counter() - t0)
-        if kind == "preview":
+        if kind is JobKind.PREVIEW:
             import cv2
 
             from .display import resample_disparity, resample_linear
@@ -170,13 +187,13 @@ class RenderScheduling:
                 image, disparity = self._display_inputs(index, size)
                 r.prepare(resample_linear(image, (pw, ph)), resample_disparity(disparity, (pw, ph)))
             t1 = time.perf_counter()
-            small = r.to_host(self._to_srgb8(r.render(focus, k * pw / self.slots[index].size[0], dof), "preview"))
+            small = r.to_host(self._to_srgb8(r.render(focus, k * pw / self.slots[index].size[0], dof), kind))
             frame = cv2.resize(small, size, interpolation=cv2.INTER_LINEAR)
             return frame, 1e3 * (t1 - t0), 1e3 * (time.perf_counter() - t1)
         if prepare:
             self.renderer.prepare(*self._display_inputs(index, size))
         t1 = time.perf_counter()
-        frame = self._to_srgb8(self.renderer.render(focus, k * scale, dof), "full")
+        frame = self._to_srgb8(self.renderer.render(focus, k * scale, dof), kind)
         self.renderer.synchronize()
         t2 = time.perf_counter()
         return frame, 1e3 * (t1 - t0), 1e3 * (t2 - t1)
@@ -184,7 +201,7 @@ class RenderScheduling:
     def _finish_job(self, job: Job) -> None:
         """Take a finished job's frame: show it if it is still for the current image."""
         key = (job.index, *job.params)
-        if job.kind == "complete":
+        if job.kind is JobKind.COMPLETE:
             self._completed = key
             try:
                 job.future.result()
@@ -195,18 +212,18 @@ class RenderScheduling:
             frame, _prep_ms, render_ms = job.future.result()
         except (RefocusError, MemoryError) as e:
             self.flash(str(e) if isinstance(e, RefocusError) else "out of memory while rendering")
-            if job.kind == "preview":
+            if job.kind is JobKind.PREVIEW:
                 self._preview_done = key  # go on with the full render (it reports its own error)
             else:
                 self.shown = key  # do not retry the same parameters forever
             return
-        if job.kind == "preview":
+        if job.kind is JobKind.PREVIEW:
             if job.prepare:
                 self._preview_prepared = (job.index, job.params[3])
             self._preview_done = key
             if job.index == self.index:  # even a stale one: it is the newest frame there is (a drag)
                 self.screen.tex_image.upload(frame)
-                self._tex_index, self._tex_kind = job.index, "lowres"
+                self._tex_index, self._tex_kind = job.index, TexKind.LOWRES
                 self.preview_ms = render_ms
                 self.frames_rendered += 1
                 self._needs_draw = True
@@ -218,7 +235,7 @@ class RenderScheduling:
             self._upload_frame(frame)
             self.upload_ms = 1e3 * (time.perf_counter() - t0)
             self._frame = frame
-            self._tex_index, self._tex_kind = job.index, "render"
+            self._tex_index, self._tex_kind = job.index, TexKind.RENDER
             self.shown = key
             self.render_ms = render_ms
             self.frames_rendered += 1
@@ -232,17 +249,17 @@ class RenderScheduling:
                 return
             self._job = None
             self._finish_job(job)
-            if self._pool is None and job.kind == "preview":
+            if self._pool is None and job.kind is JobKind.PREVIEW:
                 return  # unthreaded: let step() present the preview before the full render runs
         want = self.wanted
         if want is not None and want == self.shown and self.showing_preview:
             if self._frame is not None:  # back to the parameters of the full frame on hand (e.g. R)
                 self._upload_frame(self._frame)
-            self._tex_kind = "render"
+            self._tex_kind = TexKind.RENDER
             self._needs_draw = True
         if want is None or want == self.shown:
             if want is not None and self._prepared == (want[0], want[4]) and getattr(self, "_completed", None) != want:
-                self._submit(Job(want[0], want[1:], kind="complete"))  # idle: the rest of the pyramid
+                self._submit(Job(want[0], want[1:], kind=JobKind.COMPLETE))  # idle: the rest of the pyramid
                 if self._pool is None:
                     self._update_render()  # unthreaded: it has run; take it
             return
@@ -257,7 +274,7 @@ class RenderScheduling:
                 r = self.renderer
                 self.preview_renderer = make_renderer("cpu", aperture=r.aperture, n_bands=r.n_bands,
                                                       highlights=r.highlights)
-            job = Job(index, params, prepare=self._preview_prepared != (index, params[3]), kind="preview")
+            job = Job(index, params, prepare=self._preview_prepared != (index, params[3]), kind=JobKind.PREVIEW)
             if job.prepare:
                 self._preview_prepared = None
         else:

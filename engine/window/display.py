@@ -71,6 +71,7 @@ def screen_pixels() -> tuple[int, int] | None:
         import glfw
     except ImportError:
         return None
+    glfw.set_error_callback(lambda code, desc: None)  # open_window reports what goes wrong
     if not glfw.init():
         return None
     mon = glfw.get_primary_monitor()
@@ -79,6 +80,22 @@ def screen_pixels() -> tuple[int, int] | None:
     _, _, aw, ah = glfw.get_monitor_workarea(mon)
     sx, sy = glfw.get_monitor_content_scale(mon)
     return (round(aw * max(1.0, sx)), round(ah * max(1.0, sy))) if aw > 0 and ah > 0 else None
+
+
+def toggle_fullscreen(g, w, fullscreen: bool, saved_geometry):
+    """Window ``w`` to full screen on its monitor (remembering its geometry) or back; returns
+    (full screen now, the geometry to go back to)."""
+    if not fullscreen:
+        mon = g.get_window_monitor(w) or g.get_primary_monitor()
+        if not mon:
+            return False, saved_geometry
+        saved_geometry = (*g.get_window_pos(w), *g.get_window_size(w))
+        mode = g.get_video_mode(mon)
+        g.set_window_monitor(w, mon, 0, 0, mode.size.width, mode.size.height, mode.refresh_rate)
+        return True, saved_geometry
+    x, y, ww, wh = saved_geometry or (50, 50, 960, 640)
+    g.set_window_monitor(w, None, x, y, ww, wh, 0)
+    return False, saved_geometry
 
 
 def close_window(glfw, window) -> None:
