@@ -21,14 +21,14 @@ def add_cli(subparsers) -> None:
     p = subparsers.add_parser(
         "view", help="open photos in a window; click to refocus",
         description="Open IMAGE(s) in a window and click anything to bring it into focus. With no IMAGE the "
-                    "bundled sample opens. Keys: click focus, wheel or +/- blur K, D depth view, S save PNG, "
+                    "bundled sample opens. Keys: click or drag focus, wheel or +/- blur K, D depth view, S save PNG, "
                     "Left/Right previous/next image, R reset, F full screen, H help, Esc/Q quit.")
     p.add_argument("images", nargs="*", metavar="IMAGE", help="photos to show (default: the bundled sample)")
     p.add_argument("--sample", choices=SAMPLES, help="show a bundled sample (default when no IMAGE: motorcycle)")
     add_render_arguments(p)
     p.add_argument("--no-preview", dest="preview", action="store_false",
-                   help="CPU: do not show a quick low-resolution preview before each full-resolution render "
-                        "(used for images above 0.6 megapixels)")
+                   help="CPU: do not show a quick low-resolution preview before each slow render or while "
+                        "dragging (used for windows above 0.6 megapixels)")
     p.set_defaults(func=cmd_view)
 
 

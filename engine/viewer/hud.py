@@ -13,7 +13,7 @@ __all__ = ["HELP_LINES", "format_status", "text_panel"]
 HELP_LINES = (
     "Keys and mouse",
     "",
-    "left click    focus on the clicked point",
+    "click, drag   focus on the point under the pointer",
     "wheel, + / -  change the blur K (aperture)",
     "D             toggle the depth view",
     "S             save the full-resolution result as PNG next to the image",
