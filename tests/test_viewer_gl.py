@@ -520,7 +520,9 @@ def test_save_is_byte_identical_to_refocus_render(xdisplay, tmp_path):
         _, focus, k, dof, _ = v.shown
         out = v.save()
         assert out == tmp_path / "big.refocus.png" and v.saver.busy
-        v.step()
+        end = time.monotonic() + 5
+        while v._needs_draw and time.monotonic() < end:  # (the HUD waits while the wheel turn lasts)
+            v.step(wait=0.01)
         assert "saving big.refocus.png" in v._hud_lines[-1]
         v.on_click(0.34 * BW / 2, 0.62 * BH / 2)  # input stays live: a new focus while saving
         assert v.run_until_idle(60) and v.saved == [out] and v.shown[1] != focus

@@ -109,6 +109,7 @@ class Viewer(ImageLoading, RenderScheduling):
         self._present_times: deque = deque(maxlen=120)
         self.frames_presented = 0
         self.frames_rendered = 0  # refocused frames put on screen (previews included)
+        self._new_frame = False  # a refocused frame is in the texture and not yet presented
         self.last_present_time = 0.0
         self.sync_present = False
         self._needs_draw = True
@@ -367,7 +368,7 @@ class Viewer(ImageLoading, RenderScheduling):
         self._present_times.append(now)
         self.last_present_time = time.perf_counter()
         self.frames_presented += 1
-        self._needs_draw = False
+        self._needs_draw = self._new_frame = False
 
     def read_framebuffer(self, overlay: bool = True) -> np.ndarray:
         """Draw the current state into the back buffer and read it with glReadPixels.
@@ -401,13 +402,13 @@ class Viewer(ImageLoading, RenderScheduling):
         if key != self._status_key:
             self._status_key = key
             self._needs_draw = True
-        if self._needs_draw:
-            self._present()
+        if self._needs_draw and (self._new_frame or not self.interacting):
+            self._present()  # during a drag only new frames are drawn: they carry the HUD's changes too
 
     def run(self) -> None:
         """Run until the window is closed (Esc, Q or the close button)."""
         while not self.should_close:
-            self.step(wait=0.02 if self.busy else 0.5)
+            self.step(wait=0.02 if self.busy or self._needs_draw else 0.5)
 
     def run_frames(self, n: int) -> None:
         for _ in range(n):

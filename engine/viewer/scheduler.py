@@ -226,6 +226,7 @@ class RenderScheduling:
                 self._tex_index, self._tex_kind = job.index, TexKind.LOWRES
                 self.preview_ms = render_ms
                 self.frames_rendered += 1
+                self._new_frame = True
                 self._needs_draw = True
             return
         if job.prepare:
@@ -239,6 +240,7 @@ class RenderScheduling:
             self.shown = key
             self.render_ms = render_ms
             self.frames_rendered += 1
+            self._new_frame = True
             self.__dict__.setdefault("_full_render_ms", {})[job.index] = render_ms
             self._needs_draw = True
 
