@@ -140,11 +140,11 @@ class CpuRenderer(Renderer):
 
     device = "cpu"
 
-    def prepare(self, image_linear, disparity) -> None:
+    def prepare(self, image_linear, disparity, whole=None) -> None:
         with _KERNEL_LOCK, _interruptible():
-            self._prepare(image_linear, disparity)
+            self._prepare(image_linear, disparity, whole)
 
-    def _prepare(self, image_linear, disparity) -> None:
+    def _prepare(self, image_linear, disparity, whole=None) -> None:
         image_linear = np.asarray(image_linear, np.float32)
         disparity = np.ascontiguousarray(disparity, np.float32)
         self.check_inputs(image_linear, disparity)
@@ -174,6 +174,8 @@ class CpuRenderer(Renderer):
         band_p = np.empty((hp, wp), np.uint8)  # outside the image band n: no layer has content
         counts, sums, d_lo, d_hi, *self._tile_stats = cpx.ingest(boost_highlights(image_linear, self.highlights),
                                                                  disparity, n, image_p, band_p)
+        if whole is not None:  # a crop: the photo's bands (see Renderer.render_region)
+            counts, sums, d_lo, d_hi = whole.counts, whole.sums, whole.d_lo, whole.d_hi
         mids = (np.arange(n) + 0.5) / n
         self.band_count = counts
         self.band_centre = np.where(counts > 0, sums / np.maximum(counts, 1), mids).astype(np.float32)

@@ -258,7 +258,7 @@ class GpuRenderer(Renderer):
                            "use a smaller image or --device cpu")
 
     # -- prepare -------------------------------------------------------------------------
-    def prepare(self, image_linear, disparity) -> None:
+    def prepare(self, image_linear, disparity, whole=None) -> None:
         if not isinstance(image_linear, cp.ndarray):
             image_linear = np.asarray(image_linear, np.float32)
         if not isinstance(disparity, cp.ndarray):
@@ -273,7 +273,7 @@ class GpuRenderer(Renderer):
         if h == 0 or w == 0:
             raise InputError("image is empty")
         try:
-            self._prepare(image_linear, disparity, h, w)
+            self._prepare(image_linear, disparity, h, w, whole)
         except InputError:
             self.shape = None
             raise
@@ -291,7 +291,7 @@ class GpuRenderer(Renderer):
         target.set(np.ascontiguousarray(a, dtype=np.float32).reshape(shape), stream=self.stream)
         return target
 
-    def _prepare(self, image, disp, h: int, w: int) -> None:
+    def _prepare(self, image, disp, h: int, w: int, whole=None) -> None:
         n = self.n_bands
         self._upload_consts()
         if self._alloc_shape != (h, w):
@@ -317,10 +317,12 @@ class GpuRenderer(Renderer):
         dmin, dmax = _unordered(stats_i[n]), _unordered(stats_i[n + 1])
         if dmin < 0.0 or dmax > 1.0:
             raise InputError("disparity must be normalised to [0, 1]")
-        counts = stats_i[:n].astype(np.int64)
+        counts, sums = stats_i[:n].astype(np.int64), stats_d
+        if whole is not None:  # a crop: the photo's bands (see Renderer.render_region)
+            counts, sums, dmin, dmax = whole.counts, whole.sums, whole.d_lo, whole.d_hi
         mids = (np.arange(n) + 0.5) / n
         self.band_count = counts
-        self.band_centre = np.where(counts > 0, stats_d / np.maximum(counts, 1), mids).astype(np.float32)
+        self.band_centre = np.where(counts > 0, sums / np.maximum(counts, 1), mids).astype(np.float32)
         self._d_extremes = np.array([dmin, dmax], np.float32)
         b["centre"].set(self.band_centre, stream=self.stream)
         b["count"].set(counts.astype(np.int32), stream=self.stream)

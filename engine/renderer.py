@@ -15,13 +15,14 @@ picks one.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 
 import numpy as np
 
 from .aperture import Aperture
 from .colour import linear_to_srgb8
 from .errors import InputError
-from .pyramid import DEFAULT_BANDS, MAX_RADIUS
+from .pyramid import DEFAULT_BANDS, LEVEL_RADII, MAX_RADIUS, MAX_SCALE, band_of, level_scale, levels_needed
 
 #: Largest highlight boost gain a renderer accepts.
 MAX_HIGHLIGHTS = 100.0
@@ -40,6 +41,46 @@ def boost_highlights(linear, gain: float, threshold: float = 0.9):
     m = linear.max(axis=2, keepdims=True)
     t = ((m - threshold) / (1.0 - threshold)).clip(0.0, 1.0)
     return (linear * (1.0 + gain * t * t)).astype(linear.dtype)
+
+
+@dataclass(frozen=True)
+class BandStats:
+    """What ``prepare`` measures over the whole photo and ``render`` uses beyond each pixel's
+    neighbourhood: pixels per disparity band, their disparity sums, the disparity range. A crop
+    prepared with its photo's stats renders as the photo does (see :meth:`Renderer.render_region`)."""
+
+    counts: np.ndarray  # int64 (n_bands,)
+    sums: np.ndarray  # float64 (n_bands,)
+    d_lo: float
+    d_hi: float
+
+    @classmethod
+    def of(cls, disparity: np.ndarray, n_bands: int) -> BandStats:
+        d = np.asarray(disparity, np.float32).reshape(-1)
+        band = band_of(d, n_bands)
+        return cls(np.bincount(band, minlength=n_bands).astype(np.int64),
+                   np.bincount(band, weights=d.astype(np.float64), minlength=n_bands),
+                   float(d.min()), float(d.max()))
+
+
+def region_reach(stats: BandStats, focus_disparity: float, max_blur: float, dof: float) -> int:
+    """Pixels around a region whose input a render of it reads: the largest level's radius, its
+    downsampling box and bilinear footprint, and the outline split's neighbour."""
+    from .optics import coc_radius
+
+    r = float(coc_radius(np.array([stats.d_lo, stats.d_hi], np.float32), focus_disparity, max_blur, dof).max())
+    rho = LEVEL_RADII[min(levels_needed(r), len(LEVEL_RADII)) - 1]
+    return int(np.ceil(rho)) + 2 * level_scale(rho) + 2
+
+
+def aligned_window(region, reach: int, shape) -> tuple[int, int, int, int]:
+    """``region`` (x0, y0, x1, y1) grown by ``reach`` and out to multiples of the coarsest level
+    scale (so every level's downsampling blocks fall as in the whole photo), within ``shape`` (h, w)."""
+    x0, y0, x1, y1 = region
+    h, w = shape
+    a = MAX_SCALE
+    return (max(0, (x0 - reach) // a * a), max(0, (y0 - reach) // a * a),
+            min(w, -(-(x1 + reach) // a) * a), min(h, -(-(y1 + reach) // a) * a))
 
 
 class Renderer(ABC):
@@ -101,9 +142,28 @@ class Renderer(ABC):
             raise InputError(f"depth-of-field range must be in [0, 1], got {dof}")
 
     @abstractmethod
-    def prepare(self, image_linear, disparity) -> None:
+    def prepare(self, image_linear, disparity, whole: BandStats | None = None) -> None:
         """Per-image work. ``image_linear``: float32 (H, W, 3) linear RGB;
-        ``disparity``: float32 (H, W) in [0, 1], 1 = nearest."""
+        ``disparity``: float32 (H, W) in [0, 1], 1 = nearest. ``whole``: the
+        :class:`BandStats` of the photo this image is a crop of (None: it is the photo)."""
+
+    def render_region(self, image_linear, disparity, region, focus_disparity: float, max_blur: float,
+                      dof: float = 0.0, whole: BandStats | None = None):
+        """Region ``(x0, y0, x1, y1)`` (pixels, end exclusive) of the photo refocused: equal to that crop
+        of :meth:`render` after ``prepare(image_linear, disparity)`` within the backends' parity
+        tolerance, at the cost of the region and the kernel's reach around it only (this renderer
+        is prepared on that window). ``whole``: the photo's :class:`BandStats` if known."""
+        self.check_focus(focus_disparity, max_blur, dof)
+        h, w = disparity.shape[:2]
+        x0, y0, x1, y1 = (int(v) for v in region)
+        if not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):
+            raise InputError(f"region {region} is not within the {w}x{h} image")
+        whole = whole or BandStats.of(disparity, self.n_bands)
+        wx0, wy0, wx1, wy1 = aligned_window((x0, y0, x1, y1), region_reach(whole, focus_disparity, max_blur, dof),
+                                            (h, w))
+        self.prepare(image_linear[wy0:wy1, wx0:wx1], disparity[wy0:wy1, wx0:wx1], whole=whole)
+        out = self.render(focus_disparity, max_blur, dof)
+        return out[y0 - wy0:y1 - wy0, x0 - wx0:x1 - wx0]
 
     @abstractmethod
     def ensure_levels(self, n_levels: int) -> None:
