@@ -86,3 +86,22 @@ def test_reduced_jpeg_decode_is_the_photo_at_a_fraction_of_its_size(tmp_path):
     png = tmp_path / "p.png"
     cv2.imwrite(str(png), np.zeros((600, 800, 3), np.uint8))
     assert load_image_reduced(png, (100, 75)) is None  # not a JPEG: decoded whole elsewhere
+
+
+def test_view_transform_zooms_about_the_pointer_and_clamps_pans():
+    from deocused.viewer.view import ViewTransform
+
+    v, image, fb = ViewTransform(), (4000, 3000), (1600, 1000)
+    p = v.to_image(400, 300, image, fb)  # at the fit: letterboxed 1333x1000 at x = 133
+    assert p == pytest.approx(((400 - 133) * 3, 900), abs=3)
+    v.step(1, 400, 300, image, fb)
+    assert v.zoom == 1 and v.to_image(400, 300, image, fb) == pytest.approx(p, abs=1)
+    (x0, y0, x1, y1), origin = v.region(image, fb)
+    assert (x1 - x0, y1 - y0, origin) == (1600, 1000, (0, 0))
+    v.step(2, 0, 0, image, fb)  # 4:1 about the top-left corner
+    q = v.to_image(0, 0, image, fb)
+    assert v.zoom == 4 and (q[0] - x0, q[1] - y0) == pytest.approx((0, 0), abs=1)
+    v.pan(1e6, 1e6, image, fb)  # far beyond the photo's corner: stops there
+    assert v.region(image, fb)[0][:2] == (0, 0)
+    small = ViewTransform(zoom=1)  # a photo smaller than the window at 1:1 is centred
+    assert small.region((800, 600), fb) == ((0, 0, 800, 600), (400, 200))

@@ -55,7 +55,7 @@ def viewer(xdisplay):
 
 
 def expected(v):
-    _, focus, k, dof, _size = v.shown
+    _, focus, k, dof, *_ = v.shown
     return v.renderer.render_srgb8(focus, k, dof)
 
 
@@ -331,7 +331,7 @@ def big_viewer(xdisplay):
 
 
 def expected_preview(v):
-    _, focus, k, dof, _size = v.shown
+    _, focus, k, dof, *_ = v.shown
     pw, ph = v.preview_size()
     small = v.preview_renderer.render_srgb8(focus, k * pw / BW, dof)
     assert small.shape == (ph, pw, 3)
@@ -459,7 +459,7 @@ def test_idle_viewer_completes_the_pyramid_of_the_current_blur(xdisplay):
 
 
 def expected_preview_for(v):
-    _, focus, k, dof, _size = v.wanted
+    _, focus, k, dof, *_ = v.wanted
     pw, _ = v.preview_size()
     small = v.preview_renderer.render_srgb8(focus, k * pw / BW, dof)
     return cv2.resize(small, (BW, BH), interpolation=cv2.INTER_LINEAR)
@@ -493,7 +493,7 @@ def test_fit_view_renders_at_the_window_resolution(xdisplay):
         assert v.renderer.shape == (BH // 2, BW // 2)
         assert v.on_click(0.34 * BW / 2, 0.62 * BH / 2) == pytest.approx((0.34 * BW, 0.62 * BH))
         assert v.run_until_idle(60) and v.shown == v.wanted
-        _, focus, k, dof, size = v.shown
+        _, focus, k, dof, size, _ = v.shown
         assert size == (BW // 2, BH // 2)
         fb = v.read_framebuffer(overlay=False)
         assert np.abs(fb.astype(int) - v.renderer.render_srgb8(focus, k / 2, dof)).max() <= 2
@@ -517,7 +517,7 @@ def test_save_is_byte_identical_to_refocus_render(xdisplay, tmp_path):
         v.on_click(0.85 * BW / 2, 0.45 * BH / 2)
         v.on_scroll(1)
         assert v.run_until_idle(60)
-        _, focus, k, dof, _ = v.shown
+        _, focus, k, dof, *_ = v.shown
         out = v.save()
         assert out == tmp_path / "big.refocus.png" and v.saver.busy
         end = time.monotonic() + 5
@@ -576,10 +576,51 @@ def test_large_jpeg_opens_from_a_reduced_decode_and_saves_full_resolution(xdispl
         assert v.run_until_idle(60) and v.shown[4] == (256, 160) and v.renderer.shape == (160, 256)
         assert v.on_click(0.85 * 256, 0.45 * 160) == pytest.approx((0.85 * BW, 0.45 * BH))
         assert v.run_until_idle(60)
-        _, focus, k, dof, _ = v.shown
+        _, focus, k, dof, *_ = v.shown
         out = v.save()
         assert v.run_until_idle(60) and v.saved == [out]
     assert main(["render", str(photo), "--focus-disparity", repr(focus), "--max-blur", repr(k), "--dof", repr(dof),
                  "--output", str(tmp_path / "cli.png")]) == 0
     assert cv2.imread(str(out)).shape == (BH, BW, 3)
     assert out.read_bytes() == (tmp_path / "cli.png").read_bytes()
+
+
+def test_zoom_renders_the_region_from_the_full_resolution_photo(xdisplay):
+    """Zoomed in (fit -> 1:1 -> 2:1 -> 4:1 about the pointer), the window shows the photo pixels there
+    rendered from the full-resolution photo (Renderer.render_region: equal to the crop of the full
+    render), as 4x4 blocks at 4:1; clicks map through the zoom; a drag pans; 0 goes back to the fit."""
+    from deocused.colour import srgb_to_linear
+    from deocused.cpu_backend import CpuRenderer
+    from deocused.viewer.app import Source, Viewer
+
+    img, disp = big_scene()
+    full = CpuRenderer()
+    full.prepare(srgb_to_linear(img), disp)
+    with Viewer([Source("big", image=img, disparity=disp)], device="cpu", size=(BW // 2, BH // 2),
+                threaded=False) as v:
+        assert v.run_until_idle(60)
+        _, focus, k, dof, *_ = v.shown
+        v.on_zoom(1, BW / 4, BH / 4)  # 1:1 about the window's centre: the photo's centre stays there
+        assert v.run_until_idle(60)
+        assert v.shown[5] == ((BW // 4, BH // 4, 3 * BW // 4, 3 * BH // 4), (0, 0), 1)
+        ref = full.render_srgb8(focus, k, dof)
+        fb = v.read_framebuffer(overlay=False)
+        assert np.abs(fb.astype(int) - ref[BH // 4:3 * BH // 4, BW // 4:3 * BW // 4]).max() <= 1
+        assert v.on_click(10, 20) == (BW // 4 + 10, BH // 4 + 20)
+        assert v.run_until_idle(60)
+        v.on_zoom(2, 0, 0)  # 4:1 about the top-left corner: photo pixel (256, 160) stays there
+        assert v.run_until_idle(60)
+        (x0, y0, x1, y1), origin, zoom = v.shown[5]
+        assert (x0, y0, zoom, origin) == (BW // 4, BH // 4, 4, (0, 0)) and (x1 - x0, y1 - y0) == (128, 80)
+        fb = v.read_framebuffer(overlay=False).astype(int)
+        _, focus, k, dof, *_ = v.shown
+        ref = full.render_srgb8(focus, k, dof)[y0:y1, x0:x1].astype(int)
+        assert np.abs(fb - np.repeat(np.repeat(ref, 4, 0), 4, 1)).max() <= 1  # pixels as 4x4 blocks
+        v.on_click(200, 100)
+        v.on_drag(160, 100)  # 40 framebuffer pixels left: 10 photo pixels
+        assert v.run_until_idle(60) and v.shown[5][0][0] == x0 + 10
+        v.on_key(glfw.KEY_0)
+        assert v.run_until_idle(60) and v.shown[5] is None and v.renderer.shape == (BH // 2, BW // 2)
+        _, focus, k, dof, *_ = v.shown
+        fit = v.renderer.render_srgb8(focus, k / 2, dof)  # the fit view: K at the display's scale
+        assert np.abs(v.read_framebuffer(overlay=False).astype(int) - fit).max() <= 2

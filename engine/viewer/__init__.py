@@ -21,7 +21,8 @@ def add_cli(subparsers) -> None:
     p = subparsers.add_parser(
         "view", help="open photos in a window; click to refocus",
         description="Open IMAGE(s) in a window and click anything to bring it into focus. With no IMAGE the "
-                    "bundled sample opens. Keys: click or drag focus, wheel or +/- blur K, D depth view, S save PNG, "
+                    "bundled sample opens. Keys: click or drag focus, wheel or +/- blur K, Ctrl+wheel or "
+                    "Z/Shift+Z zoom (1 1:1, 0 fit; drag pans), D depth view, S save PNG, "
                     "Left/Right previous/next image, R reset, F full screen, H help, Esc/Q quit.")
     p.add_argument("images", nargs="*", metavar="IMAGE", help="photos to show (default: the bundled sample)")
     p.add_argument("--sample", choices=SAMPLES, help="show a bundled sample (default when no IMAGE: motorcycle)")

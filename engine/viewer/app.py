@@ -35,10 +35,10 @@ from .scheduler import (
     PREVIEW_MIN_PIXELS,
     PREVIEW_PIXELS,
     Job,
-    JobKind,
     RenderScheduling,
     TexKind,
 )
+from .view import ViewTransform, zoom_steps
 
 log = logging.getLogger("deocused")
 
@@ -116,6 +116,7 @@ class Viewer(ImageLoading, RenderScheduling):
         self._status_key = None
         self._saved_geometry = None
         self._tex_kind: TexKind | None = None
+        self._tex_place = None  # None: the texture fills the fit; else (framebuffer Rect, nearest)
         self._preview_prepared = None  # (index, display size) the preview renderer is prepared for
         self._preview_done = None  # (index, focus, k, dof) whose preview has been rendered
         self.preview_ms: float | None = None
@@ -165,6 +166,7 @@ class Viewer(ImageLoading, RenderScheduling):
         self.glfw.set_window_title(self.window, f"{self.title} - {slot.source.name}")
         self.focus = self.focus_xy = None
         self.max_blur = None
+        self.view = ViewTransform()
         if slot.image is not None:
             self._reset_params(slot)
             if self._tex_index != self.index:
@@ -173,7 +175,7 @@ class Viewer(ImageLoading, RenderScheduling):
                 shown = resample_linear(slot.image, self.display_size())  # sRGB: a stand-in until the render
                 preview = np.rint(np.clip(shown, 0.0, 1.0) * 255.0).astype(np.uint8)
                 self.screen.tex_image.upload(preview)
-                self._tex_index, self._tex_kind = self.index, TexKind.PHOTO
+                self._tex_index, self._tex_kind, self._tex_place = self.index, TexKind.PHOTO, None
                 self.shown = None
         self._needs_draw = True
 
@@ -189,10 +191,6 @@ class Viewer(ImageLoading, RenderScheduling):
 
     # ------------------------------------------------------------------ input handlers
 
-    @property
-    def image_size(self):
-        return self.slots[self.index].size
-
     def on_click(self, x: float, y: float):
         """Left click at window position (x, y): focus on the image pixel there.
 
@@ -201,7 +199,9 @@ class Viewer(ImageLoading, RenderScheduling):
         slot = self.slots[self.index]
         if slot.image is None:
             return None
-        p = layout.window_to_image(x, y, self.win_size, self.fb_size, slot.size)
+        self._drag_from = (x, y)
+        p = self.view.to_image(*layout.window_to_framebuffer(x, y, self.win_size, self.fb_size), slot.size,
+                               self.fb_size)
         if p is None:
             return None
         if slot.disparity is None:
@@ -215,10 +215,25 @@ class Viewer(ImageLoading, RenderScheduling):
         return p
 
     def on_drag(self, x: float, y: float):
-        """Pointer moved to (x, y) with the left button held: a continuous focus pull. Until the pointer
-        has rested for ``interaction_s`` (:data:`INTERACTION_S`), frames render at the interaction (preview) resolution."""
+        """Pointer moved to (x, y) with the left button held: at the fit a continuous focus pull (frames at
+        the interaction resolution until the pointer rests ``interaction_s``), zoomed in a pan."""
         self._interacting_until = time.monotonic() + self.interaction_s
-        return self.on_click(x, y)
+        size, (x0, y0) = self.slots[self.index].size, getattr(self, "_drag_from", (x, y))
+        if self.view.zoom is None or size is None:
+            return self.on_click(x, y)
+        self._drag_from, s = (x, y), self.fb_size[0] / max(1, self.win_size[0])  # framebuffer px per unit
+        self.view.pan((x - x0) * s, (y - y0) * s, size, self.fb_size)
+        self._needs_draw = True
+        return None
+
+    def on_zoom(self, steps: int, x: float, y: float) -> None:
+        """Zoom in (``steps`` > 0) or out by steps of fit -> 1:1 -> 2:1 -> 4:1 about window point (x, y)
+        (Ctrl + wheel, Z / Shift+Z; 1 is 1:1 and 0 the fit)."""
+        size = self.slots[self.index].size
+        if size is not None:
+            self.view.step(steps, *layout.window_to_framebuffer(x, y, self.win_size, self.fb_size), size,
+                           self.fb_size)
+            self._needs_draw = True
 
     def on_scroll(self, dy: float) -> None:
         """Mouse wheel: K times 1.25 per notch up, divided per notch down (held keys and quick turns
@@ -242,6 +257,8 @@ class Viewer(ImageLoading, RenderScheduling):
             self.help = not self.help
         elif key == g.KEY_S:
             self.save()
+        elif key in (g.KEY_Z, g.KEY_0, g.KEY_1):
+            self.on_zoom(zoom_steps(g, key, mods, self.view.zoom), *g.get_cursor_pos(self.window))
         elif key == g.KEY_R:
             slot = self.slots[self.index]
             if slot.image is not None:
@@ -259,9 +276,9 @@ class Viewer(ImageLoading, RenderScheduling):
 
     def on_char(self, codepoint: int) -> None:
         """A typed character (layout-aware): "+"/"=" and "-" change K, letters as in :meth:`on_key`."""
-        key = key_for_char(self.glfw, codepoint, "dhsrfq ")
+        key = key_for_char(self.glfw, codepoint, "dhsrfqz01 ")
         if key is not None:
-            self.on_key(key)
+            self.on_key(key, self.glfw.MOD_SHIFT if chr(codepoint) == "Z" else 0)  # Shift+Z zooms out
 
     def on_resize(self, width: int, height: int) -> None:
         """Window resized to (width, height) screen units; the framebuffer size is re-read (HiDPI)."""
@@ -290,7 +307,7 @@ class Viewer(ImageLoading, RenderScheduling):
         if want is None:
             self.flash("nothing to save yet (no depth)")
             return None
-        src, (_, focus, k, dof, _) = slot.source, want  # the settings of the frame shown
+        src, (_, focus, k, dof, *_) = slot.source, want  # the settings of the frame shown
         r = self.renderer
         options = {"aperture": r.aperture, "n_bands": r.n_bands, "highlights": r.highlights}
         out = self.saver.start(slot.full_image, slot.disparity, (focus, k, dof), save_base(src), self.device, options,
@@ -321,28 +338,14 @@ class Viewer(ImageLoading, RenderScheduling):
 
     # ------------------------------------------------------------------ drawing
 
-    def _status(self) -> str:
-        slot = self.slots[self.index]
-        if slot.status == "failed":
-            return "no image could be loaded" if all(s.status == "failed" for s in self.slots) else slot.error
-        if slot.status == "depth":
-            return "computing depth..."
-        if (self._job is not None and self._job.kind is not JobKind.COMPLETE) or (self.wanted is not None
-                                                                          and self.wanted != self.shown):
-            if self.showing_preview:
-                return "preview - rendering..."
-            return "preparing..." if self._prepared is None or self._prepared[0] != self.index else "rendering..."
-        return self.saver.progress()
-
     def _hud_text(self):
         slot = self.slots[self.index]
         now = time.monotonic()
         msg = self.message if now < self._message_until else ""
         recent = [t for t in self._present_times if now - t <= 1.0]
         fps = len(recent) if len(recent) > 1 else None
-        shown_focus = self.focus
         return hud.format_status(slot.source.name, self.index, len(self.slots), slot.size, self.device,
-                                 shown_focus, self.max_blur, self.render_ms, fps, self._status(), msg)
+                                 self.focus, self.max_blur, self.render_ms, fps, self._status(), msg)
 
     def _draw(self, overlay: bool = True) -> None:
         slot = self.slots[self.index]
@@ -351,9 +354,11 @@ class Viewer(ImageLoading, RenderScheduling):
         if depth and self._depth_tex_index != self.index:
             self.screen.tex_depth.upload(slot.disparity)
             self._depth_tex_index = self.index
+        place = None if depth else self._tex_place  # a zoomed frame: (framebuffer rect, as blocks)
         self.screen.draw(self.fb_size, self.win_size, slot.size if show else None, depth_view=depth,
                          focus=self.focus, hud_lines=self._hud_text() if overlay else None,
-                         help_lines=hud.HELP_LINES if overlay and self.help else None)
+                         help_lines=hud.HELP_LINES if overlay and self.help else None,
+                         rect=place and place[0], nearest=bool(place and place[1]))
 
     def _redraw(self) -> None:
         self._needs_draw = True
@@ -409,10 +414,6 @@ class Viewer(ImageLoading, RenderScheduling):
         """Run until the window is closed (Esc, Q or the close button)."""
         while not self.should_close:
             self.step(wait=0.02 if self.busy or self._needs_draw else 0.5)
-
-    def run_frames(self, n: int) -> None:
-        for _ in range(n):
-            self.step()
 
     def run_until_idle(self, timeout: float = 60.0) -> bool:
         """Step until nothing is pending and the screen is up to date; False on timeout."""

@@ -15,6 +15,8 @@ HELP_LINES = (
     "",
     "click, drag   focus on the point under the pointer",
     "wheel, + / -  change the blur K (aperture)",
+    "Ctrl+wheel, Z zoom in about the pointer (Shift+Z out)",
+    "1 / 0         zoom to 1:1 / back to the fit; drag pans",
     "D             toggle the depth view",
     "S             save the full-resolution result as PNG next to the image",
     "Left / Right  previous / next image",

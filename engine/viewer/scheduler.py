@@ -38,6 +38,7 @@ from enum import Enum
 import numpy as np
 
 from ..errors import RefocusError
+from ..window.layout import Rect
 
 log = logging.getLogger("deocused")
 
@@ -59,6 +60,7 @@ class JobKind(Enum):
     FULL = "full"  # the fit view at display resolution
     PREVIEW = "preview"  # the quick low-resolution frame (CPU; clicks on slow renders, drags)
     COMPLETE = "complete"  # idle: the rest of the pyramid the current K may read
+    REGION = "region"  # zoomed in: the photo pixels shown, from the full-resolution photo
 
 
 class TexKind(Enum):
@@ -72,7 +74,7 @@ class TexKind(Enum):
 @dataclass
 class Job:
     index: int
-    params: tuple  # (focus, K in image pixels, dof, display size (w, h))
+    params: tuple  # (focus, K in image pixels, dof, display size (w, h), zoomed view or None)
     future: Future = field(default=None)
     prepare: bool = False
     kind: JobKind = JobKind.FULL
@@ -95,11 +97,15 @@ class RenderScheduling:
 
     @property
     def wanted(self):
-        """(index, focus, K, dof, display size) the screen should show, or None when not renderable yet."""
+        """(index, focus, K, dof, display size, zoomed view) the screen should show, or None when not
+        renderable yet. The zoomed view is None at the fit, else ((x0, y0, x1, y1) photo pixels shown,
+        framebuffer origin, zoom) (see :mod:`.view`)."""
         slot = self.slots[self.index]
         if slot.status != "ready" or self.focus is None or self.max_blur is None:
             return None
-        return (self.index, round(self.focus, 6), round(self.max_blur, 4), self.dof, self.display_size())
+        region = self.view.region(slot.size, self.fb_size)
+        return (self.index, round(self.focus, 6), round(self.max_blur, 4), self.dof, self.display_size(),
+                None if region is None else (*region, self.view.zoom))
 
     @property
     def busy(self) -> bool:
@@ -107,6 +113,20 @@ class RenderScheduling:
         w = self.wanted
         return self._job is not None or (w is not None and w != self.shown) or self._depth_slot is not None \
             or any(s.status == "depth" for s in self.slots) or self.saver.busy
+
+    def _status(self) -> str:
+        """The HUD's state line: loading, depth, rendering, saving, or nothing."""
+        slot = self.slots[self.index]
+        if slot.status == "failed":
+            return "no image could be loaded" if all(s.status == "failed" for s in self.slots) else slot.error
+        if slot.status == "depth":
+            return "computing depth..."
+        if (self._job is not None and self._job.kind is not JobKind.COMPLETE) or (self.wanted is not None
+                                                                          and self.wanted != self.shown):
+            if self.showing_preview:
+                return "preview - rendering..."
+            return "preparing..." if self._prepared is None or self._prepared[0] != self.index else "rendering..."
+        return self.saver.progress()
 
     @property
     def showing_preview(self) -> bool:
@@ -123,6 +143,42 @@ class RenderScheduling:
             return None
         s = math.sqrt(PREVIEW_PIXELS / (w * h))
         return max(1, round(w * s)), max(1, round(h * s))
+
+    def _render_region(self, index: int, region, focus: float, k: float, dof: float):
+        """The photo pixels ``region`` refocused at full resolution (sRGB8): only the region and the
+        kernel's reach around it are prepared (:meth:`deocused.renderer.Renderer.render_region`), from
+        the whole photo (decoded now on this thread the first time, kept as 8 bits)."""
+        from ..colour import srgb_to_linear
+        from ..renderer import BandStats, aligned_window, region_reach
+
+        slot, r = self.slots[index], self.region_renderer
+        cached = getattr(self, "_full_cache", None)
+        if cached is None or cached[0] != index:
+            self._full_cache = None
+            srgb = slot.image if not slot.reduced else np.rint(slot.full_image() * 255.0).astype(np.uint8)
+            cached = self._full_cache = (index, srgb, BandStats.of(slot.disparity, r.n_bands))
+        _, srgb, whole = cached
+        w, h = slot.size
+        x0, y0, x1, y1 = aligned_window(region, region_reach(whole, focus, k, dof), (h, w))
+        crop = srgb[y0:y1, x0:x1]
+        lin = srgb_to_linear(crop.astype(np.float32) / np.float32(255.0) if crop.dtype == np.uint8 else crop)
+        rx0, ry0, rx1, ry1 = region
+        out = r.render_region(lin, slot.disparity[y0:y1, x0:x1], (rx0 - x0, ry0 - y0, rx1 - x0, ry1 - y0),
+                              focus, k, dof, whole=whole)
+        frame = self._to_srgb8(out, JobKind.REGION)
+        r.synchronize()
+        return frame
+
+    @property
+    def region_renderer(self):
+        """The renderer of zoomed views (made when first needed; the fit view's keeps its pyramid)."""
+        if getattr(self, "_region_renderer", None) is None:
+            from ..backends import make_renderer
+
+            r = self.renderer
+            self._region_renderer = make_renderer(self.device, aperture=r.aperture, n_bands=r.n_bands,
+                                                  highlights=r.highlights)
+        return self._region_renderer
 
     def _display_inputs(self, index: int, size):
         """(linear image, disparity) of image ``index`` at display ``size``, computed once per image and size
@@ -169,8 +225,10 @@ class RenderScheduling:
         """The work of one job on the render thread: (sRGB8 frame at display size or None, prepare ms, render ms).
         ``params``: (focus, K in image pixels, dof, display size); K is scaled to the pixels rendered."""
         t0 = time.perf_counter()
-        focus, k, dof, size = params
+        focus, k, dof, size, view = params
         scale = size[0] / self.slots[index].size[0]
+        if kind is JobKind.REGION:
+            return self._render_region(index, view[0], focus, k, dof), 0.0, 1e3 * (time.perf_counter() - t0)
         if kind is JobKind.COMPLETE:  # idle: the levels a render of this K may read (a CPU render
             from ..pyramid import levels_needed  # builds only the full-resolution tiles it reads)
 
@@ -217,13 +275,23 @@ class RenderScheduling:
             else:
                 self.shown = key  # do not retry the same parameters forever
             return
+        if job.kind is JobKind.REGION:
+            if job.index == self.index:
+                self._upload_frame(frame)
+                (x0, y0, x1, y1), (ox, oy), z = job.params[4]
+                self._tex_index, self._tex_kind = job.index, TexKind.RENDER
+                self._tex_place = (Rect(ox, oy, (x1 - x0) * z, (y1 - y0) * z), z > 1)
+                self.shown, self.render_ms = key, render_ms
+                self.frames_rendered += 1
+                self._new_frame = self._needs_draw = True
+            return
         if job.kind is JobKind.PREVIEW:
             if job.prepare:
                 self._preview_prepared = (job.index, job.params[3])
             self._preview_done = key
             if job.index == self.index:  # even a stale one: it is the newest frame there is (a drag)
                 self.screen.tex_image.upload(frame)
-                self._tex_index, self._tex_kind = job.index, TexKind.LOWRES
+                self._tex_index, self._tex_kind, self._tex_place = job.index, TexKind.LOWRES, None
                 self.preview_ms = render_ms
                 self.frames_rendered += 1
                 self._new_frame = True
@@ -236,7 +304,7 @@ class RenderScheduling:
             self._upload_frame(frame)
             self.upload_ms = 1e3 * (time.perf_counter() - t0)
             self._frame = frame
-            self._tex_index, self._tex_kind = job.index, TexKind.RENDER
+            self._tex_index, self._tex_kind, self._tex_place = job.index, TexKind.RENDER, None
             self.shown = key
             self.render_ms = render_ms
             self.frames_rendered += 1
@@ -257,15 +325,22 @@ class RenderScheduling:
         if want is not None and want == self.shown and self.showing_preview:
             if self._frame is not None:  # back to the parameters of the full frame on hand (e.g. R)
                 self._upload_frame(self._frame)
-            self._tex_kind = TexKind.RENDER
+            self._tex_kind, self._tex_place = TexKind.RENDER, None
             self._needs_draw = True
         if want is None or want == self.shown:
-            if want is not None and self._prepared == (want[0], want[4]) and getattr(self, "_completed", None) != want:
+            if (want is not None and want[5] is None and self._prepared == (want[0], want[4])
+                    and getattr(self, "_completed", None) != want):
                 self._submit(Job(want[0], want[1:], kind=JobKind.COMPLETE))  # idle: the rest of the pyramid
                 if self._pool is None:
                     self._update_render()  # unthreaded: it has run; take it
             return
         index, params = want[0], want[1:]
+        if params[4] is not None:  # zoomed in: the region, at full resolution
+            self._submit(Job(index, params, kind=JobKind.REGION))
+            self._needs_draw = True
+            if self._pool is None:
+                self._update_render()
+            return
         preview = self.preview_size(index) is not None and self._preview_pays(index)
         if preview and self._preview_done == want and self.interacting:
             return  # the pointer still moves: the display-resolution frame waits until it rests

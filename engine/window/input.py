@@ -71,9 +71,16 @@ def install_callbacks(glfw, window, target, special_keys=(), on_refresh=None) ->
     g.set_cursor_pos_callback(window, on_cursor)
     g.set_key_callback(window, on_key)
     g.set_char_callback(window, lambda win, codepoint: target.on_char(codepoint))
-    g.set_scroll_callback(window, lambda win, dx, dy: target.on_scroll(dy))
+    def on_scroll(win, dx, dy):  # Ctrl + wheel zooms (targets that zoom), the wheel alone sets K
+        ctrl = g.get_key(win, g.KEY_LEFT_CONTROL) == g.PRESS or g.get_key(win, g.KEY_RIGHT_CONTROL) == g.PRESS
+        if ctrl and hasattr(target, "on_zoom"):
+            target.on_zoom(round(dy), *g.get_cursor_pos(win))
+        else:
+            target.on_scroll(dy)
+
+    g.set_scroll_callback(window, on_scroll)
     g.set_window_size_callback(window, lambda win, ww, wh: target.on_resize(ww, wh))
     g.set_framebuffer_size_callback(window, lambda win, fw, fh: target.on_resize(*g.get_window_size(win)))
     if on_refresh is not None:
         g.set_window_refresh_callback(window, lambda win: on_refresh())
-    return on_mouse, on_key, on_cursor
+    return on_mouse, on_key, on_cursor, on_scroll

@@ -37,11 +37,12 @@ class Screen:
         self.hud_rect: layout.Rect | None = None
 
     def draw(self, fb_size, win_size, image_size=None, *, depth_view: bool = False, focus: float | None = None,
-             hud_lines=None, help_lines=None) -> None:
+             hud_lines=None, help_lines=None, rect: layout.Rect | None = None, nearest: bool = False) -> None:
         """Clear, then draw the picture (``image_size`` (w, h); None: none) letterboxed in the framebuffer
         (``depth_view``: the depth texture with the focus band marked), the HUD panel top-left
         (``hud_lines``; None: none) and the help panel centred (``help_lines``; None: hidden).
-        ``win_size`` (screen units) sets the HiDPI scale of the panels."""
+        ``win_size`` (screen units) sets the HiDPI scale of the panels. ``rect``: where the picture goes
+        instead (a zoomed view), ``nearest``: its pixels drawn as blocks."""
         GL = self.GL
         from .gl import rect_ndc
 
@@ -53,7 +54,7 @@ class Screen:
         GL.glBindVertexArray(self.vao)
         self.image_rect = self.hud_rect = None
         if image_size is not None:
-            r = layout.letterbox(fb_size, image_size)
+            r = rect or layout.letterbox(fb_size, image_size)
             self.image_rect = r
             GL.glViewport(*r.gl_viewport(fh))
             if depth_view:
@@ -61,6 +62,7 @@ class Screen:
                 self.prog_depth.use(u_rect=FULL, u_tex=0, u_focus=focus if focus is not None else -1.0, u_band=0.01)
             else:
                 self.tex_image.bind(0)
+                GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_MAG_FILTER, GL.GL_NEAREST if nearest else GL.GL_LINEAR)
                 self.prog_image.use(u_rect=FULL, u_tex=0, u_encode_srgb=0)
             GL.glDrawArrays(GL.GL_TRIANGLE_STRIP, 0, 4)
         GL.glViewport(0, 0, fw, fh)
