@@ -17,6 +17,9 @@ private Xvfb with Mesa software GL when DISPLAY is unset), the way
 * focus drag: ``Viewer.on_drag`` (what the cursor callback calls with the
   button held) at 60 events/s along a line for ``--drag-seconds``: refocused
   frames put on screen per second, and pointer-rests -> full frame;
+* zoom to 1:1 at a place (``Viewer.on_zoom``, what Ctrl+wheel calls) -> the sharp
+  region frame on screen: the first zoom decodes the whole photo, the second (at
+  a new place, after going back to the fit) does not;
 * peak memory: the process's maximum resident set (ru_maxrss), the viewer only
   (the files are written by a child process).
 
@@ -130,7 +133,18 @@ def measure(v, args, w, h):
     drag = {"events": n_events, "seconds": args.drag_seconds, "frames_per_s": round(fps, 1),
             "stop_to_full_ms": round(1e3 * (t_full - t_stop), 1)}
     print(f"drag: {fps:.1f} frames/s, pointer rests -> full frame {drag['stop_to_full_ms']:.0f} ms", flush=True)
-    return clicks, drag
+    zooms = []
+    for fx, fy in ((0.3, 0.4), (0.75, 0.7)):  # the first decodes the whole photo (once)
+        t0, c0 = time.perf_counter(), os.times()
+        v.on_zoom(1, *to_window(fx, fy))
+        t1 = wait_full(v, t0)
+        c1 = os.times()
+        zooms.append({"at": [fx, fy], "region": list(v.shown[5][0]), "zoom_to_sharp_ms": round(1e3 * (t1 - t0), 1),
+                      "cpu_ms": round(1e3 * ((c1.user - c0.user) + (c1.system - c0.system)))})
+        print(f"zoom 1:1 at {fx},{fy}: {zooms[-1]['zoom_to_sharp_ms']:.0f} ms, CPU {zooms[-1]['cpu_ms']} ms", flush=True)
+        v.on_zoom(-1, *to_window(fx, fy))  # back to the fit
+        wait_full(v, time.perf_counter())
+    return clicks, drag, zooms
 
 
 def main() -> int:
@@ -172,7 +186,7 @@ def main() -> int:
         print(f"open -> photo shown {first_ms:.0f} ms, -> final first frame {open_ms:.0f} ms "
               f"(CPU {open_cpu_ms:.0f} ms; display {v.display_size()}, K {v.max_blur} px)",
               flush=True)
-        clicks, drag = measure(v, args, w, h)
+        clicks, drag, zooms = measure(v, args, w, h)
         info = {"reduced_decode": list(v.slots[0].image.shape[1::-1]) if v.slots[0].reduced else None,
                 "open_to_first_frame_ms": round(first_ms, 1), "open_cpu_ms": round(open_cpu_ms),
                 "fb": list(v.fb_size), "display": list(v.display_size()), "max_blur_px": v.max_blur,
@@ -194,7 +208,8 @@ def main() -> int:
         "device": args.device, **info,
         "open_to_final_first_frame_ms": round(open_ms, 1), "clicks": clicks, "median_click_to_full_ms": med,
         "median_click_cpu_ms": med_cpu,
-        "drag": drag, "zoom_1to1_ms": None, "peak_memory_mb": round(peak_mb),
+        "drag": drag, "zoom_1to1": zooms,
+        "zoom_1to1_new_place_ms": zooms[-1]["zoom_to_sharp_ms"], "peak_memory_mb": round(peak_mb),
         "cpu_seconds_user_sys": round((cpu1.user - cpu0.user) + (cpu1.system - cpu0.system), 1),
         "loadavg_1min_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
         "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
@@ -203,7 +218,8 @@ def main() -> int:
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"open {open_ms:.0f} ms, click median {med:.0f} ms, drag {drag['frames_per_s']} fps, "
+    print(f"open {open_ms:.0f} ms, click median {med:.0f} ms, drag {drag['frames_per_s']} fps, zoom 1:1 "
+          f"{zooms[-1]['zoom_to_sharp_ms']:.0f} ms, "
           f"peak {peak_mb:.0f} MB; wrote {out}")
     return 0
 

@@ -579,10 +579,15 @@ def test_large_jpeg_opens_from_a_reduced_decode_and_saves_full_resolution(xdispl
         _, focus, k, dof, *_ = v.shown
         out = v.save()
         assert v.run_until_idle(60) and v.saved == [out]
+        v.on_zoom(1, 128, 80)  # 1:1: the whole photo decoded (on the render thread) for the region shown
+        assert v.run_until_idle(60) and v.shown[5][0] == (384, 240, 640, 400)
+        zoomed = v.read_framebuffer(overlay=False)
     assert main(["render", str(photo), "--focus-disparity", repr(focus), "--max-blur", repr(k), "--dof", repr(dof),
                  "--output", str(tmp_path / "cli.png")]) == 0
     assert cv2.imread(str(out)).shape == (BH, BW, 3)
     assert out.read_bytes() == (tmp_path / "cli.png").read_bytes()
+    full = cv2.imread(str(out))[..., ::-1]  # the full-resolution render, as saved
+    assert np.abs(zoomed.astype(int) - full[240:400, 384:640]).max() <= 1
 
 
 def test_zoom_renders_the_region_from_the_full_resolution_photo(xdisplay):

@@ -54,6 +54,12 @@ INTERACTION_S = 0.1
 INTERACTION_FRAME_MS = 50.0
 
 
+def _to_uint8(srgb: np.ndarray) -> np.ndarray:
+    """A decoded 8-bit photo (float32 code / 255) back to its codes, in place (no second float copy)."""
+    np.multiply(srgb, 255.0, out=srgb)
+    return np.rint(srgb, out=srgb).astype(np.uint8)
+
+
 class JobKind(Enum):
     """What a render job does."""
 
@@ -155,7 +161,7 @@ class RenderScheduling:
         cached = getattr(self, "_full_cache", None)
         if cached is None or cached[0] != index:
             self._full_cache = None
-            srgb = slot.image if not slot.reduced else np.rint(slot.full_image() * 255.0).astype(np.uint8)
+            srgb = slot.image if not slot.reduced else _to_uint8(slot.full_image())
             cached = self._full_cache = (index, srgb, BandStats.of(slot.disparity, r.n_bands))
         _, srgb, whole = cached
         w, h = slot.size
