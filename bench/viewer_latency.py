@@ -116,6 +116,8 @@ def measure(v, args, w, h):
         print(f"click {len(clicks)}: focus {v.focus:.3f}  {clicks[-1]['click_to_full_ms']:.0f} ms, "
               f"CPU {clicks[-1]['cpu_ms']} ms "
               f"(render {v.render_ms:.0f} ms)", flush=True)
+    drag_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak memory before the drag and zoom: {drag_peak:.0f} MB", flush=True)
     n0, t_start = v.frames_rendered, time.perf_counter()
     n_events = round(60 * args.drag_seconds)
     for i in range(n_events):
@@ -130,8 +132,8 @@ def measure(v, args, w, h):
         v.step(wait=0.002)
     fps = (v.frames_rendered - n0) / (time.perf_counter() - t_start)
     t_full = wait_full(v, t_stop)
-    drag = {"events": n_events, "seconds": args.drag_seconds, "frames_per_s": round(fps, 1),
-            "stop_to_full_ms": round(1e3 * (t_full - t_stop), 1)}
+    drag = {"peak_memory_mb_before": round(drag_peak), "events": n_events, "seconds": args.drag_seconds,
+            "frames_per_s": round(fps, 1), "stop_to_full_ms": round(1e3 * (t_full - t_stop), 1)}
     print(f"drag: {fps:.1f} frames/s, pointer rests -> full frame {drag['stop_to_full_ms']:.0f} ms", flush=True)
     zooms = []
     for fx, fy in ((0.3, 0.4), (0.75, 0.7)):  # the first decodes the whole photo (once)
@@ -141,7 +143,9 @@ def measure(v, args, w, h):
         c1 = os.times()
         zooms.append({"at": [fx, fy], "region": list(v.shown[5][0]), "zoom_to_sharp_ms": round(1e3 * (t1 - t0), 1),
                       "cpu_ms": round(1e3 * ((c1.user - c0.user) + (c1.system - c0.system)))})
-        print(f"zoom 1:1 at {fx},{fy}: {zooms[-1]['zoom_to_sharp_ms']:.0f} ms, CPU {zooms[-1]['cpu_ms']} ms", flush=True)
+        zooms[-1]["peak_memory_mb_so_far"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        print(f"zoom 1:1 at {fx},{fy}: {zooms[-1]['zoom_to_sharp_ms']:.0f} ms, CPU {zooms[-1]['cpu_ms']} ms, "
+              f"peak memory so far {zooms[-1]['peak_memory_mb_so_far']} MB", flush=True)
         v.on_zoom(-1, *to_window(fx, fy))  # back to the fit
         wait_full(v, time.perf_counter())
     return clicks, drag, zooms

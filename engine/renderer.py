@@ -55,12 +55,16 @@ class BandStats:
     d_hi: float
 
     @classmethod
-    def of(cls, disparity: np.ndarray, n_bands: int) -> BandStats:
+    def of(cls, disparity: np.ndarray, n_bands: int, chunk: int = 1 << 20) -> BandStats:
+        """The stats of ``disparity`` (float32 (H, W) in [0, 1]), a ``chunk`` of pixels at a time."""
         d = np.asarray(disparity, np.float32).reshape(-1)
-        band = band_of(d, n_bands)
-        return cls(np.bincount(band, minlength=n_bands).astype(np.int64),
-                   np.bincount(band, weights=d.astype(np.float64), minlength=n_bands),
-                   float(d.min()), float(d.max()))
+        counts, sums = np.zeros(n_bands, np.int64), np.zeros(n_bands, np.float64)
+        for i in range(0, d.size, chunk):
+            part = d[i:i + chunk]
+            band = band_of(part, n_bands)
+            counts += np.bincount(band, minlength=n_bands)
+            sums += np.bincount(band, weights=part, minlength=n_bands)
+        return cls(counts, sums, float(d.min()), float(d.max()))
 
 
 def region_reach(stats: BandStats, focus_disparity: float, max_blur: float, dof: float) -> int:

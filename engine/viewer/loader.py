@@ -57,6 +57,16 @@ class Slot:
             return self.full_size
         return None if self.image is None else (self.image.shape[1], self.image.shape[0])
 
+    def full_srgb8(self) -> np.ndarray | None:
+        """The whole photo of a reduced slot as its 8-bit codes (uint8 RGB, what :meth:`full_image`
+        holds times 255, without a float copy), or None when the file is not 8-bit colour."""
+        from ..images import decode_raw, read_bytes
+
+        img = decode_raw(read_bytes(self.source.path, "image"), str(self.source.path))
+        if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
+            return None
+        return np.ascontiguousarray(img[:, :, ::-1])
+
     def full_image(self) -> np.ndarray:
         """The photo at its own size (decoded now if ``image`` is a reduced decode; not kept)."""
         if not self.reduced:

@@ -161,7 +161,9 @@ class RenderScheduling:
         cached = getattr(self, "_full_cache", None)
         if cached is None or cached[0] != index:
             self._full_cache = None
-            srgb = slot.image if not slot.reduced else _to_uint8(slot.full_image())
+            srgb = slot.image if not slot.reduced else slot.full_srgb8()
+            if srgb is None:
+                srgb = _to_uint8(slot.full_image())
             cached = self._full_cache = (index, srgb, BandStats.of(slot.disparity, r.n_bands))
         _, srgb, whole = cached
         w, h = slot.size
