@@ -152,12 +152,13 @@ class RenderScheduling:
 
     def _render_region(self, index: int, region, focus: float, k: float, dof: float):
         """The photo pixels ``region`` refocused at full resolution (sRGB8): only the region and the
-        kernel's reach around it are prepared (:meth:`deocused.renderer.Renderer.render_region`), from
-        the whole photo (decoded now on this thread the first time, kept as 8 bits)."""
+        kernel's reach around it are prepared (:meth:`deocused.renderer.Renderer.render_region`, on the
+        viewer's renderer), from the whole photo (decoded on this thread the first time, kept as 8 bits)."""
         from ..colour import srgb_to_linear
         from ..renderer import BandStats, aligned_window, region_reach
 
-        slot, r = self.slots[index], self.region_renderer
+        slot, r = self.slots[index], self.renderer  # one pyramid in memory: the fit view's is prepared again
+        self._prepared = None                           # on the way back (display-sized, quick)
         cached = getattr(self, "_full_cache", None)
         if cached is None or cached[0] != index:
             self._full_cache = None
@@ -176,17 +177,6 @@ class RenderScheduling:
         frame = self._to_srgb8(out, JobKind.REGION)
         r.synchronize()
         return frame
-
-    @property
-    def region_renderer(self):
-        """The renderer of zoomed views (made when first needed; the fit view's keeps its pyramid)."""
-        if getattr(self, "_region_renderer", None) is None:
-            from ..backends import make_renderer
-
-            r = self.renderer
-            self._region_renderer = make_renderer(self.device, aperture=r.aperture, n_bands=r.n_bands,
-                                                  highlights=r.highlights)
-        return self._region_renderer
 
     def _display_inputs(self, index: int, size):
         """(linear image, disparity) of image ``index`` at display ``size``, computed once per image and size
