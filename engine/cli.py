@@ -114,7 +114,8 @@ def cmd_render(args) -> int:
     # Fail before the slow part: a bad output path is known before any input is read.
     check_output_path(out, protect=[p for p in (args.image, args.depth) if p], overwrite=args.overwrite)
     photo = load_photo(args.image, sample=args.sample, depth=args.depth, depth_kind=args.depth_kind,
-                       model=getattr(args, "model", None), model_path=getattr(args, "model_path", None))
+                       model=getattr(args, "model", None), model_path=getattr(args, "model_path", None),
+                       embedded=not getattr(args, "no_embedded_depth", False))
     if settings.focus is not None:
         (x, y), (h, w) = settings.focus, photo.shape
         if not (x < w and y < h):

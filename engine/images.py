@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from .errors import InputError
+from .heif import decode_heif, is_heif
 from .imageinfo import apply_orientation, exif_orientation, header_size
 
 log = logging.getLogger("deocused")
@@ -165,12 +166,16 @@ def _cv_reason(e: cv2.error) -> str:
 def decode_raw(data: bytes, name: str = "<image>", what: str = "image") -> np.ndarray:
     """Decode image bytes as stored (OpenCV's BGR(A) or grey, native dtype), in
     display orientation (EXIF orientation applied; OpenCV applies TIFF's itself).
+    HEIF/HEIC/AVIF files are decoded by :mod:`deocused.heif` (10/12-bit as uint16).
 
     The header's dimensions are checked before decoding: zero or more than
     :data:`MAX_PIXELS` pixels raise :class:`InputError`, as does a truncated
     JPEG/PNG or anything OpenCV cannot decode.
     """
     path = Path(name)
+    if is_heif(data):  # HEIF/HEIC/AVIF: libheif applies the file's own rotation and mirroring
+        rgb = decode_heif(data, _short(path), MAX_PIXELS)
+        return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR if rgb.shape[2] == 3 else cv2.COLOR_RGBA2BGRA)
     info = header_size(data)
     if info is not None:
         fmt, w, h = info
@@ -219,27 +224,29 @@ def decode_image(data: bytes, name: str = "<image>") -> np.ndarray:
     h, w = img.shape[:2]
     if h < 2 or w < 2:
         raise InputError(f"{_short(path)}: image is {w}x{h} pixels; at least 2x2 is needed")
+    is_float = img.dtype.kind == "f"
+    if img.ndim == 3 and img.shape[2] != 3:
+        raise InputError(f"{_short(path)}: image has {img.shape[2]} colour channels; expected 1 or 3")
+    if img.ndim == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB) if img.dtype in (np.uint8, np.uint16) else img[:, :, ::-1]
     img = _to_unit_float(img, path)
     if img.ndim == 2:
         img = np.repeat(img[:, :, None], 3, axis=2)
-    elif img.shape[2] != 3:
-        raise InputError(f"{_short(path)}: image has {img.shape[2]} colour channels; expected 1 or 3")
-    else:
-        img = np.ascontiguousarray(img[:, :, ::-1])  # BGR -> RGB
+    img = np.ascontiguousarray(img)
     if alpha is not None:
         a = _to_unit_float(alpha, path)[:, :, None]
         img = img * a + (1.0 - a)
         log.info("%s: alpha channel composited over white", path)
-    if not np.isfinite(img).all():
+    if is_float and not np.isfinite(img).all():
         raise InputError(f"{_short(path)}: image contains NaN or infinite values")
     return img.astype(np.float32, copy=False)
 
 
 def _to_unit_float(img: np.ndarray, path: Path) -> np.ndarray:
     if img.dtype == np.uint8:
-        return img.astype(np.float32) / 255.0
+        return np.multiply(img, np.float32(1 / 255), dtype=np.float32)
     if img.dtype == np.uint16:
-        return img.astype(np.float32) / 65535.0
+        return np.multiply(img, np.float32(1 / 65535), dtype=np.float32)
     if img.dtype in (np.float32, np.float64, np.float16):
         f = img.astype(np.float32)
         if path.suffix.lower() in _LINEAR_FORMATS:

@@ -2,7 +2,8 @@
 
 * :func:`load_photo` -- the photo and its disparity, from an explicit depth
   file, a bundled sample, the sidecar next to the image (``IMAGE.depth.png``,
-  ``.npy``, ``.exr``) or the depth network, in that order.
+  ``.npy``, ``.exr``), the depth the phone recorded in the file
+  (:mod:`deocused.embedded_depth`) or the depth network, in that order.
 * :func:`render_photo` -- a :class:`~deocused.settings.RenderSettings` applied to a
   :class:`Photo` with a renderer: 8-bit sRGB.
 
@@ -50,12 +51,13 @@ class Photo:
 
 def load_photo(image: str | Path | None = None, *, sample: str | None = None, depth: str | Path | None = None,
                depth_kind: str = "disparity", model: str | None = None, model_path: str | None = None,
-               estimate: bool = True) -> Photo:
+               estimate: bool = True, embedded: bool = True) -> Photo:
     """Load a photo (a file, or the bundled ``sample``) and its disparity.
 
     ``depth_kind``: whether the depth file holds disparity or metric depth.
-    Without a depth file or sidecar the depth network runs (in its worker
-    process) when ``estimate``, else ``Photo.disparity`` stays None.
+    Without a depth file or sidecar, the depth embedded in the photo is used
+    (unless ``embedded`` is False); without any, the depth network runs (in its
+    worker process) when ``estimate``, else ``Photo.disparity`` stays None.
     """
     from .depthmap import find_sidecar, fit_to_image, load_disparity, to_disparity
     from .images import load_image
@@ -78,6 +80,10 @@ def load_photo(image: str | Path | None = None, *, sample: str | None = None, de
             depth = side
     if depth is not None:
         return Photo(img, load_disparity(str(depth), shape, depth_kind), None, Path(image), Path(depth))
+    if embedded:
+        photo = _embedded_photo(img, Path(image))
+        if photo is not None:
+            return photo
     if not estimate:
         return Photo(img, None, None, Path(image))
     from .depth import estimate_disparity
@@ -85,6 +91,25 @@ def load_photo(image: str | Path | None = None, *, sample: str | None = None, de
     log.info("no depth map for %s; estimating depth with the model", image)
     disp = estimate_disparity(img, model=model, model_path=model_path)
     return Photo(img, fit_to_image(to_disparity(disp, "disparity", "model output"), shape), None, Path(image))
+
+
+def _embedded_photo(img: np.ndarray, path: Path) -> Photo | None:
+    """The photo with the depth its file carries (GDepth's unblurred original
+    image replacing the primary one), or None."""
+    from .embedded_depth import find_embedded_depth, fit_to_photo
+    from .images import decode_image, read_bytes
+
+    emb = find_embedded_depth(read_bytes(path, "image"), str(path))
+    if emb is None:
+        return None
+    log.info("%s: using the depth embedded in the photo (%s)", path, emb.source)
+    if emb.image is not None:
+        img = decode_image(emb.image, f"{path} (original image)")
+    focus = None
+    if emb.focus is not None:
+        h, w = img.shape[:2]
+        focus = (min(emb.focus[0] * w, w - 1.0), min(emb.focus[1] * h, h - 1.0))
+    return Photo(img, fit_to_photo(emb, img, f"{path} (embedded depth)"), focus, path)
 
 
 def render_photo(photo: Photo, settings: RenderSettings, renderer) -> np.ndarray:

@@ -134,9 +134,12 @@ def add_render_arguments(p: argparse.ArgumentParser) -> None:
     from .depth import add_model_arguments
 
     p.add_argument("--depth", metavar="FILE", help="depth map (PNG 8/16-bit, .npy, .exr); default: IMAGE.depth.png "
-                   "next to the image, else the depth model")
+                   "next to the image, else the depth embedded in the photo, else the depth model")
     p.add_argument("--depth-kind", choices=("disparity", "depth"), default="disparity",
                    help="the depth file holds disparity (near = large, default) or metric depth (inverted)")
+    p.add_argument("--no-embedded-depth", action="store_true",
+                   help="ignore the depth the phone recorded in the photo (HEIC depth image, GDepth XMP); "
+                   "order otherwise: --depth, sidecar, embedded depth, depth model")
     p.add_argument("--max-blur", "-K", type=float, metavar="K",
                    help="blur radius in pixels for a normalised-disparity difference of 1 "
                    f"(0..{MAX_RADIUS:g}; default: 4%% of the image's longer side, at most {MAX_RADIUS:g})")

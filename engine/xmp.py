@@ -1,0 +1,119 @@
+"""XMP metadata of a JPEG, read as untrusted input.
+
+* :func:`jpeg_xmp` -- the standard XMP packet (APP1 ``http://ns.adobe.com/xap/1.0/``)
+  and the extended XMP (APP1 ``http://ns.adobe.com/xmp/extension/`` segments: a
+  32-character GUID, the full length and this chunk's offset, both 32-bit
+  big-endian, then the chunk; XMP specification part 3, 1.1.3.1), reassembled.
+* :func:`xmp_properties` -- the simple properties of every ``rdf:Description``
+  (attributes and text-only child elements), keyed ``(namespace URI, name)``.
+
+XML is parsed by defusedxml: DTDs, entity declarations and external references
+are refused, so an entity bomb costs nothing. Sizes are bounded by
+:data:`~deocused.constants.MAX_XMP_BYTES`. Problems raise a one-line
+:class:`~deocused.errors.InputError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import struct
+
+from .constants import MAX_XMP_BYTES
+from .errors import InputError
+from .imageinfo import _jpeg_segments
+
+log = logging.getLogger("deocused")
+
+XMP_ID = b"http://ns.adobe.com/xap/1.0/\x00"
+EXT_ID = b"http://ns.adobe.com/xmp/extension/\x00"
+NS_RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+NS_XMPNOTE = "http://ns.adobe.com/xmp/note/"
+
+
+def _app1_payloads(data: bytes):
+    for marker, off, size in _jpeg_segments(data):
+        if marker == 0xE1:
+            yield data[off:off + size]
+
+
+def _extended(chunks: list[bytes], guid: str, name: str) -> bytes:
+    """The extended XMP named ``guid``, reassembled from its segments' chunks."""
+    total, parts = None, {}
+    for c in chunks:
+        if len(c) < 40:
+            raise InputError(f"{name}: extended XMP segment is truncated ({len(c)} bytes)")
+        if c[:32].decode("latin-1") != guid:
+            continue  # another extension's segments: not ours (the spec says to ignore them)
+        length, offset = struct.unpack_from(">II", c, 32)
+        if total is None:
+            total = length
+        if length != total:
+            raise InputError(f"{name}: extended XMP segments disagree on its length ({total} and {length} bytes)")
+        if total > MAX_XMP_BYTES:
+            raise InputError(f"{name}: extended XMP declares {total} bytes, more than the "
+                             f"{MAX_XMP_BYTES >> 20} MiB supported")
+        if offset + len(c) - 40 > total:
+            raise InputError(f"{name}: extended XMP segment at offset {offset} runs past its declared "
+                             f"length ({total} bytes)")
+        parts[offset] = c[40:]
+    if total is None:
+        raise InputError(f"{name}: the XMP names extended XMP {guid} but the file has none of its segments")
+    out, pos = bytearray(), 0
+    for offset in sorted(parts):
+        if offset != pos:
+            raise InputError(f"{name}: extended XMP is incomplete (bytes {pos} to {offset} missing)")
+        out += parts[offset]
+        pos += len(parts[offset])
+    if pos != total:
+        raise InputError(f"{name}: extended XMP is truncated ({pos} of {total} bytes)")
+    if hashlib.md5(out).hexdigest().upper() != guid.upper():
+        log.warning("%s: extended XMP does not match its GUID (MD5 digest); reading it anyway", name)
+    return bytes(out)
+
+
+def jpeg_xmp(data: bytes, name: str = "<image>") -> tuple[dict, dict]:
+    """Properties of a JPEG's standard XMP and of its extended XMP (empty dicts when absent)."""
+    main, ext_chunks = None, []
+    for payload in _app1_payloads(data):
+        if payload.startswith(XMP_ID) and main is None:
+            main = payload[len(XMP_ID):]
+        elif payload.startswith(EXT_ID):
+            ext_chunks.append(payload[len(EXT_ID):])
+    if main is None:
+        return {}, {}
+    props = xmp_properties(main, name)
+    guid = props.get((NS_XMPNOTE, "HasExtendedXMP"))
+    if not guid:
+        return props, {}
+    return props, xmp_properties(_extended(ext_chunks, guid.strip(), name), name)
+
+
+def xmp_properties(packet: bytes, name: str = "<image>") -> dict[tuple[str, str], str]:
+    """Simple properties of an XMP packet: ``{(namespace URI, local name): text}``."""
+    import defusedxml.ElementTree as ET
+    from defusedxml import DefusedXmlException
+
+    if len(packet) > MAX_XMP_BYTES:
+        raise InputError(f"{name}: XMP is {len(packet)} bytes, more than the {MAX_XMP_BYTES >> 20} MiB supported")
+    try:
+        root = ET.fromstring(packet.rstrip(b"\x00"), forbid_dtd=True)
+    except DefusedXmlException as e:
+        raise InputError(f"{name}: XMP refused ({type(e).__name__}: DTDs and entities are not allowed)") from None
+    except Exception as e:  # xml.etree ParseError and friends
+        raise InputError(f"{name}: XMP is not well-formed XML ({str(e).splitlines()[0][:200]})") from None
+    out: dict[tuple[str, str], str] = {}
+    for desc in root.iter(f"{{{NS_RDF}}}Description"):
+        for key, value in desc.attrib.items():
+            out.setdefault(_split(key), value)
+        for child in desc:
+            if len(child) == 0 and child.text is not None:
+                out.setdefault(_split(child.tag), child.text.strip())
+    return out
+
+
+def _split(tag: str) -> tuple[str, str]:
+    if tag.startswith("{"):
+        ns, _, local = tag[1:].partition("}")
+        return ns, local
+    return "", tag

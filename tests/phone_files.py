@@ -1,0 +1,128 @@
+"""Phone-photo test files built from the formats' specifications, independently of
+the engine's readers.
+
+* :func:`heic` -- a HEIC written by pillow-heif (libheif + x265), 8 or 10/12 bit,
+  optionally with an EXIF orientation (which pillow-heif stores as ``irot``/``imir``).
+* :func:`gdepth_jpeg` -- a Google GDepth JPEG (Google's depthmap metadata): the
+  XMP packet in APP1 ``http://ns.adobe.com/xap/1.0/``, the depth map and the
+  original image in extended XMP (XMP spec part 3: APP1
+  ``http://ns.adobe.com/xmp/extension/``, 32-char GUID = MD5 of the extended
+  packet, full length and offset as big-endian uint32, then the chunk).
+* :func:`encode_gdepth` -- depth in metres to the 8-bit normalised values of
+  RangeInverse / RangeLinear.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import struct
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+PUG = SHARED / "realdata" / "pug.heic"  # a real iPhone portrait (see ../shared/README.md)
+GROUNDTRUTH = SHARED / "groundtruth"
+NS = {"GDepth": "http://ns.google.com/photos/1.0/depthmap/", "GImage": "http://ns.google.com/photos/1.0/image/",
+      "GFocus": "http://ns.google.com/photos/1.0/focus/", "xmpNote": "http://ns.adobe.com/xmp/note/"}
+XMP_ID = b"http://ns.adobe.com/xap/1.0/\x00"
+EXT_ID = b"http://ns.adobe.com/xmp/extension/\x00"
+
+
+def heic(rgb: np.ndarray, *, bits: int = 8, orientation: int = 1) -> bytes:
+    """``rgb``: uint8 for 8 bits, uint16 (full 16-bit range) for 10 or 12 bits."""
+    import pillow_heif
+    from PIL import Image
+
+    old = pillow_heif.options.SAVE_HDR_TO_12_BIT
+    pillow_heif.options.SAVE_HDR_TO_12_BIT = bits == 12
+    try:
+        h, w = rgb.shape[:2]
+        im = pillow_heif.from_bytes("RGB;16" if rgb.dtype == np.uint16 else "RGB", (w, h), rgb.tobytes())
+        if orientation != 1:
+            ex = Image.Exif()
+            ex[0x0112] = orientation
+            im.info["exif"] = ex.tobytes()
+        buf = io.BytesIO()
+        im.save(buf, quality=-1, chroma=444)
+        return buf.getvalue()
+    finally:
+        pillow_heif.options.SAVE_HDR_TO_12_BIT = old
+
+
+def app1(payload: bytes) -> bytes:
+    assert len(payload) + 2 <= 0xFFFF
+    return b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload
+
+
+def insert_segments(jpeg: bytes, segments: list[bytes]) -> bytes:
+    """``jpeg`` with ``segments`` right after its SOI marker."""
+    assert jpeg[:2] == b"\xff\xd8"
+    return jpeg[:2] + b"".join(segments) + jpeg[2:]
+
+
+def jpeg(rgb: np.ndarray, quality: int = 95) -> bytes:
+    ok, enc = cv2.imencode(".jpg", np.ascontiguousarray(rgb[:, :, ::-1]), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    assert ok
+    return enc.tobytes()
+
+
+def png(arr: np.ndarray) -> bytes:
+    ok, enc = cv2.imencode(".png", arr if arr.ndim == 2 else np.ascontiguousarray(arr[:, :, ::-1]))
+    assert ok
+    return enc.tobytes()
+
+
+def encode_gdepth(depth_m: np.ndarray, near: float, far: float, fmt: str) -> np.ndarray:
+    """8-bit GDepth values of a depth map in metres (the spec's normalisation, then round(255 dn))."""
+    if fmt == "RangeLinear":
+        dn = (depth_m - near) / (far - near)
+    else:
+        dn = far * (depth_m - near) / (depth_m * (far - near))
+    return np.rint(np.clip(dn, 0, 1) * 255).astype(np.uint8)
+
+
+def xmp_packet(attrs: dict[str, str]) -> bytes:
+    decl = " ".join(f'xmlns:{p}="{u}"' for p, u in NS.items())
+    body = " ".join(f'{k}="{v}"' for k, v in attrs.items())
+    return (f'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+            f'<rdf:Description rdf:about="" {decl} {body}/></rdf:RDF></x:xmpmeta>').encode()
+
+
+def extended_segments(ext: bytes, guid: str | None = None, chunk: int = 65000) -> list[bytes]:
+    guid = guid or hashlib.md5(ext).hexdigest().upper()
+    return [app1(EXT_ID + guid.encode() + struct.pack(">II", len(ext), off) + ext[off:off + chunk])
+            for off in range(0, len(ext), chunk)]
+
+
+def gdepth_attrs(depth8: np.ndarray, near: float, far: float, fmt: str = "RangeInverse", *,
+                 original: np.ndarray | None = None, focus: tuple[float, float] | None = None,
+                 depth_mime: str = "image/png") -> tuple[dict, dict]:
+    """GDepth XMP properties: (standard packet's, extended packet's), as Google Camera splits them."""
+    data = png(depth8) if depth_mime == "image/png" else jpeg(np.repeat(depth8[:, :, None], 3, 2), 100)
+    main = {"GDepth:Format": fmt, "GDepth:Near": f"{near:g}", "GDepth:Far": f"{far:g}", "GDepth:Mime": depth_mime}
+    if focus is not None:
+        main |= {"GFocus:FocalPointX": f"{focus[0]:g}", "GFocus:FocalPointY": f"{focus[1]:g}"}
+    ext = {"GDepth:Data": base64.b64encode(data).decode()}
+    if original is not None:
+        ext |= {"GImage:Mime": "image/jpeg", "GImage:Data": base64.b64encode(jpeg(original)).decode()}
+    return main, ext
+
+
+def xmp_jpeg(primary: np.ndarray, main: dict, ext: dict | None = None) -> bytes:
+    """A JPEG with the ``main`` XMP properties and, when given, ``ext`` in extended XMP."""
+    if not ext:
+        return insert_segments(jpeg(primary), [app1(XMP_ID + xmp_packet(main))])
+    ext_packet = xmp_packet(ext)
+    main = main | {"xmpNote:HasExtendedXMP": hashlib.md5(ext_packet).hexdigest().upper()}
+    return insert_segments(jpeg(primary), [app1(XMP_ID + xmp_packet(main)), *extended_segments(ext_packet)])
+
+
+def gdepth_jpeg(primary: np.ndarray, depth8: np.ndarray, near: float, far: float, fmt: str = "RangeInverse", *,
+                split: bool = True, **kw) -> bytes:
+    """A GDepth JPEG. ``split``: Data in extended XMP (as Google Camera writes it), else all in one packet."""
+    main, ext = gdepth_attrs(depth8, near, far, fmt, **kw)
+    return xmp_jpeg(primary, main, ext) if split else xmp_jpeg(primary, main | ext)
