@@ -165,7 +165,7 @@ def gdepth(data: bytes, name: str) -> EmbeddedDepth | None:
     from .images import decode_raw
     from .xmp import jpeg_xmp
 
-    main, ext = jpeg_xmp(data, name)
+    main, ext = jpeg_xmp(data, name, needle=NS_GDEPTH.encode())
     props = {**ext, **main}
     if not any(ns == NS_GDEPTH for ns, _ in props):
         return None

@@ -72,15 +72,18 @@ def _extended(chunks: list[bytes], guid: str, name: str) -> bytes:
     return bytes(out)
 
 
-def jpeg_xmp(data: bytes, name: str = "<image>") -> tuple[dict, dict]:
-    """Properties of a JPEG's standard XMP and of its extended XMP (empty dicts when absent)."""
+def jpeg_xmp(data: bytes, name: str = "<image>", needle: bytes = b"") -> tuple[dict, dict]:
+    """Properties of a JPEG's standard XMP and of its extended XMP (empty dicts when
+    absent). With ``needle``, a standard packet without that byte string (e.g. a
+    namespace URI) is not parsed: the caller has no use for it, and a broken
+    XMP that it would not read is no reason to refuse the photo."""
     main, ext_chunks = None, []
     for payload in _app1_payloads(data):
         if payload.startswith(XMP_ID) and main is None:
             main = payload[len(XMP_ID):]
         elif payload.startswith(EXT_ID):
             ext_chunks.append(payload[len(EXT_ID):])
-    if main is None:
+    if main is None or needle not in main:
         return {}, {}
     props = xmp_properties(main, name)
     guid = props.get((NS_XMPNOTE, "HasExtendedXMP"))

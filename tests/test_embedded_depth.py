@@ -138,3 +138,63 @@ def test_broken_gdepth_data_is_refused():
     bad = pf.xmp_jpeg(_photo(), main, {"GDepth:Data": "%%%" + ext["GDepth:Data"]})
     with pytest.raises(InputError, match="base64"):
         find_embedded_depth(bad, "x.jpg")
+
+
+def test_depth_command_exports_the_embedded_depth(tmp_path):
+    import malformed as m
+
+    depth8 = pf.encode_gdepth(_three_planes(), NEAR, FAR, "RangeInverse")
+    p = tmp_path / "a.jpg"
+    p.write_bytes(pf.gdepth_jpeg(_photo(), depth8, NEAR, FAR))
+    res = m.run_cli("depth", p, "-o", tmp_path / "d.png")
+    assert res.code == 0, res.err
+    assert "embedded in the photo" in res.err
+    d16 = cv2.imread(str(tmp_path / "d.png"), cv2.IMREAD_UNCHANGED)
+    assert d16.dtype == np.uint16 and d16.shape == (H, W)
+    want = load_photo(p, estimate=False).disparity
+    assert np.abs(d16 / 65535.0 - want).max() <= 1 / 65535
+
+
+def test_render_no_embedded_depth_goes_to_the_network(tmp_path, monkeypatch):
+    """--no-embedded-depth hands the photo to the depth network (here a stand-in
+    returning a left-to-right ramp, to see which depth the render used)."""
+    import malformed as m
+
+    import deocused.depth as depth_pkg
+
+    calls = []
+
+    def stand_in(img, **kw):
+        calls.append(img.shape)
+        return np.tile(np.linspace(0, 1, img.shape[1], dtype=np.float32), (img.shape[0], 1))
+
+    monkeypatch.setattr(depth_pkg, "estimate_disparity", stand_in)
+    depth8 = pf.encode_gdepth(_three_planes(), NEAR, FAR, "RangeInverse")
+    p = tmp_path / "a.jpg"
+    p.write_bytes(pf.gdepth_jpeg(_photo(), depth8, NEAR, FAR))
+    common = ["render", p, "--device", "cpu", "--focus", "5,40", "--overwrite"]
+    res = m.run_cli(*common, "-o", tmp_path / "e.png")
+    assert res.code == 0, res.err
+    assert not calls and "focus disparity 1.000" in res.out  # the embedded depth: near at the left
+    res = m.run_cli(*common, "--no-embedded-depth", "-o", tmp_path / "n.png")
+    assert res.code == 0, res.err
+    assert calls and "focus disparity 0.0" in res.out  # the ramp: far at the left
+
+
+def test_batch_uses_embedded_depth_and_heic_like_render(tmp_path):
+    """A folder with a GDepth JPEG and a HEIC (with a sidecar): batch finds both and
+    writes what render writes for each."""
+    from deocused.cli import main
+
+    pytest.importorskip("pillow_heif", reason="pillow-heif is not installed")
+    src = tmp_path / "in"
+    src.mkdir()
+    depth8 = pf.encode_gdepth(_three_planes(), NEAR, FAR, "RangeInverse")
+    (src / "a.jpg").write_bytes(pf.gdepth_jpeg(_photo(), depth8, NEAR, FAR))
+    (src / "b.heic").write_bytes(pf.heic(_photo(2)))
+    np.save(src / "b.depth.npy", np.tile(np.linspace(0, 1, W, dtype=np.float32), (H, 1)))
+    assert main(["-q", "batch", "--no-progress", str(src), "-o", str(tmp_path / "out"), "--device", "cpu"]) == 0
+    for name in ("a.jpg", "b.heic"):
+        ref = tmp_path / f"{name}.ref.png"
+        assert main(["-q", "render", str(src / name), "-o", str(ref), "--device", "cpu"]) == 0
+        assert (tmp_path / "out" / name).with_suffix(".png").read_bytes() == ref.read_bytes(), name

@@ -90,7 +90,8 @@ def jobs_from_args(args: argparse.Namespace):
     return plan_jobs(args.inputs, args.output_dir, settings, focus=focus, focus_file=args.focus_file,
                      fmt=args.format, sweep=args.sweep, sweep_video=args.sweep_video, fps=args.fps,
                      codec=args.video_codec, depth=args.depth, depth_kind=args.depth_kind,
-                     model=getattr(args, "model", None), model_path=getattr(args, "model_path", None))
+                     model=getattr(args, "model", None), model_path=getattr(args, "model_path", None),
+                     embedded_depth=not getattr(args, "no_embedded_depth", False))
 
 
 def cmd_batch(args) -> int:

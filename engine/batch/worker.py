@@ -165,7 +165,7 @@ def _load(job, result):
 
     t = time.perf_counter()
     photo = load_photo(job.path, depth=job.depth, depth_kind=job.depth_kind, model=job.model,
-                       model_path=job.model_path)
+                       model_path=job.model_path, embedded=job.embedded_depth)
     settings = focus_settings(job.settings, job.focus, photo.disparity)
     result["timings"]["load"] += time.perf_counter() - t
     return photo, settings

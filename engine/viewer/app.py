@@ -53,12 +53,14 @@ class Viewer(ImageLoading, RenderScheduling):
     def __init__(self, sources, *, renderer=None, device: str = "auto", renderer_options=None,
                  max_blur: float | None = None, dof: float = 0.0, depth_kind: str = "disparity",
                  model: str | None = None, model_path: str | None = None, size=None,
-                 visible: bool = True, title: str = "refocus", threaded: bool = True, preview: bool = True):
+                 visible: bool = True, title: str = "refocus", threaded: bool = True, preview: bool = True,
+                 embedded_depth: bool = True):
         if not sources:
             raise InputError("no image to show")
         check_display("refocus view")
         self.slots = [Slot(s) for s in sources]
         self.depth_kind = depth_kind
+        self.embedded_depth = embedded_depth
         self.model, self.model_path = model, model_path
         self.max_blur_override = max_blur
         self.dof = float(dof)

@@ -57,7 +57,7 @@ def _is_timeout(e: BaseException) -> bool:
 class ImageLoading:
     """The image list of the viewer: loading, depth requests and their polling.
 
-    Needs from the viewer: ``slots``, ``index``, ``depth_kind``, ``model``,
+    Needs from the viewer: ``slots``, ``index``, ``depth_kind``, ``embedded_depth``, ``model``,
     ``model_path``, ``flash`` and ``_enter_slot``.
     """
 
@@ -86,7 +86,7 @@ class ImageLoading:
                 img, disp, focus = src.image, src.disparity, src.focus_xy
             else:
                 photo = load_photo(src.path, sample=src.sample, depth=src.depth, depth_kind=self.depth_kind,
-                                   estimate=False)
+                                   estimate=False, embedded=self.embedded_depth)
                 img, disp, focus = photo.image_srgb, photo.disparity, photo.focus
             slot.image = np.asarray(img, np.float32)
             slot.focus_xy = focus
