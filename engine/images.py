@@ -265,6 +265,8 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
 # -- writing ----------------------------------------------------------------------------
 
 def _encodable(ext: str) -> bool:
+    if ext in (".heic", ".heif"):  # pillow-heif's encoder (deocused.encode)
+        return True
     try:
         ok, _ = cv2.imencode(ext, np.zeros((2, 2, 3), np.uint8))
     except cv2.error:
@@ -309,7 +311,7 @@ def check_output_path(path: str | os.PathLike, *, protect=(), overwrite: bool = 
         ext = p.suffix.lower() or ".png"
         if not _encodable(ext):
             raise InputError(f"{_short(p)}: cannot write an image with extension '{ext}' "
-                             "(use .png, .jpg, .tif, .bmp or .webp)")
+                             "(use .png, .jpg, .tif, .webp, .heic or .bmp)")
     return p
 
 
@@ -333,23 +335,28 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
     return p
 
 
-def write_image(path: str | os.PathLike, srgb8: np.ndarray, *, protect=(), overwrite: bool = False) -> Path:
-    """Write an 8-bit sRGB RGB image atomically (temp file + rename).
+def write_image(path: str | os.PathLike, srgb8: np.ndarray, *, protect=(), overwrite: bool = False,
+                meta=None, quality: int | None = None) -> Path:
+    """Write an RGB image atomically (temp file + rename): uint8, or uint16 for
+    16-bit PNG/TIFF. ``meta`` (:class:`deocused.metadata.PhotoMeta`): the ICC
+    profile, EXIF and XMP to embed (:mod:`deocused.encode`); ``quality``: JPEG,
+    WebP or HEIC quality (1-100).
 
     Refuses (:func:`check_output_path`) to overwrite any path in ``protect`` (the
     inputs) and, unless ``overwrite`` is set, any existing file.
     """
+    from .encode import encode_image
+
     p = check_output_path(path, protect=protect, overwrite=overwrite)
-    if srgb8.dtype != np.uint8 or srgb8.ndim != 3 or srgb8.shape[2] != 3:
-        raise ValueError("write_image expects uint8 RGB (H, W, 3)")
-    ext = p.suffix.lower() or ".png"
+    if srgb8.dtype not in (np.uint8, np.uint16) or srgb8.ndim != 3 or srgb8.shape[2] != 3:
+        raise ValueError("write_image expects uint8 or uint16 RGB (H, W, 3)")
     try:
-        ok, enc = cv2.imencode(ext, np.ascontiguousarray(srgb8[:, :, ::-1]))
+        data = encode_image(p.suffix.lower() or ".png", srgb8, meta, quality)
     except cv2.error as e:
         raise InputError(f"{_short(p)}: cannot encode the image ({_cv_reason(e)})") from None
-    if not ok:
-        raise InputError(f"{_short(p)}: cannot encode an image with extension '{ext}'")
-    return write_bytes_atomic(p, enc.tobytes())
+    except InputError as e:
+        raise InputError(f"{_short(p)}: {e}") from None
+    return write_bytes_atomic(p, data)
 
 
 def free_path(path: Path) -> Path:

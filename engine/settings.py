@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import math
 from dataclasses import dataclass, fields, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -127,6 +128,39 @@ class RenderSettings:
                   "highlights": getattr(args, "highlights", 0.0)}
         check_settings(values, FLAGS)  # messages name the flags
         return cls(**values)
+
+
+def _quality(text: str) -> int:
+    try:
+        q = int(text)
+    except ValueError:
+        q = 0
+    if not 1 <= q <= 100:
+        raise argparse.ArgumentTypeError(f"must be an integer from 1 to 100, got '{text}'")
+    return q
+
+
+def output_bits(requested: int | None, meta, out: Path) -> int:
+    """Bits per channel of an output file: ``requested`` (--bit-depth), else 16 when
+    the input had more than 8 (``meta.bits``) and the format holds 16, else 8."""
+    sixteen = Path(out).suffix.lower() in (".png", ".tif", ".tiff")
+    if requested == 16 and not sixteen:
+        raise InputError(f"{out}: --bit-depth 16 needs a .png or .tif output")
+    if requested is not None:
+        return requested
+    return 16 if sixteen and meta is not None and meta.bits > 8 else 8
+
+
+def add_output_arguments(p: argparse.ArgumentParser) -> None:
+    """Flags of image outputs (``render``, ``batch``): quality, bit depth, metadata."""
+    p.add_argument("--quality", type=_quality, metavar="Q", default=None,
+                   help="JPEG, WebP or HEIC quality 1..100 (default: JPEG 95, WebP lossless, HEIC 90)")
+    p.add_argument("--bit-depth", type=int, choices=(8, 16), default=None,
+                   help="bits per channel of the output: 8 or 16 (PNG and TIFF only); default: 16 for a "
+                   "16-bit PNG/TIFF or 10/12-bit HEIC input written as PNG/TIFF, else 8")
+    p.add_argument("--strip-metadata", action="store_true",
+                   help="leave the input's EXIF and XMP (camera, date, GPS...) out of the output; "
+                   "its ICC colour profile is kept")
 
 
 def add_render_arguments(p: argparse.ArgumentParser) -> None:

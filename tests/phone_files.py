@@ -126,3 +126,57 @@ def gdepth_jpeg(primary: np.ndarray, depth8: np.ndarray, near: float, far: float
     """A GDepth JPEG. ``split``: Data in extended XMP (as Google Camera writes it), else all in one packet."""
     main, ext = gdepth_attrs(depth8, near, far, fmt, **kw)
     return xmp_jpeg(primary, main, ext) if split else xmp_jpeg(primary, main | ext)
+
+
+def _s15(x: float) -> bytes:
+    return struct.pack(">i", round(x * 65536))
+
+
+def icc_profile(gamma: float, description: str = "test gamma") -> bytes:
+    """A minimal ICC v2 RGB display profile (ICC.1:2001-04): sRGB primaries
+    (D50-adapted), tone curves ``curv`` with one entry, the gamma (u8Fixed8)."""
+    xyz = {b"wtpt": (0.9642, 1.0, 0.8249), b"rXYZ": (0.4361, 0.2225, 0.0139),
+           b"gXYZ": (0.3851, 0.7169, 0.0971), b"bXYZ": (0.1431, 0.0606, 0.7141)}
+    text = description.encode() + b"\x00"
+    tags = {b"desc": b"desc" + bytes(4) + struct.pack(">I", len(text)) + text + bytes(4) + bytes(4) + bytes(3)
+            + bytes(67),
+            b"cprt": b"text" + bytes(4) + b"no copyright\x00"}
+    tags |= {sig: b"XYZ " + bytes(4) + b"".join(_s15(v) for v in vals) for sig, vals in xyz.items()}
+    curve = b"curv" + bytes(4) + struct.pack(">IH", 1, round(gamma * 256)) + bytes(2)
+    tags |= {sig: curve for sig in (b"rTRC", b"gTRC", b"bTRC")}
+    table, body, off = b"", b"", 128 + 4 + 12 * len(tags)
+    for sig, data in tags.items():
+        table += sig + struct.pack(">II", off + len(body), len(data))
+        body += data + bytes(-len(data) % 4)
+    size = off + len(body)
+    header = (struct.pack(">I", size) + b"lcms" + struct.pack(">I", 0x02100000) + b"mntrRGB XYZ "
+              + struct.pack(">6H", 2026, 1, 1, 0, 0, 0) + b"acsp" + b"APPL" + bytes(4) + bytes(8) + bytes(8)
+              + struct.pack(">I", 0) + _s15(0.9642) + _s15(1.0) + _s15(0.8249) + b"lcms" + bytes(16) + bytes(28))
+    assert len(header) == 128
+    return header + struct.pack(">I", len(tags)) + table + body
+
+
+def exif_block(orientation: int = 1, make: str = "TestMake", model: str = "TestModel",
+               thumbnail: bytes | None = None) -> bytes:
+    """EXIF (``Exif\\0\\0`` + TIFF) with Make, Model, Orientation, an Exif IFD
+    (DateTimeOriginal) and, optionally, IFD1 with a JPEG thumbnail."""
+    from PIL import Image
+
+    e = Image.Exif()
+    e[0x010F], e[0x0110], e[0x0112] = make, model, orientation
+    e.get_ifd(0x8769)[0x9003] = "2026:01:02 03:04:05"
+    data = e.tobytes()
+    if thumbnail is None:
+        return data
+    # append IFD1 (JPEGInterchangeFormat + Length) and the thumbnail; link it from IFD0's next-IFD pointer
+    tiff = bytearray(data[6:])
+    e_ = "<" if tiff[:2] == b"II" else ">"
+    (ifd0,) = struct.unpack_from(e_ + "I", tiff, 4)
+    (n,) = struct.unpack_from(e_ + "H", tiff, ifd0)
+    next_at = ifd0 + 2 + 12 * n
+    ifd1 = len(tiff)
+    struct.pack_into(e_ + "I", tiff, next_at, ifd1)
+    thumb_at = ifd1 + 2 + 2 * 12 + 4
+    tiff += struct.pack(e_ + "H", 2) + struct.pack(e_ + "HHII", 0x0201, 4, 1, thumb_at)
+    tiff += struct.pack(e_ + "HHII", 0x0202, 4, 1, len(thumbnail)) + struct.pack(e_ + "I", 0) + thumbnail
+    return b"Exif\x00\x00" + bytes(tiff)

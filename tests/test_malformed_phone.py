@@ -172,3 +172,33 @@ def test_broken_xmp_without_depth_does_not_stop_the_photo(ws):
     np.save(ws / "in" / "d.npy", np.tile(np.linspace(0, 1, m.W, dtype=np.float32), (m.H, 1)))
     res, _, out = render(ws, broken, ".jpg", "--depth", ws / "in" / "d.npy")
     m.expect_ok(res, out)
+
+
+def _jpeg_with_app(app: bytes) -> bytes:
+    return pf.insert_segments(pf.jpeg(m.test_rgb()), [app])
+
+
+def test_corrupt_icc_profile_is_refused(ws):
+    icc = bytearray(pf.icc_profile(2.2))
+    icc[36:40] = b"XXXX"  # the 'acsp' signature every profile carries
+    app2 = b"\xff\xe2" + struct.pack(">H", len(icc) + 16) + b"ICC_PROFILE\x00\x01\x01" + bytes(icc)
+    np.save(ws / "in" / "d.npy", np.zeros((m.H, m.W), np.float32))
+    res, snap, _ = render(ws, _jpeg_with_app(app2), ".jpg", "--depth", ws / "in" / "d.npy")
+    m.expect_refused(res, snap, "ICC colour profile is corrupt", code=res.code or 2)
+
+
+@pytest.mark.parametrize("where", ["ifd_offset", "tag_count"])
+def test_exif_with_invalid_offsets_renders_with_a_warning(ws, where):
+    tiff = bytearray(pf.exif_block(1)[6:])
+    e = "<" if tiff[:2] == b"II" else ">"
+    if where == "ifd_offset":
+        struct.pack_into(e + "I", tiff, 4, 0x7FFFFFF0)  # IFD0 far past the end
+    else:
+        (ifd0,) = struct.unpack_from(e + "I", tiff, 4)
+        struct.pack_into(e + "H", tiff, ifd0, 0xFFFF)  # 65535 entries in a few bytes
+    app1 = b"\xff\xe1" + struct.pack(">H", len(tiff) + 8) + b"Exif\x00\x00" + bytes(tiff)
+    np.save(ws / "in" / "d.npy", np.tile(np.linspace(0, 1, m.W, dtype=np.float32), (m.H, 1)))
+    res, _, out = render(ws, _jpeg_with_app(app1), ".jpg", "--depth", ws / "in" / "d.npy")
+    m.expect_ok(res, out)
+    assert "EXIF is broken" in res.err  # the warning
+    assert b"TestMake" not in out.read_bytes()

@@ -291,7 +291,8 @@ class Viewer(ImageLoading, RenderScheduling):
         src = self.slots[self.index].source
         out = self.save_path()
         try:
-            write_image(out, self.renderer.to_host(self._frame), protect=[src.path, src.depth])
+            write_image(out, self.renderer.to_host(self._frame), protect=[src.path, src.depth],
+                        meta=self.slots[self.index].meta)
         except RefocusError as e:
             self.flash(str(e))
             return None

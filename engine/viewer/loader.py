@@ -43,6 +43,7 @@ class Slot:
     image: np.ndarray | None = None
     disparity: np.ndarray | None = None
     focus_xy: tuple[float, float] | None = None
+    meta: object = None  # the input file's PhotoMeta (ICC, EXIF, XMP), kept in saved images
     error: str = ""
 
     @property
@@ -88,6 +89,7 @@ class ImageLoading:
                 photo = load_photo(src.path, sample=src.sample, depth=src.depth, depth_kind=self.depth_kind,
                                    estimate=False, embedded=self.embedded_depth)
                 img, disp, focus = photo.image_srgb, photo.disparity, photo.focus
+                slot.meta = photo.meta
             slot.image = np.asarray(img, np.float32)
             slot.focus_xy = focus
             if disp is None:

@@ -1,0 +1,132 @@
+"""The metadata a photo carries from its input file to every output.
+
+* :func:`read_metadata` -- the ICC profile, EXIF and XMP of a photo file's
+  bytes (HEIF through pillow-heif, the other formats through Pillow).
+* :class:`PhotoMeta` -- those three, already made true for an output: the
+  EXIF orientation is 1 (the engine's pixels are upright) and its thumbnail is
+  gone (it would show the unrefocused photo); the XMP has lost the depth
+  payload (GDepth/GImage data) and its pointer to extended XMP.
+  :meth:`PhotoMeta.stripped` keeps only the ICC profile (``--strip-metadata``:
+  privacy, but the colours stay right).
+
+Broken metadata never stops a photo: an unreadable EXIF block is dropped with
+a warning, and so on. (A corrupt ICC profile is refused by
+:mod:`deocused.iccolour`, as the colours cannot be reproduced without it.)
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import warnings
+from dataclasses import dataclass, replace
+
+log = logging.getLogger("deocused")
+
+EXIF_ORIENTATION = 0x0112
+#: IFD0 tags of an embedded thumbnail (JPEGInterchangeFormat, ...Length) and its IFD1.
+_THUMBNAIL_TAGS = (0x0201, 0x0202)
+_GOOGLE_DATA_NS = ("http://ns.google.com/photos/1.0/depthmap/", "http://ns.google.com/photos/1.0/image/")
+
+
+@dataclass(frozen=True)
+class PhotoMeta:
+    """``icc``: ICC profile bytes; ``exif``: EXIF as TIFF-structured bytes (no
+    ``Exif\\0\\0`` header); ``xmp``: the XMP packet (UTF-8). Any may be None."""
+
+    icc: bytes | None = None
+    exif: bytes | None = None
+    xmp: bytes | None = None
+    bits: int = 8  # bits per channel of the input's pixels (16 for 16-bit PNG/TIFF and 10/12-bit HEIC)
+
+    def stripped(self) -> PhotoMeta:
+        return replace(self, exif=None, xmp=None)
+
+
+def read_metadata(data: bytes, name: str = "<image>") -> PhotoMeta:
+    """ICC, EXIF and XMP of a photo file, made ready for an output (see the module)."""
+    from .heif import is_heif
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the decoders' warnings about EXIF: clean_exif reports those
+            icc, exif, xmp, bits = _read_heif(data) if is_heif(data) and data[8:12] not in (b"avif", b"avis") \
+                else _read_pillow(data)
+    except Exception as e:  # metadata must not stop a photo the decoder accepted
+        log.warning("%s: metadata unreadable (%s); the output will have none", name, str(e).splitlines()[0][:120])
+        return PhotoMeta()
+    return PhotoMeta(icc or None, clean_exif(exif, name), clean_xmp(xmp), bits)
+
+
+def _read_heif(data: bytes):
+    import pillow_heif
+
+    info = pillow_heif.open_heif(data).info
+    return info.get("icc_profile"), info.get("exif"), info.get("xmp"), 8 if info.get("bit_depth", 8) <= 8 else 16
+
+
+def _read_pillow(data: bytes):
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as im:
+        info = im.info
+        xmp = info.get("xmp") or info.get("XML:com.adobe.xmp")
+        bits = 8
+        if im.format == "PNG":
+            bits = 16 if data[24] == 16 else 8  # IHDR bit depth
+        elif im.format == "TIFF":
+            bits = 16 if max(im.tag_v2.get(258, (8,))) == 16 else 8  # BitsPerSample
+        return info.get("icc_profile"), info.get("exif"), xmp.encode() if isinstance(xmp, str) else xmp, bits
+
+
+def clean_exif(exif: bytes | None, name: str = "<image>") -> bytes | None:
+    """EXIF with orientation 1 and no thumbnail, as TIFF-structured bytes; None
+    (with a warning) if it cannot be read."""
+    if not exif:
+        return None
+    raw = exif[6:] if exif[:6] == b"Exif\x00\x00" else exif
+    try:
+        with warnings.catch_warnings(record=True) as caught:  # Pillow warns on corrupt EXIF: then it is broken
+            warnings.simplefilter("always")
+            out = _upright_exif(raw)
+        if caught:
+            raise ValueError(str(caught[0].message))
+    except Exception as err:
+        log.warning("%s: EXIF is broken (%s); the output will have none", name, str(err).splitlines()[0][:120])
+        return None
+    return out[6:] if out[:6] == b"Exif\x00\x00" else out
+
+
+def _upright_exif(raw: bytes) -> bytes:
+    from PIL import Image
+
+    e = Image.Exif()
+    e.load(b"Exif\x00\x00" + raw)
+    if not len(e):
+        raise ValueError("no readable tags")
+    for sub in (0x8769, 0x8825):  # the Exif and GPS IFDs: read now, so that they are written
+        if sub in e:
+            e.get_ifd(sub)
+    if EXIF_ORIENTATION in e:
+        e[EXIF_ORIENTATION] = 1
+    for tag in _THUMBNAIL_TAGS:
+        e.pop(tag, None)
+    return e.tobytes()
+
+
+def clean_xmp(xmp: bytes | None) -> bytes | None:
+    """The XMP packet without GDepth/GImage ``Data`` (the depth map and the original
+    image, megabytes that belong to the input) or ``xmpNote:HasExtendedXMP``, and
+    with ``tiff:Orientation`` 1."""
+    if not xmp:
+        return None
+    text = xmp.decode("utf-8", "replace").rstrip("\x00")
+    prefixes = [p for p, uri in re.findall(r'xmlns:([\w.-]+)="([^"]*)"', text) if uri in _GOOGLE_DATA_NS]
+    for p in prefixes + ["xmpNote"]:
+        prop = "HasExtendedXMP" if p == "xmpNote" else "Data"
+        text = re.sub(rf'\s{re.escape(p)}:{prop}\s*=\s*"[^"]*"', "", text)
+        text = re.sub(rf"<{re.escape(p)}:{prop}>.*?</{re.escape(p)}:{prop}>", "", text, flags=re.S)
+    text = re.sub(r'tiff:Orientation="\d"', 'tiff:Orientation="1"', text)
+    text = re.sub(r"<tiff:Orientation>\d</tiff:Orientation>", "<tiff:Orientation>1</tiff:Orientation>", text)
+    return text.encode()
