@@ -25,13 +25,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .camera_raw import RAW_EXTENSIONS, decode_camera_raw, is_camera_raw
 from .errors import InputError
 from .heif import decode_heif, is_heif
 from .imageinfo import apply_orientation, exif_orientation, header_size
 
 log = logging.getLogger("deocused")
 
-_LINEAR_FORMATS = {".hdr", ".pfm"}
+_LINEAR_FORMATS = {".hdr", ".pfm", *RAW_EXTENSIONS}
 #: Largest image accepted, in pixels (width x height), checked on the header before decoding.
 MAX_PIXELS = 200_000_000
 #: Largest input file accepted, in bytes.
@@ -166,13 +167,16 @@ def _cv_reason(e: cv2.error) -> str:
 def decode_raw(data: bytes, name: str = "<image>", what: str = "image") -> np.ndarray:
     """Decode image bytes as stored (OpenCV's BGR(A) or grey, native dtype), in
     display orientation (EXIF orientation applied; OpenCV applies TIFF's itself).
-    HEIF/HEIC/AVIF files are decoded by :mod:`deocused.heif` (10/12-bit as uint16).
+    HEIF/HEIC/AVIF files are decoded by :mod:`deocused.heif` (10/12-bit as uint16),
+    camera RAW files (by extension) by :mod:`deocused.camera_raw` (scene-linear float32).
 
     The header's dimensions are checked before decoding: zero or more than
     :data:`MAX_PIXELS` pixels raise :class:`InputError`, as does a truncated
     JPEG/PNG or anything OpenCV cannot decode.
     """
     path = Path(name)
+    if is_camera_raw(name):  # scene-linear float32, values above 1 kept (deocused.camera_raw)
+        return cv2.cvtColor(decode_camera_raw(data, _short(path), MAX_PIXELS), cv2.COLOR_RGB2BGR)
     if is_heif(data):  # HEIF/HEIC/AVIF: libheif applies the file's own rotation and mirroring
         rgb = decode_heif(data, _short(path), MAX_PIXELS)
         return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR if rgb.shape[2] == 3 else cv2.COLOR_RGBA2BGRA)

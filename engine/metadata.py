@@ -46,7 +46,10 @@ class PhotoMeta:
 
 def read_metadata(data: bytes, name: str = "<image>") -> PhotoMeta:
     """ICC, EXIF and XMP of a photo file, made ready for an output (see the module)."""
+    from .camera_raw import is_camera_raw
     from .heif import is_heif
+
+    raw = is_camera_raw(name)
 
     try:
         with warnings.catch_warnings():
@@ -54,9 +57,10 @@ def read_metadata(data: bytes, name: str = "<image>") -> PhotoMeta:
             icc, exif, xmp, bits = _read_heif(data) if is_heif(data) and data[8:12] not in (b"avif", b"avis") \
                 else _read_pillow(data)
     except Exception as e:  # metadata must not stop a photo the decoder accepted
-        log.warning("%s: metadata unreadable (%s); the output will have none", name, str(e).splitlines()[0][:120])
-        return PhotoMeta()
-    return PhotoMeta(icc or None, clean_exif(exif, name), clean_xmp(xmp), bits)
+        (log.info if raw else log.warning)("%s: metadata unreadable (%s); the output will have none",
+                                           name, str(e).splitlines()[0][:120])
+        return PhotoMeta(bits=16 if raw else 8)
+    return PhotoMeta(icc or None, clean_exif(exif, name), clean_xmp(xmp), 16 if raw else bits)
 
 
 def _read_heif(data: bytes):
@@ -75,9 +79,32 @@ def _read_pillow(data: bytes):
         bits = 8
         if im.format == "PNG":
             bits = 16 if data[24] == 16 else 8  # IHDR bit depth
-        elif im.format == "TIFF":
+        exif = info.get("exif")
+        if im.format == "TIFF":  # TIFF, DNG and most RAWs: the descriptive tags of IFD0 become the EXIF
             bits = 16 if max(im.tag_v2.get(258, (8,))) == 16 else 8  # BitsPerSample
-        return info.get("icc_profile"), info.get("exif"), xmp.encode() if isinstance(xmp, str) else xmp, bits
+            exif = _tiff_exif(im)
+            xmp = xmp or im.tag_v2.get(700)
+        return info.get("icc_profile"), exif, xmp.encode() if isinstance(xmp, str) else xmp, bits
+
+
+#: IFD0 tags of a TIFF that describe the photo (not its strips): Make, Model, Orientation,
+#: DateTime, Artist, Copyright, Software, ImageDescription; the Exif and GPS IFD pointers.
+_TIFF_DESCRIPTIVE = (0x010F, 0x0110, 0x0112, 0x0132, 0x013B, 0x8298, 0x0131, 0x010E, 0x8769, 0x8825)
+
+
+def _tiff_exif(im) -> bytes | None:
+    from PIL import Image
+
+    src = im.getexif()
+    e = Image.Exif()
+    for tag in _TIFF_DESCRIPTIVE:
+        if tag in src and tag not in (0x8769, 0x8825):
+            e[tag] = src[tag]
+    for sub in (0x8769, 0x8825):
+        if sub in src:
+            ifd = e.get_ifd(sub)
+            ifd.update(src.get_ifd(sub))
+    return e.tobytes() if len(e) or any(e.get_ifd(s) for s in (0x8769, 0x8825)) else None
 
 
 def clean_exif(exif: bytes | None, name: str = "<image>") -> bytes | None:

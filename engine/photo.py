@@ -39,6 +39,14 @@ class Photo:
     image_path: Path | None = None
     depth_path: Path | None = None
     meta: PhotoMeta | None = None  # the input file's ICC profile, EXIF and XMP, ready for outputs
+    image_linear: np.ndarray | None = None  # scene-linear RGB of a camera RAW (values above 1 kept)
+
+    def linear(self, transfer=None) -> np.ndarray:
+        """The photo in linear light: a RAW's own values, else ``image_srgb`` decoded
+        with ``transfer`` (:class:`deocused.iccolour.Transfer`; None: the sRGB curve)."""
+        if self.image_linear is not None:
+            return self.image_linear
+        return srgb_to_linear(self.image_srgb) if transfer is None else transfer.decode(self.image_srgb)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -74,7 +82,8 @@ def load_photo(image: str | Path | None = None, *, sample: str | None = None, de
         return Photo(img, to_disparity(raw, "disparity", f"sample '{sample}'"), focus)
     if not image:
         raise InputError("no image given (pass IMAGE or --sample NAME)")
-    img = load_image(str(image))
+    linear = _camera_raw(image)
+    img = load_image(str(image)) if linear is None else linear_to_srgb(linear)
     shape = img.shape[:2]
     data = read_bytes(str(image), "image")  # for its metadata and embedded depth
     meta = read_metadata(data, str(image))
@@ -84,19 +93,29 @@ def load_photo(image: str | Path | None = None, *, sample: str | None = None, de
             log.info("using depth map %s", side)
             depth = side
     if depth is not None:
-        return Photo(img, load_disparity(str(depth), shape, depth_kind), None, Path(image), Path(depth), meta)
+        return Photo(img, load_disparity(str(depth), shape, depth_kind), None, Path(image), Path(depth), meta, linear)
     if embedded:
         photo = _embedded_photo(img, data, Path(image), meta)
         if photo is not None:
             return photo
     if not estimate:
-        return Photo(img, None, None, Path(image), meta=meta)
+        return Photo(img, None, None, Path(image), meta=meta, image_linear=linear)
     from .depth import estimate_disparity
 
     log.info("no depth map for %s; estimating depth with the model", image)
     disp = estimate_disparity(img, model=model, model_path=model_path)
     return Photo(img, fit_to_image(to_disparity(disp, "disparity", "model output"), shape), None, Path(image),
-                 meta=meta)
+                 meta=meta, image_linear=linear)
+
+
+def _camera_raw(image) -> np.ndarray | None:
+    """Scene-linear RGB of a camera RAW file (by its extension), else None."""
+    from .camera_raw import decode_camera_raw, is_camera_raw
+    from .images import MAX_PIXELS, read_bytes
+
+    if not is_camera_raw(str(image)):
+        return None
+    return decode_camera_raw(read_bytes(str(image), "image"), str(image), MAX_PIXELS)
 
 
 def _embedded_photo(img: np.ndarray, data: bytes, path: Path, meta: PhotoMeta) -> Photo | None:
@@ -136,8 +155,7 @@ def render_photo(photo: Photo, settings: RenderSettings, renderer, bit_depth: in
     transfer = transfer_from_icc(photo.meta.icc if photo.meta else None, str(photo.image_path or "photo"))
     if transfer is not None and transfer.is_srgb:
         transfer = None  # the engine's own sRGB curve (the same to 2e-4), on the renderer's device
-    renderer.prepare(srgb_to_linear(photo.image_srgb) if transfer is None else transfer.decode(photo.image_srgb),
-                     photo.disparity)
+    renderer.prepare(photo.linear(transfer), photo.disparity)
     if transfer is None and bit_depth == 8:
         return renderer.render_srgb8(focus_disparity, max_blur, settings.dof)
     linear = renderer.to_host(renderer.render(focus_disparity, max_blur, settings.dof))

@@ -180,3 +180,35 @@ def exif_block(orientation: int = 1, make: str = "TestMake", model: str = "TestM
     tiff += struct.pack(e_ + "H", 2) + struct.pack(e_ + "HHII", 0x0201, 4, 1, thumb_at)
     tiff += struct.pack(e_ + "HHII", 0x0202, 4, 1, len(thumbnail)) + struct.pack(e_ + "I", 0) + thumbnail
     return b"Exif\x00\x00" + bytes(tiff)
+
+
+def dng(cfa: np.ndarray, *, white: int = 4095, black: int = 0, neutral=(0.5, 1.0, 0.6), orientation: int = 1) -> bytes:
+    """A minimal DNG (Adobe DNG spec 1.4) from an RGGB Bayer mosaic ``cfa`` (uint16):
+    one uncompressed CFA IFD, ColorMatrix1 = XYZ -> linear sRGB (so the camera's RGB
+    is linear sRGB), AsShotNeutral ``neutral`` (the camera multipliers are its inverse)."""
+    import tifffile
+
+    xyz_to_srgb = np.array([[3.2406, -1.5372, -0.4986], [-0.9689, 1.8758, 0.0415], [0.0557, -0.2040, 1.0570]])
+    cm = [x for v in xyz_to_srgb.ravel() for x in (int(round(v * 10000)), 10000)]
+    tags = [(33421, "H", 2, (2, 2), True),  # CFARepeatPatternDim
+            (33422, "B", 4, (0, 1, 1, 2), True),  # CFAPattern: R G / G B
+            (50706, "B", 4, (1, 4, 0, 0), True),  # DNGVersion
+            (50707, "B", 4, (1, 1, 0, 0), True),  # DNGBackwardVersion
+            (50708, "s", 0, "Deocused Test Camera", True),  # UniqueCameraModel
+            (50714, "H", 1, black, True),  # BlackLevel
+            (50717, "H", 1, white, True),  # WhiteLevel
+            (50721, "2i", 9, cm, True),  # ColorMatrix1 (SRATIONAL)
+            (50728, "2I", 3, [x for v in neutral for x in (int(round(v * 10000)), 10000)], True),  # AsShotNeutral
+            (50778, "H", 1, 21, True),  # CalibrationIlluminant1: D65
+            (274, "H", 1, orientation, True), (271, "s", 0, "Deocused", True), (272, "s", 0, "TestCam", True)]
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, cfa.astype(np.uint16), photometric=32803, extratags=tags, subfiletype=0)
+    return buf.getvalue()
+
+
+def mosaic(rgb: np.ndarray) -> np.ndarray:
+    """The RGGB Bayer mosaic of an (H, W, 3) image (H, W even)."""
+    out = rgb[:, :, 1].copy()
+    out[0::2, 0::2] = rgb[0::2, 0::2, 0]
+    out[1::2, 1::2] = rgb[1::2, 1::2, 2]
+    return out

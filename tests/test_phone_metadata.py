@@ -179,3 +179,15 @@ def test_real_iphone_portrait_refocuses_offline_keeping_its_metadata(tmp_path):
         assert im.size == (4032, 3024)
         assert im.info["icc_profile"] == src["icc_profile"]
         assert (im.getexif()[0x010F], im.getexif()[0x0110]) == ("Apple", "iPhone 13 Pro")
+        got = np.asarray(im.convert("L"), np.float32)
+    from deocused.images import load_image
+
+    before = load_image(pf.PUG).mean(axis=2) * 255
+
+    def detail(a, rows, cols):
+        return float(np.abs(cv2.Laplacian(a[rows, cols], cv2.CV_32F)).mean())
+
+    near, far = (slice(2700, 3000), slice(3500, 4000)), (slice(300, 900), slice(1200, 2800))  # bed; wall
+    kept_near = detail(got, *near) / detail(before, *near)
+    kept_far = detail(got, *far) / detail(before, *far)
+    assert kept_near > 0.6 and kept_far < 0.5 * kept_near, (kept_near, kept_far)

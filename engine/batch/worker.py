@@ -149,12 +149,11 @@ def process_jobs(jobs) -> list[dict]:
 
 def _prepare(photo, settings):
     """Prepare the worker's renderer for ``photo``; returns (renderer, K)."""
-    from ..colour import srgb_to_linear
 
     r = renderer()
     max_blur = settings.resolve_max_blur(photo.shape)
     r.check_focus(0.0, max_blur, settings.dof)
-    r.prepare(srgb_to_linear(photo.image_srgb), photo.disparity)
+    r.prepare(photo.linear(), photo.disparity)
     return r, max_blur
 
 
