@@ -4,6 +4,7 @@
   its depth representation info (ISO/IEC 23008-12 / H.265 depth
   representation: type 0 uniform inverse Z, 1 uniform disparity, 2 uniform Z,
   3 non-uniform disparity; ``d_min``/``d_max``), from pillow-heif.
+* Google Dynamic Depth 1.0 (Android portrait JPEGs): :mod:`deocused.dynamic_depth`.
 * Google GDepth (Lens Blur, older Google Camera JPEGs): ``GDepth:Data`` (a
   base64 PNG/JPEG in the XMP or extended XMP) with ``Format`` RangeInverse or
   RangeLinear and ``Near``/``Far``; ``GImage:Data``, the original photo before
@@ -55,11 +56,13 @@ def find_embedded_depth(data: bytes, name: str = "<image>") -> EmbeddedDepth | N
     if is_heif(data):
         return heif_depth(data, name)
     if data[:3] == b"\xff\xd8\xff":
-        return gdepth(data, name)
+        from .dynamic_depth import dynamic_depth
+
+        return gdepth(data, name) or dynamic_depth(data, name)
     return None
 
 
-def _unit(arr: np.ndarray, name: str) -> np.ndarray:
+def depth_values(arr: np.ndarray, name: str) -> np.ndarray:
     """An integer or float depth image as float32 values in [0, 1] (first channel)."""
     if arr.ndim == 3:
         arr = arr[:, :, 0]
@@ -90,7 +93,7 @@ def heif_depth(data: bytes, name: str) -> EmbeddedDepth | None:
     except Exception as e:
         raise InputError(f"{name}: embedded depth image cannot be decoded ({str(e).splitlines()[0][:200]})") from None
     meta = item.info.get("metadata") or {}
-    v = _unit(arr, name)
+    v = depth_values(arr, name)
     kind = meta.get("representation_type")
     lo, hi = meta.get("d_min"), meta.get("d_max")
     if lo is not None and hi is not None and np.isfinite([lo, hi]).all() and hi != lo:
@@ -177,16 +180,24 @@ def gdepth(data: bytes, name: str) -> EmbeddedDepth | None:
         raise InputError(f"{name}: GDepth:Near and GDepth:Far are equal ({near:g})")
     raw = decode_raw(_b64(props.get((NS_GDEPTH, "Data")), "GDepth depth map", name), f"{name} (GDepth:Data)",
                      "embedded depth map")
-    dn = _unit(raw, name)
-    if fmt == "RangeLinear":  # d = dn (far - near) + near
-        disp = 1.0 / (dn * np.float32(far - near) + np.float32(near))
-    else:  # RangeInverse: d = far near / (far - dn (far - near)), so 1/d is linear in dn
-        disp = (np.float32(far) - dn * np.float32(far - near)) / np.float32(far * near)
+    disp = range_to_disparity(depth_values(raw, name), fmt, near, far)
     image = None
     if props.get((NS_GIMAGE, "Data")):
         image = _b64(props[(NS_GIMAGE, "Data")], "GImage original image", name)
     return EmbeddedDepth(disp.astype(np.float32), f"GDepth {fmt} {raw.shape[1]}x{raw.shape[0]}"
                          + (" with the original image (GImage)" if image else ""), image, _gfocus(props, name))
+
+
+def range_to_disparity(dn: np.ndarray, fmt: str, near: float, far: float, diopters: bool = False) -> np.ndarray:
+    """Google's depth encodings (GDepth and Dynamic Depth): normalised values ``dn`` in
+    [0, 1] to 1/depth. RangeLinear: d = dn (far - near) + near; RangeInverse:
+    d = far near / (far - dn (far - near)), so 1/d is linear in dn. With
+    ``diopters`` (Dynamic Depth ``Units="Diopters"``) d already is 1/depth."""
+    if fmt == "RangeLinear":
+        d = dn * np.float32(far - near) + np.float32(near)
+        return d if diopters else 1.0 / d
+    inverse = (np.float32(far) - dn * np.float32(far - near)) / np.float32(far * near)  # 1/d
+    return 1.0 / inverse if diopters else inverse
 
 
 def _gfocus(props: dict, name: str) -> tuple[float, float] | None:

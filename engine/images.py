@@ -28,7 +28,7 @@ import numpy as np
 from .camera_raw import RAW_EXTENSIONS, decode_camera_raw, is_camera_raw
 from .errors import InputError
 from .heif import decode_heif, is_heif
-from .imageinfo import apply_orientation, exif_orientation, header_size
+from .imageinfo import _jpeg_segments, apply_orientation, exif_orientation, header_size
 
 log = logging.getLogger("deocused")
 
@@ -129,8 +129,10 @@ def _truncation(data: bytes) -> str | None:
     """Why ``data`` is a truncated JPEG, PNG, GIF, BMP or WebP file, else None
     (their headers or trailers say how long they are)."""
     n = len(data)
-    if data[:3] == b"\xff\xd8\xff":  # JPEG: must end with the EOI marker
-        return None if b"\xff\xd9" in data[-64:].rstrip(b"\x00") else "JPEG file is truncated (no end-of-image marker)"
+    if data[:3] == b"\xff\xd8\xff":  # JPEG: its scan must end with the EOI marker (items may follow it)
+        if b"\xff\xd9" in data[-64:].rstrip(b"\x00") or b"\xff\xd9" in data[_jpeg_scan_start(data):]:
+            return None
+        return "JPEG file is truncated (no end-of-image marker)"
     if data[:8] == b"\x89PNG\r\n\x1a\n":  # PNG: must contain IEND
         return None if b"IEND" in data[-64:] else "PNG file is truncated (no IEND chunk)"
     if data[:6] in (b"GIF87a", b"GIF89a"):  # GIF: ends with the trailer byte
@@ -148,6 +150,15 @@ def _truncation(data: bytes) -> str | None:
             if n < need:
                 return f"BMP file is truncated ({n} of {need} bytes)"
     return None
+
+
+def _jpeg_scan_start(data: bytes) -> int:
+    """Where a JPEG's first scan begins (after its header segments: an EXIF
+    thumbnail's EOI is not the image's); entropy-coded data holds no EOI."""
+    end = 2
+    for _, off, size in _jpeg_segments(data):
+        end = off + size
+    return end
 
 
 def _check_complete(path: Path, data: bytes) -> None:

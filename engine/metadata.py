@@ -28,6 +28,7 @@ EXIF_ORIENTATION = 0x0112
 #: IFD0 tags of an embedded thumbnail (JPEGInterchangeFormat, ...Length) and its IFD1.
 _THUMBNAIL_TAGS = (0x0201, 0x0202)
 _GOOGLE_DATA_NS = ("http://ns.google.com/photos/1.0/depthmap/", "http://ns.google.com/photos/1.0/image/")
+_DEVICE_NS = "http://ns.google.com/photos/dd/1.0/device/"
 
 
 @dataclass(frozen=True)
@@ -144,8 +145,9 @@ def _upright_exif(raw: bytes) -> bytes:
 
 def clean_xmp(xmp: bytes | None) -> bytes | None:
     """The XMP packet without GDepth/GImage ``Data`` (the depth map and the original
-    image, megabytes that belong to the input) or ``xmpNote:HasExtendedXMP``, and
-    with ``tiff:Orientation`` 1."""
+    image, megabytes that belong to the input), ``xmpNote:HasExtendedXMP`` or the
+    Dynamic Depth container and cameras (they describe items appended to the
+    input file), and with ``tiff:Orientation`` 1."""
     if not xmp:
         return None
     text = xmp.decode("utf-8", "replace").rstrip("\x00")
@@ -154,6 +156,9 @@ def clean_xmp(xmp: bytes | None) -> bytes | None:
         prop = "HasExtendedXMP" if p == "xmpNote" else "Data"
         text = re.sub(rf'\s{re.escape(p)}:{prop}\s*=\s*"[^"]*"', "", text)
         text = re.sub(rf"<{re.escape(p)}:{prop}>.*?</{re.escape(p)}:{prop}>", "", text, flags=re.S)
+    for p in [p for p, uri in re.findall(r'xmlns:([\w.-]+)="([^"]*)"', text) if uri == _DEVICE_NS]:
+        for prop in ("Container", "Cameras"):  # Dynamic Depth: items appended to the input, not to the output
+            text = re.sub(rf"<{re.escape(p)}:{prop}>.*?</{re.escape(p)}:{prop}>", "", text, flags=re.S)
     text = re.sub(r'tiff:Orientation="\d"', 'tiff:Orientation="1"', text)
     text = re.sub(r"<tiff:Orientation>\d</tiff:Orientation>", "<tiff:Orientation>1</tiff:Orientation>", text)
     return text.encode()

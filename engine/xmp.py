@@ -4,8 +4,10 @@
   and the extended XMP (APP1 ``http://ns.adobe.com/xmp/extension/`` segments: a
   32-character GUID, the full length and this chunk's offset, both 32-bit
   big-endian, then the chunk; XMP specification part 3, 1.1.3.1), reassembled.
-* :func:`xmp_properties` -- the simple properties of every ``rdf:Description``
-  (attributes and text-only child elements), keyed ``(namespace URI, name)``.
+* :func:`jpeg_xmp_trees` -- the same, parsed (for structures such as Dynamic
+  Depth's container directory); :func:`properties` / :func:`xmp_properties` --
+  the simple properties of every ``rdf:Description`` (attributes and text-only
+  child elements), keyed ``(namespace URI, name)``.
 
 XML is parsed by defusedxml: DTDs, entity declarations and external references
 are refused, so an entity bomb costs nothing. Sizes are bounded by
@@ -72,11 +74,12 @@ def _extended(chunks: list[bytes], guid: str, name: str) -> bytes:
     return bytes(out)
 
 
-def jpeg_xmp(data: bytes, name: str = "<image>", needle: bytes = b"") -> tuple[dict, dict]:
-    """Properties of a JPEG's standard XMP and of its extended XMP (empty dicts when
-    absent). With ``needle``, a standard packet without that byte string (e.g. a
-    namespace URI) is not parsed: the caller has no use for it, and a broken
-    XMP that it would not read is no reason to refuse the photo."""
+def jpeg_xmp_trees(data: bytes, name: str = "<image>", needle: bytes = b"") -> list:
+    """The parsed standard XMP packet of a JPEG and, when it names one, its
+    extended XMP (ElementTree roots; [] when there is no XMP). With ``needle``, a
+    standard packet without that byte string (e.g. a namespace URI) is not
+    parsed: the caller has no use for it, and a broken XMP that it would not
+    read is no reason to refuse the photo."""
     main, ext_chunks = None, []
     for payload in _app1_payloads(data):
         if payload.startswith(XMP_ID) and main is None:
@@ -84,16 +87,27 @@ def jpeg_xmp(data: bytes, name: str = "<image>", needle: bytes = b"") -> tuple[d
         elif payload.startswith(EXT_ID):
             ext_chunks.append(payload[len(EXT_ID):])
     if main is None or needle not in main:
-        return {}, {}
-    props = xmp_properties(main, name)
-    guid = props.get((NS_XMPNOTE, "HasExtendedXMP"))
+        return []
+    root = parse_xmp(main, name)
+    guid = properties(root).get((NS_XMPNOTE, "HasExtendedXMP"))
     if not guid:
-        return props, {}
-    return props, xmp_properties(_extended(ext_chunks, guid.strip(), name), name)
+        return [root]
+    return [root, parse_xmp(_extended(ext_chunks, guid.strip(), name), name)]
+
+
+def jpeg_xmp(data: bytes, name: str = "<image>", needle: bytes = b"") -> tuple[dict, dict]:
+    """:func:`properties` of a JPEG's standard XMP and of its extended XMP (empty dicts when absent)."""
+    trees = jpeg_xmp_trees(data, name, needle) + [None, None]
+    return tuple(properties(t) if t is not None else {} for t in trees[:2])
 
 
 def xmp_properties(packet: bytes, name: str = "<image>") -> dict[tuple[str, str], str]:
     """Simple properties of an XMP packet: ``{(namespace URI, local name): text}``."""
+    return properties(parse_xmp(packet, name))
+
+
+def parse_xmp(packet: bytes, name: str = "<image>"):
+    """An XMP packet parsed by defusedxml (its ElementTree root)."""
     import defusedxml.ElementTree as ET
     from defusedxml import DefusedXmlException
 
@@ -105,17 +119,23 @@ def xmp_properties(packet: bytes, name: str = "<image>") -> dict[tuple[str, str]
         raise InputError(f"{name}: XMP refused ({type(e).__name__}: DTDs and entities are not allowed)") from None
     except Exception as e:  # xml.etree ParseError and friends
         raise InputError(f"{name}: XMP is not well-formed XML ({str(e).splitlines()[0][:200]})") from None
+    return root
+
+
+def properties(root) -> dict[tuple[str, str], str]:
+    """Simple properties of every ``rdf:Description`` of a parsed XMP packet:
+    ``{(namespace URI, local name): text}`` (attributes and text-only children)."""
     out: dict[tuple[str, str], str] = {}
     for desc in root.iter(f"{{{NS_RDF}}}Description"):
         for key, value in desc.attrib.items():
-            out.setdefault(_split(key), value)
+            out.setdefault(split_name(key), value)
         for child in desc:
             if len(child) == 0 and child.text is not None:
-                out.setdefault(_split(child.tag), child.text.strip())
+                out.setdefault(split_name(child.tag), child.text.strip())
     return out
 
 
-def _split(tag: str) -> tuple[str, str]:
+def split_name(tag: str) -> tuple[str, str]:
     if tag.startswith("{"):
         ns, _, local = tag[1:].partition("}")
         return ns, local

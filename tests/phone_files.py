@@ -212,3 +212,38 @@ def mosaic(rgb: np.ndarray) -> np.ndarray:
     out[0::2, 0::2] = rgb[0::2, 0::2, 0]
     out[1::2, 1::2] = rgb[1::2, 1::2, 2]
     return out
+
+
+DD = {"Device": "http://ns.google.com/photos/dd/1.0/device/",
+      "Container": "http://ns.google.com/photos/dd/1.0/container/",
+      "Item": "http://ns.google.com/photos/dd/1.0/item/", "Camera": "http://ns.google.com/photos/dd/1.0/camera/",
+      "DepthMap": "http://ns.google.com/photos/dd/1.0/depthmap/", "Image": "http://ns.google.com/photos/dd/1.0/image/"}
+
+
+def dynamic_depth_jpeg(primary: np.ndarray, depth8: np.ndarray, near: float, far: float, fmt: str = "RangeInverse",
+                       *, units: str = "Meters", original: np.ndarray | None = None, padding: int = 0,
+                       depth_uri: str = "android/depthmap", lengths: dict | None = None) -> bytes:
+    """A Dynamic Depth 1.0 JPEG: Device/Container/Directory listing the primary image,
+    the depth PNG and (optionally) the original JPEG, appended in that order after the
+    primary image, each followed by ``padding`` zero bytes; Camera/DepthMap and
+    Camera/Image describing them. ``lengths``: override declared Item:Length by URI."""
+    items = [("image/png", png(depth8), "android/depthmap")]
+    if original is not None:
+        items.append(("image/jpeg", jpeg(original), "android/original_image"))
+    lengths = lengths or {}
+    li = '<rdf:li rdf:parseType="Resource"><Container:Item Item:Mime="image/jpeg" Item:DataURI="primary_image"/></rdf:li>'
+    li += "".join(f'<rdf:li rdf:parseType="Resource"><Container:Item Item:Mime="{m}" '
+                  f'Item:Length="{lengths.get(u, len(b))}" Item:Padding="{padding}" Item:DataURI="{u}"/></rdf:li>'
+                  for m, b, u in items)
+    image = ('<Camera:Image Image:ItemSemantic="Original" Image:ItemURI="android/original_image" '
+             'Image:Mime="image/jpeg"/>') if original is not None else ""
+    decl = " ".join(f'xmlns:{p}="{u}"' for p, u in DD.items())
+    xmp = (f'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+           f'<rdf:Description rdf:about="" {decl}><Device:Container><Container:Directory><rdf:Seq>{li}'
+           f"</rdf:Seq></Container:Directory></Device:Container><Device:Cameras><rdf:Seq>"
+           f'<rdf:li rdf:parseType="Resource"><Device:Camera><Camera:DepthMap DepthMap:Format="{fmt}" '
+           f'DepthMap:Near="{near:g}" DepthMap:Far="{far:g}" DepthMap:Units="{units}" '
+           f'DepthMap:DepthURI="{depth_uri}" DepthMap:ItemSemantic="Depth"/>{image}</Device:Camera></rdf:li>'
+           f"</rdf:Seq></Device:Cameras></rdf:Description></rdf:RDF></x:xmpmeta>").encode()
+    out = insert_segments(jpeg(primary), [app1(XMP_ID + xmp)])
+    return out + b"".join(b + bytes(padding) for _, b, _ in items)

@@ -28,7 +28,7 @@ LAYERS = {
     "images": 0, "depthmap": 0, "resources": 0, "extras": 0, "__init__": 6,
     # the photo's file layer: HEIF/AVIF decoding, XMP, depth embedded in the file, its guided upsampling
     "heif": 0, "xmp": 0, "embedded_depth": 0, "guided": 0, "metadata": 0, "encode": 0, "iccolour": 0,
-    "camera_raw": 0,
+    "camera_raw": 0, "dynamic_depth": 0,
 }
 
 

@@ -198,3 +198,48 @@ def test_batch_uses_embedded_depth_and_heic_like_render(tmp_path):
         ref = tmp_path / f"{name}.ref.png"
         assert main(["-q", "render", str(src / name), "-o", str(ref), "--device", "cpu"]) == 0
         assert (tmp_path / "out" / name).with_suffix(".png").read_bytes() == ref.read_bytes(), name
+
+
+@pytest.mark.parametrize("fmt", ["RangeInverse", "RangeLinear"])
+@pytest.mark.parametrize("padding", [0, 7])
+def test_dynamic_depth_disparity_follows_the_spec(tmp_path, fmt, padding):
+    depth8 = pf.encode_gdepth(_three_planes(), NEAR, FAR, fmt)  # the same normalisation as GDepth
+    p = tmp_path / "pixel.jpg"
+    p.write_bytes(pf.dynamic_depth_jpeg(_photo(), depth8, NEAR, FAR, fmt, padding=padding))
+    d = load_photo(p, estimate=False).disparity
+    assert d[:, 5].mean() == pytest.approx(1.0, abs=0.01)
+    assert d[:, W // 2].mean() == pytest.approx(1 / 3, abs=0.02)
+    assert d[:, -5].mean() == pytest.approx(0.0, abs=0.01)
+
+
+def test_dynamic_depth_in_diopters():
+    diopters = 1.0 / _three_planes()  # 1, 0.5, 0.25 dioptres
+    dn = (diopters - 1.0) / (0.25 - 1.0)  # RangeLinear with near = 1 D, far = 0.25 D
+    depth8 = np.rint(dn * 255).astype(np.uint8)
+    emb = find_embedded_depth(pf.dynamic_depth_jpeg(_photo(), depth8, 1.0, 0.25, "RangeLinear", units="Diopters"))
+    assert emb.disparity[:, 5].mean() == pytest.approx(1.0, abs=0.01)  # dioptres are 1/m already
+    assert emb.disparity[:, W // 2].mean() == pytest.approx(0.5, abs=0.01)
+
+
+def test_dynamic_depth_original_image_is_refocused(tmp_path):
+    depth8 = pf.encode_gdepth(_three_planes(), NEAR, FAR, "RangeInverse")
+    original = _photo(5)
+    p = tmp_path / "pixel.jpg"
+    p.write_bytes(pf.dynamic_depth_jpeg(np.full((H, W, 3), 90, np.uint8), depth8, NEAR, FAR, original=original,
+                                        padding=3))
+    photo = load_photo(p, estimate=False)
+    want = cv2.imdecode(np.frombuffer(pf.jpeg(original), np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
+    assert np.abs(photo.image_srgb * 255 - want).max() < 0.01
+
+
+def test_dynamic_depth_output_drops_the_container(tmp_path):
+    import malformed as m
+
+    depth8 = pf.encode_gdepth(_three_planes(), NEAR, FAR, "RangeInverse")
+    p = tmp_path / "pixel.jpg"
+    p.write_bytes(pf.dynamic_depth_jpeg(_photo(), depth8, NEAR, FAR))
+    res = m.run_cli("render", p, "-o", tmp_path / "o.jpg", "--device", "cpu")
+    assert res.code == 0, res.err
+    out = (tmp_path / "o.jpg").read_bytes()
+    assert b"Container:Directory" not in out and b"DepthMap:DepthURI" not in out
+    assert find_embedded_depth(out) is None

@@ -202,3 +202,15 @@ def test_exif_with_invalid_offsets_renders_with_a_warning(ws, where):
     m.expect_ok(res, out)
     assert "EXIF is broken" in res.err  # the warning
     assert b"TestMake" not in out.read_bytes()
+
+
+def test_dynamic_depth_truncated_or_misnamed_item_is_refused(ws):
+    depth8 = _depth8()
+    good = pf.dynamic_depth_jpeg(m.test_rgb(), depth8, NEAR, FAR)
+    res, snap, _ = render(ws, pf.dynamic_depth_jpeg(m.test_rgb(), depth8, NEAR, FAR,
+                                                    lengths={"android/depthmap": len(good) * 2}))
+    m.expect_refused(res, snap, "truncated or corrupt", code=res.code or 2)
+    res, snap, _ = render(ws, pf.dynamic_depth_jpeg(m.test_rgb(), depth8, NEAR, FAR, depth_uri="android/nothing"))
+    m.expect_refused(res, snap, "android/nothing", code=res.code or 2)
+    res, snap, _ = render(ws, good[:-40])  # the depth PNG loses its end
+    m.expect_refused(res, snap, code=res.code or 2)
