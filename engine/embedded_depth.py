@@ -92,23 +92,29 @@ def heif_depth(data: bytes, name: str) -> EmbeddedDepth | None:
         arr = np.asarray(item)
     except Exception as e:
         raise InputError(f"{name}: embedded depth image cannot be decoded ({str(e).splitlines()[0][:200]})") from None
-    meta = item.info.get("metadata") or {}
-    v = depth_values(arr, name)
+    disp, what = representation_to_disparity(depth_values(arr, name), item.info.get("metadata") or {}, name)
+    disp = _upright(disp, f.info.get("exif"), f.size, name)
+    return EmbeddedDepth(disp, f"HEIF {what} auxiliary image {w}x{h}")
+
+
+def representation_to_disparity(v: np.ndarray, meta: dict, name: str) -> tuple[np.ndarray, str]:
+    """A HEIF depth image's values in [0, 1] to disparity (larger = nearer), by its
+    depth representation info: ``representation_type`` 0 uniform inverse Z, 1
+    uniform disparity, 2 uniform Z (inverted here), 3 non-uniform disparity
+    (read as disparity, with a warning); values map linearly onto
+    [``d_min``, ``d_max``] when both are given. Returns (disparity, what it was)."""
     kind = meta.get("representation_type")
     lo, hi = meta.get("d_min"), meta.get("d_max")
     if lo is not None and hi is not None and np.isfinite([lo, hi]).all() and hi != lo:
         v = np.float32(lo) + v * np.float32(hi - lo)
     if kind == 2:  # uniform Z: depth, near = small
-        if lo is None or not lo > 0 or not hi > 0:
+        if lo is None or hi is None or not lo > 0 or not hi > 0:
             raise InputError(f"{name}: embedded depth (uniform Z) has no valid d_min/d_max ({lo}, {hi})")
-        v = 1.0 / v
-        what = "depth"
-    else:
-        what = {0: "inverse depth", 1: "disparity", 3: "non-uniform disparity"}.get(kind, "disparity")
-        if kind not in (0, 1):
-            log.warning("%s: embedded depth representation %s read as disparity", name, kind)
-    disp = _upright(v.astype(np.float32), f.info.get("exif"), f.size, name)
-    return EmbeddedDepth(disp, f"HEIF {what} auxiliary image {w}x{h}")
+        return (1.0 / v).astype(np.float32), "depth"
+    what = {0: "inverse depth", 1: "disparity", 3: "non-uniform disparity"}.get(kind, "disparity")
+    if kind not in (0, 1):
+        log.warning("%s: embedded depth representation %s read as disparity", name, kind)
+    return v.astype(np.float32), what
 
 
 def _upright(depth: np.ndarray, exif: bytes | None, size: tuple[int, int], name: str) -> np.ndarray:

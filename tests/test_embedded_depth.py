@@ -243,3 +243,40 @@ def test_dynamic_depth_output_drops_the_container(tmp_path):
     out = (tmp_path / "o.jpg").read_bytes()
     assert b"Container:Directory" not in out and b"DepthMap:DepthURI" not in out
     assert find_embedded_depth(out) is None
+
+
+@pytest.mark.parametrize("kind,lo,hi,near_is", [(1, 1.5, 4.4, "high"), (0, 0.25, 1.0, "high"), (2, 1.0, 4.0, "low")])
+def test_heif_depth_representations(kind, lo, hi, near_is):
+    """Values v in [0, 1] map to d_min + v (d_max - d_min); uniform Z is depth (near =
+    small, inverted to disparity), the others are disparity-like already."""
+    from deocused.embedded_depth import representation_to_disparity
+
+    v = np.linspace(0, 1, 11, dtype=np.float32)[None, :].repeat(2, 0)
+    disp, what = representation_to_disparity(v, {"representation_type": kind, "d_min": lo, "d_max": hi}, "x")
+    stored = lo + v * (hi - lo)
+    want = 1.0 / stored if kind == 2 else stored
+    assert np.allclose(disp, want, rtol=1e-5)
+    assert (disp[0, 0] < disp[0, -1]) == (near_is == "high")
+    assert what == {0: "inverse depth", 1: "disparity", 2: "depth"}[kind]
+
+
+def test_heif_uniform_z_without_range_is_refused():
+    from deocused.embedded_depth import representation_to_disparity
+
+    with pytest.raises(InputError, match="uniform Z"):
+        representation_to_disparity(np.ones((2, 2), np.float32), {"representation_type": 2}, "x")
+
+
+@pytest.mark.parametrize("orientation", [6, 8])
+def test_heif_depth_is_turned_like_the_photo(orientation):
+    """Apple stores the depth image unturned; the primary image is turned by libheif
+    (and its EXIF orientation says how): the depth follows it."""
+    import malformed as m
+
+    from deocused.embedded_depth import _upright
+
+    depth = np.arange(12, dtype=np.float32).reshape(3, 4)
+    exif = pf.exif_block(orientation)
+    got = _upright(depth, exif, (30, 40), "x")  # the photo, upright, is 30 wide and 40 tall
+    assert np.array_equal(got, m.oriented(depth, orientation))
+    assert np.array_equal(_upright(depth, exif, (40, 30), "x"), depth)  # already matching: left as stored

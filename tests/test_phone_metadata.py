@@ -191,3 +191,17 @@ def test_real_iphone_portrait_refocuses_offline_keeping_its_metadata(tmp_path):
     kept_near = detail(got, *near) / detail(before, *near)
     kept_far = detail(got, *far) / detail(before, *far)
     assert kept_near > 0.6 and kept_far < 0.5 * kept_near, (kept_near, kept_far)
+
+
+def test_python_api_write_image_keeps_metadata(tmp_path):
+    import deocused
+
+    icc = pf.icc_profile(2.2)
+    (tmp_path / "in.jpg").write_bytes(_photo_jpeg(icc))
+    np.save(tmp_path / "in.depth.npy", np.tile(np.linspace(0, 1, W, dtype=np.float32), (H, 1)))
+    photo = deocused.load_photo(tmp_path / "in.jpg")
+    settings = deocused.RenderSettings(focus_disparity=0.5, max_blur=4)
+    renderer = deocused.make_renderer("cpu", **settings.renderer_options())
+    out = deocused.write_image(tmp_path / "o.webp", deocused.render_photo(photo, settings, renderer), meta=photo.meta)
+    with Image.open(out) as im:
+        assert im.info["icc_profile"] == icc and im.getexif()[0x0110] == "TestModel"
