@@ -51,10 +51,10 @@ class EmbeddedDepth:
 
 def find_embedded_depth(data: bytes, name: str = "<image>") -> EmbeddedDepth | None:
     """The depth embedded in a photo file's bytes, or None."""
-    from .heif import is_heif
+    from .heif import is_avif, is_heif
 
     if is_heif(data):
-        return heif_depth(data, name)
+        return None if is_avif(data) else heif_depth(data, name)  # AVIF: no depth images read
     if data[:3] == b"\xff\xd8\xff":
         from .dynamic_depth import dynamic_depth
 

@@ -37,7 +37,8 @@ def is_heif(data: bytes) -> bool:
     return any(b in HEIF_BRANDS for b in brands)
 
 
-def _is_avif(data: bytes) -> bool:
+def is_avif(data: bytes) -> bool:
+    """True for an AVIF file (major brand ``avif``/``avis``)."""
     return data[8:12] in (b"avif", b"avis")
 
 
@@ -68,7 +69,7 @@ def open_heif(data: bytes, name: str, max_pixels: int):
 
 def decode_heif(data: bytes, name: str, max_pixels: int) -> np.ndarray:
     """Decode the primary image: (H, W, 3 or 4) uint8, or uint16 for 10/12-bit files."""
-    if _is_avif(data):
+    if is_avif(data):
         return _decode_avif(data, name, max_pixels)
     f = open_heif(data, name, max_pixels)
     try:

@@ -55,7 +55,7 @@ def test_heic_rotation_is_applied_once(orientation):
     assert np.abs(out * 255 - want).mean() < 2.0
 
 
-def test_avif_decodes_upright():
+def test_avif_decodes_upright(tmp_path):
     from PIL import Image, features
 
     if not features.check("avif"):
@@ -69,6 +69,12 @@ def test_avif_decodes_upright():
     out = decode_image(buf.getvalue(), "x.avif")
     assert out.shape == (64, 48, 3)
     assert np.abs(out * 255 - np.rot90(rgb8, -1)).mean() < 6.0
+    from deocused.photo import load_photo
+
+    p = tmp_path / "x.avif"
+    p.write_bytes(buf.getvalue())
+    photo = load_photo(p, estimate=False)  # no depth in it: the network's turn, nothing refused
+    assert photo.disparity is None and photo.image_srgb.shape == (64, 48, 3)
 
 
 @pytest.mark.parametrize("cut", [0.1, 0.5, 0.9])
