@@ -15,6 +15,7 @@ Pixels are RGB, uint8 or uint16 (16-bit PNG and TIFF). The formats:
 from __future__ import annotations
 
 import io
+import logging
 import struct
 import zlib
 
@@ -23,6 +24,9 @@ import numpy as np
 
 from .errors import InputError
 from .metadata import PhotoMeta
+
+log = logging.getLogger("deocused")
+XMP_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"
 
 #: Extensions written by Pillow / pillow-heif / tifffile rather than OpenCV.
 HEIF_EXTENSIONS = (".heic", ".heif")
@@ -60,10 +64,11 @@ def _app(marker: int, payload: bytes) -> bytes:
 
 def _jpeg_with(data: bytes, meta: PhotoMeta) -> bytes:
     segs = []
-    if meta.exif and len(meta.exif) <= 65527:
-        segs.append(_app(0xE1, b"Exif\x00\x00" + meta.exif))
-    if meta.xmp and len(meta.xmp) <= 65502:
-        segs.append(_app(0xE1, b"http://ns.adobe.com/xap/1.0/\x00" + meta.xmp))
+    for what, block, header in (("EXIF", meta.exif, b"Exif\x00\x00"), ("XMP", meta.xmp, XMP_HEADER)):
+        if block and len(header + block) > 65533:  # one APP1 segment each
+            log.warning("the input's %s (%d bytes) does not fit a JPEG segment; left out", what, len(block))
+        elif block:
+            segs.append(_app(0xE1, header + block))
     if meta.icc:
         size = 65519
         chunks = [meta.icc[i:i + size] for i in range(0, len(meta.icc), size)]
