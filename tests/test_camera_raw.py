@@ -110,3 +110,18 @@ def test_missing_rawpy_names_the_extra(monkeypatch):
     monkeypatch.setattr(extras, "missing", lambda extra: ["rawpy"] if extra == "raw" else [])
     with pytest.raises(RefocusError, match=r"deocused\[raw\]"):
         decode_camera_raw(_flat(1000), "x.dng", 10**8)
+
+
+def test_batch_picks_up_raw_files(tmp_path):
+    from deocused.cli import main
+
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.dng").write_bytes(_flat(1000))
+    np.save(src / "a.depth.npy", np.tile(np.linspace(0, 1, W, dtype=np.float32), (H, 1)))
+    assert main(["-q", "batch", "--no-progress", str(src), "-o", str(tmp_path / "out"), "--device", "cpu",
+                 "-j", "1"]) == 0
+    import cv2
+
+    out = cv2.imread(str(tmp_path / "out" / "a.png"), cv2.IMREAD_UNCHANGED)
+    assert out.dtype == np.uint16 and out.shape == (H, W, 3)

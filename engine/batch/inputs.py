@@ -21,6 +21,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..camera_raw import RAW_EXTENSIONS
 from ..errors import InputError
 from ..settings import RenderSettings
 
@@ -28,7 +29,7 @@ log = logging.getLogger("deocused")
 
 #: Photo extensions a folder search picks up (lower case).
 PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp", ".exr", ".hdr", ".pfm", ".heic", ".heif",
-                    ".avif")
+                    ".avif", *RAW_EXTENSIONS)
 #: Video extensions: every frame is refocused into an output video.
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm")
 #: Output video codecs (FourCC) and the container each is written in.
