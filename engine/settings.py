@@ -163,17 +163,19 @@ def add_output_arguments(p: argparse.ArgumentParser) -> None:
                    "its ICC colour profile is kept")
 
 
-def add_render_arguments(p: argparse.ArgumentParser) -> None:
-    """Flags shared by ``render``, ``view``, ``live`` and ``batch``: depth, blur, aperture, device, model."""
+def add_render_arguments(p: argparse.ArgumentParser, photos: bool = True) -> None:
+    """Flags shared by ``render``, ``view``, ``live`` and ``batch``: depth, blur, aperture, device, model
+    (``photos``: also --no-embedded-depth, for commands that read photo files)."""
     from .depth import add_model_arguments
 
     p.add_argument("--depth", metavar="FILE", help="depth map (PNG 8/16-bit, .npy, .exr); default: IMAGE.depth.png "
                    "next to the image, else the depth embedded in the photo, else the depth model")
     p.add_argument("--depth-kind", choices=("disparity", "depth"), default="disparity",
                    help="the depth file holds disparity (near = large, default) or metric depth (inverted)")
-    p.add_argument("--no-embedded-depth", action="store_true",
-                   help="ignore the depth the phone recorded in the photo (HEIC depth image, GDepth XMP); "
-                   "order otherwise: --depth, sidecar, embedded depth, depth model")
+    if photos:
+        p.add_argument("--no-embedded-depth", action="store_true",
+                       help="ignore the depth the phone recorded in the photo (HEIC depth image, GDepth or "
+                       "Dynamic Depth XMP); order otherwise: --depth, sidecar, embedded depth, depth model")
     p.add_argument("--max-blur", "-K", type=float, metavar="K",
                    help="blur radius in pixels for a normalised-disparity difference of 1 "
                    f"(0..{MAX_RADIUS:g}; default: 4%% of the image's longer side, at most {MAX_RADIUS:g})")
