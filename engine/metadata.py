@@ -47,16 +47,20 @@ class PhotoMeta:
 
 def read_metadata(data: bytes, name: str = "<image>") -> PhotoMeta:
     """ICC, EXIF and XMP of a photo file, made ready for an output (see the module)."""
+    from PIL import UnidentifiedImageError
+
     from .camera_raw import is_camera_raw
     from .heif import is_avif, is_heif
 
     raw = is_camera_raw(name)
-
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the decoders' warnings about EXIF: clean_exif reports those
             icc, exif, xmp, bits = _read_heif(data) if is_heif(data) and not is_avif(data) \
                 else _read_pillow(data)
+    except UnidentifiedImageError:  # a format Pillow does not read (HDR, PFM, EXR, most RAWs): no metadata
+        log.debug("%s: no metadata read (format unknown to Pillow)", name)
+        return PhotoMeta(bits=16 if raw else 8)
     except Exception as e:  # metadata must not stop a photo the decoder accepted
         (log.info if raw else log.warning)("%s: metadata unreadable (%s); the output will have none",
                                            name, str(e).splitlines()[0][:120])
