@@ -21,7 +21,7 @@ from pathlib import Path
 from . import __version__
 from .errors import InputError, RefocusError
 from .samples import SAMPLES
-from .settings import RenderSettings, add_render_arguments
+from .settings import RenderSettings, add_output_arguments, add_render_arguments, output_bits
 
 log = logging.getLogger("deocused")
 
@@ -113,17 +113,20 @@ def cmd_render(args) -> int:
         out = free_path(stem.with_name(stem.name + ".refocus.png"))
     # Fail before the slow part: a bad output path is known before any input is read.
     check_output_path(out, protect=[p for p in (args.image, args.depth) if p], overwrite=args.overwrite)
+    output_bits(args.bit_depth, None, out)
     photo = load_photo(args.image, sample=args.sample, depth=args.depth, depth_kind=args.depth_kind,
-                       model=getattr(args, "model", None), model_path=getattr(args, "model_path", None))
+                       model=getattr(args, "model", None), model_path=getattr(args, "model_path", None),
+                       embedded=not getattr(args, "no_embedded_depth", False))
     if settings.focus is not None:
         (x, y), (h, w) = settings.focus, photo.shape
         if not (x < w and y < h):
             raise InputError(f"--focus {x:g},{y:g} is outside the {w}x{h} image (X < {w}, Y < {h})")
     renderer = make_renderer(args.device, **settings.renderer_options())
     t1 = time.perf_counter()
-    result = render_photo(photo, settings, renderer)
+    result = render_photo(photo, settings, renderer, bit_depth=output_bits(args.bit_depth, photo.meta, out))
     t2 = time.perf_counter()
-    write_image(out, result, protect=photo.inputs, overwrite=args.overwrite)
+    meta = photo.meta.stripped() if photo.meta and args.strip_metadata else photo.meta
+    write_image(out, result, protect=photo.inputs, overwrite=args.overwrite, meta=meta, quality=args.quality)
     h, w = photo.shape
     print(f"wrote {out} ({w}x{h}, focus disparity {settings.resolve_focus_disparity(photo.disparity, photo.focus):.3f}, "
           f"K {settings.resolve_max_blur(photo.shape):g} px, {renderer.device}, "
@@ -149,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "inside the image)")
     g.add_argument("--focus-disparity", type=float, metavar="D", help="focus at normalised disparity D in [0, 1]")
     add_render_arguments(p)
+    add_output_arguments(p)
     p.add_argument("--output", "-o", metavar="OUT", help="output image (default: IMAGE.refocus.png, never overwriting)")
     p.add_argument("--overwrite", action="store_true", help="allow replacing an existing OUT (never an input)")
     p.set_defaults(func=cmd_render)

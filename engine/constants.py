@@ -35,3 +35,13 @@ OUTLINE_STEPS = 126
 #: 1 - (|F2 - F| / (OUTLINE_FLATNESS |B - F|))^2 (F, F2: the next two pixels on the
 #: far side, B: the neighbour), so texture at pixel scale is not taken for an edge.
 OUTLINE_FLATNESS = 0.25
+
+# -- embedded phone depth ---------------------------------------------------------------
+#: Window radius of the guided filter that upsamples a phone's depth map, in pixels of
+#: the small map (1 = 3x3 windows; measured best on the ground-truth scenes, see bench/).
+GUIDED_RADIUS = 1
+#: Regularisation of that guided filter (variance units of a [0, 1] guide): colour edges
+#: with less contrast than about sqrt(eps) = 0.01 are smoothed over rather than followed.
+GUIDED_EPS = 1e-4
+#: Largest XMP packet (standard plus extended) read from a photo, in bytes.
+MAX_XMP_BYTES = 128 << 20

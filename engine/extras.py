@@ -16,6 +16,7 @@ EXTRAS = {
     "viewer": (("glfw", "OpenGL"), "GLFW and PyOpenGL"),
     "gpu": (("cupy",), "CuPy"),
     "ray": (("ray",), "Ray"),
+    "raw": (("rawpy",), "rawpy (LibRaw)"),
 }
 
 

@@ -25,12 +25,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .camera_raw import RAW_EXTENSIONS, decode_camera_raw, is_camera_raw
 from .errors import InputError
-from .imageinfo import apply_orientation, exif_orientation, header_size
+from .heif import decode_heif, is_heif
+from .imageinfo import _jpeg_segments, apply_orientation, exif_orientation, header_size
 
 log = logging.getLogger("deocused")
 
-_LINEAR_FORMATS = {".hdr", ".pfm"}
+_LINEAR_FORMATS = {".hdr", ".pfm", *RAW_EXTENSIONS}
 #: Largest image accepted, in pixels (width x height), checked on the header before decoding.
 MAX_PIXELS = 200_000_000
 #: Largest input file accepted, in bytes.
@@ -127,8 +129,10 @@ def _truncation(data: bytes) -> str | None:
     """Why ``data`` is a truncated JPEG, PNG, GIF, BMP or WebP file, else None
     (their headers or trailers say how long they are)."""
     n = len(data)
-    if data[:3] == b"\xff\xd8\xff":  # JPEG: must end with the EOI marker
-        return None if b"\xff\xd9" in data[-64:].rstrip(b"\x00") else "JPEG file is truncated (no end-of-image marker)"
+    if data[:3] == b"\xff\xd8\xff":  # JPEG: its scan must end with the EOI marker (items may follow it)
+        if b"\xff\xd9" in data[-64:].rstrip(b"\x00") or b"\xff\xd9" in data[_jpeg_scan_start(data):]:
+            return None
+        return "JPEG file is truncated (no end-of-image marker)"
     if data[:8] == b"\x89PNG\r\n\x1a\n":  # PNG: must contain IEND
         return None if b"IEND" in data[-64:] else "PNG file is truncated (no IEND chunk)"
     if data[:6] in (b"GIF87a", b"GIF89a"):  # GIF: ends with the trailer byte
@@ -148,6 +152,15 @@ def _truncation(data: bytes) -> str | None:
     return None
 
 
+def _jpeg_scan_start(data: bytes) -> int:
+    """Where a JPEG's first scan begins (after its header segments: an EXIF
+    thumbnail's EOI is not the image's); entropy-coded data holds no EOI."""
+    end = 2
+    for _, off, size in _jpeg_segments(data):
+        end = off + size
+    return end
+
+
 def _check_complete(path: Path, data: bytes) -> None:
     """Refuse truncated files, which a decoder might half-decode silently."""
     why = _truncation(data)
@@ -165,12 +178,19 @@ def _cv_reason(e: cv2.error) -> str:
 def decode_raw(data: bytes, name: str = "<image>", what: str = "image") -> np.ndarray:
     """Decode image bytes as stored (OpenCV's BGR(A) or grey, native dtype), in
     display orientation (EXIF orientation applied; OpenCV applies TIFF's itself).
+    HEIF/HEIC/AVIF files are decoded by :mod:`deocused.heif` (10/12-bit as uint16),
+    camera RAW files (by extension) by :mod:`deocused.camera_raw` (scene-linear float32).
 
     The header's dimensions are checked before decoding: zero or more than
     :data:`MAX_PIXELS` pixels raise :class:`InputError`, as does a truncated
     JPEG/PNG or anything OpenCV cannot decode.
     """
     path = Path(name)
+    if is_camera_raw(name):  # scene-linear float32, values above 1 kept (deocused.camera_raw)
+        return cv2.cvtColor(decode_camera_raw(data, _short(path), MAX_PIXELS), cv2.COLOR_RGB2BGR)
+    if is_heif(data):  # HEIF/HEIC/AVIF: libheif applies the file's own rotation and mirroring
+        rgb = decode_heif(data, _short(path), MAX_PIXELS)
+        return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR if rgb.shape[2] == 3 else cv2.COLOR_RGBA2BGRA)
     info = header_size(data)
     if info is not None:
         fmt, w, h = info
@@ -219,27 +239,29 @@ def decode_image(data: bytes, name: str = "<image>") -> np.ndarray:
     h, w = img.shape[:2]
     if h < 2 or w < 2:
         raise InputError(f"{_short(path)}: image is {w}x{h} pixels; at least 2x2 is needed")
+    is_float = img.dtype.kind == "f"
+    if img.ndim == 3 and img.shape[2] != 3:
+        raise InputError(f"{_short(path)}: image has {img.shape[2]} colour channels; expected 1 or 3")
+    if img.ndim == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB) if img.dtype in (np.uint8, np.uint16) else img[:, :, ::-1]
     img = _to_unit_float(img, path)
     if img.ndim == 2:
         img = np.repeat(img[:, :, None], 3, axis=2)
-    elif img.shape[2] != 3:
-        raise InputError(f"{_short(path)}: image has {img.shape[2]} colour channels; expected 1 or 3")
-    else:
-        img = np.ascontiguousarray(img[:, :, ::-1])  # BGR -> RGB
+    img = np.ascontiguousarray(img)
     if alpha is not None:
         a = _to_unit_float(alpha, path)[:, :, None]
         img = img * a + (1.0 - a)
         log.info("%s: alpha channel composited over white", path)
-    if not np.isfinite(img).all():
+    if is_float and not np.isfinite(img).all():
         raise InputError(f"{_short(path)}: image contains NaN or infinite values")
     return img.astype(np.float32, copy=False)
 
 
 def _to_unit_float(img: np.ndarray, path: Path) -> np.ndarray:
     if img.dtype == np.uint8:
-        return img.astype(np.float32) / 255.0
+        return np.multiply(img, np.float32(1 / 255), dtype=np.float32)
     if img.dtype == np.uint16:
-        return img.astype(np.float32) / 65535.0
+        return np.multiply(img, np.float32(1 / 65535), dtype=np.float32)
     if img.dtype in (np.float32, np.float64, np.float16):
         f = img.astype(np.float32)
         if path.suffix.lower() in _LINEAR_FORMATS:
@@ -258,6 +280,8 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
 # -- writing ----------------------------------------------------------------------------
 
 def _encodable(ext: str) -> bool:
+    if ext in (".heic", ".heif"):  # pillow-heif's encoder (deocused.encode)
+        return True
     try:
         ok, _ = cv2.imencode(ext, np.zeros((2, 2, 3), np.uint8))
     except cv2.error:
@@ -302,7 +326,7 @@ def check_output_path(path: str | os.PathLike, *, protect=(), overwrite: bool = 
         ext = p.suffix.lower() or ".png"
         if not _encodable(ext):
             raise InputError(f"{_short(p)}: cannot write an image with extension '{ext}' "
-                             "(use .png, .jpg, .tif, .bmp or .webp)")
+                             "(use .png, .jpg, .tif, .webp, .heic or .bmp)")
     return p
 
 
@@ -326,23 +350,28 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
     return p
 
 
-def write_image(path: str | os.PathLike, srgb8: np.ndarray, *, protect=(), overwrite: bool = False) -> Path:
-    """Write an 8-bit sRGB RGB image atomically (temp file + rename).
+def write_image(path: str | os.PathLike, srgb8: np.ndarray, *, protect=(), overwrite: bool = False,
+                meta=None, quality: int | None = None) -> Path:
+    """Write an RGB image atomically (temp file + rename): uint8, or uint16 for
+    16-bit PNG/TIFF. ``meta`` (:class:`deocused.metadata.PhotoMeta`): the ICC
+    profile, EXIF and XMP to embed (:mod:`deocused.encode`); ``quality``: JPEG,
+    WebP or HEIC quality (1-100).
 
     Refuses (:func:`check_output_path`) to overwrite any path in ``protect`` (the
     inputs) and, unless ``overwrite`` is set, any existing file.
     """
+    from .encode import encode_image
+
     p = check_output_path(path, protect=protect, overwrite=overwrite)
-    if srgb8.dtype != np.uint8 or srgb8.ndim != 3 or srgb8.shape[2] != 3:
-        raise ValueError("write_image expects uint8 RGB (H, W, 3)")
-    ext = p.suffix.lower() or ".png"
+    if srgb8.dtype not in (np.uint8, np.uint16) or srgb8.ndim != 3 or srgb8.shape[2] != 3:
+        raise ValueError("write_image expects uint8 or uint16 RGB (H, W, 3)")
     try:
-        ok, enc = cv2.imencode(ext, np.ascontiguousarray(srgb8[:, :, ::-1]))
+        data = encode_image(p.suffix.lower() or ".png", srgb8, meta, quality)
     except cv2.error as e:
         raise InputError(f"{_short(p)}: cannot encode the image ({_cv_reason(e)})") from None
-    if not ok:
-        raise InputError(f"{_short(p)}: cannot encode an image with extension '{ext}'")
-    return write_bytes_atomic(p, enc.tobytes())
+    except InputError as e:
+        raise InputError(f"{_short(p)}: {e}") from None
+    return write_bytes_atomic(p, data)
 
 
 def free_path(path: Path) -> Path:

@@ -2,7 +2,8 @@
 
 * :func:`load_photo` -- the photo and its disparity, from an explicit depth
   file, a bundled sample, the sidecar next to the image (``IMAGE.depth.png``,
-  ``.npy``, ``.exr``) or the depth network, in that order.
+  ``.npy``, ``.exr``), the depth the phone recorded in the file
+  (:mod:`deocused.embedded_depth`) or the depth network, in that order.
 * :func:`render_photo` -- a :class:`~deocused.settings.RenderSettings` applied to a
   :class:`Photo` with a renderer: 8-bit sRGB.
 
@@ -19,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .colour import srgb_to_linear
+from .colour import linear_to_srgb, srgb_to_linear
 from .errors import InputError
+from .metadata import PhotoMeta
 from .settings import RenderSettings
 
 log = logging.getLogger("deocused")
@@ -36,6 +38,15 @@ class Photo:
     focus: tuple[float, float] | None = None  # the photo's default focus point (a sample's), pixels
     image_path: Path | None = None
     depth_path: Path | None = None
+    meta: PhotoMeta | None = None  # the input file's ICC profile, EXIF and XMP, ready for outputs
+    image_linear: np.ndarray | None = None  # scene-linear RGB of a camera RAW (values above 1 kept)
+
+    def linear(self, transfer=None) -> np.ndarray:
+        """The photo in linear light: a RAW's own values, else ``image_srgb`` decoded
+        with ``transfer`` (:class:`deocused.iccolour.Transfer`; None: the sRGB curve)."""
+        if self.image_linear is not None:
+            return self.image_linear
+        return srgb_to_linear(self.image_srgb) if transfer is None else transfer.decode(self.image_srgb)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -50,15 +61,17 @@ class Photo:
 
 def load_photo(image: str | Path | None = None, *, sample: str | None = None, depth: str | Path | None = None,
                depth_kind: str = "disparity", model: str | None = None, model_path: str | None = None,
-               estimate: bool = True) -> Photo:
+               estimate: bool = True, embedded: bool = True) -> Photo:
     """Load a photo (a file, or the bundled ``sample``) and its disparity.
 
     ``depth_kind``: whether the depth file holds disparity or metric depth.
-    Without a depth file or sidecar the depth network runs (in its worker
-    process) when ``estimate``, else ``Photo.disparity`` stays None.
+    Without a depth file or sidecar, the depth embedded in the photo is used
+    (unless ``embedded`` is False); without any, the depth network runs (in its
+    worker process) when ``estimate``, else ``Photo.disparity`` stays None.
     """
     from .depthmap import find_sidecar, fit_to_image, load_disparity, to_disparity
-    from .images import load_image
+    from .images import load_image, read_bytes
+    from .metadata import read_metadata
 
     if sample:
         from .samples import load_sample
@@ -69,32 +82,83 @@ def load_photo(image: str | Path | None = None, *, sample: str | None = None, de
         return Photo(img, to_disparity(raw, "disparity", f"sample '{sample}'"), focus)
     if not image:
         raise InputError("no image given (pass IMAGE or --sample NAME)")
-    img = load_image(str(image))
+    linear = _camera_raw(image)
+    img = load_image(str(image)) if linear is None else linear_to_srgb(linear)
     shape = img.shape[:2]
+    data = read_bytes(str(image), "image")  # for its metadata and embedded depth
+    meta = read_metadata(data, str(image))
     if depth is None:
         side = find_sidecar(str(image))
         if side is not None:
             log.info("using depth map %s", side)
             depth = side
     if depth is not None:
-        return Photo(img, load_disparity(str(depth), shape, depth_kind), None, Path(image), Path(depth))
+        return Photo(img, load_disparity(str(depth), shape, depth_kind), None, Path(image), Path(depth), meta, linear)
+    if embedded:
+        photo = _embedded_photo(img, data, Path(image), meta)
+        if photo is not None:
+            return photo
     if not estimate:
-        return Photo(img, None, None, Path(image))
+        return Photo(img, None, None, Path(image), meta=meta, image_linear=linear)
     from .depth import estimate_disparity
 
     log.info("no depth map for %s; estimating depth with the model", image)
     disp = estimate_disparity(img, model=model, model_path=model_path)
-    return Photo(img, fit_to_image(to_disparity(disp, "disparity", "model output"), shape), None, Path(image))
+    return Photo(img, fit_to_image(to_disparity(disp, "disparity", "model output"), shape), None, Path(image),
+                 meta=meta, image_linear=linear)
 
 
-def render_photo(photo: Photo, settings: RenderSettings, renderer) -> np.ndarray:
+def _camera_raw(image) -> np.ndarray | None:
+    """Scene-linear RGB of a camera RAW file (by its extension), else None."""
+    from .camera_raw import decode_camera_raw, is_camera_raw
+    from .images import MAX_PIXELS, read_bytes
+
+    if not is_camera_raw(str(image)):
+        return None
+    return decode_camera_raw(read_bytes(str(image), "image"), str(image), MAX_PIXELS)
+
+
+def _embedded_photo(img: np.ndarray, data: bytes, path: Path, meta: PhotoMeta) -> Photo | None:
+    """The photo with the depth its file carries (GDepth's unblurred original
+    image replacing the primary one), or None."""
+    from .embedded_depth import find_embedded_depth, fit_to_photo
+    from .images import decode_image
+
+    emb = find_embedded_depth(data, str(path))
+    if emb is None:
+        return None
+    log.info("%s: using the depth embedded in the photo (%s)", path, emb.source)
+    if emb.image is not None:
+        img = decode_image(emb.image, f"{path} (original image)")
+    focus = None
+    if emb.focus is not None:
+        h, w = img.shape[:2]
+        focus = (min(emb.focus[0] * w, w - 1.0), min(emb.focus[1] * h, h - 1.0))
+    return Photo(img, fit_to_photo(emb, img, f"{path} (embedded depth)"), focus, path, meta=meta)
+
+
+def render_photo(photo: Photo, settings: RenderSettings, renderer, bit_depth: int = 8) -> np.ndarray:
     """Refocus ``photo`` with ``settings`` on ``renderer`` (made with
-    ``settings.renderer_options()``): uint8 (H, W, 3) sRGB. Settings are checked
-    before the slow part."""
+    ``settings.renderer_options()``): uint8 (H, W, 3), or uint16 when
+    ``bit_depth`` is 16. Blurred in linear light, decoded and encoded with the
+    tone curve of the photo's ICC profile (sRGB without one). Settings are
+    checked before the slow part."""
+    from .iccolour import transfer_from_icc
+
     if photo.disparity is None:
         raise InputError("the photo has no depth yet")
+    if bit_depth not in (8, 16):
+        raise InputError(f"--bit-depth must be 8 or 16, got {bit_depth}")
     focus_disparity = settings.resolve_focus_disparity(photo.disparity, photo.focus)
     max_blur = settings.resolve_max_blur(photo.shape)
     renderer.check_focus(focus_disparity, max_blur, settings.dof)
-    renderer.prepare(srgb_to_linear(photo.image_srgb), photo.disparity)
-    return renderer.render_srgb8(focus_disparity, max_blur, settings.dof)
+    transfer = transfer_from_icc(photo.meta.icc if photo.meta else None, str(photo.image_path or "photo"))
+    if transfer is not None and transfer.is_srgb:
+        transfer = None  # the engine's own sRGB curve (the same to 2e-4), on the renderer's device
+    renderer.prepare(photo.linear(transfer), photo.disparity)
+    if transfer is None and bit_depth == 8:
+        return renderer.render_srgb8(focus_disparity, max_blur, settings.dof)
+    linear = renderer.to_host(renderer.render(focus_disparity, max_blur, settings.dof))
+    encoded = linear_to_srgb(linear) if transfer is None else transfer.encode(linear)
+    top = 255.0 if bit_depth == 8 else 65535.0
+    return np.rint(encoded * top).astype(np.uint8 if bit_depth == 8 else np.uint16)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import math
 from dataclasses import dataclass, fields, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -129,14 +130,52 @@ class RenderSettings:
         return cls(**values)
 
 
-def add_render_arguments(p: argparse.ArgumentParser) -> None:
-    """Flags shared by ``render``, ``view``, ``live`` and ``batch``: depth, blur, aperture, device, model."""
+def _quality(text: str) -> int:
+    try:
+        q = int(text)
+    except ValueError:
+        q = 0
+    if not 1 <= q <= 100:
+        raise argparse.ArgumentTypeError(f"must be an integer from 1 to 100, got '{text}'")
+    return q
+
+
+def output_bits(requested: int | None, meta, out: Path) -> int:
+    """Bits per channel of an output file: ``requested`` (--bit-depth), else 16 when
+    the input had more than 8 (``meta.bits``) and the format holds 16, else 8."""
+    sixteen = Path(out).suffix.lower() in (".png", ".tif", ".tiff")
+    if requested == 16 and not sixteen:
+        raise InputError(f"{out}: --bit-depth 16 needs a .png or .tif output")
+    if requested is not None:
+        return requested
+    return 16 if sixteen and meta is not None and meta.bits > 8 else 8
+
+
+def add_output_arguments(p: argparse.ArgumentParser) -> None:
+    """Flags of image outputs (``render``, ``batch``): quality, bit depth, metadata."""
+    p.add_argument("--quality", type=_quality, metavar="Q", default=None,
+                   help="JPEG, WebP or HEIC quality 1..100 (default: JPEG 95, WebP lossless, HEIC 90)")
+    p.add_argument("--bit-depth", type=int, choices=(8, 16), default=None,
+                   help="bits per channel of the output: 8 or 16 (PNG and TIFF only); default: 16 for a "
+                   "16-bit PNG/TIFF or 10/12-bit HEIC input written as PNG/TIFF, else 8")
+    p.add_argument("--strip-metadata", action="store_true",
+                   help="leave the input's EXIF and XMP (camera, date, GPS...) out of the output; "
+                   "its ICC colour profile is kept")
+
+
+def add_render_arguments(p: argparse.ArgumentParser, photos: bool = True) -> None:
+    """Flags shared by ``render``, ``view``, ``live`` and ``batch``: depth, blur, aperture, device, model
+    (``photos``: also --no-embedded-depth, for commands that read photo files)."""
     from .depth import add_model_arguments
 
     p.add_argument("--depth", metavar="FILE", help="depth map (PNG 8/16-bit, .npy, .exr); default: IMAGE.depth.png "
-                   "next to the image, else the depth model")
+                   "next to the image, else the depth embedded in the photo, else the depth model")
     p.add_argument("--depth-kind", choices=("disparity", "depth"), default="disparity",
                    help="the depth file holds disparity (near = large, default) or metric depth (inverted)")
+    if photos:
+        p.add_argument("--no-embedded-depth", action="store_true",
+                       help="ignore the depth the phone recorded in the photo (HEIC depth image, GDepth or "
+                       "Dynamic Depth XMP); order otherwise: --depth, sidecar, embedded depth, depth model")
     p.add_argument("--max-blur", "-K", type=float, metavar="K",
                    help="blur radius in pixels for a normalised-disparity difference of 1 "
                    f"(0..{MAX_RADIUS:g}; default: 4%% of the image's longer side, at most {MAX_RADIUS:g})")

@@ -18,7 +18,7 @@ REPORT_HELP = "DIR/batch-report.json records every item's status, error and timi
 
 
 def add_cli(subparsers) -> None:
-    from ..settings import add_render_arguments
+    from ..settings import add_output_arguments, add_render_arguments
     from .inputs import VIDEO_CODECS
 
     p = subparsers.add_parser(
@@ -43,7 +43,7 @@ def add_cli(subparsers) -> None:
                    help="render each photo at N focal planes, near to far (files NAME.sweep-00.png ...)")
     p.add_argument("--sweep-video", action="store_true", help="with --sweep: write the planes as a focus-pull video")
     p.add_argument("--fps", type=float, default=24.0, help="frame rate of sweep videos (default 24)")
-    p.add_argument("--format", default="png", choices=("png", "jpg", "tif", "webp"),
+    p.add_argument("--format", default="png", choices=("png", "jpg", "tif", "webp", "heic"),
                    help="photo output format (default png)")
     p.add_argument("--video-codec", default="mjpg", choices=tuple(VIDEO_CODECS),
                    help="video output: mjpg (.avi, default), mp4v (.mp4) or ffv1 (.mkv, lossless)")
@@ -57,6 +57,7 @@ def add_cli(subparsers) -> None:
     p.add_argument("--overwrite", action="store_true", help="redo items whose outputs exist (never an input)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     add_render_arguments(p)
+    add_output_arguments(p)
     p.set_defaults(func=cmd_batch)
 
 
@@ -72,7 +73,7 @@ def jobs_from_args(args: argparse.Namespace):
     if not args.inputs:
         raise InputError("no INPUT given (photo or video files, folders or glob patterns)")
     from ..optics import parse_point
-    from ..settings import RenderSettings
+    from ..settings import RenderSettings, output_bits
     from .inputs import Focus, plan_jobs
 
     if args.sweep < 0:
@@ -87,10 +88,14 @@ def jobs_from_args(args: argparse.Namespace):
                   auto=args.autofocus)
     settings = RenderSettings.from_args(args).with_(focus=None, focus_disparity=None)
     settings.aperture()  # a bad aperture fails here, before any work
+    output_bits(args.bit_depth, None, Path(f"out.{args.format}"))  # and a 16-bit JPEG
     return plan_jobs(args.inputs, args.output_dir, settings, focus=focus, focus_file=args.focus_file,
                      fmt=args.format, sweep=args.sweep, sweep_video=args.sweep_video, fps=args.fps,
                      codec=args.video_codec, depth=args.depth, depth_kind=args.depth_kind,
-                     model=getattr(args, "model", None), model_path=getattr(args, "model_path", None))
+                     model=getattr(args, "model", None), model_path=getattr(args, "model_path", None),
+                     embedded_depth=not getattr(args, "no_embedded_depth", False),
+                     output={"quality": args.quality, "bit_depth": args.bit_depth,
+                             "strip_metadata": args.strip_metadata})
 
 
 def cmd_batch(args) -> int:

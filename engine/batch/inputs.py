@@ -21,13 +21,15 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..camera_raw import RAW_EXTENSIONS
 from ..errors import InputError
 from ..settings import RenderSettings
 
 log = logging.getLogger("deocused")
 
 #: Photo extensions a folder search picks up (lower case).
-PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp", ".exr", ".hdr", ".pfm")
+PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp", ".exr", ".hdr", ".pfm", ".heic", ".heif",
+                    ".avif", *RAW_EXTENSIONS)
 #: Video extensions: every frame is refocused into an output video.
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm")
 #: Output video codecs (FourCC) and the container each is written in.
@@ -73,6 +75,10 @@ class Job:
     codec: str = "mjpg"
     depth: str | None = None
     depth_kind: str = "disparity"
+    embedded_depth: bool = True  # use the depth the photo carries (when no depth file)
+    quality: int | None = None  # JPEG/WebP/HEIC quality (None: the format's default)
+    bit_depth: int | None = None  # 8, 16 or None (16 for a 16-bit input written as PNG/TIFF)
+    strip_metadata: bool = False  # leave EXIF and XMP out (the ICC profile stays)
     model: str | None = None
     model_path: str | None = None
 
@@ -206,9 +212,11 @@ def output_paths(stem: Path, out_dir: Path, kind: str, fmt: str, sweep: int, swe
 def plan_jobs(inputs: list[str], output_dir: str | os.PathLike, settings: RenderSettings, *, focus: Focus,
               focus_file: str | None = None, fmt: str = "png", sweep: int = 0, sweep_video: bool = False,
               fps: float = 24.0, codec: str = "mjpg", depth: str | None = None, depth_kind: str = "disparity",
-              model: str | None = None, model_path: str | None = None) -> list[Job]:
+              model: str | None = None, model_path: str | None = None, embedded_depth: bool = True,
+              output: dict | None = None) -> list[Job]:
     """One :class:`Job` per input (see the module docstring). Two inputs that
-    would write the same output file get their extension added to the name."""
+    would write the same output file get their extension added to the name.
+    ``output``: the Job's output fields (``quality``, ``bit_depth``, ``strip_metadata``)."""
     out_dir = Path(output_dir).resolve()
     found = expand_inputs(inputs, out_dir)
     if depth is not None and len(found) > 1:
@@ -238,7 +246,7 @@ def plan_jobs(inputs: list[str], output_dir: str | os.PathLike, settings: Render
                         settings=settings, focus=item_focus, sweep=sweep if kind == "photo" else 0,
                         sweep_video=sweep_video, fps=fps, codec=codec,
                         depth=str(Path(depth).resolve()) if depth else None, depth_kind=depth_kind,
-                        model=model, model_path=model_path))
+                        embedded_depth=embedded_depth, **(output or {}), model=model, model_path=model_path))
     for name in sorted(set(table) - used):
         log.warning("%s: focus file entry '%s' matches no input", focus_file, name)
     return jobs

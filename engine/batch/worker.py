@@ -107,7 +107,7 @@ def process_job(job) -> dict:
     loaded = _guarded(result, _load, job, result)
     frames = _guarded(result, _render, job, loaded, result) if loaded is not None else None
     if frames is not None:
-        _guarded(result, _write_all, frames, loaded[0].inputs, result)
+        _guarded(result, _write_all, frames, loaded[0], job, result)
     return result
 
 
@@ -141,7 +141,7 @@ def process_jobs(jobs) -> list[dict]:
             elif loaded is not None:
                 frames = _guarded(result, _render, job, loaded, result)
                 if frames is not None:
-                    writes.append(writer.submit(_guarded, result, _write_all, frames, loaded[0].inputs, result))
+                    writes.append(writer.submit(_guarded, result, _write_all, frames, loaded[0], job, result))
         for w in writes:
             w.result()
     return results
@@ -149,12 +149,11 @@ def process_jobs(jobs) -> list[dict]:
 
 def _prepare(photo, settings):
     """Prepare the worker's renderer for ``photo``; returns (renderer, K)."""
-    from ..colour import srgb_to_linear
 
     r = renderer()
     max_blur = settings.resolve_max_blur(photo.shape)
     r.check_focus(0.0, max_blur, settings.dof)
-    r.prepare(srgb_to_linear(photo.image_srgb), photo.disparity)
+    r.prepare(photo.linear(), photo.disparity)
     return r, max_blur
 
 
@@ -165,7 +164,7 @@ def _load(job, result):
 
     t = time.perf_counter()
     photo = load_photo(job.path, depth=job.depth, depth_kind=job.depth_kind, model=job.model,
-                       model_path=job.model_path)
+                       model_path=job.model_path, embedded=job.embedded_depth)
     settings = focus_settings(job.settings, job.focus, photo.disparity)
     result["timings"]["load"] += time.perf_counter() - t
     return photo, settings
@@ -175,6 +174,7 @@ def _render(job, loaded, result) -> list:
     """Render a loaded photo: [(output path, uint8 RGB image)]; a sweep video is
     rendered and written here, frame by frame (nothing left to write)."""
     from ..photo import render_photo
+    from ..settings import output_bits
     from .focus import sweep_disparities
     from .video import VideoOut
 
@@ -182,7 +182,7 @@ def _render(job, loaded, result) -> list:
     timings = result["timings"]
     t = time.perf_counter()
     if not job.sweep:
-        image = render_photo(photo, settings, renderer())
+        image = render_photo(photo, settings, renderer(), bit_depth=output_bits(job.bit_depth, photo.meta, job.outputs[0]))
         result["focus_disparity"] = settings.resolve_focus_disparity(photo.disparity, photo.focus)
         timings["render"] += time.perf_counter() - t
         return [(job.outputs[0], image)]
@@ -209,10 +209,11 @@ def _render(job, loaded, result) -> list:
     return []
 
 
-def _write_all(frames, protect, result) -> None:
+def _write_all(frames, photo, job, result) -> None:
     t = time.perf_counter()
+    meta = photo.meta.stripped() if photo.meta and job.strip_metadata else photo.meta
     for path, image in frames:
-        _write(path, image, protect)
+        _write(path, image, photo.inputs, meta, job.quality)
     result["timings"]["write"] += time.perf_counter() - t
 
 
@@ -261,10 +262,10 @@ def _video(job, timings, result) -> None:
     result["frames"] = out.frames
 
 
-def _write(path: str, image, protect) -> None:
+def _write(path: str, image, protect, meta=None, quality: int | None = None) -> None:
     from pathlib import Path
 
     from ..images import write_image
 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    write_image(path, image, protect=protect, overwrite=True)
+    write_image(path, image, protect=protect, overwrite=True, meta=meta, quality=quality)

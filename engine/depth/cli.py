@@ -33,7 +33,8 @@ def _default_output(image: Path) -> Path:
 
 
 def cmd_depth(args: argparse.Namespace) -> int:
-    """``refocus depth IMAGE [-o OUT]``: write a 16-bit disparity PNG (1 = nearest)."""
+    """``refocus depth IMAGE [-o OUT]``: write a 16-bit disparity PNG (1 = nearest): the
+    depth embedded in the photo when it has one (unless --no-embedded-depth), else the network's."""
     from ..depthmap import save_disparity_png
     from ..images import check_output_path, load_image
     from .worker import DepthWorker
@@ -46,12 +47,31 @@ def cmd_depth(args: argparse.Namespace) -> int:
         raise InputError(f"{out}: refusing to overwrite the input image; choose another -o")
     check_output_path(out, protect=[src], overwrite=args.overwrite, flag="-o")
     image = load_image(src)
+    if not args.no_embedded_depth and _export_embedded(src, out, image):
+        return 0
     with DepthWorker(args.model, args.model_path) as w:
         disp = w.infer(image)
         desc = w.description
     save_disparity_png(out, disp)
     print(f"{out}: {disp.shape[1]}x{disp.shape[0]} disparity from {desc}", file=sys.stderr)
     return 0
+
+
+def _export_embedded(src: Path, out: Path, image) -> bool:
+    """Write the depth embedded in ``src`` (upsampled to the photo it belongs to) to ``out``; False if none."""
+    from ..depthmap import save_disparity_png
+    from ..embedded_depth import find_embedded_depth, fit_to_photo
+    from ..images import decode_image, read_bytes
+
+    emb = find_embedded_depth(read_bytes(src, "image"), str(src))
+    if emb is None:
+        return False
+    if emb.image is not None:
+        image = decode_image(emb.image, f"{src} (original image)")
+    disp = fit_to_photo(emb, image, f"{src} (embedded depth)")
+    save_disparity_png(out, disp)
+    print(f"{out}: {disp.shape[1]}x{disp.shape[0]} disparity embedded in the photo ({emb.source})", file=sys.stderr)
+    return True
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -93,6 +113,8 @@ def add_cli(subparsers) -> None:
     p.add_argument("-o", "--output", default=None,
                    help="output PNG (default: IMAGE-stem.depth.png next to the image, the sidecar 'render' uses)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.add_argument("--no-embedded-depth", action="store_true",
+                   help="run the network even when the photo carries its own depth (HEIC depth image, GDepth)")
     add_model_arguments(p)
     p.set_defaults(func=cmd_depth)
 

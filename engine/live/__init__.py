@@ -56,7 +56,7 @@ def add_cli(subparsers) -> None:
                    help="time constant of the focus glide in seconds (default 0.25)")
     p.add_argument("--depth-alpha", type=float, default=0.3, metavar="A",
                    help="weight of a new depth map in the temporal average, (0, 1] (default 0.3; 1 = no averaging)")
-    add_render_arguments(p)
+    add_render_arguments(p, photos=False)
     p.add_argument("--record", metavar="OUT", help="also write the refocused frames to OUT (.avi MJPG, .mp4 mp4v, "
                    ".mkv FFV1 lossless); finalised even on Ctrl-C")
     p.add_argument("--headless", action="store_true", help="no window: write the refocused frames to --output")

@@ -54,7 +54,8 @@ def cmd_view(args) -> int:
     sources = sources_from_args(args)
     viewer = Viewer(sources, device=args.device, renderer_options=RenderSettings.from_args(args).renderer_options(),
                     max_blur=args.max_blur, dof=args.dof, depth_kind=args.depth_kind, model=getattr(args, "model", None),
-                    model_path=getattr(args, "model_path", None), preview=getattr(args, "preview", True))
+                    model_path=getattr(args, "model_path", None), preview=getattr(args, "preview", True),
+                    embedded_depth=not getattr(args, "no_embedded_depth", False))
     try:
         viewer.run()
     finally:

@@ -28,7 +28,7 @@ from ..window.display import check_display, close_window, open_window, screen_pi
 from ..window.input import install_callbacks, k_key_steps, key_for_char, step_max_blur
 from . import hud
 from .loader import ImageLoading, Slot, Source
-from .saving import Saver, save_base
+from .saving import Saver, photo_loader, save_base
 from .scheduler import (
     INTERACTION_S,
     PREVIEW_IF_SLOWER_MS,
@@ -63,12 +63,14 @@ class Viewer(ImageLoading, RenderScheduling):
     def __init__(self, sources, *, renderer=None, device: str = "auto", renderer_options=None,
                  max_blur: float | None = None, dof: float = 0.0, depth_kind: str = "disparity",
                  model: str | None = None, model_path: str | None = None, size=None,
-                 visible: bool = True, title: str = "refocus", threaded: bool = True, preview: bool = True):
+                 visible: bool = True, title: str = "refocus", threaded: bool = True, preview: bool = True,
+                 embedded_depth: bool = True):
         if not sources:
             raise InputError("no image to show")
         check_display("refocus view")
         self.slots = [Slot(s) for s in sources]
         self.depth_kind = depth_kind
+        self.embedded_depth = embedded_depth
         self.model, self.model_path = model, model_path
         self.max_blur_override = max_blur
         self.dof = float(dof)
@@ -308,19 +310,16 @@ class Viewer(ImageLoading, RenderScheduling):
             self.flash("nothing to save yet (no depth)")
             return None
         src, (_, focus, k, dof, *_) = slot.source, want  # the settings of the frame shown
-        r = self.renderer
-        options = {"aperture": r.aperture, "n_bands": r.n_bands, "highlights": r.highlights}
-        out = self.saver.start(slot.full_image, slot.disparity, (focus, k, dof), save_base(src), self.device, options,
-                               protect=[p for p in (src.path, src.depth) if p is not None],
+        options = {n: getattr(self.renderer, n) for n in ("aperture", "n_bands", "highlights")}
+        out = self.saver.start(photo_loader(slot, self.depth_kind, self.embedded_depth), (focus, k, dof),
+                               save_base(src), self.device, options, protect=[p for p in (src.path, src.depth) if p],
                                on_done=self.glfw.post_empty_event)
         self._needs_draw = True
         return out
 
     def _poll_saves(self) -> None:
-        for path, error in self.saver.poll():
-            if error is None:
-                self.saved.append(path)
-                log.info("saved %s", path)
+        for path, error in self.saver.poll():  # (logged there)
+            self.saved += [path] if error is None else []
             self.flash(f"saved {path.name}" if error is None else error)
 
     def toggle_fullscreen(self) -> None:

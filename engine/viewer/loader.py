@@ -47,6 +47,7 @@ class Slot:
     image: np.ndarray | None = None  # sRGB float32 (h, w, 3), the photo or its reduced decode
     disparity: np.ndarray | None = None
     focus_xy: tuple[float, float] | None = None
+    meta: object = None  # the input file's PhotoMeta (ICC, EXIF, XMP), kept in saved images
     error: str = ""
     full_size: tuple[int, int] | None = None  # (w, h) of the photo when ``image`` is reduced
     reduced: bool = False
@@ -83,7 +84,7 @@ def _is_timeout(e: BaseException) -> bool:
 class ImageLoading:
     """The image list of the viewer: loading, depth requests and their polling.
 
-    Needs from the viewer: ``slots``, ``index``, ``depth_kind``, ``model``,
+    Needs from the viewer: ``slots``, ``index``, ``depth_kind``, ``embedded_depth``, ``model``,
     ``model_path``, ``flash`` and ``_enter_slot``.
     """
 
@@ -114,8 +115,9 @@ class ImageLoading:
                 return
             else:
                 photo = load_photo(src.path, sample=src.sample, depth=src.depth, depth_kind=self.depth_kind,
-                                   estimate=False)
+                                   estimate=False, embedded=self.embedded_depth)
                 img, disp, focus = photo.image_srgb, photo.disparity, photo.focus
+                slot.meta = photo.meta
             slot.image = np.asarray(img, np.float32)
             slot.focus_xy = focus
             if disp is None:

@@ -26,18 +26,37 @@ class SaveJob:
     started: float = field(default_factory=time.monotonic)
 
 
-def render_and_write(renderer, image_srgb, disparity, focus: float, max_blur: float, dof: float, out: Path,
-                     protect) -> Path:
-    """Render the photo (sRGB float32, or a function returning it) at full resolution with these settings
-    and write it to ``out`` (never over ``protect``)."""
+def render_and_write(renderer, photo, focus: float, max_blur: float, dof: float, out: Path, protect) -> Path:
+    """Render ``photo`` (a :class:`deocused.photo.Photo`, or a function returning it) at full resolution
+    with these settings and write it to ``out`` (never over ``protect``) as ``refocus render`` does: the
+    photo's tone curve, bit depth and metadata."""
     from ..images import write_image
-    from ..photo import Photo, render_photo
-    from ..settings import RenderSettings
+    from ..photo import render_photo
+    from ..settings import RenderSettings, output_bits
 
     settings = RenderSettings(focus_disparity=focus, max_blur=max_blur, dof=dof)
-    if callable(image_srgb):  # the photo decoded whole only now (the viewer may hold a reduced decode)
-        image_srgb = image_srgb()
-    return write_image(out, render_photo(Photo(image_srgb, disparity), settings, renderer), protect=protect)
+    if callable(photo):  # loaded whole only now (the viewer may hold a reduced decode)
+        photo = photo()
+    result = render_photo(photo, settings, renderer, bit_depth=output_bits(None, photo.meta, out))
+    return write_image(out, result, protect=protect, meta=photo.meta)
+
+
+def photo_loader(slot, depth_kind: str, embedded: bool):
+    """A function returning the viewer's photo ``slot`` whole, as ``refocus render`` loads it (a file
+    read again: the viewer may hold a reduced decode; the slot's depth where the file has none)."""
+    from dataclasses import replace
+
+    from ..photo import Photo, load_photo
+
+    src = slot.source
+
+    def load():
+        if src.path is None or src.image is not None:  # a sample or arrays: what the viewer holds
+            return Photo(slot.image, slot.disparity, meta=slot.meta)
+        photo = load_photo(src.path, depth=src.depth, depth_kind=depth_kind, estimate=False, embedded=embedded)
+        return photo if photo.disparity is not None else replace(photo, disparity=slot.disparity)
+
+    return load
 
 
 def free_unreserved(base: Path, reserved) -> Path:
@@ -67,8 +86,7 @@ class Saver:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="refocus-save") if threaded else None
         self.jobs: list[SaveJob] = []
 
-    def start(self, image_srgb, disparity, params, base: Path, device: str, options: dict, protect,
-              on_done=None) -> Path:
+    def start(self, photo, params, base: Path, device: str, options: dict, protect, on_done=None) -> Path:
         """Queue a save of the photo with ``params`` (focus disparity, K, dof) on a new renderer of
         ``device`` and ``options``; returns the path it will write."""
         out = free_unreserved(base, {j.path for j in self.jobs})
@@ -76,7 +94,7 @@ class Saver:
         def work():
             from ..backends import make_renderer
 
-            return render_and_write(make_renderer(device, **options), image_srgb, disparity, *params, out, protect)
+            return render_and_write(make_renderer(device, **options), photo, *params, out, protect)
 
         if self._pool is not None:
             future = self._pool.submit(work)
@@ -115,6 +133,8 @@ class Saver:
             if e is not None:
                 why = f"not saved: {e}" if isinstance(e, RefocusError) else f"save failed ({type(e).__name__}: {e})"
                 log.warning("%s: %s", j.path, why)
+            else:
+                log.info("saved %s", j.path)
             out.append((j.path, None if e is None else why))
         return out
 
