@@ -19,7 +19,7 @@ REPORT_HELP = "DIR/batch-report.json records every item's status, error and timi
 
 def add_cli(subparsers) -> None:
     from ..settings import add_render_arguments
-    from .inputs import VIDEO_CODECS
+    from ..video import CODECS
 
     p = subparsers.add_parser(
         "batch", help="refocus many photos and videos",
@@ -45,8 +45,11 @@ def add_cli(subparsers) -> None:
     p.add_argument("--fps", type=float, default=24.0, help="frame rate of sweep videos (default 24)")
     p.add_argument("--format", default="png", choices=("png", "jpg", "tif", "webp"),
                    help="photo output format (default png)")
-    p.add_argument("--video-codec", default="mjpg", choices=tuple(VIDEO_CODECS),
-                   help="video output: mjpg (.avi, default), mp4v (.mp4) or ffv1 (.mkv, lossless)")
+    p.add_argument("--video-codec", choices=tuple(CODECS),
+                   help="video output codec (default: the input's family -- H.264 for .mp4/.mov/.mkv, MJPG for "
+                        ".avi; H.264 .mp4 for sweep videos); ffv1 is lossless")
+    p.add_argument("--crf", type=int, metavar="N", help="constant-rate factor of h264/hevc/av1 output (lower = "
+                   "better and larger; default 18 / 20 / 30)")
     p.add_argument("--workers", "-j", type=int, metavar="N",
                    help="parallel workers (default: one per CPU core, or one per GPU)")
     p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
@@ -79,8 +82,10 @@ def jobs_from_args(args: argparse.Namespace):
         raise InputError(f"--sweep must be at least 1, got {args.sweep}")
     if args.sweep_video and not args.sweep:
         raise InputError("--sweep-video goes with --sweep N")
-    if args.fps <= 0:
-        raise InputError(f"--fps must be positive, got {args.fps:g}")
+    if not 0 < args.fps <= 1000:
+        raise InputError(f"--fps must be in (0, 1000], got {args.fps:g}")
+    if args.crf is not None and not 0 <= args.crf <= 63:
+        raise InputError(f"--crf must be in [0, 63], got {args.crf}")
     if args.focus_disparity is not None and not 0.0 <= args.focus_disparity <= 1.0:
         raise InputError(f"--focus-disparity must be in [0, 1], got {args.focus_disparity:g}")
     focus = Focus(point=parse_point(args.focus) if args.focus else None, disparity=args.focus_disparity,
@@ -89,7 +94,7 @@ def jobs_from_args(args: argparse.Namespace):
     settings.aperture()  # a bad aperture fails here, before any work
     return plan_jobs(args.inputs, args.output_dir, settings, focus=focus, focus_file=args.focus_file,
                      fmt=args.format, sweep=args.sweep, sweep_video=args.sweep_video, fps=args.fps,
-                     codec=args.video_codec, depth=args.depth, depth_kind=args.depth_kind,
+                     codec=args.video_codec, crf=args.crf, depth=args.depth, depth_kind=args.depth_kind,
                      model=getattr(args, "model", None), model_path=getattr(args, "model_path", None))
 
 
@@ -99,6 +104,10 @@ def cmd_batch(args) -> int:
     from .runner import run_batch
 
     jobs = jobs_from_args(args)
+    if any(j.kind == "video" or j.sweep_video for j in jobs):
+        from ..video import check_encoders
+
+        check_encoders(args.video_codec)
     report = run_batch(jobs, args.output_dir, workers=args.workers, device=args.device, ray=args.ray is not None,
                        ray_address=args.ray or None, resume=args.resume, overwrite=args.overwrite,
                        progress=args.progress)
