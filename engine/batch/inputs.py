@@ -206,7 +206,8 @@ def output_paths(stem: Path, out_dir: Path, kind: str, fmt: str, sweep: int, swe
 
 def plan_jobs(inputs: list[str], output_dir: str | os.PathLike, settings: RenderSettings, *, focus: Focus,
               focus_file: str | None = None, fmt: str = "png", sweep: int = 0, sweep_video: bool = False,
-              fps: float = 24.0, codec: str | None = None, crf: int | None = None, depth: str | None = None, depth_kind: str = "disparity",
+              fps: float = 24.0, codec: str | None = None, crf: int | None = None, depth: str | None = None,
+              depth_kind: str = "disparity",
               model: str | None = None, model_path: str | None = None) -> list[Job]:
     """One :class:`Job` per input (see the module docstring). Two inputs that
     would write the same output file get their extension added to the name."""
