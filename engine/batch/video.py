@@ -120,14 +120,17 @@ def refocus_video(job, render, timings: dict) -> int:
     return writer.frames
 
 
-def _frame_loop(reader, depth, render, writer, timings) -> InputError | None:
-    """Render and write every frame; returns the reader's damage error (frames before it written), if any."""
+def _frame_loop(reader, depth, render, writer, timings):
+    """Render and write every frame; returns the reader's :class:`DamagedVideo` (the frames before it
+    written), if any."""
+    from ..video import DamagedVideo
+
     frames = reader.frames()
     while True:
         t = time.perf_counter()
         try:
             item = next(frames, None)
-        except InputError as e:
+        except DamagedVideo as e:
             if writer.frames == 0:
                 raise
             return e

@@ -14,8 +14,8 @@ inverts to linear light; PQ and HLG (HDR) sources are refused.
 """
 
 from .codecs import CODECS, check_encoders, codec_for, missing_encoders
-from .reader import VideoInfo, VideoReader, probe
+from .reader import DamagedVideo, VideoInfo, VideoReader, probe
 from .writer import VideoWriter
 
-__all__ = ["CODECS", "VideoInfo", "VideoReader", "VideoWriter", "check_encoders", "codec_for", "missing_encoders",
+__all__ = ["CODECS", "DamagedVideo", "VideoInfo", "VideoReader", "VideoWriter", "check_encoders", "codec_for", "missing_encoders",
            "probe"]

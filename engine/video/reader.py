@@ -29,6 +29,16 @@ _MATRIX = {1: "ITU709", 4: "FCC", 5: "ITU601", 6: "ITU601", 7: "SMPTE240M", 9: "
 MAX_FPS = 1000.0
 
 
+class DamagedVideo(InputError):
+    """Damaged or missing data after some good frames: ``frames`` were delivered, ``time`` (seconds) is
+    where the damage starts."""
+
+    def __init__(self, message: str, frames: int, time: float):
+        super().__init__(message)
+        self.frames = frames
+        self.time = time
+
+
 @dataclass
 class VideoInfo:
     """What a video file holds. ``width``/``height`` are upright (after ``rotation``, degrees
@@ -157,6 +167,10 @@ class VideoReader:
                     if frame.is_corrupt:
                         raise _Damaged(frame.pts)
                     pts = frame.pts if frame.pts is not None else round(self.frames_read * period / tb)
+                    if last is not None and pts <= last:
+                        raise InputError(f"{self.path}: frame {self.frames_read} at {float(pts * tb):.3f} s does "
+                                         "not come after the one before (timestamps repeat or go back: a frame "
+                                         "rate of 0?)")
                     if self.frames_read == 0:
                         self._upright(frame)
                     self.frames_read += 1
@@ -177,13 +191,13 @@ class VideoReader:
         if rot in (90, 270):
             self.info.width, self.info.height = frame.height, frame.width
 
-    def _damage(self, pts, last, why: str) -> InputError:
+    def _damage(self, pts, last, why: str) -> DamagedVideo:
         tb = self.info.time_base
         if pts is None:
             pts = last + round(1 / self.info.rate / tb) if last is not None else 0
         t = float(pts * tb)
-        return InputError(f"{self.path}: damaged video at {t:.3f} s ({why}); {self.frames_read} frames before it "
-                          "were read")
+        return DamagedVideo(f"{self.path}: damaged video at {t:.3f} s ({why}); {self.frames_read} frames before "
+                            "it were read", self.frames_read, t)
 
     def close(self) -> None:
         self.container.close()

@@ -223,7 +223,7 @@ class VideoWriter:
         self.container = None
         if self.target != self.path:
             os.replace(self.target, self.path)
-        log.info("wrote %s (%d frames, %s)", self.path, self.frames, self.codec)
+        log.debug("wrote %s (%d frames, %s)", self.path, self.frames, self.codec)
         return self.path
 
     def abort(self) -> None:
