@@ -50,6 +50,9 @@ def add_cli(subparsers) -> None:
                         ".avi; H.264 .mp4 for sweep videos); ffv1 is lossless")
     p.add_argument("--crf", type=int, metavar="N", help="constant-rate factor of h264/hevc/av1 output (lower = "
                    "better and larger; default 18 / 20 / 30)")
+    p.add_argument("--video-parts", type=int, metavar="N",
+                   help="split each video of 1 s or more into N parts at keyframes, rendered in parallel and "
+                        "joined without re-encoding (default: one per worker; 1 = never split)")
     p.add_argument("--workers", "-j", type=int, metavar="N",
                    help="parallel workers (default: one per CPU core, or one per GPU)")
     p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
@@ -84,6 +87,8 @@ def jobs_from_args(args: argparse.Namespace):
         raise InputError("--sweep-video goes with --sweep N")
     if not 0 < args.fps <= 1000:
         raise InputError(f"--fps must be in (0, 1000], got {args.fps:g}")
+    if args.video_parts is not None and not 1 <= args.video_parts <= 1000:
+        raise InputError(f"--video-parts must be in [1, 1000], got {args.video_parts}")
     if args.crf is not None and not 0 <= args.crf <= 63:
         raise InputError(f"--crf must be in [0, 63], got {args.crf}")
     if args.focus_disparity is not None and not 0.0 <= args.focus_disparity <= 1.0:
@@ -98,22 +103,39 @@ def jobs_from_args(args: argparse.Namespace):
                      model=getattr(args, "model", None), model_path=getattr(args, "model_path", None))
 
 
+def _video_parts(args) -> int:
+    """Parts a long video is split into: ``--video-parts``, else one per worker (local: ``--workers`` or
+    one per core; Ray: ``--workers`` or one per local core)."""
+    import os
+
+    if args.video_parts is not None:
+        return args.video_parts
+    return args.workers or (os.cpu_count() or 1)
+
+
 def cmd_batch(args) -> int:
     import sys
 
     from .runner import run_batch
 
     jobs = jobs_from_args(args)
+    groups = {}
     if any(j.kind == "video" or j.sweep_video for j in jobs):
         from ..video import check_encoders
+        from .chunks import split_jobs
 
         check_encoders(args.video_codec)
+        jobs, groups = split_jobs(jobs, _video_parts(args))
     report = run_batch(jobs, args.output_dir, workers=args.workers, device=args.device, ray=args.ray is not None,
                        ray_address=args.ray or None, resume=args.resume, overwrite=args.overwrite,
                        progress=args.progress)
+    if groups:
+        from .chunks import join_parts
+
+        join_parts(groups, report)
     c, s = report.counts(), report.data["summary"]
     rate = f", {s['items_per_s']:.2f} items/s" if s.get("items_per_s") else ""
     print(f"batch: {c['ok']} done, {c['skipped']} skipped (finished earlier), {c['failed']} failed "
-          f"of {len(jobs)} in {s['elapsed_s']:.1f} s{rate} on {s['workers']} {s['runner']} workers; "
+          f"of {len(jobs) + len(groups)} in {s['elapsed_s']:.1f} s{rate} on {s['workers']} {s['runner']} workers; "
           f"report {report.path}", file=sys.stderr if c["failed"] else sys.stdout)
     return 1 if c["failed"] else 0

@@ -70,6 +70,7 @@ class Job:
     fps: float = 24.0
     codec: str | None = None  # a deocused.video codec name; None: the input's container family (H.264 in MP4...)
     crf: int | None = None
+    span: tuple | None = None  # a part of a clip (chunks.split_jobs): (start pts, end pts | None, first, count, last)
     depth: str | None = None
     depth_kind: str = "disparity"
     model: str | None = None

@@ -48,7 +48,7 @@ class DepthFrames:
     """A depth sidecar read alongside its video of ``frames`` frames (0 = unknown): :meth:`next`
     gives the next normalised disparity (float32 (H, W) in [0, 1]) fitted to ``shape``."""
 
-    def __init__(self, path: str | os.PathLike, frames: int, kind: str = "disparity"):
+    def __init__(self, path: str | os.PathLike, frames: int, kind: str = "disparity", skip: int = 0):
         self.path = Path(path)
         self.kind = kind
         self.read = 0
@@ -71,6 +71,9 @@ class DepthFrames:
         if frames and self.total and self.total != frames:
             self.close()
             raise InputError(f"{self.path}: depth sidecar has {self.total} frames, the video {frames}")
+        for _ in range(skip):  # a part of the clip starts at frame ``skip``
+            next(self._frames, None)
+        self.read = skip
 
     def next(self, shape: tuple[int, int]) -> np.ndarray:
         from ..depthmap import fit_to_image, to_disparity
@@ -99,16 +102,20 @@ def refocus_video(job, render, timings: dict) -> int:
     from ..video import VideoReader, VideoWriter
 
     depth_path = job.depth or find_depth_video(job.path)
+    start, end, first, count, last = job.span or (None, None, 0, 0, True)
     with VideoReader(job.path) as reader:
         info = reader.info
-        depth = DepthFrames(depth_path, info.frames, job.depth_kind) if depth_path else None
+        depth = DepthFrames(depth_path, info.frames, job.depth_kind, first) if depth_path else None
         writer = VideoWriter(job.outputs[0], codec=job.codec, crf=job.crf, rate=info.rate,
-                             time_base=info.time_base, source=info, audio_from=job.path)
+                             time_base=info.time_base, source=info, audio_from=None if job.span else job.path)
         try:
             with writer:
-                damage = _frame_loop(reader, depth, render, writer, timings)
-                if depth is not None and damage is None:
+                damage = _frame_loop(reader.frames(start=start, end=end), depth, render, writer, timings)
+                if depth is not None and damage is None and last:
                     depth.check_end()
+                if job.span and damage is None and writer.frames != count:
+                    raise InputError(f"{job.path}: part from frame {first} has {writer.frames} frames, "
+                                     f"expected {count}")
                 t = time.perf_counter()
                 writer.commit()
                 timings["write"] += time.perf_counter() - t
@@ -120,12 +127,11 @@ def refocus_video(job, render, timings: dict) -> int:
     return writer.frames
 
 
-def _frame_loop(reader, depth, render, writer, timings):
-    """Render and write every frame; returns the reader's :class:`DamagedVideo` (the frames before it
-    written), if any."""
+def _frame_loop(frames, depth, render, writer, timings):
+    """Render and write every frame of ``frames`` (a reader's iterator); returns the reader's
+    :class:`DamagedVideo` (the frames before it written), if any."""
     from ..video import DamagedVideo
 
-    frames = reader.frames()
     while True:
         t = time.perf_counter()
         try:

@@ -152,13 +152,16 @@ class VideoReader:
             return np.ascontiguousarray(a)
         return a.astype(np.float32) * np.float32(1.0 / (65535.0 if deep else 255.0))
 
-    def frames(self, raw: bool = False):
-        """Yield ``(rgb, pts)`` for every frame in presentation order (see :meth:`to_rgb` for ``raw``);
-        damaged or missing data raises :class:`InputError` naming its time, after the frames before it."""
+    def frames(self, raw: bool = False, start: int | None = None, end: int | None = None):
+        """Yield ``(rgb, pts)`` for every frame in presentation order (see :meth:`to_rgb` for ``raw``),
+        or those with ``start <= pts < end`` (``start`` a keyframe's pts: decoding seeks to it); damaged
+        or missing data raises :class:`InputError` naming its time, after the frames before it."""
         import av
 
         tb, period = self.info.time_base, 1 / self.info.rate
         last = None
+        if start is not None:
+            self.container.seek(start, stream=self.stream, backward=True, any_frame=False)
         try:
             for packet in self.container.demux(self.stream):
                 if packet.is_corrupt:
@@ -171,6 +174,10 @@ class VideoReader:
                         raise InputError(f"{self.path}: frame {self.frames_read} at {float(pts * tb):.3f} s does "
                                          "not come after the one before (timestamps repeat or go back: a frame "
                                          "rate of 0?)")
+                    if start is not None and pts < start:
+                        continue
+                    if end is not None and pts >= end:
+                        return
                     if self.frames_read == 0:
                         self._upright(frame)
                     self.frames_read += 1
@@ -182,7 +189,7 @@ class VideoReader:
             raise self._damage(None, last, _why(e)) from None
         if self.frames_read == 0:
             raise InputError(f"{self.path}: video has no readable frames")
-        if self.info.frames and self.frames_read < self.info.frames:
+        if self.info.frames and start is None and end is None and self.frames_read < self.info.frames:
             raise self._damage(None, last, f"truncated: {self.frames_read} of {self.info.frames} frames")
 
     def _upright(self, frame) -> None:
