@@ -95,6 +95,40 @@ class DepthFrames:
             self._reader.close()
 
 
+class NetworkDepth:
+    """Depth from the network for each frame of a clip, aligned and smoothed over time by the live mode's
+    :class:`~deocused.live.temporal.DepthSmoother` (causal). :meth:`flicker` compares the mean absolute
+    frame-to-frame disparity change of the per-frame maps and of the smoothed ones."""
+
+    def __init__(self, model: str | None, model_path: str | None):
+        from ..live.temporal import DepthSmoother
+
+        self.model, self.model_path = model, model_path
+        self.smoother = DepthSmoother()
+        self._prev: tuple[np.ndarray, np.ndarray] | None = None
+        self._sums = [0.0, 0.0, 0]
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        from ..depth import estimate_disparity
+        from ..depthmap import fit_to_image, to_disparity
+
+        raw = estimate_disparity(image, model=self.model, model_path=self.model_path)
+        d = fit_to_image(to_disparity(raw, "disparity", "model output"), image.shape[:2])
+        s = self.smoother.update(d)
+        if self._prev is not None:
+            self._sums[0] += float(np.abs(d - self._prev[0]).mean())
+            self._sums[1] += float(np.abs(s - self._prev[1]).mean())
+            self._sums[2] += 1
+        self._prev = (d, s.copy())
+        return s
+
+    def flicker(self) -> dict:
+        """``{"per_frame": mean |d_t - d_t-1|, "smoothed": the same after smoothing, "resets": scene cuts}``."""
+        n = max(1, self._sums[2])
+        return {"per_frame": round(self._sums[0] / n, 5), "smoothed": round(self._sums[1] / n, 5),
+                "resets": self.smoother.resets}
+
+
 def refocus_video(job, render, timings: dict) -> int:
     """Refocus every frame of ``job.path`` into ``job.outputs[0]`` with ``render(image, disparity) -> uint8``;
     returns the frame count. Damaged input keeps the frames before the damage in the output and then raises

@@ -217,21 +217,21 @@ def _write_all(frames, protect, result) -> None:
 
 
 def _video(job, timings, result) -> None:
-    from ..depthmap import fit_to_image, to_disparity
     from ..photo import Photo, render_photo
     from .focus import focus_settings
-    from .video import refocus_video
+    from .video import NetworkDepth, refocus_video
+
+    network = NetworkDepth(job.model, job.model_path)
 
     def render(image, disparity):
-        if disparity is None:
-            from ..depth import estimate_disparity
-
-            raw = estimate_disparity(image, model=job.model, model_path=job.model_path)
-            disparity = fit_to_image(to_disparity(raw, "disparity", "model output"), image.shape[:2])
+        if disparity is None:  # no sidecar: the network, smoothed over time
+            disparity = network(image)
         settings = focus_settings(job.settings, job.focus, disparity)
         return render_photo(Photo(image, disparity), settings, renderer())
 
     result["frames"] = refocus_video(job, render, timings)
+    if network.smoother.state is not None:
+        result["flicker"] = network.flicker()
 
 
 def _write(path: str, image, protect) -> None:
