@@ -1,7 +1,7 @@
 """Video items of a batch: depth sidecars and the frame loop (PyAV through :mod:`deocused.video`).
 
 * :func:`find_depth_video` -- the depth sidecar of a video: ``clip.depth.mp4`` (any
-  video extension; first channel = disparity, near = bright) or ``clip.depth.npy``
+  video extension; its grey level = disparity, near = bright) or ``clip.depth.npy``
   (an array (frames, H, W)).
 * :class:`DepthFrames` -- the sidecar's frames one by one, normalised like a photo's
   depth map; it must have the video's frame count and aspect ratio.
@@ -67,7 +67,7 @@ class DepthFrames:
 
             self._reader = VideoReader(self.path)
             self.total = self._reader.info.frames
-            self._frames = (rgb[:, :, 0] for rgb, _ in self._reader.frames(raw=True))
+            self._frames = (grey for grey, _ in self._reader.frames(raw=True, luma=True))
         if frames and self.total and self.total != frames:
             self.close()
             raise InputError(f"{self.path}: depth sidecar has {self.total} frames, the video {frames}")
@@ -163,25 +163,89 @@ def refocus_video(job, render, timings: dict) -> int:
 
 def _frame_loop(frames, depth, render, writer, timings):
     """Render and write every frame of ``frames`` (a reader's iterator); returns the reader's
-    :class:`DamagedVideo` (the frames before it written), if any."""
+    :class:`DamagedVideo` (the frames before it written), if any. Decoding (with the depth sidecar)
+    runs on a thread up to two frames ahead and encoding on another behind the render, so
+    ``timings`` load/write count only the time the render waited for them."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from ..video import DamagedVideo
 
-    while True:
-        t = time.perf_counter()
+    ahead = _Ahead(frames, depth)
+    pending = []
+    try:
+        with ThreadPoolExecutor(1, "video-encode") as encoder:
+            while True:
+                t = time.perf_counter()
+                try:
+                    item = ahead.next()
+                except DamagedVideo as e:
+                    _drain(pending, timings)
+                    if writer.frames == 0:
+                        raise
+                    return e
+                timings["load"] += time.perf_counter() - t
+                if item is None:
+                    _drain(pending, timings)
+                    return None
+                image, pts, disparity = item
+                t, c = time.perf_counter(), time.thread_time()
+                frame = render(image, disparity)
+                timings["render"] += time.perf_counter() - t
+                timings["render_cpu"] = timings.get("render_cpu", 0.0) + time.thread_time() - c
+                _drain(pending, timings, keep=1)
+                pending.append(encoder.submit(writer.write, frame, pts))
+    finally:
+        ahead.stop()
+
+
+def _drain(pending: list, timings: dict, keep: int = 0) -> None:
+    """Wait for encodes until at most ``keep`` are pending (their errors raised here)."""
+    t = time.perf_counter()
+    while len(pending) > keep:
+        pending.pop(0).result()
+    timings["write"] += time.perf_counter() - t
+
+
+class _Ahead:
+    """Frames ``(image, pts)`` with their sidecar disparity, produced on a thread a few frames ahead;
+    an exception comes out of :meth:`next` in its place."""
+
+    def __init__(self, frames, depth, size: int = 2):
+        import queue
+        import threading
+
+        self._q = queue.Queue(size)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(frames, depth), name="video-decode", daemon=True)
+        self._thread.start()
+
+    def _put(self, item) -> bool:
+        import queue
+
+        while not self._stop.is_set():
+            try:
+                self._q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self, frames, depth) -> None:
         try:
-            item = next(frames, None)
-        except DamagedVideo as e:
-            if writer.frames == 0:
-                raise
-            return e
-        if item is None:
-            return None
-        image, pts = item
-        disparity = depth.next(image.shape[:2]) if depth is not None else None
-        timings["load"] += time.perf_counter() - t
-        t = time.perf_counter()
-        frame = render(image, disparity)
-        timings["render"] += time.perf_counter() - t
-        t = time.perf_counter()
-        writer.write(frame, pts)
-        timings["write"] += time.perf_counter() - t
+            for image, pts in frames:
+                d = depth.next(image.shape[:2]) if depth is not None else None
+                if not self._put((image, pts, d)):
+                    return
+            self._put(None)
+        except BaseException as e:
+            self._put(e)
+
+    def next(self):
+        item = self._q.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()

@@ -135,16 +135,17 @@ class VideoReader:
         space = int(frame.colorspace) if frame.colorspace else self.info.colour["space"]
         return _MATRIX.get(space, "ITU709" if frame.height >= 720 else "ITU601")
 
-    def to_rgb(self, frame, raw: bool = False) -> np.ndarray:
+    def to_rgb(self, frame, raw: bool = False, luma: bool = False) -> np.ndarray:
         """An upright RGB array of a decoded frame: float32 in [0, 1] (sRGB-encoded), or with ``raw`` the
-        uint8/uint16 samples."""
+        uint8/uint16 samples; with ``luma`` the grey level (H, W) alone, full range (depth videos)."""
         deep = self.info.bit_depth > 8
         rng = int(frame.color_range) or self.info.colour["range"] or 1  # unspecified: limited (MPEG)
         fmt = frame.format.name
         if fmt.startswith(("gbr", "rgb", "bgr", "yuvj")):
             rng = 2
-        a = frame.to_ndarray(format="rgb48le" if deep else "rgb24", src_colorspace=self._matrix(frame),
-                             src_color_range=rng, dst_color_range=2)
+        out = ("gray16le" if deep else "gray") if luma else ("rgb48le" if deep else "rgb24")
+        a = frame.to_ndarray(format=out, src_colorspace=self._matrix(frame), src_color_range=rng,
+                             dst_color_range=2)
         rot = int(frame.rotation or 0) % 360
         if rot:
             a = np.rot90(a, rot // 90)
@@ -152,7 +153,7 @@ class VideoReader:
             return np.ascontiguousarray(a)
         return a.astype(np.float32) * np.float32(1.0 / (65535.0 if deep else 255.0))
 
-    def frames(self, raw: bool = False, start: int | None = None, end: int | None = None):
+    def frames(self, raw: bool = False, start: int | None = None, end: int | None = None, luma: bool = False):
         """Yield ``(rgb, pts)`` for every frame in presentation order (see :meth:`to_rgb` for ``raw``),
         or those with ``start <= pts < end`` (``start`` a keyframe's pts: decoding seeks to it); damaged
         or missing data raises :class:`InputError` naming its time, after the frames before it."""
@@ -182,7 +183,7 @@ class VideoReader:
                         self._upright(frame)
                     self.frames_read += 1
                     last = pts
-                    yield self.to_rgb(frame, raw), pts
+                    yield self.to_rgb(frame, raw, luma), pts
         except _Damaged as d:
             raise self._damage(d.pts, last, "corrupt data") from None
         except av.FFmpegError as e:
