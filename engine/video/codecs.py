@@ -30,7 +30,7 @@ class Codec:
 
 
 CODECS = {
-    "h264": Codec("libx264", ".mp4", 18, "yuv420p", (("preset", "faster"),)),
+    "h264": Codec("libx264", ".mp4", 18, "yuv420p", (("preset", "veryfast"),)),  # ~20 ms a 1080p frame
     "hevc": Codec("libx265", ".mp4", 20, "yuv420p", (("preset", "faster"), ("x265-params", "log-level=error"))),
     "av1": Codec("libsvtav1", ".mp4", 30, "yuv420p", (("preset", "8"),)),
     "ffv1": Codec("ffv1", ".mkv", None, "bgr0"),  # lossless RGB
