@@ -7,11 +7,14 @@ synthetic scene panning 4 px per frame, with its exact depth as a sidecar video
     refocus batch clip.mp4 -o OUT --device cpu --workers N --no-progress --focus-disparity 0.5
 
 under ``/usr/bin/time -v`` for each N in ``--workers`` and records: wall and CPU
-time (user + sys, children included), the report's per-stage seconds (``load`` =
-decoding the clip and its depth video, ``render``, ``write`` = encoding + audio
-copy; with chunks, summed over them), the video I/O overhead (load + write) /
-render, frames/s, and checks of the output (H.264, frame count, every timestamp
-and every audio packet equal to the input's).
+time (user + sys, children included), the report's per-stage seconds summed
+over parts (``load`` / ``write`` = the time the render waited for decoding the
+clip and its depth video / for encoding, which run on threads beside it;
+``render`` and its CPU time ``render_cpu``), the ratios ``io_wait_over_render``
+and ``non_render_cpu_over_render_cpu`` (all CPU time of the command that is not
+the render -- decoding, encoding, the depth video, start-up -- over the
+render's), frames/s, and checks of the output (H.264, frame count, every
+timestamp and every audio packet equal to the input's).
 
     python bench/video_batch.py --dir /tmp/clip --workers 1,2 --json bench/results/video_batch_cpu.json
 """
@@ -32,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 
-def make_clip(folder: Path, w: int = 1920, h: int = 1080, fps: int = 30, seconds: int = 10) -> Path:
+def make_clip(folder: Path, w: int = 1920, h: int = 1080, fps: int = 30, seconds: float = 10) -> Path:
     """The test clip and its depth video (kept if already there)."""
     import av
 
@@ -42,13 +45,13 @@ def make_clip(folder: Path, w: int = 1920, h: int = 1080, fps: int = 30, seconds
     if clip.is_file() and (folder / "clip.depth.mp4").is_file():
         return clip
     folder.mkdir(parents=True, exist_ok=True)
-    pad = 4 * fps * seconds
+    pad = 4 * round(fps * seconds)
     img, depth = synthetic_scene(w + pad, h)
     disp = 1.0 / depth
     disp = (disp - disp.min()) / (disp.max() - disp.min())
     rgb8 = (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
     d8 = (disp * 255 + 0.5).astype(np.uint8)
-    n = fps * seconds
+    n = round(fps * seconds)
     with av.open(str(clip), "w") as out, av.open(str(folder / "clip.depth.mp4"), "w") as dout:
         vs, ds = out.add_stream("libx264", rate=fps), dout.add_stream("libx264", rate=fps)
         for s in (vs, ds):
@@ -66,7 +69,7 @@ def make_clip(folder: Path, w: int = 1920, h: int = 1080, fps: int = 30, seconds
                 format="yuv420p", dst_colorspace="ITU709", dst_color_range=1)))
         out.mux(vs.encode(None))
         dout.mux(ds.encode(None))
-        t = np.arange(48000 * seconds) / 48000.0
+        t = np.arange(round(48000 * seconds)) / 48000.0
         tone = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
         for k in range(0, len(t), 1024):
             af = av.AudioFrame.from_ndarray(np.stack([tone[k:k + 1024]] * 2), format="fltp", layout="stereo")
@@ -117,12 +120,18 @@ def run(clip: Path, workers: int, out_root: Path, extra: list[str]) -> dict:
     load0 = os.getloadavg()[0]
     res = {"workers": workers, "command": " ".join(["refocus", *cmd[1:]]), **_timed(cmd)}
     report = json.loads((out / "batch-report.json").read_text())
-    t = {k: 0.0 for k in ("load", "render", "write")}
+    t = {k: 0.0 for k in ("load", "render", "write", "render_cpu")}
     for item in report["items"]:
+        if "parts" in item:
+            continue  # a joined clip's entry sums its parts'
         for k in t:
             t[k] += item["timings"].get(k, 0.0)
     res.update({f"{k}_s": round(v, 2) for k, v in t.items()})
-    res["io_overhead"] = round((t["load"] + t["write"]) / t["render"], 4)
+    res["parts"] = sum("[part " in e["input"] for e in report["items"]) or 1
+    # the render's wait for decoding and encoding (they overlap it on threads), over the render time
+    res["io_wait_over_render"] = round((t["load"] + t["write"]) / t["render"], 4)
+    # all CPU time of the command that is not the render (decode, encode, depth video, start-up), over it
+    res["non_render_cpu_over_render_cpu"] = round((res["cpu_s"] - t["render_cpu"]) / t["render_cpu"], 4)
     res["check"] = _check(clip, out / clip.name)
     res["fps"] = round(res["check"]["frames"] / res["wall_s"], 3)
     res["load_average_1min"] = [round(load0, 2), round(os.getloadavg()[0], 2)]
@@ -133,18 +142,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dir", default="/tmp/deocused-video-bench", help="where the clip and outputs go")
     ap.add_argument("--workers", default="1", help="comma-separated worker counts")
+    ap.add_argument("--seconds", type=float, default=10.0, help="clip length (default 10)")
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("extra", nargs="*", help="more refocus batch flags (after --)")
     args = ap.parse_args()
     folder = Path(args.dir)
     t = time.perf_counter()
-    clip = make_clip(folder)
+    clip = make_clip(folder, seconds=args.seconds)
     print(f"clip ready in {time.perf_counter() - t:.1f} s", flush=True)
     results = []
     for n in (int(v) for v in args.workers.split(",")):
         results.append(run(clip, n, folder / "out", args.extra))
         print(json.dumps(results[-1]), flush=True)
-    data = {"clip": "1920x1080 30 fps 10 s H.264 (CRF 18) + AAC, depth sidecar clip.depth.mp4 (H.264 grey)",
+    data = {"clip": f"1920x1080 30 fps {args.seconds:g} s H.264 (CRF 18) + AAC, depth sidecar clip.depth.mp4 "
+                    "(H.264 grey)",
             "cpu_count": os.cpu_count(), "note": "2 cores shared with other developers' work (load average given)",
             "results": results}
     if args.json:

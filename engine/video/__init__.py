@@ -17,5 +17,7 @@ from .codecs import CODECS, check_encoders, codec_for, missing_encoders
 from .reader import DamagedVideo, VideoInfo, VideoReader, probe
 from .writer import VideoWriter
 
+probe_video = probe  # the name the package's top level exports
+
 __all__ = ["CODECS", "DamagedVideo", "VideoInfo", "VideoReader", "VideoWriter", "check_encoders", "codec_for", "missing_encoders",
-           "probe"]
+           "probe", "probe_video"]
