@@ -110,24 +110,44 @@ def test_bad_video_is_one_error_line_and_no_output(ws, case):
     snap = m.Snapshot([ws], [video])
     res, out = batch(ws, video)
     m.expect_refused(res, mention=why, code=1)
-    assert video.name in res.error_lines[0]
+    assert video.name in res.error_lines[0] and "damaged" not in res.error_lines[0]
     assert outputs(out) == []
     (out / "batch-report.json").unlink()
     out.rmdir()
     snap.assert_unchanged()
 
 
-def test_corrupt_packets_keep_the_frames_before_the_damage(ws):
-    video = clip(ws)
+def _corrupt_mid_stream(video):
     data = bytearray(video.read_bytes())
     start, end = data.find(b"mdat"), data.find(b"moov")
     k = start + (end - start) * 3 // 10
     data[k:k + 200] = np.random.default_rng(0).integers(0, 256, 200, dtype=np.uint8).tobytes()
     video.write_bytes(bytes(data))
+
+
+def _truncated_faststart(video):
+    """Remuxed with the index (moov) first, as phones and web tools write, then cut at 60 %."""
+    tmp = video.with_name("fs.mp4")
+    with av.open(str(video)) as i, av.open(str(tmp), "w", options={"movflags": "faststart"}) as o:
+        streams = {s.index: o.add_stream_from_template(s) for s in i.streams}
+        for p in i.demux():
+            if p.dts is not None:
+                p.stream = streams[p.stream.index]
+                o.mux(p)
+    data = tmp.read_bytes()
+    tmp.unlink()
+    assert data.find(b"moov") < data.find(b"mdat")
+    video.write_bytes(data[: len(data) * 6 // 10])
+
+
+@pytest.mark.parametrize("damage", [_corrupt_mid_stream, _truncated_faststart], ids=["corrupt", "truncated"])
+def test_damaged_clip_keeps_the_frames_before_the_damage(ws, damage):
+    video = clip(ws)
+    damage(video)
     res, out = batch(ws, video)
     m.expect_refused(res, mention="damaged video at ", code=1)
     t = float(res.error_lines[0].split("damaged video at ")[1].split(" s")[0])
     assert outputs(out) == ["v.mp4"]
     got = read_pts(out / "v.mp4")
     want = [Fraction(i, 24) for i in range(N) if i / 24 < t]  # the input's frames before the damage, their times
-    assert 0 < len(got) < N and got == want[: len(got)] and len(got) >= len(want) - 5  # up to one keyframe gap
+    assert 0 < len(got) < N and set(got) <= set(want) and len(got) >= len(want) - 5  # up to a GOP's B-frames
