@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError, RefocusError
-from .reader import _open
+from .reader import _open, _video_stream
 from .writer import _OWN_KEYS
 
 
@@ -35,7 +35,7 @@ def spans(path: str | os.PathLike, parts: int, min_frames: int = 1) -> list[Span
     decoded), none shorter than ``min_frames``."""
     c = _open(Path(path))
     try:
-        vs = c.streams.video[0]
+        vs = _video_stream(c)
         pkts = [(p.pts, p.is_keyframe) for p in c.demux(vs) if p.pts is not None and p.size]
     finally:
         c.close()

@@ -83,8 +83,16 @@ def _why(e: Exception) -> str:
     return getattr(e, "strerror", None) or str(e).splitlines()[0]
 
 
+def _video_stream(container):
+    """The first video stream that is not a cover picture (``attached_pic``), or None."""
+    import av
+
+    pic = int(av.stream.Disposition.attached_pic)
+    return next((s for s in container.streams.video if not int(s.disposition) & pic), None)
+
+
 def _info(path: Path, container) -> VideoInfo:
-    vs = next((s for s in container.streams if s.type == "video"), None)
+    vs = _video_stream(container)
     if vs is None:
         what = "audio only" if container.streams.audio else "no streams"
         raise InputError(f"{path}: has no video stream ({what})")
@@ -127,7 +135,7 @@ class VideoReader:
         except BaseException:
             self.container.close()
             raise
-        self.stream = self.container.streams.video[0]
+        self.stream = _video_stream(self.container)
         self.stream.thread_type = "AUTO"
         self.frames_read = 0
 
