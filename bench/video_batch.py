@@ -10,11 +10,13 @@ under ``/usr/bin/time -v`` for each N in ``--workers`` and records: wall and CPU
 time (user + sys, children included), the report's per-stage seconds summed
 over parts (``load`` / ``write`` = the time the render waited for decoding the
 clip and its depth video / for encoding, which run on threads beside it;
-``render`` and its CPU time ``render_cpu``), the ratios ``io_wait_over_render``
-and ``non_render_cpu_over_render_cpu`` (all CPU time of the command that is not
-the render -- decoding, encoding, the depth video, start-up -- over the
-render's), frames/s, and checks of the output (H.264, frame count, every
-timestamp and every audio packet equal to the input's).
+``render`` and its CPU time ``render_cpu``; ``cpu``: the worker's CPU time over
+the item, all threads), the ratios ``io_wait_over_render``,
+``io_cpu_over_render_cpu`` ((cpu - render_cpu) / render_cpu: decoding the clip
+and its depth video, encoding, audio copy) and ``non_render_cpu_over_render_cpu``
+(all CPU time of the command that is not the render, start-up included),
+frames/s, and checks of the output (H.264, frame count, every timestamp and
+every audio packet equal to the input's).
 
     python bench/video_batch.py --dir /tmp/clip --workers 1,2 --json bench/results/video_batch_cpu.json
 """
@@ -120,7 +122,7 @@ def run(clip: Path, workers: int, out_root: Path, extra: list[str]) -> dict:
     load0 = os.getloadavg()[0]
     res = {"workers": workers, "command": " ".join(["refocus", *cmd[1:]]), **_timed(cmd)}
     report = json.loads((out / "batch-report.json").read_text())
-    t = {k: 0.0 for k in ("load", "render", "write", "render_cpu")}
+    t = {k: 0.0 for k in ("load", "render", "write", "render_cpu", "cpu")}
     for item in report["items"]:
         if "parts" in item:
             continue  # a joined clip's entry sums its parts'
@@ -130,7 +132,10 @@ def run(clip: Path, workers: int, out_root: Path, extra: list[str]) -> dict:
     res["parts"] = sum("[part " in e["input"] for e in report["items"]) or 1
     # the render's wait for decoding and encoding (they overlap it on threads), over the render time
     res["io_wait_over_render"] = round((t["load"] + t["write"]) / t["render"], 4)
-    # all CPU time of the command that is not the render (decode, encode, depth video, start-up), over it
+    # the workers' CPU time over the items (all threads) that is not the render's: decoding the clip and
+    # the depth video, encoding, copying audio; over the render's
+    res["io_cpu_over_render_cpu"] = round((t["cpu"] - t["render_cpu"]) / t["render_cpu"], 4)
+    # all CPU time of the command that is not the render (the above, start-up, joining), over it
     res["non_render_cpu_over_render_cpu"] = round((res["cpu_s"] - t["render_cpu"]) / t["render_cpu"], 4)
     res["check"] = _check(clip, out / clip.name)
     res["fps"] = round(res["check"]["frames"] / res["wall_s"], 3)

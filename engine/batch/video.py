@@ -132,7 +132,16 @@ class NetworkDepth:
 def refocus_video(job, render, timings: dict) -> int:
     """Refocus every frame of ``job.path`` into ``job.outputs[0]`` with ``render(image, disparity) -> uint8``;
     returns the frame count. Damaged input keeps the frames before the damage in the output and then raises
-    the reader's :class:`InputError` (naming the time); any other failure leaves no output."""
+    the reader's :class:`InputError` (naming the time); any other failure leaves no output. A job with a
+    ``span`` does its part of the clip only, without audio."""
+    cpu = time.process_time()
+    try:
+        return _refocus_video(job, render, timings)
+    finally:  # this process's CPU time over the item, every thread (decoder's and encoder's too) included
+        timings["cpu"] = timings.get("cpu", 0.0) + time.process_time() - cpu
+
+
+def _refocus_video(job, render, timings: dict) -> int:
     from ..video import VideoReader, VideoWriter
 
     depth_path = job.depth or find_depth_video(job.path)
