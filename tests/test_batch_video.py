@@ -88,13 +88,17 @@ def test_depth_video_sidecar_and_codec_choice(tmp_path):
             assert np.abs(x.astype(int) - y).mean() < 1
 
 
-@pytest.mark.parametrize("vfr", [False, True], ids=["cfr", "vfr"])
-def test_long_clip_is_split_at_keyframes_and_joined(tmp_path, vfr):
-    """--video-parts 3 on two workers: parts start at keyframes, the joined file (no second encode) has the
-    input's frame count, timestamps and audio packets, and the frames of a one-part run."""
+@pytest.mark.parametrize("kind", ["cfr", "vfr", "sparse-keyframes"])
+def test_long_clip_is_split_and_joined(tmp_path, kind):
+    """--video-parts 3 on two workers: parts start at keyframes (or, far from one, at the even cut), the
+    joined file (no second encode) has the input's frame count, timestamps and audio packets, and the
+    frames of a one-part run. At 30 fps parts start at times that are no whole milliseconds."""
+    from deocused.video.join import spans
+
     src = tmp_path / "clip.mp4"
-    make_clip(src, n=72, size=(W, H), vfr=vfr, gop=12)
-    np.save(tmp_path / "clip.depth.npy", depth_stack(72, H, W))
+    make_clip(src, n=96, size=(W, H), vfr=kind == "vfr", fps=30, gop=96 if kind == "sparse-keyframes" else 8)
+    np.save(tmp_path / "clip.depth.npy", depth_stack(96, H, W))
+    assert [(s.first, s.count) for s in spans(src, 3)] == [(0, 32), (32, 32), (64, 32)]
     assert run(src, tmp_path / "one") == 0
     assert main(["batch", str(src), "-o", str(tmp_path / "three"), "--device", "cpu", "--workers", "2",
                  "--video-parts", "3", "--no-progress", "--focus-disparity", "0.4", "-K", "4"]) == 0

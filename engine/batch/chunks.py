@@ -1,4 +1,4 @@
-"""Long clips in parallel: a video job split into parts at keyframes, the parts joined after.
+"""Long clips in parallel: a video job split into parts (at keyframes where near), the parts joined after.
 
 :func:`split_jobs` replaces each video job long enough (at least ``min_seconds`` a part)
 by ``parts`` jobs, one per :class:`~deocused.video.join.Span`, keyed ``KEY [part i/n]``,
@@ -75,8 +75,9 @@ def join_parts(groups, report, out=None) -> int:
             entry.update(status="failed", error=f"{bad['input']} failed")
         else:
             try:
+                info = probe(job.path)
                 n = join([Path(p.outputs[0]) for p in group], Path(job.outputs[0]), audio_from=job.path,
-                         source=probe(job.path))
+                         source=info, starts=[p.span[0] * info.time_base for p in group])
                 entry["frames"] = n
             except RefocusError as e:
                 entry.update(status="failed", error=str(e))

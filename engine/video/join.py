@@ -1,7 +1,7 @@
 """Splitting a video at keyframes and joining encoded parts without re-encoding.
 
-:func:`spans` cuts a clip into parts that each start at a keyframe (so each part
-decodes on its own after a seek); :func:`join` concatenates separately encoded
+:func:`spans` cuts a clip into parts of about equal length, at keyframes where
+they fall near the even cuts (a part decodes on its own after a seek); :func:`join` concatenates separately encoded
 video-only parts (same codec and settings, timestamps kept from the source)
 packet by packet into one file and copies the source's audio into it once,
 interleaved by time: one valid file, frame-exact, the audio as in :class:`VideoWriter`.
@@ -12,6 +12,7 @@ from __future__ import annotations
 import heapq
 import os
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 from ..errors import InputError, RefocusError
@@ -31,8 +32,10 @@ class Span:
 
 
 def spans(path: str | os.PathLike, parts: int, min_frames: int = 1) -> list[Span]:
-    """Up to ``parts`` spans of about equal length starting at keyframes (from the packets; nothing is
-    decoded), none shorter than ``min_frames``."""
+    """Up to ``parts`` spans of about equal length (from the packets; nothing is decoded), none shorter
+    than ``min_frames``. A span starts at a keyframe when one lies within an eighth of a span of the
+    even cut, else at the even cut itself (its decoding then starts at the keyframe before and drops
+    the frames before the cut): clips with sparse keyframes still split evenly."""
     c = _open(Path(path))
     try:
         vs = _video_stream(c)
@@ -46,7 +49,9 @@ def spans(path: str | os.PathLike, parts: int, min_frames: int = 1) -> list[Span
     cuts = [0]
     for j in range(1, parts):
         want = round(j * n / parts)
-        best = min(keys, key=lambda k: abs(k - want), default=0)
+        best = min(keys, key=lambda k: abs(k - want), default=want)
+        if abs(best - want) > n / parts / 8:
+            best = want
         if best - cuts[-1] >= min_frames and n - best >= min_frames:
             cuts.append(best)
     cuts = sorted(set(cuts))
@@ -62,8 +67,10 @@ def _packets(container, stream, order: int):
         yield float((p.dts if p.dts is not None else p.pts) * p.time_base), order, p
 
 
-def join(parts: list[Path], out: Path, *, audio_from=None, source=None) -> int:
-    """Concatenate the video of ``parts`` into ``out`` (written atomically); returns the packet count."""
+def join(parts: list[Path], out: Path, *, starts=None, audio_from=None, source=None) -> int:
+    """Concatenate the video of ``parts`` into ``out`` (written atomically); returns the packet count.
+    ``starts``: each part's first presentation time (seconds, exact): a part's packets are moved to it
+    (MP4 stores a part's start as an edit list in milliseconds, which would round it)."""
     import av
 
     tmp = out.with_name(f".{out.stem}.tmp{os.getpid()}{out.suffix}")
@@ -79,9 +86,11 @@ def join(parts: list[Path], out: Path, *, audio_from=None, source=None) -> int:
         with av.open(str(tmp), "w") as o:
             vs = o.add_stream_from_template(first)
             streams = [(c, c.streams.video[0], vs) for c in opened]
+            shifts = [0] * len(opened) if starts is None else [
+                round(Fraction(t) / s.time_base) - (s.start_time or 0) for t, (_, s, _) in zip(starts, streams)]
             audio = [(a, o.add_stream_from_template(a)) for a in (src.streams.audio if src else [])]
             o.metadata.update({k: v for k, v in (source.metadata if source else {}).items() if k not in _OWN_KEYS})
-            n = _mux_all(o, streams, src, audio)
+            n = _mux_all(o, streams, shifts, src, audio)
         os.replace(tmp, out)
         return n
     except av.FFmpegError as e:
@@ -94,15 +103,19 @@ def join(parts: list[Path], out: Path, *, audio_from=None, source=None) -> int:
         Path(tmp).unlink(missing_ok=True)
 
 
-def _mux_all(o, streams, src, audio) -> int:
-    """Mux the parts' video packets one part after another and the audio packets, merged by time."""
+def _mux_all(o, streams, shifts, src, audio) -> int:
+    """Mux the parts' video packets one part after another (moved by ``shifts`` ticks) and the audio
+    packets, merged by time."""
     last_dts = None
     n = 0
 
     def video():
         for k, (c, s, _) in enumerate(streams):
-            for t, _, p in _packets(c, s, 0):
-                yield t, 0, (k, p)
+            for _, _, p in _packets(c, s, 0):
+                if shifts[k]:
+                    p.pts = None if p.pts is None else p.pts + shifts[k]
+                    p.dts = None if p.dts is None else p.dts + shifts[k]
+                yield float((p.dts if p.dts is not None else p.pts) * p.time_base), 0, (k, p)
 
     outs = {a.index: oa for a, oa in audio}
     sources = [video()]
