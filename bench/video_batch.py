@@ -128,7 +128,7 @@ def run(clip: Path, workers: int, out_root: Path, extra: list[str]) -> dict:
             continue  # a joined clip's entry sums its parts'
         for k in t:
             t[k] += item["timings"].get(k, 0.0)
-    res.update({f"{k}_s": round(v, 2) for k, v in t.items()})
+    res.update({f"{'item_cpu' if k == 'cpu' else k}_s": round(v, 2) for k, v in t.items()})
     res["parts"] = sum("[part " in e["input"] for e in report["items"]) or 1
     # the render's wait for decoding and encoding (they overlap it on threads), over the render time
     res["io_wait_over_render"] = round((t["load"] + t["write"]) / t["render"], 4)
