@@ -31,6 +31,7 @@ _API = {
     "RenderSettings": "settings", "srgb_to_linear": "colour", "linear_to_srgb8": "colour",
     "Renderer": "renderer", "make_renderer": "backends", "gpu_available": "backends",
     "write_image": "images", "load_image": "images",
+    "VideoReader": "video", "VideoWriter": "video", "probe_video": "video",
     "RefocusError": "errors", "InputError": "errors", "DeviceError": "errors",
 }
 

@@ -25,7 +25,7 @@ LAYERS = {
     "cpu_pixels": 1,
     "xp": 0,
     "pyramid": 0, "aperture": 0, "optics": 0, "constants": 0, "colour": 0, "errors": 0, "imageinfo": 0,
-    "images": 0, "depthmap": 0, "resources": 0, "extras": 0, "__init__": 6,
+    "images": 0, "video": 0, "depthmap": 0, "resources": 0, "extras": 0, "__init__": 6,
     # the photo's file layer: HEIF/AVIF decoding, XMP, depth embedded in the file, its guided upsampling
     "heif": 0, "xmp": 0, "embedded_depth": 0, "guided": 0, "metadata": 0, "encode": 0, "iccolour": 0,
     "camera_raw": 0, "dynamic_depth": 0,

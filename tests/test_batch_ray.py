@@ -70,3 +70,24 @@ def test_throughput_measurement_local_and_ray(ray_session, tmp_path):
                for r in data["results"])
     assert set(data["ray_over_local"]) == {"1", "2"} and data["results"][0]["speedup"] == 1.0
     assert cv2.imread(str(png)) is not None
+
+
+def test_ray_splits_a_clip_into_parts_like_the_local_pool(ray_session, tmp_path):
+    """An H.264 + AAC clip split into 2 parts on Ray actors and joined: the same frames as the local pool's
+    parts, the input's timestamps and audio packets."""
+    import numpy as np
+    from test_batch_video import depth_stack
+    from videoclips import audio_packets, make_clip, read_pts
+
+    src = tmp_path / "clip.mp4"
+    make_clip(src, n=48, size=(64, 48), gop=12)
+    np.save(tmp_path / "clip.depth.npy", depth_stack(48, 48, 64))
+    flags = ("--focus-disparity", "0.4", "-j", "2", "--video-parts", "2")
+    assert batch(src, "-o", tmp_path / "local", *flags) == 0
+    assert batch(src, "-o", tmp_path / "ray", "--ray", *flags) == 0
+    out = tmp_path / "ray" / "clip.mp4"
+    report = json.loads((tmp_path / "ray" / "batch-report.json").read_text())
+    assert sum("[part " in e["input"] for e in report["items"]) == 2
+    assert read_pts(out) == read_pts(src) and audio_packets(out) == audio_packets(src)
+    for a, b in zip(video_frames(tmp_path / "local" / "clip.mp4"), video_frames(out), strict=True):
+        assert np.array_equal(a, b)

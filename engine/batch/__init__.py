@@ -19,7 +19,7 @@ REPORT_HELP = "DIR/batch-report.json records every item's status, error and timi
 
 def add_cli(subparsers) -> None:
     from ..settings import add_output_arguments, add_render_arguments
-    from .inputs import VIDEO_CODECS
+    from ..video import CODECS
 
     p = subparsers.add_parser(
         "batch", help="refocus many photos and videos",
@@ -45,8 +45,14 @@ def add_cli(subparsers) -> None:
     p.add_argument("--fps", type=float, default=24.0, help="frame rate of sweep videos (default 24)")
     p.add_argument("--format", default="png", choices=("png", "jpg", "tif", "webp", "heic"),
                    help="photo output format (default png)")
-    p.add_argument("--video-codec", default="mjpg", choices=tuple(VIDEO_CODECS),
-                   help="video output: mjpg (.avi, default), mp4v (.mp4) or ffv1 (.mkv, lossless)")
+    p.add_argument("--video-codec", choices=tuple(CODECS),
+                   help="video output codec (default: the input's family -- H.264 for .mp4/.mov/.mkv, MJPG for "
+                        ".avi; H.264 .mp4 for sweep videos); ffv1 is lossless")
+    p.add_argument("--crf", type=int, metavar="N", help="constant-rate factor of h264/hevc/av1 output (lower = "
+                   "better and larger; default 18 / 20 / 30)")
+    p.add_argument("--video-parts", type=int, metavar="N",
+                   help="split each video of 1 s or more into N parts at keyframes, rendered in parallel and "
+                        "joined without re-encoding (default: one per worker; 1 = never split)")
     p.add_argument("--workers", "-j", type=int, metavar="N",
                    help="parallel workers (default: one per CPU core, or one per GPU)")
     p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
@@ -80,8 +86,12 @@ def jobs_from_args(args: argparse.Namespace):
         raise InputError(f"--sweep must be at least 1, got {args.sweep}")
     if args.sweep_video and not args.sweep:
         raise InputError("--sweep-video goes with --sweep N")
-    if args.fps <= 0:
-        raise InputError(f"--fps must be positive, got {args.fps:g}")
+    if not 0 < args.fps <= 1000:
+        raise InputError(f"--fps must be in (0, 1000], got {args.fps:g}")
+    if args.video_parts is not None and not 1 <= args.video_parts <= 1000:
+        raise InputError(f"--video-parts must be in [1, 1000], got {args.video_parts}")
+    if args.crf is not None and not 0 <= args.crf <= 63:
+        raise InputError(f"--crf must be in [0, 63], got {args.crf}")
     if args.focus_disparity is not None and not 0.0 <= args.focus_disparity <= 1.0:
         raise InputError(f"--focus-disparity must be in [0, 1], got {args.focus_disparity:g}")
     focus = Focus(point=parse_point(args.focus) if args.focus else None, disparity=args.focus_disparity,
@@ -91,11 +101,21 @@ def jobs_from_args(args: argparse.Namespace):
     output_bits(args.bit_depth, None, Path(f"out.{args.format}"))  # and a 16-bit JPEG
     return plan_jobs(args.inputs, args.output_dir, settings, focus=focus, focus_file=args.focus_file,
                      fmt=args.format, sweep=args.sweep, sweep_video=args.sweep_video, fps=args.fps,
-                     codec=args.video_codec, depth=args.depth, depth_kind=args.depth_kind,
+                     codec=args.video_codec, crf=args.crf, depth=args.depth, depth_kind=args.depth_kind,
                      model=getattr(args, "model", None), model_path=getattr(args, "model_path", None),
                      embedded_depth=not getattr(args, "no_embedded_depth", False),
                      output={"quality": args.quality, "bit_depth": args.bit_depth,
                              "strip_metadata": args.strip_metadata})
+
+
+def _video_parts(args) -> int:
+    """Parts a long video is split into: ``--video-parts``, else one per worker (local: ``--workers`` or
+    one per core; Ray: ``--workers`` or one per local core)."""
+    import os
+
+    if args.video_parts is not None:
+        return args.video_parts
+    return args.workers or (os.cpu_count() or 1)
 
 
 def cmd_batch(args) -> int:
@@ -104,12 +124,23 @@ def cmd_batch(args) -> int:
     from .runner import run_batch
 
     jobs = jobs_from_args(args)
+    groups = {}
+    if any(j.kind == "video" or j.sweep_video for j in jobs):
+        from ..video import check_encoders
+        from .chunks import split_jobs
+
+        check_encoders(args.video_codec)
+        jobs, groups = split_jobs(jobs, _video_parts(args))
     report = run_batch(jobs, args.output_dir, workers=args.workers, device=args.device, ray=args.ray is not None,
                        ray_address=args.ray or None, resume=args.resume, overwrite=args.overwrite,
                        progress=args.progress)
+    if groups:
+        from .chunks import join_parts
+
+        join_parts(groups, report)
     c, s = report.counts(), report.data["summary"]
     rate = f", {s['items_per_s']:.2f} items/s" if s.get("items_per_s") else ""
     print(f"batch: {c['ok']} done, {c['skipped']} skipped (finished earlier), {c['failed']} failed "
-          f"of {len(jobs)} in {s['elapsed_s']:.1f} s{rate} on {s['workers']} {s['runner']} workers; "
+          f"of {len(jobs) + len(groups)} in {s['elapsed_s']:.1f} s{rate} on {s['workers']} {s['runner']} workers; "
           f"report {report.path}", file=sys.stderr if c["failed"] else sys.stdout)
     return 1 if c["failed"] else 0

@@ -32,8 +32,6 @@ PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp", "
                     ".avif", *RAW_EXTENSIONS)
 #: Video extensions: every frame is refocused into an output video.
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm")
-#: Output video codecs (FourCC) and the container each is written in.
-VIDEO_CODECS = {"mjpg": ("MJPG", ".avi"), "mp4v": ("mp4v", ".mp4"), "ffv1": ("FFV1", ".mkv")}
 #: First cells that mark a focus file's first row as a header.
 HEADER_NAMES = ("name", "file", "filename", "image", "path", "input")
 #: A file whose name contains this before its extension is a depth map, never an input.
@@ -72,7 +70,9 @@ class Job:
     sweep: int = 0  # focal planes (0 = one image at the item's focus)
     sweep_video: bool = False
     fps: float = 24.0
-    codec: str = "mjpg"
+    codec: str | None = None  # a deocused.video codec name; None: the input's container family (H.264 in MP4...)
+    crf: int | None = None
+    span: tuple | None = None  # a part of a clip (chunks.split_jobs): (start pts, end pts | None, first, count, last)
     depth: str | None = None
     depth_kind: str = "disparity"
     embedded_depth: bool = True  # use the depth the photo carries (when no depth file)
@@ -194,16 +194,18 @@ def _lookup(table: dict[str, Focus], key: str, rel: Path, file: Path) -> tuple[s
 
 
 def output_paths(stem: Path, out_dir: Path, kind: str, fmt: str, sweep: int, sweep_video: bool,
-                 codec: str) -> list[Path]:
+                 codec: str | None, src_ext: str = "") -> list[Path]:
     """The files one item writes, under ``out_dir``: ``stem.FMT`` for a photo,
     ``stem.sweep-NN.FMT`` for a focal stack, ``stem.sweep.EXT`` for a focus
-    pull and ``stem.EXT`` for a video (EXT from the codec)."""
-    vext = VIDEO_CODECS[codec][1]
+    pull (EXT from the codec, default H.264 .mp4) and ``stem.EXT`` for a video
+    (its input's extension when that container holds the codec)."""
+    from .video import output_extension
+
     base = out_dir / stem
     if kind == "video":
-        return [base.with_name(base.name + vext)]
+        return [base.with_name(base.name + output_extension(src_ext, codec))]
     if sweep and sweep_video:
-        return [base.with_name(base.name + ".sweep" + vext)]
+        return [base.with_name(base.name + ".sweep" + output_extension(".mp4", codec))]
     if sweep:
         return [base.with_name(f"{base.name}.sweep-{i:02d}.{fmt}") for i in range(sweep)]
     return [base.with_name(f"{base.name}.{fmt}")]
@@ -211,9 +213,9 @@ def output_paths(stem: Path, out_dir: Path, kind: str, fmt: str, sweep: int, swe
 
 def plan_jobs(inputs: list[str], output_dir: str | os.PathLike, settings: RenderSettings, *, focus: Focus,
               focus_file: str | None = None, fmt: str = "png", sweep: int = 0, sweep_video: bool = False,
-              fps: float = 24.0, codec: str = "mjpg", depth: str | None = None, depth_kind: str = "disparity",
-              model: str | None = None, model_path: str | None = None, embedded_depth: bool = True,
-              output: dict | None = None) -> list[Job]:
+              fps: float = 24.0, codec: str | None = None, crf: int | None = None, depth: str | None = None,
+              depth_kind: str = "disparity", model: str | None = None, model_path: str | None = None,
+              embedded_depth: bool = True, output: dict | None = None) -> list[Job]:
     """One :class:`Job` per input (see the module docstring). Two inputs that
     would write the same output file get their extension added to the name.
     ``output``: the Job's output fields (``quality``, ``bit_depth``, ``strip_metadata``)."""
@@ -229,10 +231,10 @@ def plan_jobs(inputs: list[str], output_dir: str | os.PathLike, settings: Render
     for key, file, rel in found:
         stem = rel.with_suffix("")
         kind = _kind(file)
-        outs = output_paths(stem, out_dir, kind, fmt, sweep, sweep_video, codec)
+        outs = output_paths(stem, out_dir, kind, fmt, sweep, sweep_video, codec, file.suffix)
         if any(o in taken for o in outs):
             stem = stem.with_name(f"{stem.name}-{file.suffix.lower().lstrip('.')}")
-            outs = output_paths(stem, out_dir, kind, fmt, sweep, sweep_video, codec)
+            outs = output_paths(stem, out_dir, kind, fmt, sweep, sweep_video, codec, file.suffix)
         taken.update(outs)
         hit_input = next((o for o in outs if o in inputs_real), None)
         if hit_input is not None:
@@ -244,7 +246,7 @@ def plan_jobs(inputs: list[str], output_dir: str | os.PathLike, settings: Render
             item_focus = hit[1]
         jobs.append(Job(key=key, path=str(file.resolve()), kind=kind, outputs=[str(o) for o in outs],
                         settings=settings, focus=item_focus, sweep=sweep if kind == "photo" else 0,
-                        sweep_video=sweep_video, fps=fps, codec=codec,
+                        sweep_video=sweep_video, fps=fps, codec=codec, crf=crf,
                         depth=str(Path(depth).resolve()) if depth else None, depth_kind=depth_kind,
                         embedded_depth=embedded_depth, **(output or {}), model=model, model_path=model_path))
     for name in sorted(set(table) - used):

@@ -175,8 +175,8 @@ def _render(job, loaded, result) -> list:
     rendered and written here, frame by frame (nothing left to write)."""
     from ..photo import render_photo
     from ..settings import output_bits
+    from ..video import VideoWriter
     from .focus import sweep_disparities
-    from .video import VideoOut
 
     photo, settings = loaded
     timings = result["timings"]
@@ -195,7 +195,7 @@ def _render(job, loaded, result) -> list:
         frames = [(job.outputs[i], r.render_srgb8(d, max_blur, settings.dof)) for i, d in enumerate(planes)]
         timings["render"] += time.perf_counter() - t
         return frames
-    with VideoOut(job.outputs[0], job.fps, job.codec) as out:
+    with VideoWriter(job.outputs[0], codec=job.codec, crf=job.crf, rate=job.fps) as out:
         for d in planes:
             t = time.perf_counter()
             frame = r.render_srgb8(d, max_blur, settings.dof)
@@ -218,48 +218,21 @@ def _write_all(frames, photo, job, result) -> None:
 
 
 def _video(job, timings, result) -> None:
-    from ..depthmap import fit_to_image, to_disparity
+    from ..photo import Photo, render_photo
     from .focus import focus_settings
-    from .video import VideoOut, find_depth_video, read_depth_frames, read_frames, video_fps
+    from .video import NetworkDepth, refocus_video
 
-    fps = video_fps(job.path, job.fps)
-    depth_path = job.depth or find_depth_video(job.path)
-    depth_frames = None
-    with VideoOut(job.outputs[0], fps, job.codec) as out:
-        frames = read_frames(job.path)
-        while True:
-            t = time.perf_counter()
-            image = next(frames, None)
-            if image is None:
-                break
-            if depth_path is not None:
-                if depth_frames is None:
-                    depth_frames = read_depth_frames(depth_path, image.shape[:2], job.depth_kind)
-                disparity = next(depth_frames, None)
-                if disparity is None:
-                    from ..errors import InputError
+    network = NetworkDepth(job.model, job.model_path)
 
-                    raise InputError(f"{depth_path}: has fewer frames than {job.key}")
-            else:
-                from ..depth import estimate_disparity
+    def render(image, disparity):
+        if disparity is None:  # no sidecar: the network, smoothed over time
+            disparity = network(image)
+        settings = focus_settings(job.settings, job.focus, disparity)
+        return render_photo(Photo(image, disparity), settings, renderer())
 
-                raw = estimate_disparity(image, model=job.model, model_path=job.model_path)
-                disparity = fit_to_image(to_disparity(raw, "disparity", "model output"), image.shape[:2])
-            timings["load"] += time.perf_counter() - t
-            t = time.perf_counter()
-            from ..photo import Photo, render_photo
-
-            photo = Photo(image, disparity)
-            settings = focus_settings(job.settings, job.focus, disparity)
-            frame = render_photo(photo, settings, renderer())
-            timings["render"] += time.perf_counter() - t
-            t = time.perf_counter()
-            out.write(frame)
-            timings["write"] += time.perf_counter() - t
-        t = time.perf_counter()
-        out.commit()
-        timings["write"] += time.perf_counter() - t
-    result["frames"] = out.frames
+    result["frames"] = refocus_video(job, render, timings)
+    if network.smoother.state is not None:
+        result["flicker"] = network.flicker()
 
 
 def _write(path: str, image, protect, meta=None, quality: int | None = None) -> None:

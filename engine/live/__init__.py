@@ -33,7 +33,7 @@ def add_cli(subparsers) -> None:
                     "H help, Esc/Q quit. --headless writes the refocused frames to --output instead of a window.")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--camera", type=int, metavar="N", help="camera index (default: 0, then 1 and 2)")
-    src.add_argument("--video", metavar="FILE", help="video file (MJPG .avi, mp4v .mp4, FFV1 .mkv...)")
+    src.add_argument("--video", metavar="FILE", help="video file (any FFmpeg reads: H.264/HEVC .mp4/.mov, .mkv, .avi...)")
     src.add_argument("--url", metavar="URL", help="network stream (RTSP, HTTP MJPEG...) that OpenCV can open")
     p.add_argument("--loop", action="store_true", help="restart a --video at its end (default: stop)")
     pace = p.add_mutually_exclusive_group()
@@ -57,8 +57,8 @@ def add_cli(subparsers) -> None:
     p.add_argument("--depth-alpha", type=float, default=0.3, metavar="A",
                    help="weight of a new depth map in the temporal average, (0, 1] (default 0.3; 1 = no averaging)")
     add_render_arguments(p, photos=False)
-    p.add_argument("--record", metavar="OUT", help="also write the refocused frames to OUT (.avi MJPG, .mp4 mp4v, "
-                   ".mkv FFV1 lossless); finalised even on Ctrl-C")
+    p.add_argument("--record", metavar="OUT", help="also write the refocused frames to OUT (.mp4/.mov H.264 as "
+                   "fragmented MP4, playable even after a crash or kill; .mkv FFV1 lossless, .avi MJPG); finalised on Ctrl-C")
     p.add_argument("--headless", action="store_true", help="no window: write the refocused frames to --output")
     p.add_argument("--output", "-o", metavar="OUT", help="video file for --headless (.avi, .mp4, .mkv)")
     p.add_argument("--frames", type=int, metavar="N", help="stop after N refocused frames")
@@ -69,7 +69,8 @@ def add_cli(subparsers) -> None:
                    help="frame rate written into --output/--record (default: the source's; a live source refocused "
                         "slower than it delivers plays back faster than real time unless this is set to the "
                         "refocus rate)")
-    p.add_argument("--codec", metavar="FOURCC", help="video codec for --output/--record (default from the extension)")
+    p.add_argument("--codec", metavar="NAME", help="video codec for --output/--record: h264, hevc, av1, ffv1 "
+                   "(lossless) or mjpg (default from the extension: H.264 for .mp4/.mov, FFV1 for .mkv, MJPG for .avi)")
     p.add_argument("--overwrite", action="store_true", help="allow replacing an existing output video")
     p.add_argument("--reconnect-attempts", type=int, default=None, metavar="N",
                    help="give up after N failed reconnects of a camera or stream (default: keep trying)")

@@ -1,6 +1,7 @@
 """Frame capture on a background thread: camera index, video file or URL.
 
-:class:`FrameCapture` reads from a ``cv2.VideoCapture`` (or any object with
+:class:`FrameCapture` reads from a ``cv2.VideoCapture`` for cameras and streams,
+an :class:`~.avsource.AVCapture` (PyAV) for video files (or any object with
 ``read()``, ``release()``, ``isOpened()`` and ``get()``, made by an injectable
 ``opener``) on its own thread and hands frames over through a one-frame slot:
 
@@ -83,6 +84,15 @@ def cv2_opener(spec: SourceSpec):
             lg.setLogLevel(old)
 
 
+def default_opener(spec: SourceSpec):
+    """Video files through PyAV (:class:`~.avsource.AVCapture`), cameras and streams through OpenCV."""
+    if spec.kind == "video":
+        from .avsource import AVCapture
+
+        return AVCapture(str(spec.value))
+    return cv2_opener(spec)
+
+
 def _camera_hint(index: int) -> str:
     devs = sorted(glob.glob("/dev/video*"))
     if not devs:
@@ -92,7 +102,7 @@ def _camera_hint(index: int) -> str:
     return f"/dev/video{index} exists but did not deliver a frame (busy, or no permission?)"
 
 
-def open_source(spec: SourceSpec, opener=cv2_opener, fallback_cameras: int = 0):
+def open_source(spec: SourceSpec, opener=default_opener, fallback_cameras: int = 0):
     """Open ``spec`` and read one test frame; returns ``(capture, first_rgb, spec)``.
 
     ``fallback_cameras``: when opening camera N fails, also try cameras 0..n-1
@@ -125,13 +135,15 @@ def open_source(spec: SourceSpec, opener=cv2_opener, fallback_cameras: int = 0):
         try:
             cap = opener(cand)
         except Exception as e:
+            if isinstance(e, InputError) and cand.kind == "video":
+                raise  # the reader's one line says what is wrong with the file
             tried.append(f"{cand.describe()} ({type(e).__name__}: {e})")
             continue
         ok, frame = (False, None)
         if cap is not None and cap.isOpened():
             ok, frame = cap.read()
         if ok and frame is not None:
-            return cap, _to_rgb(frame), cand
+            return cap, _rgb(cap, frame), cand
         why = "opened but gave no frame" if cap is not None and cap.isOpened() else "could not be opened"
         if cand.kind == "camera":
             why += f"; {_camera_hint(int(cand.value))}"
@@ -142,9 +154,13 @@ def open_source(spec: SourceSpec, opener=cv2_opener, fallback_cameras: int = 0):
         raise RefocusError(f"no camera: tried {'; '.join(tried)}. Pass --camera N for another camera, "
                            f"--video FILE or --url URL")
     if spec.kind == "video":
-        raise InputError(f"{spec.value}: cannot read the video ({'; '.join(tried)}); MJPG .avi, mp4v .mp4 and "
-                         f"FFV1 .mkv files work with opencv-python")
+        raise InputError(f"{spec.value}: cannot read the video ({'; '.join(tried)})")
     raise RefocusError(f"cannot open the stream: tried {'; '.join(tried)}")
+
+
+def _rgb(cap, frame: np.ndarray) -> np.ndarray:
+    """A captured frame as RGB uint8: as it is from a source that gives RGB, else from OpenCV's order."""
+    return frame if getattr(cap, "rgb", False) else _to_rgb(frame)
 
 
 def _to_rgb(frame: np.ndarray) -> np.ndarray:
@@ -168,7 +184,7 @@ class FrameCapture:
     message (reconnecting...). ``fps`` is the capture rate over the last second.
     """
 
-    def __init__(self, spec: SourceSpec, *, opener=cv2_opener, mode: str = "latest", loop: bool = False,
+    def __init__(self, spec: SourceSpec, *, opener=default_opener, mode: str = "latest", loop: bool = False,
                  pace: bool | None = None, backoff: tuple[float, float] = (0.5, 8.0),
                  max_reconnects: int | None = None, fallback_cameras: int = 0, clock=time.perf_counter):
         if mode not in ("latest", "every"):
@@ -311,7 +327,7 @@ class FrameCapture:
                     if wait > 0 and self._stop.wait(wait):
                         break
                     n0 += 1
-                if not self._publish(_to_rgb(frame)):
+                if not self._publish(_rgb(self._cap, frame)):
                     break
         except BaseException as e:
             self.error = e

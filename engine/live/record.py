@@ -1,14 +1,17 @@
 """Video writer that always leaves a playable file.
 
-:class:`VideoRecorder` wraps ``cv2.VideoWriter``. The codec follows the file
-extension (opencv-python's bundled FFmpeg writes these; it has no H.264
-encoder): ``.avi`` MJPG, ``.mp4``/``.mov`` mp4v, ``.mkv`` FFV1 (lossless).
+:class:`VideoRecorder` writes through :class:`deocused.video.VideoWriter` (PyAV).
+The codec follows the file extension (``--codec`` names another): ``.mp4``/``.mov``/
+``.m4v`` H.264, ``.mkv`` FFV1 (lossless), ``.avi`` Motion-JPEG, ``.webm`` AV1. MP4/MOV recordings are
+fragmented MP4 written straight to the file with a keyframe every second, so a
+killed process (SIGKILL, power loss) leaves a file playable up to its last
+second; Matroska and AVI are readable up to the last frame written too.
 The writer opens on the first frame (its size fixes the video's size) and is
 finalised by :meth:`close` -- called by the context manager on any exit,
 including ``KeyboardInterrupt`` -- and, as a last resort, at interpreter exit.
 :func:`terminate_as_interrupt` makes SIGTERM (and SIGHUP) raise
 ``KeyboardInterrupt`` in the main thread while recording, so ``kill`` also
-ends with a finalised file instead of a truncated one.
+ends with a finalised file.
 """
 
 from __future__ import annotations
@@ -23,11 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError, RefocusError
+from ..errors import InputError
 
 log = logging.getLogger("deocused")
-
-CODECS = {".avi": "MJPG", ".mp4": "mp4v", ".mov": "mp4v", ".m4v": "mp4v", ".mkv": "FFV1"}
 
 _open_recorders: weakref.WeakSet[VideoRecorder] = weakref.WeakSet()
 
@@ -43,26 +44,16 @@ def _close_all() -> None:
 atexit.register(_close_all)
 
 
-def codec_for(path: Path, codec: str | None = None) -> str:
-    """FOURCC for ``path``: ``codec`` if given, else from the extension."""
-    if codec:
-        if len(codec) != 4:
-            raise InputError(f"--codec expects a four-character code such as MJPG, got '{codec}'")
-        return codec
-    fourcc = CODECS.get(path.suffix.lower())
-    if fourcc is None:
-        raise InputError(f"{path}: unsupported video extension '{path.suffix}' "
-                         f"(use {', '.join(sorted(CODECS))})")
-    return fourcc
-
-
 class VideoRecorder:
     """Write RGB uint8 frames (H, W, 3) to ``path`` at ``fps``; see the module docstring."""
 
     def __init__(self, path, fps: float = 30.0, codec: str | None = None, overwrite: bool = True,
                  protect=()):
+        from ..video import check_encoders, codec_for
+
         self.path = Path(path)
-        self.fourcc = codec_for(self.path, codec)
+        self.codec = codec_for(self.path, codec or (self.path.suffix.lower() == ".mkv" and "ffv1") or None)
+        check_encoders(self.codec)
         self.fps = float(fps) if fps and fps > 0 else 30.0
         self.frames = 0
         self.size: tuple[int, int] | None = None
@@ -80,13 +71,11 @@ class VideoRecorder:
             raise InputError(f"{self.path}: already exists; choose another name or pass --overwrite")
 
     def _open(self, w: int, h: int) -> None:
-        import cv2
+        from ..video import VideoWriter
 
-        writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*self.fourcc), self.fps, (w, h))
-        if not writer.isOpened():
-            raise RefocusError(f"{self.path}: cannot write {self.fourcc} video here "
-                               f"(opencv-python writes MJPG .avi, mp4v .mp4 and FFV1 .mkv)")
-        self._writer, self.size = writer, (w, h)
+        self._writer = VideoWriter(self.path, codec=self.codec, rate=self.fps, atomic=False, fragmented=True,
+                                   live=True)
+        self.size = (w, h)
         _open_recorders.add(self)
 
     def write(self, rgb: np.ndarray) -> None:
@@ -103,7 +92,7 @@ class VideoRecorder:
                 self._open(a.shape[1], a.shape[0])
             if (a.shape[1], a.shape[0]) != self.size:
                 a = cv2.resize(a, self.size, interpolation=cv2.INTER_AREA)
-            self._writer.write(cv2.cvtColor(a, cv2.COLOR_RGB2BGR))
+            self._writer.write(a)
             self.frames += 1
 
     def close(self) -> None:
@@ -113,9 +102,9 @@ class VideoRecorder:
                 return
             self.closed = True
             w, self._writer = self._writer, None
-            if w is not None:
-                w.release()
-                log.info("wrote %s (%d frames, %dx%d, %s)", self.path, self.frames, *self.size, self.fourcc)
+            if w is not None and w.container is not None:
+                w.commit()
+                log.info("wrote %s (%d frames, %dx%d, %s)", self.path, self.frames, *self.size, self.codec)
             _open_recorders.discard(self)
 
     def __enter__(self) -> VideoRecorder:
