@@ -77,8 +77,7 @@ KEPT_BYTES_PER_PIXEL = 16 + 1 + 1
 OUTPUT_BYTES_PER_PIXEL = 12
 BASE_BYTES_PER_PIXEL = KEPT_BYTES_PER_PIXEL + OUTPUT_BYTES_PER_PIXEL
 
-#: Serialises the parallel kernels: Numba's fallback threading layer (workqueue) aborts
-#: on launches from two threads at once, and one launch already uses every core.
+#: Serialises the kernels: one launch already uses every core (see cpu_pixels.run_chunks).
 _KERNEL_LOCK = threading.RLock()
 
 #: Every kernel has run in this process (see CpuRenderer.warm_up).
@@ -349,7 +348,7 @@ class CpuRenderer(Renderer):
                 build = np.concatenate([todo, np.zeros((len(_FULL) - nf,) + todo.shape[1:], np.bool_)])
             else:
                 build = np.array([self._n_levels <= k < n for k in group])[:, None, None]
-                build = np.broadcast_to(build, (len(group),) + self._masks[group[0]].shape)
+                build = np.broadcast_to(build, (len(group),) + self._masks[group[0]].shape).copy()  # one kernel type
             if not build.any():
                 continue
             masks = np.stack([self._masks[k] for k in group])

@@ -10,12 +10,12 @@ linear-light premultiplied RGBA.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from .cpu_pixels import _JIT, MARGIN, TILE, TILE_SHIFT, split_of
+from .cpu_pixels import _JIT, MARGIN, TILE, TILE_SHIFT, run_chunks, split_of
 
 
-@njit(inline="always", **_JIT)
+@njit(**_JIT)
 def level_weights1(r, radii, n_levels):
     """:func:`deocused.pyramid.level_weights` for one float32 radius."""
     top = radii[n_levels - 1]
@@ -33,7 +33,7 @@ def level_weights1(r, radii, n_levels):
     return i, min(max(w, np.float32(0.0)), np.float32(1.0))
 
 
-@njit(inline="always", **_JIT)
+@njit(**_JIT)
 def _tap2(sl, soff, ntx, n, dt, ly, lx, j, pair):
     """Layers j and j-1 (RGBA each) at level pixel (ly, lx) of one sparse level whose
     slot table (ntx tiles a row, n bands) starts at ``sl[soff]``; ``dt``: the block pool
@@ -55,7 +55,7 @@ def _tap2(sl, soff, ntx, n, dt, ly, lx, j, pair):
     return a0, a1, a2, a3, dt[o], dt[o + 1], dt[o + 2], dt[o + 3]
 
 
-@njit(inline="always", **_JIT)
+@njit(**_JIT)
 def _level2(sl, soff, ntx, n, dt, s, hl, wl, j, x, y, pair):
     """Layers j and j-1 of a level stored at 1/s resolution, bilinear at full-resolution
     pixel (x, y): pixel centres at (i + 0.5) s, indices clamped (cv2.resize INTER_LINEAR)."""
@@ -97,7 +97,7 @@ def _level2(sl, soff, ntx, n, dt, s, hl, wl, j, x, y, pair):
             (a[7] * ux + b[7] * tx) * uy + (c[7] * ux + d[7] * tx) * ty)
 
 
-@njit(inline="always", **_JIT)
+@njit(**_JIT)
 def _bil4(dt, slot, pa, pb, pc, pd, tx, ty, ux, uy):
     """Bilinear RGBA of block ``slot`` (-1: zero) from its pixels at float offsets
     pa, pb (upper row), pc, pd (lower row), weights as in :func:`_level2`."""
@@ -112,7 +112,7 @@ def _bil4(dt, slot, pa, pb, pc, pd, tx, ty, ux, uy):
             (dt[a + 3] * ux + dt[b + 3] * tx) * uy + (dt[c + 3] * ux + dt[d + 3] * tx) * ty)
 
 
-@njit(inline="always", **_JIT)
+@njit(**_JIT)
 def _pixel_layers(PX, x, y, j):
     """Layers j and j-1 of level 0 at pixel (x, y): the pixel's own part in its band
     plus its outline split's share in the split's band. ``PX`` = (padded RGBA image,
@@ -133,7 +133,7 @@ def _pixel_layers(PX, x, y, j):
     return a1[0], a1[1], a1[2], a1[3], a0[0], a0[1], a0[2], a0[3]
 
 
-@njit(inline="always", **_JIT)
+@njit(**_JIT)
 def _layer2(L, n_levels, j, i, w, x, y, PX, pair):
     """Layers j and j-1 at pixel (x, y) between levels i and i+1 (weight w of level i).
     Level 0 is the pixel itself (see :func:`_pixel_layers`; ``PX``: its inputs).
@@ -157,14 +157,13 @@ def _layer2(L, n_levels, j, i, w, x, y, PX, pair):
 
 
 def row_order(n_rows: int, threads: int) -> np.ndarray:
-    """Tile rows c, c + T, c + 2T, ... for c = 0 .. T-1 (T threads): the prange of
-    :func:`refocus` gives each thread one contiguous share, so each thread gets every
+    """Tile rows c, c + T, c + 2T, ... for c = 0 .. T-1 (T threads): :func:`refocus`
+    gives each thread one contiguous share (see :func:`deocused.cpu_pixels.run_chunks`), so each thread gets every
     T-th row (balanced over the image), with neighbouring tiles, which share the
     blocks of the downsampled levels, one after another."""
     return np.concatenate([np.arange(c, n_rows, threads) for c in range(threads)]).astype(np.int64)
 
 
-@njit(parallel=True, **_JIT)
 def refocus(image, band, codes, disp, n, focus, K, dof, radii, n_levels, slots, soff, ntx, data, scales, lh, lw,
             band_i, band_w, front, below, eps, behind_ramp, min_cover, cover_ramp, steps, rows, out):
     """Per pixel: own band at its own radius over the background fill, the bands in
@@ -172,15 +171,23 @@ def refocus(image, band, codes, disp, n, focus, K, dof, radii, n_levels, slots, 
     ``focus``, ``K``, ``dof``: float32; per band k: level pair (band_i, band_w) of its
     radius, ``front`` (see :func:`front_tiles`), below (nearest non-empty band
     behind, -1: none); ``codes``: outline splits. Writes linear RGB into ``out`` (h, w, 3)."""
+    run_chunks(_refocus_tiles, front.size, image, band, codes, disp, n, focus, K, dof, radii, n_levels, slots, soff, ntx,
+               data, scales, lh, lw, band_i, band_w, front, below, eps, behind_ramp, min_cover, cover_ramp, steps, rows, out)
+    return out
+
+
+@njit(**_JIT)
+def _refocus_tiles(q0, q1, image, band, codes, disp, n, focus, K, dof, radii, n_levels, slots, soff, ntx, data, scales,
+                   lh, lw, band_i, band_w, front, below, eps, behind_ramp, min_cover, cover_ramp, steps, rows, out):
+    """Tiles q0..q1-1 (in the order ``rows``) of :func:`refocus`."""
     h, w = out.shape[0], out.shape[1]
     L = (slots, soff, ntx, n, data, scales, lh, lw)
     PX = (image, band, codes, steps)
     one = np.float32(1.0)
-    nty_f, ntx_f = front.shape
-    nt = nty_f * ntx_f
+    ntx_f = front.shape[1]
     # Tile-major (a tile's pixels share level blocks in cache), tile rows in the order
     # ``rows`` (see :func:`row_order`).
-    for q in prange(nt):
+    for q in range(q0, q1):
         t = rows[q // ntx_f] * ntx_f + q % ntx_f
         fm = front[t // ntx_f, t % ntx_f]
         yt, xt = (t // ntx_f) * TILE, (t % ntx_f) * TILE
@@ -224,7 +231,6 @@ def refocus(image, band, codes, disp, n, focus, K, dof, radii, n_levels, slots, 
                 out[y, x, 0] = c0 / cd
                 out[y, x, 1] = c1 / cd
                 out[y, x, 2] = c2 / cd
-    return out
 
 
 @njit(**_JIT)
@@ -271,7 +277,6 @@ def _mark(out, i, Y, X):
         out[i - 1, Y, X] = True
 
 
-@njit(parallel=True, **_JIT)
 def full_levels_needed(tile_lo, tile_hi, tile_bands, front, focus, K, dof, radii, n_levels, band_i, below, n_full):
     """Which tiles of the scale-1 levels 1..n_full one render reads (bool (n_full,
     nty, ntx) on the grid of ``tile_lo``): a superset of what :func:`refocus` samples
@@ -281,9 +286,18 @@ def full_levels_needed(tile_lo, tile_hi, tile_bands, front, focus, K, dof, radii
     (``front``: their level pairs). Level i+1 is marked with level i (the pair a
     radius interpolates between)."""
     out = np.zeros((n_full,) + tile_lo.shape, np.bool_)
-    nty_f, ntx_f = front.shape
+    run_chunks(_levels_needed_tiles, front.size, tile_lo, tile_hi, tile_bands, front, focus, K, dof, radii, n_levels,
+               band_i, below, out)
+    return out
+
+
+@njit(**_JIT)
+def _levels_needed_tiles(t0, t1, tile_lo, tile_hi, tile_bands, front, focus, K, dof, radii, n_levels, band_i, below,
+                         out):
+    """Tiles t0..t1-1 (row-major on ``front``'s grid) of :func:`full_levels_needed` into ``out``."""
+    ntx_f = front.shape[1]
     zero = np.float32(0.0)
-    for t in prange(nty_f * ntx_f):
+    for t in range(t0, t1):
         Y, X = t // ntx_f, t % ntx_f
         lo, hi = tile_lo[Y, X], tile_hi[Y, X]
         if lo > hi:
@@ -303,4 +317,3 @@ def full_levels_needed(tile_lo, tile_hi, tile_bands, front, focus, K, dof, radii
             if (fm >> np.uint64(k)) & np.uint64(1):
                 _mark(out, band_i[k], Y, X)
                 _mark(out, band_i[k] + 1, Y, X)
-    return out
