@@ -1,6 +1,6 @@
 """The ``refocus`` command line.
 
-Subcommands: ``render`` (here), ``depth`` and ``models`` (:mod:`deocused.depth`),
+Subcommands: ``render`` and ``warmup`` (here), ``depth`` and ``models`` (:mod:`deocused.depth`),
 ``view`` (:mod:`deocused.viewer`), ``live`` (:mod:`deocused.live`) and ``bench``
 (:mod:`deocused.bench`); each module registers its own with ``add_cli``.
 Errors the user can fix print one line and exit non-zero, never a traceback.
@@ -131,6 +131,17 @@ def cmd_render(args) -> int:
     return 0
 
 
+def cmd_warmup(args) -> int:
+    from . import cpu_jit
+    from .window import frames  # noqa: F401  (defines the frames group)
+
+    cold = cpu_jit.cold_groups(tuple(cpu_jit.GROUPS))
+    secs = cpu_jit.warmup()
+    done = ", ".join(f"{g} {secs[g]:.1f} s" for g in secs)
+    print(f"CPU kernels ready in the cache ({'compiled: ' + ', '.join(cold) if cold else 'all were cached'}; {done})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="refocus", description="Synthetic depth of field from a photo and its depth.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -152,6 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", metavar="OUT", help="output image (default: IMAGE.refocus.png, never overwriting)")
     p.add_argument("--overwrite", action="store_true", help="allow replacing an existing OUT (never an input)")
     p.set_defaults(func=cmd_render)
+    p = sub.add_parser("warmup", help="compile the CPU kernels into Numba's cache now (Docker images, CI, cluster nodes)",
+                       description="Compile every CPU kernel group once into Numba's on-disk cache, so that the "
+                       "first render, viewer or batch worker starts at once. Run it where the package is installed "
+                       "(e.g. as a Docker build step); NUMBA_CACHE_DIR chooses another cache folder.")
+    p.set_defaults(func=cmd_warmup)
     for name in SUBCOMMAND_MODULES:
         importlib.import_module(name).add_cli(sub)
     return parser

@@ -51,6 +51,7 @@ from contextlib import contextmanager
 import numba
 import numpy as np
 
+from . import cpu_jit
 from . import cpu_kernels as ck
 from . import cpu_pixels as cpx
 from . import cpu_refocus as cr
@@ -139,8 +140,13 @@ class CpuRenderer(Renderer):
 
     device = "cpu"
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        cpu_jit.announce(cpu_jit.RENDER_GROUPS)  # at once, before a photo loads: kernels compile once per install
+
     def prepare(self, image_linear, disparity) -> None:
         with _KERNEL_LOCK, _interruptible():
+            cpu_jit.ensure("photo")
             self._prepare(image_linear, disparity)
 
     def _prepare(self, image_linear, disparity) -> None:
@@ -330,6 +336,7 @@ class CpuRenderer(Renderer):
             todo &= need[:nf]
         if n <= self._n_levels and not todo.any():
             return
+        cpu_jit.ensure("levels")
         bytes_, free = self.level_bytes(n, todo), available_memory()
         if free is not None and bytes_ > 0.8 * free:
             h, w = self.shape
@@ -371,6 +378,7 @@ class CpuRenderer(Renderer):
     # -- per focus -----------------------------------------------------------------------
     def render(self, focus_disparity: float, max_blur: float, dof: float = 0.0) -> np.ndarray:
         with _KERNEL_LOCK, _interruptible():
+            cpu_jit.ensure("render")
             return self._render(focus_disparity, max_blur, dof)
 
     def _render(self, focus_disparity: float, max_blur: float, dof: float = 0.0) -> np.ndarray:
