@@ -11,7 +11,7 @@ Compiling happens once per install (Numba caches by source file, in ``__pycache_
 next to the sources or, where that is read-only, in the user's cache directory;
 ``NUMBA_CACHE_DIR`` overrides it): :func:`announce` prints one line saying so, and
 :func:`ensure` a tqdm bar per group; nothing when the cache is warm.
-:func:`add_listener` lets an app show the same in its status line.
+:func:`status` gives the same as one line for an app's status line.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Callable
 
 from numba.core import types
 
@@ -74,7 +73,7 @@ RENDER_GROUPS = ("photo", "levels", "render")
 _lock = threading.RLock()
 _ready: set[str] = set()
 _announced = False
-_listeners: list[Callable[[str], None]] = []
+_status = ""
 
 
 def define_group(name: str, seconds: float, kernels: dict[str, str]) -> None:
@@ -82,15 +81,9 @@ def define_group(name: str, seconds: float, kernels: dict[str, str]) -> None:
     GROUPS[name] = (seconds, kernels)
 
 
-def add_listener(fn: Callable[[str], None]) -> None:
-    """``fn(text)`` is called with a one-line status while kernels compile, and with ""
-    when they are done (e.g. a viewer's status line); from the compiling thread."""
-    _listeners.append(fn)
-
-
-def remove_listener(fn: Callable[[str], None]) -> None:
-    if fn in _listeners:
-        _listeners.remove(fn)
+def status() -> str:
+    """One line while kernels compile (for a viewer's status line; any thread), else ""."""
+    return _status
 
 
 def _kernels(group: str):
@@ -139,41 +132,41 @@ def announce(groups=RENDER_GROUPS) -> list[str]:
 def ensure(*groups: str) -> None:
     """Compile or load every kernel of ``groups`` now (thread-safe; a group is done once
     per process), with a tqdm bar per group that has to compile."""
-    from tqdm import tqdm
-
     with _lock:
         todo = [g for g in groups if g not in _ready]
         if not todo:
             return
         cold = announce(todo)
-        show = log.isEnabledFor(logging.INFO)
-        for g in todo:
-            kernels = _kernels(g)
-            bar = None
-            if g in cold:
-                bar = tqdm(total=len(kernels), desc=f"compiling CPU kernels: {g}", unit="kernel", file=sys.stderr,
-                           disable=not show, leave=True, dynamic_ncols=True)
-            t0 = time.monotonic()
-            for k, (disp, sig) in enumerate(kernels):
-                if bar is not None:
-                    _notify(f"compiling CPU kernels ({g} {k}/{len(kernels)}, once per install)")
-                disp.compile(sig)
-                if bar is not None:
-                    bar.update()
-            if bar is not None:
-                bar.close()
-                log.debug("CPU kernels %s: %.1f s", g, time.monotonic() - t0)
-            _ready.add(g)
-        if cold:
-            _notify("")
-
-
-def _notify(text: str) -> None:
-    for fn in list(_listeners):
         try:
-            fn(text)
-        except Exception:  # a listener's bug must not stop the compile
-            log.debug("compile listener failed", exc_info=True)
+            for g in todo:
+                _load(g, g in cold)
+                _ready.add(g)
+        finally:
+            _set_status("")
+
+
+def _load(group: str, cold: bool) -> None:
+    """Compile (``cold``: with a tqdm bar and :func:`status`) or load one group's kernels."""
+    kernels = _kernels(group)
+    if not cold:
+        for disp, sig in kernels:
+            disp.compile(sig)
+        return
+    from tqdm import tqdm
+
+    t0 = time.monotonic()
+    with tqdm(total=len(kernels), desc=f"compiling CPU kernels: {group}", unit="kernel", file=sys.stderr,
+              disable=not log.isEnabledFor(logging.INFO), dynamic_ncols=True) as bar:
+        for k, (disp, sig) in enumerate(kernels):
+            _set_status(f"compiling CPU kernels once: {group} {k}/{len(kernels)}")
+            disp.compile(sig)
+            bar.update()
+    log.debug("CPU kernels %s compiled in %.1f s", group, time.monotonic() - t0)
+
+
+def _set_status(text: str) -> None:
+    global _status
+    _status = text
 
 
 def warmup(groups=None) -> dict[str, float]:

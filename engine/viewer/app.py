@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import cpu_jit
 from ..errors import InputError, RefocusError
 from ..window import layout
 from ..window.display import check_display, close_window, open_window
@@ -327,8 +328,8 @@ class Viewer(ImageLoading, RenderScheduling):
         slot = self.slots[self.index]
         if slot.status == "failed":
             return "no image could be loaded" if all(s.status == "failed" for s in self.slots) else slot.error
-        if slot.status == "depth":
-            return "computing depth..."
+        if (compiling := cpu_jit.status()) or slot.status == "depth":
+            return compiling or "computing depth..."
         if (self._job is not None and self._job.kind != "complete") or (self.wanted is not None
                                                                           and self.wanted != self.shown):
             if self.showing_preview:
