@@ -113,13 +113,14 @@ def cmd_render(args) -> int:
         out = free_path(stem.with_name(stem.name + ".refocus.png"))
     # Fail before the slow part: a bad output path is known before any input is read.
     check_output_path(out, protect=[p for p in (args.image, args.depth) if p], overwrite=args.overwrite)
+    # The renderer first: on a fresh install it says at once that its kernels compile (cpu_jit).
+    renderer = make_renderer(args.device, **settings.renderer_options())
     photo = load_photo(args.image, sample=args.sample, depth=args.depth, depth_kind=args.depth_kind,
                        model=getattr(args, "model", None), model_path=getattr(args, "model_path", None))
     if settings.focus is not None:
         (x, y), (h, w) = settings.focus, photo.shape
         if not (x < w and y < h):
             raise InputError(f"--focus {x:g},{y:g} is outside the {w}x{h} image (X < {w}, Y < {h})")
-    renderer = make_renderer(args.device, **settings.renderer_options())
     t1 = time.perf_counter()
     result = render_photo(photo, settings, renderer)
     t2 = time.perf_counter()
