@@ -7,9 +7,11 @@ the neighbour in direction code & 3, own colour)``, to the neighbour's band and
 keeps (colour - c, 1 - s) in its own; :func:`outline_codes` makes the codes,
 :func:`split_of` decodes them, every kernel that reads pixels into layers uses it.
 
-Numba caches each kernel by its own file: after editing an ``inline="always"``
-function here, clear ``engine/__pycache__`` (or touch cpu_kernels.py and
-cpu_refocus.py), or the kernels that inlined it keep the old code.
+Numba caches each kernel by its own file, with the functions it calls compiled
+into it: after editing a function here, clear ``engine/__pycache__`` (or touch
+cpu_kernels.py and cpu_refocus.py), or the kernels that call it keep the old code.
+No function is inlined by Numba (``inline="always"``): LLVM inlines the small ones
+anyway, and Numba-level inlining made the render kernel take minutes to compile.
 
 Units: pixels; colours are linear-light RGB.
 """
