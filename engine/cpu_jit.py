@@ -97,11 +97,14 @@ def _kernels(group: str):
 
 
 def _cached(disp, sig) -> bool:
+    """Whether ``disp`` is loaded for ``sig`` in this process or :func:`_on_disk`."""
+    return tuple(sig) in disp.overloads or _on_disk(disp, sig)
+
+
+def _on_disk(disp, sig) -> bool:
     """Whether Numba's cache holds ``disp`` compiled for ``sig`` from the current source
     (the check Numba itself makes on a call: the index entry of that signature, with a
     matching source stamp)."""
-    if tuple(sig) in disp.overloads:
-        return True
     cache = getattr(disp, "_cache", None)
     try:
         key = cache._index_key(tuple(sig), disp.targetctx.codegen())

@@ -74,3 +74,17 @@ def test_a_cold_cache_shows_one_line_and_a_bar_and_a_warm_one_nothing(tmp_path):
     assert warm.returncode == 0, warm.stderr
     assert warm.stderr == ""
     assert any(p.suffix == ".nbi" for p in tmp_path.rglob("*"))
+
+
+def test_refocus_warmup_leaves_every_group_in_the_cache(capsys):
+    """(Compiles into the suite's own cache what the other tests load anyway.)"""
+    from deocused.cli import main
+
+    assert main(["warmup"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("CPU kernels ready in the cache")
+    assert all(g in out for g in ("photo", "levels", "render", "frames"))
+    assert cpu_jit.cold_groups(tuple(cpu_jit.GROUPS)) == []
+    for group in cpu_jit.GROUPS:
+        for disp, sig in cpu_jit._kernels(group):
+            assert cpu_jit._on_disk(disp, sig), disp.py_func.__name__
