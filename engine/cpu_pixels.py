@@ -10,8 +10,10 @@ keeps (colour - c, 1 - s) in its own; :func:`outline_codes` makes the codes,
 Numba caches each kernel by its own file, with the functions it calls compiled
 into it: after editing a function here, clear ``engine/__pycache__`` (or touch
 cpu_kernels.py and cpu_refocus.py), or the kernels that call it keep the old code.
-No function is inlined by Numba (``inline="always"``): LLVM inlines the small ones
-anyway, and Numba-level inlining made the render kernel take minutes to compile.
+The per-pixel helpers are inlined by Numba (``inline="always"``: a call costs more
+than they do), so each is written into a kernel at one call site only where it
+is large (the render kernel calls :func:`deocused.cpu_refocus._layer2` in one
+place: three inlined copies took minutes to compile).
 
 Units: pixels; colours are linear-light RGB.
 """
@@ -117,7 +119,7 @@ def _ingest_rows(r0, r1, image, disparity, n, image_p, band_p, tile_lo, tile_hi,
             band_p[y, w:] = n
 
 
-@njit(**_JIT)
+@njit(inline="always", **_JIT)
 def _dir(d):
     """(dy, dx) of direction code d: 0 right, 1 down, 2 left, 3 up."""
     return (d & 1) * (1 - (d & 2)), (1 - (d & 1)) * (1 - (d & 2))
@@ -191,7 +193,7 @@ def _outline_rows(t0, t1, image_p, band_p, n, h, w, max_share, steps, flatness, 
                 masks[ty, x >> TILE_SHIFT] |= np.uint64(1) << np.uint64(band_p[y + dy, x + dx])
 
 
-@njit(**_JIT)
+@njit(inline="always", **_JIT)
 def split_of(image_p, band_p, codes, y, x, steps):
     """The outline split of image pixel (y, x): (b2, s, c0, c1, c2), share s (alpha)
     with premultiplied colour c in band b2; (255, 0, 0, 0, 0) when it has none."""
@@ -208,7 +210,7 @@ def split_of(image_p, band_p, codes, y, x, steps):
     return np.int64(band_p[y + dy, x + dx]), s, c0, c1, c2
 
 
-@njit(**_JIT)
+@njit(inline="always", **_JIT)
 def pixel_bits(band_p, codes, n, y, x):
     """Bands pixel (y, x) of the padded grid adds to: its own and its split's."""
     bits = band_bit(band_p[y, x], n)

@@ -15,7 +15,7 @@ from numba import njit
 from .cpu_pixels import _JIT, MARGIN, TILE, TILE_SHIFT, run_chunks, split_of
 
 
-@njit(**_JIT)
+@njit(inline="always", **_JIT)
 def level_weights1(r, radii, n_levels):
     """:func:`deocused.pyramid.level_weights` for one float32 radius."""
     top = radii[n_levels - 1]
@@ -33,7 +33,7 @@ def level_weights1(r, radii, n_levels):
     return i, min(max(w, np.float32(0.0)), np.float32(1.0))
 
 
-@njit(**_JIT)
+@njit(inline="always", **_JIT)
 def _tap2(sl, soff, ntx, n, dt, ly, lx, j, pair):
     """Layers j and j-1 (RGBA each) at level pixel (ly, lx) of one sparse level whose
     slot table (ntx tiles a row, n bands) starts at ``sl[soff]``; ``dt``: the block pool
@@ -55,7 +55,7 @@ def _tap2(sl, soff, ntx, n, dt, ly, lx, j, pair):
     return a0, a1, a2, a3, dt[o], dt[o + 1], dt[o + 2], dt[o + 3]
 
 
-@njit(**_JIT)
+@njit(inline="always", **_JIT)
 def _level2(sl, soff, ntx, n, dt, s, hl, wl, j, x, y, pair):
     """Layers j and j-1 of a level stored at 1/s resolution, bilinear at full-resolution
     pixel (x, y): pixel centres at (i + 0.5) s, indices clamped (cv2.resize INTER_LINEAR)."""
@@ -97,7 +97,7 @@ def _level2(sl, soff, ntx, n, dt, s, hl, wl, j, x, y, pair):
             (a[7] * ux + b[7] * tx) * uy + (c[7] * ux + d[7] * tx) * ty)
 
 
-@njit(**_JIT)
+@njit(inline="always", **_JIT)
 def _bil4(dt, slot, pa, pb, pc, pd, tx, ty, ux, uy):
     """Bilinear RGBA of block ``slot`` (-1: zero) from its pixels at float offsets
     pa, pb (upper row), pc, pd (lower row), weights as in :func:`_level2`."""
@@ -112,7 +112,7 @@ def _bil4(dt, slot, pa, pb, pc, pd, tx, ty, ux, uy):
             (dt[a + 3] * ux + dt[b + 3] * tx) * uy + (dt[c + 3] * ux + dt[d + 3] * tx) * ty)
 
 
-@njit(**_JIT)
+@njit(inline="always", **_JIT)
 def _pixel_layers(PX, x, y, j):
     """Layers j and j-1 of level 0 at pixel (x, y): the pixel's own part in its band
     plus its outline split's share in the split's band. ``PX`` = (padded RGBA image,
@@ -133,7 +133,7 @@ def _pixel_layers(PX, x, y, j):
     return a1[0], a1[1], a1[2], a1[3], a0[0], a0[1], a0[2], a0[3]
 
 
-@njit(**_JIT)
+@njit(inline="always", **_JIT)
 def _layer2(L, n_levels, j, i, w, x, y, PX, pair):
     """Layers j and j-1 at pixel (x, y) between levels i and i+1 (weight w of level i).
     Level 0 is the pixel itself (see :func:`_pixel_layers`; ``PX``: its inputs).
@@ -176,14 +176,14 @@ def refocus(image, band, codes, disp, n, focus, K, dof, radii, n_levels, slots, 
     return out
 
 
-@njit(**_JIT)
+@njit(_nrt=False, **_JIT)  # no array is made here: no reference counting in the per-pixel loop
 def _refocus_tiles(q0, q1, image, band, codes, disp, n, focus, K, dof, radii, n_levels, slots, soff, ntx, data, scales,
                    lh, lw, band_i, band_w, front, below, eps, behind_ramp, min_cover, cover_ramp, steps, rows, out):
     """Tiles q0..q1-1 (in the order ``rows``) of :func:`refocus`."""
     h, w = out.shape[0], out.shape[1]
     L = (slots, soff, ntx, n, data, scales, lh, lw)
     PX = (image, band, codes, steps)
-    one = np.float32(1.0)
+    one, zero = np.float32(1.0), np.float32(0.0)
     ntx_f = front.shape[1]
     # Tile-major (a tile's pixels share level blocks in cache), tile rows in the order
     # ``rows`` (see :func:`row_order`).
@@ -197,36 +197,49 @@ def _refocus_tiles(q0, q1, image, band, codes, disp, n, focus, K, dof, radii, n_
                 diff = abs(disp[y, x] - focus) - dof
                 r = K * (diff if diff > 0 else np.float32(0.0))
                 i, wt = level_weights1(r, radii, n_levels)
-                s = _layer2(L, n_levels, b, i, wt, x, y, PX, True)
-                c0, c1, c2, a = s[0] - s[4], s[1] - s[5], s[2] - s[6], s[3] - s[7]
-                ba = s[7]
-                g = min(max(ba / behind_ramp, np.float32(0.0)), one)
-                if g > 0.0:  # g == 0: no fill (k = 0 below adds exactly nothing)
-                    bd = max(ba, eps)
-                    f0, f1, f2 = s[4] / bd, s[5] / bd, s[6] / bd
-                    nb = below[b]
-                    if nb >= 0:
-                        bg = _layer2(L, n_levels, b - 1, band_i[nb], band_w[nb], x, y, PX, False)
-                        tt = min(max((bg[3] - min_cover) / cover_ramp + np.float32(0.5), np.float32(0.0)), one)
-                        nd = max(bg[3], eps)
-                        f0 = f0 + tt * (bg[0] / nd - f0)
-                        f1 = f1 + tt * (bg[1] / nd - f1)
-                        f2 = f2 + tt * (bg[2] / nd - f2)
-                    k = g * (one - a)
-                    c0, c1, c2 = c0 + k * f0, c1 + k * f1, c2 + k * f2
-                    a = a + k
-                if a > eps:  # normalised: what lies behind the bands in front is opaque
-                    c0, c1, c2, a = c0 / a, c1 / a, c2 / a, one
-                for kb in range(b + 1, n):
-                    if not (fm >> np.uint64(kb)) & np.uint64(1):
-                        continue  # band kb adds nothing here (see front_tiles)
-                    f = _layer2(L, n_levels, kb, band_i[kb], band_w[kb], x, y, PX, True)
-                    fa = f[3] - f[7]
-                    u = one - fa
-                    c0 = c0 * u + (f[0] - f[4])
-                    c1 = c1 * u + (f[1] - f[5])
-                    c2 = c2 * u + (f[2] - f[6])
-                    a = a * u + fa
+                # One _layer2 call site (inlined once, so the kernel compiles in seconds): stage 0
+                # samples the pixel's own band, 1 the fill behind it, 2 each band in front (far to near).
+                stage, j, li, lw_, pair, kb = 0, b, i, wt, True, b
+                c0 = c1 = c2 = a = g = f0 = f1 = f2 = zero
+                while True:
+                    v = _layer2(L, n_levels, j, li, lw_, x, y, PX, pair)
+                    if stage == 0:
+                        c0, c1, c2, a = v[0] - v[4], v[1] - v[5], v[2] - v[6], v[3] - v[7]
+                        g = min(max(v[7] / behind_ramp, zero), one)
+                        if g > 0.0:  # g == 0: no fill (k = 0 below adds exactly nothing)
+                            bd = max(v[7], eps)
+                            f0, f1, f2 = v[4] / bd, v[5] / bd, v[6] / bd
+                            nb = below[b]
+                            if nb >= 0:
+                                stage, j, li, lw_, pair = 1, b - 1, band_i[nb], band_w[nb], False
+                                continue
+                    elif stage == 1:
+                        tt = min(max((v[3] - min_cover) / cover_ramp + np.float32(0.5), zero), one)
+                        nd = max(v[3], eps)
+                        f0 = f0 + tt * (v[0] / nd - f0)
+                        f1 = f1 + tt * (v[1] / nd - f1)
+                        f2 = f2 + tt * (v[2] / nd - f2)
+                    else:
+                        fa = v[3] - v[7]
+                        u = one - fa
+                        c0 = c0 * u + (v[0] - v[4])
+                        c1 = c1 * u + (v[1] - v[5])
+                        c2 = c2 * u + (v[2] - v[6])
+                        a = a * u + fa
+                    if stage < 2:
+                        if g > 0.0:
+                            k = g * (one - a)
+                            c0, c1, c2 = c0 + k * f0, c1 + k * f1, c2 + k * f2
+                            a = a + k
+                        if a > eps:  # normalised: what lies behind the bands in front is opaque
+                            c0, c1, c2, a = c0 / a, c1 / a, c2 / a, one
+                        stage = 2
+                    kb += 1
+                    while kb < n and not (fm >> np.uint64(kb)) & np.uint64(1):
+                        kb += 1  # band kb adds nothing here (see front_tiles)
+                    if kb >= n:
+                        break
+                    j, li, lw_, pair = kb, band_i[kb], band_w[kb], True
                 cd = max(a, eps)
                 out[y, x, 0] = c0 / cd
                 out[y, x, 1] = c1 / cd
