@@ -60,7 +60,7 @@ GROUPS: dict[str, tuple[float, dict[str, str]]] = {
         "cpu_kernels:_down_next_rows": "i8 i8 f4[4] u8[2] f4[4] u8[2]",
         "cpu_kernels:_conv_down_tiles": "i8 i8 f4[4] i8[1] i8 plan u8[3] i8[4] b1[3] f4[4]",
     }),
-    "render": (4.0, {
+    "render": (9.0, {
         "cpu_refocus:front_tiles": "u8[1] i8[1] i8[1] i8[1] i8[1] i8[1] i8[1] f4[1] b1[1] u8[2] i8 i8 i8",
         "cpu_refocus:_levels_needed_tiles": "i8 i8 f4[2] f4[2] u8[2] u8[2] f4 f4 f4 f4[1] i8 i8[1] i8[1] b1[3]",
         "cpu_refocus:_refocus_tiles": "i8 i8 f4[3] u1[2] u1[2] f4[2] i8 f4 f4 f4 f4[1] i8 i8[1] i8[1] i8[1] f4[1] "
@@ -127,8 +127,8 @@ def announce(groups=RENDER_GROUPS) -> list[str]:
     if cold and not _announced:
         _announced = True
         secs = sum(GROUPS[g][0] for g in cold)
-        log.info("compiling the CPU kernels once for this install (%s; about %.0f-%.0f s of CPU time); "
-                 "later runs load them from the cache", ", ".join(cold), secs, 3 * secs)
+        log.info("compiling the CPU kernels once for this install (%s: about %.0f s on an idle 2-core CPU, "
+                 "longer on a busy one); later runs load them from the cache", ", ".join(cold), secs)
     return cold
 
 
