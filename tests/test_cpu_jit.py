@@ -88,3 +88,27 @@ def test_refocus_warmup_leaves_every_group_in_the_cache(capsys):
     for group in cpu_jit.GROUPS:
         for disp, sig in cpu_jit._kernels(group):
             assert cpu_jit._on_disk(disp, sig), disp.py_func.__name__
+
+
+def test_status_names_the_group_while_it_compiles_and_clears_after(monkeypatch):
+    """What the viewer's and live mode's status line show (cpu_jit.status) during a cold compile."""
+    seen = []
+    real = cpu_jit._kernels
+
+    class FakeKernel:
+        overloads: dict = {}
+
+        def compile(self, sig):
+            seen.append(cpu_jit.status())
+
+    monkeypatch.setitem(cpu_jit.GROUPS, "fake", (1.0, {}))
+    monkeypatch.setattr(cpu_jit, "_kernels", lambda g: [(FakeKernel(), ()), (FakeKernel(), ())] if g == "fake"
+                        else real(g))
+    monkeypatch.setattr(cpu_jit, "_on_disk", lambda disp, sig: False)
+    monkeypatch.setattr(cpu_jit, "_announced", True)
+    monkeypatch.setattr(cpu_jit, "_ready", set(cpu_jit._ready))
+    cpu_jit.ensure("fake")
+    assert seen == ["compiling CPU kernels once: fake 0/2", "compiling CPU kernels once: fake 1/2"]
+    assert cpu_jit.status() == ""
+    cpu_jit.ensure("fake")  # once per process
+    assert len(seen) == 2
