@@ -1,6 +1,6 @@
 """The ``refocus`` command line.
 
-Subcommands: ``render`` (here), ``depth`` and ``models`` (:mod:`deocused.depth`),
+Subcommands: ``render`` and ``warmup`` (here), ``depth`` and ``models`` (:mod:`deocused.depth`),
 ``view`` (:mod:`deocused.viewer`), ``live`` (:mod:`deocused.live`) and ``bench``
 (:mod:`deocused.bench`); each module registers its own with ``add_cli``.
 Errors the user can fix print one line and exit non-zero, never a traceback.
@@ -114,6 +114,8 @@ def cmd_render(args) -> int:
     # Fail before the slow part: a bad output path is known before any input is read.
     check_output_path(out, protect=[p for p in (args.image, args.depth) if p], overwrite=args.overwrite)
     output_bits(args.bit_depth, None, out)
+    # The renderer first: on a fresh install it says at once that its kernels compile (cpu_jit).
+    renderer = make_renderer(args.device, **settings.renderer_options())
     photo = load_photo(args.image, sample=args.sample, depth=args.depth, depth_kind=args.depth_kind,
                        model=getattr(args, "model", None), model_path=getattr(args, "model_path", None),
                        embedded=not getattr(args, "no_embedded_depth", False))
@@ -121,7 +123,6 @@ def cmd_render(args) -> int:
         (x, y), (h, w) = settings.focus, photo.shape
         if not (x < w and y < h):
             raise InputError(f"--focus {x:g},{y:g} is outside the {w}x{h} image (X < {w}, Y < {h})")
-    renderer = make_renderer(args.device, **settings.renderer_options())
     t1 = time.perf_counter()
     result = render_photo(photo, settings, renderer, bit_depth=output_bits(args.bit_depth, photo.meta, out))
     t2 = time.perf_counter()
@@ -131,6 +132,17 @@ def cmd_render(args) -> int:
     print(f"wrote {out} ({w}x{h}, focus disparity {settings.resolve_focus_disparity(photo.disparity, photo.focus):.3f}, "
           f"K {settings.resolve_max_blur(photo.shape):g} px, {renderer.device}, "
           f"load {1e3 * (t1 - t0):.0f} ms, render {1e3 * (t2 - t1):.0f} ms)")
+    return 0
+
+
+def cmd_warmup(args) -> int:
+    from . import cpu_jit
+    from .window import frames  # noqa: F401  (defines the frames group)
+
+    cold = cpu_jit.cold_groups(tuple(cpu_jit.GROUPS))
+    secs = cpu_jit.warmup()
+    done = ", ".join(f"{g} {secs[g]:.1f} s" for g in secs)
+    print(f"CPU kernels ready in the cache ({'compiled: ' + ', '.join(cold) if cold else 'all were cached'}; {done})")
     return 0
 
 
@@ -156,6 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", metavar="OUT", help="output image (default: IMAGE.refocus.png, never overwriting)")
     p.add_argument("--overwrite", action="store_true", help="allow replacing an existing OUT (never an input)")
     p.set_defaults(func=cmd_render)
+    p = sub.add_parser("warmup", help="compile the CPU kernels into Numba's cache now (Docker images, CI, cluster nodes)",
+                       description="Compile every CPU kernel group once into Numba's on-disk cache, so that the "
+                       "first render, viewer or batch worker starts at once. Run it where the package is installed "
+                       "(e.g. as a Docker build step); NUMBA_CACHE_DIR chooses another cache folder.")
+    p.set_defaults(func=cmd_warmup)
     for name in SUBCOMMAND_MODULES:
         importlib.import_module(name).add_cli(sub)
     return parser

@@ -51,6 +51,7 @@ from contextlib import contextmanager
 import numba
 import numpy as np
 
+from . import cpu_jit
 from . import cpu_kernels as ck
 from . import cpu_pixels as cpx
 from . import cpu_refocus as cr
@@ -77,8 +78,7 @@ KEPT_BYTES_PER_PIXEL = 16 + 1 + 1
 OUTPUT_BYTES_PER_PIXEL = 12
 BASE_BYTES_PER_PIXEL = KEPT_BYTES_PER_PIXEL + OUTPUT_BYTES_PER_PIXEL
 
-#: Serialises the parallel kernels: Numba's fallback threading layer (workqueue) aborts
-#: on launches from two threads at once, and one launch already uses every core.
+#: Serialises the kernels: one launch already uses every core (see cpu_pixels.run_chunks).
 _KERNEL_LOCK = threading.RLock()
 
 #: Every kernel has run in this process (see CpuRenderer.warm_up).
@@ -140,8 +140,13 @@ class CpuRenderer(Renderer):
 
     device = "cpu"
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        cpu_jit.announce(cpu_jit.RENDER_GROUPS)  # at once, before a photo loads: kernels compile once per install
+
     def prepare(self, image_linear, disparity, whole=None) -> None:
         with _KERNEL_LOCK, _interruptible():
+            cpu_jit.ensure("photo")
             self._prepare(image_linear, disparity, whole)
 
     def _prepare(self, image_linear, disparity, whole=None) -> None:
@@ -333,6 +338,7 @@ class CpuRenderer(Renderer):
             todo &= need[:nf]
         if n <= self._n_levels and not todo.any():
             return
+        cpu_jit.ensure("levels")
         bytes_, free = self.level_bytes(n, todo), available_memory()
         if free is not None and bytes_ > 0.8 * free:
             h, w = self.shape
@@ -351,7 +357,7 @@ class CpuRenderer(Renderer):
                 build = np.concatenate([todo, np.zeros((len(_FULL) - nf,) + todo.shape[1:], np.bool_)])
             else:
                 build = np.array([self._n_levels <= k < n for k in group])[:, None, None]
-                build = np.broadcast_to(build, (len(group),) + self._masks[group[0]].shape)
+                build = np.broadcast_to(build, (len(group),) + self._masks[group[0]].shape).copy()  # one kernel type
             if not build.any():
                 continue
             masks = np.stack([self._masks[k] for k in group])
@@ -374,6 +380,7 @@ class CpuRenderer(Renderer):
     # -- per focus -----------------------------------------------------------------------
     def render(self, focus_disparity: float, max_blur: float, dof: float = 0.0) -> np.ndarray:
         with _KERNEL_LOCK, _interruptible():
+            cpu_jit.ensure("render")
             return self._render(focus_disparity, max_blur, dof)
 
     def _render(self, focus_disparity: float, max_blur: float, dof: float = 0.0) -> np.ndarray:

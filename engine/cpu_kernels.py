@@ -22,39 +22,51 @@ Units: pixels; colours are linear-light premultiplied RGBA.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from .cpu_pixels import _JIT, MARGIN, TILE, TILE_SHIFT, pixel_bits, popcount, split_of  # noqa: F401
+from .cpu_pixels import _JIT, MARGIN, TILE, TILE_SHIFT, pixel_bits, popcount, run_chunks, split_of  # noqa: F401
 
 
-@njit(parallel=True, **_JIT)
 def block_masks(band_p, codes, n, s):
     """Bands present in each s x s block, outline splits included (uint64 (hp/s, wp/s));
     padding (band n) has none."""
     hp, wp = band_p.shape
-    hl, wl = hp // s, wp // s
-    out = np.zeros((hl, wl), np.uint64)
-    for y in prange(hl):
+    out = np.zeros((hp // s, wp // s), np.uint64)
+    run_chunks(_block_masks_rows, out.shape[0], band_p, codes, n, s, out)
+    return out
+
+
+@njit(**_JIT)
+def _block_masks_rows(y0, y1, band_p, codes, n, s, out):
+    """Rows y0..y1-1 of :func:`block_masks` into ``out``."""
+    wl = out.shape[1]
+    for y in range(y0, y1):
         for x in range(wl):
             m = np.uint64(0)
             for yy in range(y * s, y * s + s):
                 for xx in range(x * s, x * s + s):
                     m |= pixel_bits(band_p, codes, n, yy, xx)
             out[y, x] = m
-    return out
 
 
-@njit(parallel=True, **_JIT)
 def tile_masks_bands(band_p, codes, n, radii):
     """Bands present (outline splits included) in each tile of a scale-1 level grown by each kernel radius in
     ``radii`` (px, each < TILE; uint64 (len(radii), nty, ntx)), in one pass per tile:
     per window row, the tile's columns and the columns 1..d px to either side (ORs
     growing with d) serve every radius."""
     hl, wl = band_p.shape
-    nty, ntx = (hl + TILE - 1) // TILE, (wl + TILE - 1) // TILE
-    out = np.zeros((radii.size, nty, ntx), np.uint64)
+    out = np.zeros((radii.size, (hl + TILE - 1) // TILE, (wl + TILE - 1) // TILE), np.uint64)
+    run_chunks(_tile_masks_bands_tiles, out.shape[1] * out.shape[2], band_p, codes, n, radii, out)
+    return out
+
+
+@njit(**_JIT)
+def _tile_masks_bands_tiles(t0, t1, band_p, codes, n, radii, out):
+    """Tiles t0..t1-1 (row-major) of :func:`tile_masks_bands` into ``out``."""
+    hl, wl = band_p.shape
+    ntx = out.shape[2]
     rmax = radii.max()
-    for t in prange(nty * ntx):
+    for t in range(t0, t1):
         ty, tx = t // ntx, t % ntx
         ty0, tx0 = ty * TILE, tx * TILE
         ty1, tx1 = min(ty0 + TILE, hl), min(tx0 + TILE, wl)
@@ -73,20 +85,25 @@ def tile_masks_bands(band_p, codes, n, radii):
                 R = radii[k]
                 if dy <= R:
                     out[k, ty, tx] |= core | left[R] | right[R]
-    return out
 
 
-@njit(parallel=True, **_JIT)
 def down_from_image(image_p, band_p, codes, n, bidx, n_used, steps):
     """Box-average 2 x 2 blocks of every band alone, outline splits included:
     (n_used, hp/2, wp/2, 4) premultiplied RGBA (band b in slice bidx[b]) and the
     blocks' band bit masks (uint64)."""
     hp, wp = band_p.shape
-    hl, wl = hp // 2, wp // 2
-    out = np.empty((n_used, hl, wl, 4), np.float32)
-    masks = np.zeros((hl, wl), np.uint64)
+    out = np.empty((n_used, hp // 2, wp // 2, 4), np.float32)
+    masks = np.zeros((hp // 2, wp // 2), np.uint64)
+    run_chunks(_down_from_image_rows, hp // 2, image_p, band_p, codes, n, bidx, steps, out, masks)
+    return out, masks
+
+
+@njit(**_JIT)
+def _down_from_image_rows(y0, y1, image_p, band_p, codes, n, bidx, steps, out, masks):
+    """Rows y0..y1-1 of :func:`down_from_image` into ``out`` and ``masks``."""
+    n_used, wl = out.shape[0], out.shape[2]
     q = np.float32(0.25)  # a power of two: q * (sum) == sum of q * terms exactly
-    for y in prange(hl):
+    for y in range(y0, y1):
         for k in range(n_used):
             out[k, y] = 0.0
         for x in range(wl):
@@ -111,18 +128,23 @@ def down_from_image(image_p, band_p, codes, n, bidx, n_used, steps):
                             out[k2, y, x, 2] += q * c2
                             out[k2, y, x, 3] += q * sh
             masks[y, x] = m
-    return out, masks
 
 
-@njit(parallel=True, **_JIT)
 def down_next(src, src_masks):
     """The next scale: 2 x 2 means of every band's blocks (mean of means == block mean)."""
     n_used, hs, ws, _ = src.shape
-    hl, wl = hs // 2, ws // 2
-    out = np.empty((n_used, hl, wl, 4), np.float32)
-    masks = np.zeros((hl, wl), np.uint64)
+    out = np.empty((n_used, hs // 2, ws // 2, 4), np.float32)
+    masks = np.zeros((hs // 2, ws // 2), np.uint64)
+    run_chunks(_down_next_rows, hs // 2, src, src_masks, out, masks)
+    return out, masks
+
+
+@njit(**_JIT)
+def _down_next_rows(y0, y1, src, src_masks, out, masks):
+    """Rows y0..y1-1 of :func:`down_next` into ``out`` and ``masks``."""
+    n_used, wl = out.shape[0], out.shape[2]
     q = np.float32(0.25)
-    for y in prange(hl):
+    for y in range(y0, y1):
         for x in range(wl):
             masks[y, x] = (src_masks[2 * y, 2 * x] | src_masks[2 * y, 2 * x + 1]
                            | src_masks[2 * y + 1, 2 * x] | src_masks[2 * y + 1, 2 * x + 1])
@@ -130,7 +152,6 @@ def down_next(src, src_masks):
                 for c in range(4):
                     out[k, y, x, c] = ((src[k, 2 * y, 2 * x, c] + src[k, 2 * y, 2 * x + 1, c])
                                        + (src[k, 2 * y + 1, 2 * x, c] + src[k, 2 * y + 1, 2 * x + 1, c])) * q
-    return out, masks
 
 
 @njit(**_JIT)
@@ -309,7 +330,6 @@ def _present(m, n):
     return pres, npres
 
 
-@njit(parallel=True, **_JIT)
 def conv_full(image_p, band_p, codes, n, plan, masks, slots, todo, data, steps):
     """Scale-1 levels into their blocks of ``data``: per level lv, the layers of each
     tile with ``todo[lv, ty, tx]`` convolved (zero outside the image) with kernel lv
@@ -319,12 +339,19 @@ def conv_full(image_p, band_p, codes, n, plan, masks, slots, todo, data, steps):
     ``image_p``: RGBA (alpha 1 in the image) with a zero margin of MARGIN pixels;
     ``band_p``: band per pixel (n outside the image), without the margin; ``codes``:
     the outline splits (see :func:`outline_codes`)."""
+    run_chunks(_conv_full_tiles, masks.shape[1] * masks.shape[2], image_p, band_p, codes, n, plan, masks, slots,
+               todo, data, steps)
+
+
+@njit(**_JIT)
+def _conv_full_tiles(t0, t1, image_p, band_p, codes, n, plan, masks, slots, todo, data, steps):
+    """Tiles t0..t1-1 (row-major) of :func:`conv_full`."""
     hl, wl = band_p.shape
     R = plan[0].shape[1] // 2
-    nty, ntx = masks.shape[1:]
+    ntx = masks.shape[2]
     tw = TILE + 2 * R
     img = image_p.reshape((image_p.shape[0], image_p.shape[1] * 4))
-    for t in prange(nty * ntx):
+    for t in range(t0, t1):
         ty, tx = t // ntx, t % ntx
         m, go = np.uint64(0), False  # the window holds every band of every level (so it does not depend on todo)
         for lv in range(masks.shape[0]):
@@ -376,16 +403,21 @@ def conv_full(image_p, band_p, codes, n, plan, masks, slots, todo, data, steps):
                      np.empty((npres, TILE, 4 * TILE), np.float32), data)
 
 
-@njit(parallel=True, **_JIT)
 def conv_down(down, bidx, n, plan, masks, slots, todo, data):
     """Downsampled levels of one scale: like :func:`conv_full` from the per-band box
     means ``down`` ((n_used, hl, wl, 4), band b in slice bidx[b])."""
+    run_chunks(_conv_down_tiles, masks.shape[1] * masks.shape[2], down, bidx, n, plan, masks, slots, todo, data)
+
+
+@njit(**_JIT)
+def _conv_down_tiles(t0, t1, down, bidx, n, plan, masks, slots, todo, data):
+    """Tiles t0..t1-1 (row-major) of :func:`conv_down`."""
     nd, hl, wl, _ = down.shape
     flat = down.reshape((nd, hl, wl * 4))
     R = plan[0].shape[1] // 2
-    nty, ntx = masks.shape[1:]
+    ntx = masks.shape[2]
     tw = TILE + 2 * R
-    for t in prange(nty * ntx):
+    for t in range(t0, t1):
         ty, tx = t // ntx, t % ntx
         m, go = np.uint64(0), False  # the window holds every band of every level (so it does not depend on todo)
         for lv in range(masks.shape[0]):

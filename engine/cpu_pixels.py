@@ -7,17 +7,25 @@ the neighbour in direction code & 3, own colour)``, to the neighbour's band and
 keeps (colour - c, 1 - s) in its own; :func:`outline_codes` makes the codes,
 :func:`split_of` decodes them, every kernel that reads pixels into layers uses it.
 
-Numba caches each kernel by its own file: after editing an ``inline="always"``
-function here, clear ``engine/__pycache__`` (or touch cpu_kernels.py and
-cpu_refocus.py), or the kernels that inlined it keep the old code.
+Numba caches each kernel by its own file, with the functions it calls compiled
+into it: after editing a function here, clear ``engine/__pycache__`` (or touch
+cpu_kernels.py and cpu_refocus.py), or the kernels that call it keep the old code.
+The per-pixel helpers are inlined by Numba (``inline="always"``: a call costs more
+than they do), so each is written into a kernel at one call site only where it
+is large (the render kernel calls :func:`deocused.cpu_refocus._layer2` in one
+place: three inlined copies took minutes to compile).
 
 Units: pixels; colours are linear-light RGB.
 """
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 #: Tile edge of the sparse level storage, in level pixels.
 TILE = 16
@@ -27,6 +35,27 @@ TILE_SHIFT = 4
 MARGIN = 8
 
 _JIT = {"cache": True, "fastmath": False, "nogil": True}
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def run_chunks(kernel, n: int, *args) -> None:
+    """``kernel(lo, hi, *args)`` over the items 0..n-1, one contiguous share per thread
+    (numba.get_num_threads(); the kernels release the GIL). The kernels are serial Numba
+    functions rather than ``parallel=True`` ones: each item writes only its own output,
+    so the results are the same, and a serial kernel compiles in about half the time."""
+    threads = min(numba.get_num_threads(), max(n, 1))
+    if threads <= 1:
+        kernel(0, n, *args)
+        return
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max(os.cpu_count() or 1, threads), thread_name_prefix="deocused-cpu")
+    bounds = [n * k // threads for k in range(threads + 1)]
+    futures = [_POOL.submit(kernel, bounds[k], bounds[k + 1], *args) for k in range(1, threads)]
+    kernel(bounds[0], bounds[1], *args)
+    for f in futures:
+        f.result()
 
 
 @njit(**_JIT)
@@ -43,7 +72,6 @@ def band_bit(b, n):
     return np.uint64(1) << np.uint64(b) if b < n else np.uint64(0)
 
 
-@njit(parallel=True, **_JIT)
 def ingest(image, disparity, n, image_p, band_p):
     """One pass over a new photo: linear RGB ``image`` (h, w, 3) into the padded RGBA
     ``image_p`` (alpha 1, at offset MARGIN; the rest is left as it is: zero), each
@@ -52,7 +80,6 @@ def ingest(image, disparity, n, image_p, band_p):
     disparity sum per band, the smallest and largest disparity, and per TILE x TILE
     tile of the padded grid its smallest and largest disparity (+inf, -inf: no pixel)
     and the bit mask of its pixels' bands."""
-    h, w = disparity.shape
     hp, wp = band_p.shape
     nrow = (hp + TILE - 1) // TILE
     tile_lo = np.full((nrow, (wp + TILE - 1) // TILE), np.inf, np.float32)
@@ -60,8 +87,17 @@ def ingest(image, disparity, n, image_p, band_p):
     tile_bands = np.zeros(tile_lo.shape, np.uint64)
     counts = np.zeros((nrow, n), np.int64)
     sums = np.zeros((nrow, n), np.float64)
+    run_chunks(_ingest_rows, nrow, image, disparity, n, image_p, band_p, tile_lo, tile_hi, tile_bands, counts, sums)
+    return counts.sum(axis=0), sums.sum(axis=0), tile_lo.min(), tile_hi.max(), tile_lo, tile_hi, tile_bands
+
+
+@njit(**_JIT)
+def _ingest_rows(r0, r1, image, disparity, n, image_p, band_p, tile_lo, tile_hi, tile_bands, counts, sums):
+    """Tile rows r0..r1-1 of :func:`ingest` (per row r: counts[r], sums[r])."""
+    h, w = disparity.shape
+    hp = band_p.shape[0]
     nf = np.float32(n)
-    for r in prange(nrow):
+    for r in range(r0, r1):
         for y in range(r * TILE, min(r * TILE + TILE, hp)):
             if y >= h:
                 band_p[y, :] = n
@@ -81,7 +117,6 @@ def ingest(image, disparity, n, image_p, band_p):
                 image_p[y + MARGIN, x + MARGIN, 2] = image[y, x, 2]
                 image_p[y + MARGIN, x + MARGIN, 3] = 1.0
             band_p[y, w:] = n
-    return counts.sum(axis=0), sums.sum(axis=0), tile_lo.min(), tile_hi.max(), tile_lo, tile_hi, tile_bands
 
 
 @njit(inline="always", **_JIT)
@@ -90,7 +125,6 @@ def _dir(d):
     return (d & 1) * (1 - (d & 2)), (1 - (d & 1)) * (1 - (d & 2))
 
 
-@njit(parallel=True, **_JIT)
 def outline_codes(image_p, band_p, n, h, w, max_share, steps, flatness):
     """Per pixel of the (h, w) image: 0, or (q << 2) | d when the pixel moves share
     q / steps of its colour to the band of its neighbour in direction d (the
@@ -104,11 +138,17 @@ def outline_codes(image_p, band_p, n, h, w, max_share, steps, flatness):
     of the bands that receive a share."""
     hp, wp = band_p.shape
     codes = np.zeros((hp, wp), np.uint8)
-    nty, ntx = -(-hp // TILE), -(-wp // TILE)
-    masks = np.zeros((nty, ntx), np.uint64)
+    masks = np.zeros((-(-hp // TILE), -(-wp // TILE)), np.uint64)
+    run_chunks(_outline_rows, masks.shape[0], image_p, band_p, n, h, w, max_share, steps, flatness, codes, masks)
+    return codes, masks
+
+
+@njit(**_JIT)
+def _outline_rows(t0, t1, image_p, band_p, n, h, w, max_share, steps, flatness, codes, masks):
+    """Tile rows t0..t1-1 of :func:`outline_codes` into ``codes`` and ``masks``."""
     m = MARGIN
     half = np.float32(0.5)
-    for ty in prange(nty):
+    for ty in range(t0, t1):
         for y in range(ty * TILE, min(ty * TILE + TILE, h)):
             for x in range(w):
                 b = np.int64(band_p[y, x])
@@ -151,7 +191,6 @@ def outline_codes(image_p, band_p, n, h, w, max_share, steps, flatness):
                     continue
                 codes[y, x] = (q << 2) | best
                 masks[ty, x >> TILE_SHIFT] |= np.uint64(1) << np.uint64(band_p[y + dy, x + dx])
-    return codes, masks
 
 
 @njit(inline="always", **_JIT)

@@ -10,9 +10,9 @@ linear-light premultiplied RGBA.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from .cpu_pixels import _JIT, MARGIN, TILE, TILE_SHIFT, split_of
+from .cpu_pixels import _JIT, MARGIN, TILE, TILE_SHIFT, run_chunks, split_of
 
 
 @njit(inline="always", **_JIT)
@@ -157,14 +157,13 @@ def _layer2(L, n_levels, j, i, w, x, y, PX, pair):
 
 
 def row_order(n_rows: int, threads: int) -> np.ndarray:
-    """Tile rows c, c + T, c + 2T, ... for c = 0 .. T-1 (T threads): the prange of
-    :func:`refocus` gives each thread one contiguous share, so each thread gets every
+    """Tile rows c, c + T, c + 2T, ... for c = 0 .. T-1 (T threads): :func:`refocus`
+    gives each thread one contiguous share (see :func:`deocused.cpu_pixels.run_chunks`), so each thread gets every
     T-th row (balanced over the image), with neighbouring tiles, which share the
     blocks of the downsampled levels, one after another."""
     return np.concatenate([np.arange(c, n_rows, threads) for c in range(threads)]).astype(np.int64)
 
 
-@njit(parallel=True, **_JIT)
 def refocus(image, band, codes, disp, n, focus, K, dof, radii, n_levels, slots, soff, ntx, data, scales, lh, lw,
             band_i, band_w, front, below, eps, behind_ramp, min_cover, cover_ramp, steps, rows, out):
     """Per pixel: own band at its own radius over the background fill, the bands in
@@ -172,15 +171,23 @@ def refocus(image, band, codes, disp, n, focus, K, dof, radii, n_levels, slots, 
     ``focus``, ``K``, ``dof``: float32; per band k: level pair (band_i, band_w) of its
     radius, ``front`` (see :func:`front_tiles`), below (nearest non-empty band
     behind, -1: none); ``codes``: outline splits. Writes linear RGB into ``out`` (h, w, 3)."""
+    run_chunks(_refocus_tiles, front.size, image, band, codes, disp, n, focus, K, dof, radii, n_levels, slots, soff, ntx,
+               data, scales, lh, lw, band_i, band_w, front, below, eps, behind_ramp, min_cover, cover_ramp, steps, rows, out)
+    return out
+
+
+@njit(_nrt=False, **_JIT)  # no array is made here: no reference counting in the per-pixel loop
+def _refocus_tiles(q0, q1, image, band, codes, disp, n, focus, K, dof, radii, n_levels, slots, soff, ntx, data, scales,
+                   lh, lw, band_i, band_w, front, below, eps, behind_ramp, min_cover, cover_ramp, steps, rows, out):
+    """Tiles q0..q1-1 (in the order ``rows``) of :func:`refocus`."""
     h, w = out.shape[0], out.shape[1]
     L = (slots, soff, ntx, n, data, scales, lh, lw)
     PX = (image, band, codes, steps)
-    one = np.float32(1.0)
-    nty_f, ntx_f = front.shape
-    nt = nty_f * ntx_f
+    one, zero = np.float32(1.0), np.float32(0.0)
+    ntx_f = front.shape[1]
     # Tile-major (a tile's pixels share level blocks in cache), tile rows in the order
     # ``rows`` (see :func:`row_order`).
-    for q in prange(nt):
+    for q in range(q0, q1):
         t = rows[q // ntx_f] * ntx_f + q % ntx_f
         fm = front[t // ntx_f, t % ntx_f]
         yt, xt = (t // ntx_f) * TILE, (t % ntx_f) * TILE
@@ -190,41 +197,53 @@ def refocus(image, band, codes, disp, n, focus, K, dof, radii, n_levels, slots, 
                 diff = abs(disp[y, x] - focus) - dof
                 r = K * (diff if diff > 0 else np.float32(0.0))
                 i, wt = level_weights1(r, radii, n_levels)
-                s = _layer2(L, n_levels, b, i, wt, x, y, PX, True)
-                c0, c1, c2, a = s[0] - s[4], s[1] - s[5], s[2] - s[6], s[3] - s[7]
-                ba = s[7]
-                g = min(max(ba / behind_ramp, np.float32(0.0)), one)
-                if g > 0.0:  # g == 0: no fill (k = 0 below adds exactly nothing)
-                    bd = max(ba, eps)
-                    f0, f1, f2 = s[4] / bd, s[5] / bd, s[6] / bd
-                    nb = below[b]
-                    if nb >= 0:
-                        bg = _layer2(L, n_levels, b - 1, band_i[nb], band_w[nb], x, y, PX, False)
-                        tt = min(max((bg[3] - min_cover) / cover_ramp + np.float32(0.5), np.float32(0.0)), one)
-                        nd = max(bg[3], eps)
-                        f0 = f0 + tt * (bg[0] / nd - f0)
-                        f1 = f1 + tt * (bg[1] / nd - f1)
-                        f2 = f2 + tt * (bg[2] / nd - f2)
-                    k = g * (one - a)
-                    c0, c1, c2 = c0 + k * f0, c1 + k * f1, c2 + k * f2
-                    a = a + k
-                if a > eps:  # normalised: what lies behind the bands in front is opaque
-                    c0, c1, c2, a = c0 / a, c1 / a, c2 / a, one
-                for kb in range(b + 1, n):
-                    if not (fm >> np.uint64(kb)) & np.uint64(1):
-                        continue  # band kb adds nothing here (see front_tiles)
-                    f = _layer2(L, n_levels, kb, band_i[kb], band_w[kb], x, y, PX, True)
-                    fa = f[3] - f[7]
-                    u = one - fa
-                    c0 = c0 * u + (f[0] - f[4])
-                    c1 = c1 * u + (f[1] - f[5])
-                    c2 = c2 * u + (f[2] - f[6])
-                    a = a * u + fa
+                # One _layer2 call site (inlined once, so the kernel compiles in seconds): stage 0
+                # samples the pixel's own band, 1 the fill behind it, 2 each band in front (far to near).
+                stage, j, li, lw_, pair, kb = 0, b, i, wt, True, b
+                c0 = c1 = c2 = a = g = f0 = f1 = f2 = zero
+                while True:
+                    v = _layer2(L, n_levels, j, li, lw_, x, y, PX, pair)
+                    if stage == 0:
+                        c0, c1, c2, a = v[0] - v[4], v[1] - v[5], v[2] - v[6], v[3] - v[7]
+                        g = min(max(v[7] / behind_ramp, zero), one)
+                        if g > 0.0:  # g == 0: no fill (k = 0 below adds exactly nothing)
+                            bd = max(v[7], eps)
+                            f0, f1, f2 = v[4] / bd, v[5] / bd, v[6] / bd
+                            nb = below[b]
+                            if nb >= 0:
+                                stage, j, li, lw_, pair = 1, b - 1, band_i[nb], band_w[nb], False
+                                continue
+                    elif stage == 1:
+                        tt = min(max((v[3] - min_cover) / cover_ramp + np.float32(0.5), zero), one)
+                        nd = max(v[3], eps)
+                        f0 = f0 + tt * (v[0] / nd - f0)
+                        f1 = f1 + tt * (v[1] / nd - f1)
+                        f2 = f2 + tt * (v[2] / nd - f2)
+                    else:
+                        fa = v[3] - v[7]
+                        u = one - fa
+                        c0 = c0 * u + (v[0] - v[4])
+                        c1 = c1 * u + (v[1] - v[5])
+                        c2 = c2 * u + (v[2] - v[6])
+                        a = a * u + fa
+                    if stage < 2:
+                        if g > 0.0:
+                            k = g * (one - a)
+                            c0, c1, c2 = c0 + k * f0, c1 + k * f1, c2 + k * f2
+                            a = a + k
+                        if a > eps:  # normalised: what lies behind the bands in front is opaque
+                            c0, c1, c2, a = c0 / a, c1 / a, c2 / a, one
+                        stage = 2
+                    kb += 1
+                    while kb < n and not (fm >> np.uint64(kb)) & np.uint64(1):
+                        kb += 1  # band kb adds nothing here (see front_tiles)
+                    if kb >= n:
+                        break
+                    j, li, lw_, pair = kb, band_i[kb], band_w[kb], True
                 cd = max(a, eps)
                 out[y, x, 0] = c0 / cd
                 out[y, x, 1] = c1 / cd
                 out[y, x, 2] = c2 / cd
-    return out
 
 
 @njit(**_JIT)
@@ -271,7 +290,6 @@ def _mark(out, i, Y, X):
         out[i - 1, Y, X] = True
 
 
-@njit(parallel=True, **_JIT)
 def full_levels_needed(tile_lo, tile_hi, tile_bands, front, focus, K, dof, radii, n_levels, band_i, below, n_full):
     """Which tiles of the scale-1 levels 1..n_full one render reads (bool (n_full,
     nty, ntx) on the grid of ``tile_lo``): a superset of what :func:`refocus` samples
@@ -281,9 +299,18 @@ def full_levels_needed(tile_lo, tile_hi, tile_bands, front, focus, K, dof, radii
     (``front``: their level pairs). Level i+1 is marked with level i (the pair a
     radius interpolates between)."""
     out = np.zeros((n_full,) + tile_lo.shape, np.bool_)
-    nty_f, ntx_f = front.shape
+    run_chunks(_levels_needed_tiles, front.size, tile_lo, tile_hi, tile_bands, front, focus, K, dof, radii, n_levels,
+               band_i, below, out)
+    return out
+
+
+@njit(**_JIT)
+def _levels_needed_tiles(t0, t1, tile_lo, tile_hi, tile_bands, front, focus, K, dof, radii, n_levels, band_i, below,
+                         out):
+    """Tiles t0..t1-1 (row-major on ``front``'s grid) of :func:`full_levels_needed` into ``out``."""
+    ntx_f = front.shape[1]
     zero = np.float32(0.0)
-    for t in prange(nty_f * ntx_f):
+    for t in range(t0, t1):
         Y, X = t // ntx_f, t % ntx_f
         lo, hi = tile_lo[Y, X], tile_hi[Y, X]
         if lo > hi:
@@ -303,4 +330,3 @@ def full_levels_needed(tile_lo, tile_hi, tile_bands, front, focus, K, dof, radii
             if (fm >> np.uint64(k)) & np.uint64(1):
                 _mark(out, band_i[k], Y, X)
                 _mark(out, band_i[k] + 1, Y, X)
-    return out

@@ -22,7 +22,7 @@ LAYERS = {
     "backends": 2, "baseline": 2,
     # the Renderer interface sits with the backends that implement it; backends.py picks one
     "renderer": 1, "cpu_backend": 1, "gpu_backend": 1, "cpu_kernels": 1, "cpu_refocus": 1,
-    "cpu_pixels": 1,
+    "cpu_pixels": 1, "cpu_jit": 1,
     "xp": 0,
     "pyramid": 0, "aperture": 0, "optics": 0, "constants": 0, "colour": 0, "errors": 0, "imageinfo": 0,
     "images": 0, "video": 0, "depthmap": 0, "resources": 0, "extras": 0, "__init__": 6,

@@ -17,6 +17,10 @@ while each worker's numerics stay single-threaded.
 * :class:`RayPool` -- the same worker code as Ray actors (``num_cpus=1``, or
   ``num_gpus=1`` on the GPU) on a cluster at ``address`` or a local one; inputs
   and outputs must be on paths every node sees.
+
+Before workers start, a CPU batch compiles the CPU kernels once into Numba's cache
+when it lacks them (:func:`warm_cpu_kernels`), so workers on this machine load them
+rather than each compile them; other nodes of a cluster: ``refocus warmup`` in their image.
 """
 
 from __future__ import annotations
@@ -40,6 +44,23 @@ RAY_IN_FLIGHT = 1
 MAX_ATTEMPTS = 2
 #: Jobs a GPU worker takes at a time, to overlap their stages (:func:`~deocused.batch.worker.process_jobs`).
 GPU_CHUNK = 4
+
+
+def warm_cpu_kernels(device: str) -> None:
+    """Compile the CPU kernels here, once, before workers start, when the cache lacks them
+    and the workers will render on the CPU: the workers then load them from the cache
+    instead of each compiling the same kernels at the same time."""
+    if device == "gpu":
+        return
+    if device == "auto":
+        from ..backends import gpu_available
+
+        if gpu_available()[0]:
+            return
+    from .. import cpu_jit
+
+    if cpu_jit.cold_groups(cpu_jit.RENDER_GROUPS):
+        cpu_jit.ensure(*cpu_jit.RENDER_GROUPS)
 
 
 def _chunks(jobs, size: int) -> deque:
@@ -109,6 +130,7 @@ class LocalPool:
                                              initargs=(self.device, self.options, ids, os.getpid()))
 
     def __enter__(self) -> LocalPool:
+        warm_cpu_kernels(self.device)
         # children inherit the environment: cap their thread pools before they import numpy
         self._saved_env = {k: os.environ.get(k) for k in THREAD_ENV}
         os.environ.update(THREAD_ENV)
@@ -220,6 +242,8 @@ class RayPool:
             ray.kill(a)  # free the CPUs (GPUs) of idle actors this batch does not use
         _idle_actors.clear()
         self.actors = idle[:self.workers]
+        if len(self.actors) < self.workers:
+            warm_cpu_kernels(self.device)  # actors on this node's cache load them (other nodes: refocus warmup)
         actor = ray.remote(_Actor).options(num_cpus=0 if gpu else 1, num_gpus=1 if gpu else 0, max_restarts=1,
                                            runtime_env={"env_vars": dict(THREAD_ENV)})
         self.actors += [actor.remote(self.device, self.options, gpu) for _ in range(self.workers - len(self.actors))]

@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import cpu_jit
 from ..errors import RefocusError
 from ..window.frames import Srgb8Encoder, srgb8_to_linear
 from .capture import CaptureEnded, Frame
@@ -245,7 +246,7 @@ class LivePipeline:
     @property
     def status(self) -> str:
         """One line for the HUD: the capture's trouble, else the pipeline's last message."""
-        return getattr(self.capture, "status", "") or self.message
+        return getattr(self.capture, "status", "") or cpu_jit.status() or self.message
 
     # ---------------------------------------------------------------- steps
 

@@ -37,6 +37,7 @@ from enum import Enum
 
 import numpy as np
 
+from .. import cpu_jit
 from ..errors import RefocusError
 from ..window.layout import Rect
 
@@ -125,8 +126,8 @@ class RenderScheduling:
         slot = self.slots[self.index]
         if slot.status == "failed":
             return "no image could be loaded" if all(s.status == "failed" for s in self.slots) else slot.error
-        if slot.status == "depth":
-            return "computing depth..."
+        if (compiling := cpu_jit.status()) or slot.status == "depth":
+            return compiling or "computing depth..."
         if (self._job is not None and self._job.kind is not JobKind.COMPLETE) or (self.wanted is not None
                                                                           and self.wanted != self.shown):
             if self.showing_preview:

@@ -19,6 +19,8 @@ import functools
 import numpy as np
 from numba import njit, prange
 
+from .. import cpu_jit
+
 _Q = 65535.0  # linear light quantised to 16 bits
 
 
@@ -39,6 +41,12 @@ def _encode(lin, code, near, out, exact):
 def _decode(rgb8, table, out):
     for i in prange(rgb8.size):
         out[i] = table[rgb8[i]]
+
+
+cpu_jit.define_group("frames", 2.0, {
+    "window.frames:_encode": "f4[1] u1[1] b1[1] u1[1] b1[1]",
+    "window.frames:_decode": "u1[1] f4[1] f4[1]",
+})
 
 
 @functools.lru_cache(1)
@@ -63,6 +71,7 @@ def srgb8_to_linear(rgb8: np.ndarray) -> np.ndarray:
     """uint8 sRGB (H, W, 3) -> float32 linear light in [0, 1] (a new array)."""
     rgb8 = np.ascontiguousarray(rgb8, np.uint8)
     out = np.empty(rgb8.shape, np.float32)
+    cpu_jit.ensure("frames")
     _decode(rgb8.reshape(-1), _decode_table(), out.reshape(-1))
     return out
 
@@ -83,6 +92,7 @@ class Srgb8Encoder:
             self._exact = np.empty(lin.shape, np.bool_)
         out = np.empty(lin.shape, np.uint8)
         code, near_boundary = _encode_tables()
+        cpu_jit.ensure("frames")
         _encode(lin.reshape(-1), code, near_boundary, out.reshape(-1), self._exact.reshape(-1))
         if self._exact.any():
             from ..colour import linear_to_srgb8
