@@ -199,14 +199,17 @@ def test_result_never_waits_past_its_timeout(tflite):
 
 
 @pytest.mark.skipif(not hasattr(os, "sched_getscheduler"), reason="Linux scheduling policies")
-def test_background_worker_runs_at_idle_priority_and_gives_the_same_depth(tflite):
-    """background=True (live mode on the CPU renderer): the worker process runs under
-    SCHED_IDLE (or nice 19) with half the cores for the network; its depth maps are
-    those of a normal worker."""
+def test_background_worker_runs_at_a_nice_level_and_gives_the_same_depth(tflite):
+    """background=True (live mode on the CPU renderer): the worker process runs at nice
+    BACKGROUND_NICE under the normal policy (not SCHED_IDLE, which starves it on a busy
+    machine), with half the cores for the network; its depth maps are those of a normal worker."""
+    from deocused.depth.priority import BACKGROUND_NICE
+
     img = h.rng_image(48, 64, seed=4)
+    base = os.getpriority(os.PRIO_PROCESS, 0)
     with DepthWorker(model_path=tflite) as normal, DepthWorker(model_path=tflite, background=True) as bg:
         ref, d = normal.infer(img), bg.infer(img)
-        policy = os.sched_getscheduler(bg.pid)
-        assert policy == os.SCHED_IDLE or os.getpriority(os.PRIO_PROCESS, bg.pid) == 19
-        assert os.sched_getscheduler(normal.pid) != os.SCHED_IDLE
+        assert os.sched_getscheduler(bg.pid) == os.SCHED_OTHER
+        assert os.getpriority(os.PRIO_PROCESS, bg.pid) == max(base, BACKGROUND_NICE)
+        assert os.getpriority(os.PRIO_PROCESS, normal.pid) == base
     np.testing.assert_allclose(d, ref, atol=1e-5)

@@ -154,10 +154,11 @@ class DepthWorker:
     1 = nearest, for a float32 sRGB RGB image (H, W, 3) in [0, 1];
     ``submit(image)`` + ``result()`` do the same asynchronously (requests are
     answered in submission order). ``guided=False`` skips edge-aware
-    upsampling (plain bilinear). ``background=True``: the worker runs at the
-    lowest CPU priority with :func:`~deocused.depth.priority.background_threads` threads, so a renderer on
-    the same CPU keeps its frame rate and the depth maps come as the CPU allows
-    (live mode with the CPU renderer).
+    upsampling (plain bilinear). ``background=True``: the worker runs at nice
+    :data:`~deocused.depth.priority.BACKGROUND_NICE` with
+    :func:`~deocused.depth.priority.background_threads` threads, so a renderer on the
+    same CPU keeps most of its frame rate and the depth maps still come on a busy
+    machine (live mode with the CPU renderer).
     """
 
     def __init__(self, model: str | None = None, model_path: str | os.PathLike | None = None, *,
