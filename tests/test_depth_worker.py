@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import conftest_depth as h
 
 from deocused.depth import DepthWorker, DepthWorkerError, estimate_disparity, shutdown
+from deocused.depth.worker import DepthWorkerDied
 from deocused.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,11 +71,18 @@ def test_worker_infers_async_restarts_and_closes(tflite):
         np.testing.assert_allclose(d2, d, atol=1e-6)
         assert w.pid != pid and w.restarts == 1
 
-        # killed with a request in flight: resent to the new worker
+        # killed with a request in flight, again: restarted once only, so now an error that names the
+        # signal; every segment freed, the process reaped; later calls give the same error
+        shm = {n for n in os.listdir("/dev/shm") if n.startswith("psm_")}
         w.submit(img)
-        os.kill(w.pid, signal.SIGKILL)
-        np.testing.assert_allclose(w.result(timeout=120), d, atol=1e-6)
         pid = w.pid
+        os.kill(pid, signal.SIGKILL)
+        with pytest.raises(DepthWorkerDied, match=r"killed by SIGKILL \(signal 9\) again after 1 restart"):
+            w.result(timeout=120)
+        assert w.pid is None and not w._pending
+        assert {n for n in os.listdir("/dev/shm") if n.startswith("psm_")} <= shm
+        with pytest.raises(DepthWorkerDied):
+            w.infer(img)
     finally:
         w.close()
     assert _wait_dead(pid, 5.0), "worker still running after close()"

@@ -8,9 +8,11 @@ sRGB RGB (H, W, 3) in [0, 1] in, float32 disparity (H, W) in [0, 1] out,
 1 = nearest); a pipe carries small control messages.
 
 Errors in the child come back as exceptions in the caller (:class:`InputError`
-for a bad model file, :class:`DepthWorkerError` otherwise). If the child dies,
-the next call restarts it and resends the pending requests (a request that
-kills the worker twice is given up). The child exits when its parent goes
+for a bad model file, :class:`DepthWorkerError` otherwise). If the child dies
+(the out-of-memory killer, a crash in the network), the next call restarts it
+once, with a one-line warning, and resends the pending requests; a second death
+raises :class:`DepthWorkerDied` naming the exit signal or code, frees every
+shared-memory segment and leaves no process behind. The child exits when its parent goes
 away (pipe closed, or parent pid changed) and is a daemon process, so it is
 also terminated at normal interpreter exit.
 """
@@ -37,6 +39,8 @@ from .registry import FALLBACK_INPUT_SIZE, ModelSpec
 log = logging.getLogger("deocused")
 
 START_TIMEOUT_S = 300.0
+#: Restarts of a worker that died before it is given up (DepthWorkerDied).
+MAX_RESTARTS = 1
 _ERROR_CLASSES = {"InputError": InputError, "RefocusError": RefocusError, "DeviceError": DeviceError}
 
 
@@ -46,6 +50,25 @@ class DepthWorkerError(RefocusError):
     def __init__(self, message: str, remote_traceback: str | None = None):
         super().__init__(message)
         self.remote_traceback = remote_traceback
+
+
+class DepthWorkerDied(DepthWorkerError):
+    """The worker process died more often than it may be restarted: no more depth from this worker."""
+
+
+def describe_exit(code: int | None) -> str:
+    """A process exit code as words: "was killed by SIGKILL (signal 9)", "exited with code 1"."""
+    if code is None:
+        return "exited (status unknown)"
+    if code < 0:
+        import signal
+
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = "an unknown signal"
+        return f"was killed by {name} (signal {-code})"
+    return f"exited with code {code}"
 
 
 # ---------------------------------------------------------------- child side
@@ -163,7 +186,7 @@ class DepthWorker:
 
     def __init__(self, model: str | None = None, model_path: str | os.PathLike | None = None, *,
                  guided: bool = True, start_timeout: float = START_TIMEOUT_S, progress: bool = True,
-                 background: bool = False):
+                 background: bool = False, max_restarts: int = MAX_RESTARTS):
         from .download import resolve
 
         self.spec, self.path = resolve(model, model_path, progress=progress)
@@ -175,6 +198,8 @@ class DepthWorker:
         self.gpu = None
         self.last_timing: dict | None = None
         self.restarts = 0
+        self.max_restarts = int(max_restarts)
+        self._died: DepthWorkerDied | None = None  # set when the worker was given up
         self._proc = None
         self._conn = None
         self._pending: collections.deque = collections.deque()
@@ -193,6 +218,8 @@ class DepthWorker:
         with self._lock:
             if self._closed:
                 raise RuntimeError("DepthWorker is closed")
+            if self._died is not None:
+                raise self._died
             if self._proc is not None and self._proc.is_alive():
                 return self
             if self._proc is not None:  # died since the last call: restart, resend what is pending
@@ -268,16 +295,27 @@ class DepthWorker:
         return None
 
     def _restart(self) -> None:
-        code = self._proc.exitcode if self._proc is not None else None
-        log.warning("depth worker died (exit code %s); restarting", code)
+        """The worker died: start it again (at most ``max_restarts`` times) and resend what is pending;
+        past that, free everything and raise :class:`DepthWorkerDied`."""
+        proc = self._proc
+        if proc is not None:
+            proc.join(2.0)  # reaped: no zombie, and the exit code is known
+        how = describe_exit(proc.exitcode if proc is not None else None)
         self._reap()
+        if self.restarts >= self.max_restarts:
+            while self._pending:
+                self._free(self._pending.popleft())
+            again = f" again after {self.restarts} restart{'s' if self.restarts > 1 else ''}" if self.restarts else ""
+            self._died = DepthWorkerDied(f"the depth worker {how}{again}; giving up")
+            raise self._died
         self.restarts += 1
+        log.warning("depth worker %s; restarting it", how)
         self._spawn()
         for req in self._pending:
             self._send(req)
 
     def _send(self, req) -> None:
-        rid, shm_in, shm_out, shape, _ = req
+        rid, shm_in, shm_out, shape = req
         self._conn.send(("infer", rid, shm_in.name, shape, shm_out.name, self.guided))
 
     def _recv(self, timeout: float | None):
@@ -315,7 +353,7 @@ class DepthWorker:
             view[...] = img
             del view
             rid = next(self._ids)
-            req = (rid, shm_in, shm_out, tuple(img.shape), [0])
+            req = (rid, shm_in, shm_out, tuple(img.shape))
             self._pending.append(req)
             try:
                 self._send(req)
@@ -333,14 +371,6 @@ class DepthWorker:
                 try:
                     msg = self._recv(timeout)
                 except _WorkerDied:
-                    req[4][0] += 1
-                    code = self._proc.exitcode if self._proc is not None else None
-                    if req[4][0] >= 2:
-                        self._pending.popleft()
-                        self._free(req)
-                        self._reap()
-                        raise DepthWorkerError(f"depth worker crashed twice on this image "
-                                               f"(last exit code {code})") from None
                     self._restart()
                     continue
                 if msg is None:

@@ -282,6 +282,10 @@ class LivePipeline:
         except TimeoutError:
             raise
         except RefocusError as e:
+            from ..depth.worker import DepthWorkerDied
+
+            if isinstance(e, DepthWorkerDied):  # restarted once already: no more depth maps
+                raise
             self._depth_failures += 1
             self.message = f"depth failed on frame {frame.index}: {e}"
             log.warning("%s", self.message)
