@@ -169,7 +169,7 @@ def test_worker_that_exits_while_loading_reports_its_exit_code(tflite, tmp_path)
             print("ERROR", e, flush=True)
     """))
     r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=120)
-    assert "ERROR depth worker exited while loading" in r.stdout and "(exit code 1)" in r.stdout, r.stdout + r.stderr
+    assert "ERROR depth worker exited with code 1 while loading" in r.stdout, r.stdout + r.stderr
     assert "process object is closed" not in r.stderr
 
 

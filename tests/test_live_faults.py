@@ -14,6 +14,7 @@ from pathlib import Path
 
 import cv2
 import pytest
+from procs import busy_processes, depth_worker_of, shm_names, state, stop, wait_for_growth
 
 from deocused.backends import make_renderer
 from deocused.live.synthetic import moving_scene
@@ -52,77 +53,6 @@ def clip(tmp_path_factory):
     return p
 
 
-def children(pid: int) -> list[int]:
-    """Pids of the live child processes of ``pid`` (from /proc)."""
-    out = []
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open(f"/proc/{d}/stat") as f:
-                    stat = f.read()
-            except OSError:
-                continue
-            fields = stat.rsplit(")", 1)[1].split()
-            if int(fields[1]) == pid:
-                out.append(int(d))
-    return out
-
-
-def cmdline(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def state(pid: int) -> str | None:
-    """The process state letter (R, S, Z...), None when there is no such process."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return None
-
-
-def depth_worker_of(pid: int, other_than=(), timeout: float = 300.0) -> int:
-    """The depth worker (a spawned child that is not the resource tracker) of process ``pid``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for c in children(pid):
-            cl = cmdline(c)
-            if c not in other_than and "spawn_main" in cl and "resource_tracker" not in cl and state(c) != "Z":
-                return c
-        time.sleep(0.1)
-    raise AssertionError(f"no depth worker under pid {pid} within {timeout} s")
-
-
-def wait_for_growth(path: Path, timeout: float = 300.0) -> None:
-    """Until the file at ``path`` grows (frames are being written)."""
-    size = path.stat().st_size if path.exists() else 0
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists() and path.stat().st_size > size:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{path} did not grow within {timeout} s")
-
-
-def shm_names() -> set[str]:
-    return {n for n in os.listdir("/dev/shm") if n.startswith("psm_")}
-
-
-def busy_processes(n: int) -> list[subprocess.Popen]:
-    """``n`` programs that keep a core busy each (a video call, a browser) at our own priority."""
-    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
-
-
-def stop(procs) -> None:
-    for p in procs:
-        p.kill()
-        p.wait()
-
-
 # ---------------------------------------------------------------- load
 
 @pytest.mark.parametrize("pace", ["--every-frame", "--realtime"])
@@ -131,20 +61,21 @@ def test_live_makes_progress_beside_two_busy_processes(tiny_model, clip, tmp_pat
     no progress in 90 s). Every frame (a file, headless): each frame waits for its own depth, so the
     worker runs at the command's own priority. Real time (a camera, or --realtime): frames never wait
     for depth beyond the first FIRST_DEPTH_WAIT_S, the worker (nice 10) still delivers depth maps.
-    Both finish 120 frames well within 90 s."""
+    Both finish 120 frames (the issue's 300-frame target is measured by hand; here a bound that only
+    a starved run misses, also on a slow CI machine)."""
     out = tmp_path / "out.avi"
     busy = busy_processes(2)
     try:
         t0 = time.monotonic()
         r = subprocess.run([sys.executable, "-c", CLI, "live", "--video", str(clip), "--loop", "--headless",
                             "--frames", "120", "--model-path", str(tiny_model), "--device", "cpu", pace,
-                            "-o", str(out)], capture_output=True, text=True, timeout=180, env=_env())
+                            "-o", str(out)], capture_output=True, text=True, timeout=240, env=_env())
         wall = time.monotonic() - t0
     finally:
         stop(busy)
     assert r.returncode == 0, r.stderr[-2000:]
     assert f"wrote {out} (120 frames)" in r.stderr
-    assert wall < 90, f"{wall:.0f} s beside two busy processes"
+    assert wall < 150, f"{wall:.0f} s beside two busy processes"  # starved (SCHED_IDLE): no end at all
     cap = cv2.VideoCapture(str(out))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 120
     cap.release()

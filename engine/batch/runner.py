@@ -26,7 +26,8 @@ def run_batch(jobs, output_dir, *, workers: int | None = None, device: str = "au
     CPU, per GPU on the GPU; for Ray, the cluster's CPUs or GPUs). Without
     ``resume`` or ``overwrite``, existing outputs are an :class:`InputError`
     before anything runs. A failing item is reported on ``out`` (stderr) in one
-    line and the batch goes on.
+    line and the batch goes on, unless its error says every later item would fail
+    too (``stops_run``: the depth worker died again after its restart).
     """
     from .pools import LocalPool, RayPool, default_workers
 
@@ -76,6 +77,9 @@ def run_batch(jobs, output_dir, *, workers: int | None = None, device: str = "au
                     line = f"refocus: error: {entry['input']}: {_strip(entry['error'], entry['input'], paths[entry['input']])}"
                     bar.write(line, file=out) if hasattr(bar, "write") else print(line, file=out)
                 bar.update(1)
+                if result.get("stops_run"):  # nothing later can succeed: stop (--resume does the rest)
+                    log.warning("the batch stopped at this error; run it again with --resume to do the rest")
+                    break
     finally:
         bar.close()
         report.save(final=True)

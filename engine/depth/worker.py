@@ -55,6 +55,8 @@ class DepthWorkerError(RefocusError):
 class DepthWorkerDied(DepthWorkerError):
     """The worker process died more often than it may be restarted: no more depth from this worker."""
 
+    stops_run = True  # a batch stops here (every later item would fail alike)
+
 
 def describe_exit(code: int | None) -> str:
     """A process exit code as words: "was killed by SIGKILL (signal 9)", "exited with code 1"."""
@@ -250,13 +252,12 @@ class DepthWorker:
                     msg = parent_conn.recv()
                 except (EOFError, OSError):
                     code = self._reap()
-                    raise DepthWorkerError(f"depth worker exited while loading {self.path.name} "
-                                           f"(exit code {code})") from None
+                    raise DepthWorkerError(f"depth worker {describe_exit(code)} while loading "
+                                           f"{self.path.name}") from None
                 break
             if not proc.is_alive():
                 code = self._reap()
-                raise DepthWorkerError(f"depth worker exited while loading {self.path.name} "
-                                       f"(exit code {code})")
+                raise DepthWorkerError(f"depth worker {describe_exit(code)} while loading {self.path.name}")
             if time.monotonic() > deadline:
                 self._reap()
                 raise DepthWorkerError(f"depth worker did not load {self.path.name} "
@@ -310,7 +311,13 @@ class DepthWorker:
             raise self._died
         self.restarts += 1
         log.warning("depth worker %s; restarting it", how)
-        self._spawn()
+        try:
+            self._spawn()
+        except RefocusError as e:  # the new worker died too, while loading: give up
+            while self._pending:
+                self._free(self._pending.popleft())
+            self._died = DepthWorkerDied(f"{e} (restarted after it {how.removeprefix('was ')}); giving up")
+            raise self._died from None
         for req in self._pending:
             self._send(req)
 
