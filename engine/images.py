@@ -25,7 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import InputError
+from .errors import DiskFullError, InputError
 from .imageinfo import apply_orientation, exif_orientation, header_size
 
 log = logging.getLogger("deocused")
@@ -306,6 +306,10 @@ def check_output_path(path: str | os.PathLike, *, protect=(), overwrite: bool = 
     return p
 
 
+#: errno values of a full disk: no space, quota exceeded, file size limit (RLIMIT_FSIZE).
+_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to a temporary file next to ``path`` and rename it into
     place: ``path`` is either untouched or complete, and no temporary file is
@@ -320,6 +324,9 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
     except BaseException as e:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(e, OSError) and e.errno in _FULL:
+            raise DiskFullError(f"{_short(p)}: cannot write: {e.strerror or e}; nothing was written "
+                                "(free some space)") from None
         if isinstance(e, OSError):
             raise InputError(f"{_short(p)}: cannot write ({e.strerror or e})") from None
         raise

@@ -95,3 +95,116 @@ def test_batch_depth_worker_killed_restarted_once_then_one_error_and_resume(tiny
     assert redone == {f"p{i:02d}.png" for i in range(n)} - done
     assert all(e["status"] == "ok" for e in report["items"])
     assert len(list(out.glob("p*.png"))) == n
+
+
+# ---------------------------------------------------------------- disk full
+
+FSIZE_LIMIT = 30_000  # bytes: a noisy 160x120 PNG is larger, a flat one and the report are smaller
+
+
+def _limited_fsize():
+    """Child side of Popen: files this process tree writes may not exceed FSIZE_LIMIT bytes (writes
+    past it fail with EFBIG, as on a full disk; Python ignores SIGXFSZ)."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_FSIZE, (FSIZE_LIMIT, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+
+def _photo_set(src: Path, n: int, noisy: set[int]) -> None:
+    """``n`` 160x120 photos with a depth sidecar; those in ``noisy`` encode to large PNGs (~58 KB)."""
+    import numpy as np
+
+    src.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        if i in noisy:
+            img = rng.integers(0, 256, (120, 160, 3), np.uint8)
+        else:  # two flat halves: a PNG of ~1 KB, blurred or not
+            img = np.zeros((120, 160, 3), np.uint8)
+            img[:, :80], img[:, 80:] = (200, 80, 40 + i), (30, 90, 200)
+        cv2.imwrite(str(src / f"p{i:02d}.png"), img)
+        np.save(src / f"p{i:02d}.depth.npy", np.tile(np.linspace(0.1, 0.9, 160, dtype=np.float32), (120, 1)))
+
+
+def _no_temp_files(folder: Path) -> bool:
+    return not [p for p in folder.rglob("*") if ".tmp" in p.name]
+
+
+def test_batch_disk_full_stops_with_one_line_and_resume_redoes_what_is_missing(tmp_path):
+    """A file size limit makes the write of item 3 fail with EFBIG (a full disk): the batch stops there
+    with one `refocus: error:` line naming the file and the cause; no partial or temp file is left; the
+    report is valid JSON and lists items 0-2 done and item 3 failed; `--resume` with space again does
+    exactly the items without an output and leaves the others untouched."""
+    src, out = tmp_path / "in", tmp_path / "out"
+    n = 8
+    _photo_set(src, n, noisy={3})
+    args = [sys.executable, "-c", CLI, "batch", str(src), "-o", str(out), "--workers", "1", "--device", "cpu",
+            "--focus-disparity", "0.2", "--no-progress"]
+    r = subprocess.run(args, capture_output=True, text=True, timeout=600, env=_env(), preexec_fn=_limited_fsize)
+    assert r.returncode == 1, r.stderr[-2000:]
+    errors = [s for s in r.stderr.splitlines() if s.startswith("refocus: error:")]
+    assert len(errors) == 1 and "p03.png" in errors[0] and "File too large" in errors[0], r.stderr
+    assert "Traceback" not in r.stderr
+    assert _no_temp_files(out)
+    written = {p.name for p in out.glob("*.png")}  # the item in flight beside p03 (p04) may finish too
+    assert {"p00.png", "p01.png", "p02.png"} <= written <= {"p00.png", "p01.png", "p02.png", "p04.png"}
+    report = json.loads((out / "batch-report.json").read_text())
+    status = {Path(e["input"]).name: e["status"] for e in report["items"]}
+    assert [status[f"p{i:02d}.png"] for i in range(4)] == ["ok", "ok", "ok", "failed"]
+    before = {p.name: p.stat().st_mtime_ns for p in out.glob("*.png")}
+
+    r = subprocess.run(args + ["--resume"], capture_output=True, text=True, timeout=600, env=_env())
+    assert r.returncode == 0, r.stderr[-2000:]
+    report = json.loads((out / "batch-report.json").read_text())
+    redone = sorted(Path(e["input"]).name for e in report["items"] if not e.get("skipped"))
+    assert redone == sorted({f"p{i:02d}.png" for i in range(n)} - written)
+    assert all(e["status"] == "ok" for e in report["items"]) and len(list(out.glob("*.png"))) == n
+    assert {p: t for p, t in ((q.name, q.stat().st_mtime_ns) for q in out.glob("*.png")) if p in before} == before
+
+
+def test_report_that_cannot_be_saved_keeps_the_previous_one(tmp_path):
+    """Report.save on a full disk (a file size limit smaller than the new report, in a child process):
+    one DiskFullError naming the report, the previous report intact, no temp file."""
+    script = f"""
+import json, resource, sys
+from pathlib import Path
+from deocused.batch.report import Report
+from deocused.errors import DiskFullError
+out = Path({str(tmp_path)!r})
+class J:
+    def __init__(self, k): self.key, self.outputs = k, [str(out / (k + ".png"))]
+    def fingerprint(self): return "f" * 16
+Report(out, [J("a")]).save(final=True)
+old = (out / "batch-report.json").read_text()
+big = Report(out, [J(f"item{{i:04d}}") for i in range(200)])
+resource.setrlimit(resource.RLIMIT_FSIZE, (len(old) + 100, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+try:
+    big.save(final=True)
+except DiskFullError as e:
+    print("ERROR", e)
+assert (out / "batch-report.json").read_text() == old
+json.loads(old)
+"""
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=_env())
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.startswith("ERROR ") and "batch-report.json: cannot write: File too large" in r.stdout
+    assert _no_temp_files(tmp_path)
+
+
+def test_render_disk_full_leaves_no_file(tmp_path):
+    """`refocus render` whose output write fails (file size limit): one error line, exit 2, and neither
+    the output nor a temp file exists; an existing output (with --overwrite) is left as it was."""
+    src = tmp_path / "in"
+    _photo_set(src, 1, noisy={0})
+    out = tmp_path / "out.png"
+    args = [sys.executable, "-c", CLI, "render", str(src / "p00.png"), "--focus-disparity", "0.2", "-o", str(out)]
+    r = subprocess.run(args, capture_output=True, text=True, timeout=300, env=_env(), preexec_fn=_limited_fsize)
+    assert r.returncode == 2, r.stderr
+    errors = [s for s in r.stderr.splitlines() if s.startswith("refocus: error:")]
+    assert len(errors) == 1 and "out.png: cannot write: File too large" in errors[0], r.stderr
+    assert "Traceback" not in r.stderr
+    assert not out.exists() and _no_temp_files(tmp_path)
+    out.write_bytes(b"earlier result")
+    r = subprocess.run(args + ["--overwrite"], capture_output=True, text=True, timeout=300, env=_env(),
+                       preexec_fn=_limited_fsize)
+    assert r.returncode == 2 and out.read_bytes() == b"earlier result" and _no_temp_files(tmp_path)

@@ -27,7 +27,7 @@ def run_batch(jobs, output_dir, *, workers: int | None = None, device: str = "au
     ``resume`` or ``overwrite``, existing outputs are an :class:`InputError`
     before anything runs. A failing item is reported on ``out`` (stderr) in one
     line and the batch goes on, unless its error says every later item would fail
-    too (``stops_run``: the depth worker died again after its restart).
+    too (``stops_run``: the depth worker died again after its restart, the disk is full).
     """
     from .pools import LocalPool, RayPool, default_workers
 
@@ -68,6 +68,7 @@ def run_batch(jobs, output_dir, *, workers: int | None = None, device: str = "au
         pool = LocalPool(min(workers, len(todo)), device, options, gpus)
     paths = {j.key: j.path for j in todo}
     bar = _bar(len(todo), progress, out)
+    stopped = False
     try:
         with pool:
             report.data["summary"]["workers"] = pool.workers
@@ -78,12 +79,26 @@ def run_batch(jobs, output_dir, *, workers: int | None = None, device: str = "au
                     bar.write(line, file=out) if hasattr(bar, "write") else print(line, file=out)
                 bar.update(1)
                 if result.get("stops_run"):  # nothing later can succeed: stop (--resume does the rest)
+                    stopped = True
                     log.warning("the batch stopped at this error; run it again with --resume to do the rest")
                     break
     finally:
         bar.close()
-        report.save(final=True)
+        _final_save(report, stopped)
     return report
+
+
+def _final_save(report, stopped: bool) -> None:
+    """Save the report at the end; after a full disk already stopped the batch (its error line
+    was shown), a report that cannot be saved either is a warning: the previous one stays valid."""
+    from ..errors import DiskFullError
+
+    try:
+        report.save(final=True)
+    except DiskFullError as e:
+        if not stopped:
+            raise
+        log.warning("%s (the report of the previous save is kept)", e)
 
 
 def _strip(error: str, *names: str) -> str:
