@@ -208,3 +208,58 @@ def test_render_disk_full_leaves_no_file(tmp_path):
     r = subprocess.run(args + ["--overwrite"], capture_output=True, text=True, timeout=300, env=_env(),
                        preexec_fn=_limited_fsize)
     assert r.returncode == 2 and out.read_bytes() == b"earlier result" and _no_temp_files(tmp_path)
+
+
+# ---------------------------------------------------------------- two runs at once
+
+def test_second_batch_into_a_folder_in_use_is_refused_and_stale_locks_are_taken_over(tmp_path, capsys):
+    """A batch holds DIR's lock (here: this test process, alive): a second `refocus batch -o DIR` is refused
+    with one error line naming the holder's pid and writes nothing. A lock left by a process that no longer
+    runs is stale: the batch takes it over (a warning), runs, and removes it at the end."""
+    from deocused.batch.lock import LOCK_NAME, folder_lock
+    from deocused.cli import main
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    _photo_set(src, 2, noisy=set())
+    argv = ["batch", str(src), "-o", str(out), "--workers", "1", "--device", "cpu", "--focus-disparity", "0.2",
+            "--no-progress"]
+    with folder_lock(out):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        errors = [s for s in err.splitlines() if s.startswith("refocus: error:")]
+        assert len(errors) == 1 and f"another refocus batch (pid {os.getpid()})" in errors[0], err
+        assert sorted(p.name for p in out.iterdir()) == [LOCK_NAME]
+    assert not (out / LOCK_NAME).exists()
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    (out / LOCK_NAME).write_text(json.dumps({"pid": gone.pid}))
+    assert main(argv) == 0
+    assert "stale lock" in capsys.readouterr().err
+    assert not (out / LOCK_NAME).exists() and sorted(p.name for p in out.glob("*.png")) == ["p00.png", "p01.png"]
+
+
+def test_two_renders_overwriting_one_output_leave_one_complete_file(tmp_path):
+    """Two `refocus render --overwrite` at once into the same file (different focus, so their results
+    differ): both succeed, and the file is exactly one of the two results -- never a mix or a torn
+    write -- with no temp file left."""
+    src = tmp_path / "in"
+    _photo_set(src, 1, noisy={0})
+    out = tmp_path / "out.png"
+    refs = []
+    for focus in ("0.1", "0.9"):
+        ref = tmp_path / f"ref{focus}.png"
+        r = subprocess.run([sys.executable, "-c", CLI, "-q", "render", str(src / "p00.png"), "--focus-disparity",
+                            focus, "-o", str(ref)], capture_output=True, text=True, timeout=300, env=_env())
+        assert r.returncode == 0, r.stderr
+        refs.append(ref.read_bytes())
+    assert refs[0] != refs[1]
+    for _ in range(3):
+        procs = [subprocess.Popen([sys.executable, "-c", CLI, "-q", "render", str(src / "p00.png"),
+                                   "--focus-disparity", focus, "-o", str(out), "--overwrite"],
+                                  stderr=subprocess.PIPE, text=True, env=_env()) for focus in ("0.1", "0.9")]
+        for p in procs:
+            _, err = p.communicate(timeout=300)
+            assert p.returncode == 0, err
+        assert out.read_bytes() in refs
+        assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]

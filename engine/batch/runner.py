@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from ..errors import InputError
+from .lock import folder_lock
 from .report import Report, temp_leftovers
 
 log = logging.getLogger("deocused")
@@ -25,11 +26,12 @@ def run_batch(jobs, output_dir, *, workers: int | None = None, device: str = "au
     ``workers``: worker processes or actors (default: a worker per core on the
     CPU, per GPU on the GPU; for Ray, the cluster's CPUs or GPUs). Without
     ``resume`` or ``overwrite``, existing outputs are an :class:`InputError`
-    before anything runs. A failing item is reported on ``out`` (stderr) in one
+    before anything runs; so is an output folder another live batch holds
+    (:mod:`~deocused.batch.lock`). A failing item is reported on ``out`` (stderr) in one
     line and the batch goes on, unless its error says every later item would fail
     too (``stops_run``: the depth worker died again after its restart, the disk is full).
     """
-    from .pools import LocalPool, RayPool, default_workers
+    from .pools import default_workers
 
     out = out if out is not None else sys.stderr
     out_dir = Path(output_dir)
@@ -39,6 +41,14 @@ def run_batch(jobs, output_dir, *, workers: int | None = None, device: str = "au
     workers = int(workers) if workers is not None else (None if ray else n_default)
     if workers is not None and workers < 1:
         raise InputError(f"--workers must be at least 1, got {workers}")
+    with folder_lock(out_dir):  # one batch per output folder
+        return _run(jobs, out_dir, workers, device, gpus, ray, ray_address, resume, overwrite, progress, out)
+
+
+def _run(jobs, out_dir: Path, workers, device, gpus, ray, ray_address, resume, overwrite, progress, out) -> Report:
+    """:func:`run_batch` once its arguments are checked and the folder is locked."""
+    from .pools import LocalPool, RayPool
+
     options = jobs[0].settings.renderer_options() if jobs else {}
     report = Report(out_dir, jobs, runner="ray" if ray else "local", workers=workers or 0)
     todo = []
