@@ -19,7 +19,7 @@ import traceback
 from pathlib import Path
 
 from . import __version__
-from .errors import InputError, RefocusError
+from .errors import GpuMemoryError, InputError, RefocusError
 from .samples import SAMPLES
 from .settings import RenderSettings, add_render_arguments
 
@@ -121,7 +121,14 @@ def cmd_render(args) -> int:
             raise InputError(f"--focus {x:g},{y:g} is outside the {w}x{h} image (X < {w}, Y < {h})")
     renderer = make_renderer(args.device, **settings.renderer_options())
     t1 = time.perf_counter()
-    result = render_photo(photo, settings, renderer)
+    try:
+        result = render_photo(photo, settings, renderer)
+    except GpuMemoryError as e:
+        if args.device != "auto":  # the GPU was asked for: exit 3 with the memory error
+            raise
+        log.warning("%s; rendering on the CPU instead", str(e).split(";")[0])
+        renderer = make_renderer("cpu", **settings.renderer_options())
+        result = render_photo(photo, settings, renderer)
     t2 = time.perf_counter()
     write_image(out, result, protect=photo.inputs, overwrite=args.overwrite)
     h, w = photo.shape

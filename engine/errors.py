@@ -28,3 +28,7 @@ class DeviceError(RefocusError):
     """The requested compute device is unavailable or ran out of memory."""
 
     exit_code = 3
+
+
+class GpuMemoryError(DeviceError):
+    """The GPU ran out of memory for this image (the renderer has freed what it took)."""
