@@ -73,14 +73,15 @@ def test_worker_infers_async_restarts_and_closes(tflite):
 
         # killed with a request in flight, again: restarted once only, so now an error that names the
         # signal; every segment freed, the process reaped; later calls give the same error
-        shm = {n for n in os.listdir("/dev/shm") if n.startswith("psm_")}
         w.submit(img)
+        segments = {s.name.lstrip("/") for req in w._pending for s in req[1:3]}
+        assert segments <= set(os.listdir("/dev/shm"))
         pid = w.pid
         os.kill(pid, signal.SIGKILL)
         with pytest.raises(DepthWorkerDied, match=r"killed by SIGKILL \(signal 9\) again after 1 restart"):
             w.result(timeout=120)
         assert w.pid is None and not w._pending
-        assert {n for n in os.listdir("/dev/shm") if n.startswith("psm_")} <= shm
+        assert not segments & set(os.listdir("/dev/shm")), "the request's shared memory was not freed"
         with pytest.raises(DepthWorkerDied):
             w.infer(img)
     finally:

@@ -43,7 +43,6 @@ import logging
 import threading
 import time
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -52,6 +51,7 @@ from ..errors import RefocusError
 from ..window.frames import Srgb8Encoder, srgb8_to_linear
 from .capture import CaptureEnded, Frame
 from .temporal import DepthSmoother, FocusSmoother
+from .thread_depth import ThreadDepth
 
 log = logging.getLogger("deocused")
 
@@ -168,42 +168,6 @@ class Stats:
         return (len(t) - 1) / (t[-1] - t[0])
 
 
-class _ThreadDepth:
-    """``depth_fn`` behind the DepthWorker's submit/result interface (one helper thread)."""
-
-    def __init__(self, fn):
-        self.fn = fn
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="refocus-depth")
-        self._pending: deque = deque()
-        self.last_timing = None
-
-    def submit(self, image):
-        self._pending.append(self._pool.submit(self._timed, image))
-
-    def _timed(self, image):
-        t = time.perf_counter()
-        d = self.fn(image)
-        return d, time.perf_counter() - t
-
-    def result(self, timeout=None):
-        import concurrent.futures
-
-        fut = self._pending[0]
-        try:
-            d, s = fut.result(timeout)
-        except concurrent.futures.TimeoutError:  # not the builtin before Python 3.11
-            raise TimeoutError("depth not ready") from None
-        except Exception:
-            self._pending.popleft()
-            raise
-        self._pending.popleft()
-        self.last_timing = {"network_s": s}
-        return d
-
-    def close(self):
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
-
 class LivePipeline:
     """Run capture -> depth -> render -> sinks (see the module docstring).
 
@@ -230,7 +194,7 @@ class LivePipeline:
         self.capture = capture
         self.renderer = renderer
         self._own_depth = depth is None
-        self.depth = depth if depth is not None else _ThreadDepth(depth_fn)
+        self.depth = depth if depth is not None else ThreadDepth(depth_fn)
         self.sinks = list(sinks)
         self.controls = controls or Controls()
         self.depth_filter = DepthSmoother(alpha=depth_alpha, align=depth_smoothing, smooth=depth_smoothing)
