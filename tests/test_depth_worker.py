@@ -73,10 +73,11 @@ def test_worker_infers_async_restarts_and_closes(tflite):
 
         # killed with a request in flight, again: restarted once only, so now an error that names the
         # signal; every segment freed, the process reaped; later calls give the same error
+        pid = w.pid
+        os.kill(pid, signal.SIGSTOP)  # stopped: the request below stays in flight until the kill
         w.submit(img)
         segments = {s.name.lstrip("/") for req in w._pending for s in req[1:3]}
         assert segments <= set(os.listdir("/dev/shm"))
-        pid = w.pid
         os.kill(pid, signal.SIGKILL)
         with pytest.raises(DepthWorkerDied, match=r"killed by SIGKILL \(signal 9\) again after 1 restart"):
             w.result(timeout=120)

@@ -231,7 +231,7 @@ class DepthWorker:
         except RefocusError as e:  # the new worker died too, while loading: give up
             while self._pending:
                 self._free(self._pending.popleft())
-            self._died = DepthWorkerDied(f"{e} (restarted after it {how.removeprefix('was ')}); giving up")
+            self._died = DepthWorkerDied(f"{e}, after a restart (it {how}); giving up")
             raise self._died from None
         for req in self._pending:
             self._send(req)
