@@ -64,10 +64,6 @@ def wait_for_growth(path: Path, timeout: float = 300.0) -> None:
     raise AssertionError(f"{path} did not grow within {timeout} s")
 
 
-def shm_names() -> set[str]:
-    return {n for n in os.listdir("/dev/shm") if n.startswith("psm_")}
-
-
 def busy_processes(n: int) -> list[subprocess.Popen]:
     """``n`` programs that keep a core busy each (a video call, a browser) at our own priority."""
     return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
@@ -77,3 +73,35 @@ def stop(procs) -> None:
     for p in procs:
         p.kill()
         p.wait()
+
+
+_SITECUSTOMIZE = '''
+import os
+_tag = os.environ.get("DEOCUSED_TEST_SHM_TAG")
+if _tag:
+    import secrets
+    from multiprocessing import shared_memory as _sm
+
+    _sm._make_filename = lambda: "/psm_" + _tag + "_" + secrets.token_hex(6)
+'''
+
+
+def shm_tagging(env: dict, folder: Path, tag: str) -> dict:
+    """``env`` for a command whose processes (spawned children too) name the shared-memory segments
+    they create ``psm_TAG_...``, so a test can tell them from other programs' (a ``sitecustomize`` on
+    PYTHONPATH replaces CPython's private name maker). Skips the test when that is not there."""
+    from multiprocessing import shared_memory
+
+    import pytest
+
+    if not hasattr(shared_memory, "_make_filename"):
+        pytest.skip("this Python names shared memory segments differently (no _make_filename)")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sitecustomize.py").write_text(_SITECUSTOMIZE)
+    path = os.pathsep.join(filter(None, [str(folder), env.get("PYTHONPATH")]))
+    return {**env, "PYTHONPATH": path, "DEOCUSED_TEST_SHM_TAG": tag}
+
+
+def tagged_segments(tag: str) -> list[str]:
+    """The /dev/shm segments named by a command run with :func:`shm_tagging` ``tag``."""
+    return sorted(n for n in os.listdir("/dev/shm") if n.startswith(f"psm_{tag}_"))

@@ -6,12 +6,13 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import cv2
 import pytest
-from procs import depth_worker_of, shm_names, state
+from procs import depth_worker_of, shm_tagging, state, tagged_segments
 
 from deocused.live.synthetic import moving_scene
 
@@ -53,15 +54,23 @@ def test_batch_depth_worker_killed_restarted_once_then_one_error_and_resume(tiny
     n = 40
     for i in range(n):
         cv2.imwrite(str(src / f"p{i:02d}.png"), moving_scene(i, 160, 120))
-    shm_before = shm_names()
+    tag = f"b{os.getpid()}"
+    env = shm_tagging(_env(), tmp_path / "shmtag", tag)
+    seen = []
     err_path = tmp_path / "stderr.txt"
     args = [sys.executable, "-c", CLI, "batch", str(src), "-o", str(out), "--workers", "1", "--model-path",
             str(tiny_model), "--device", "cpu", "--no-progress"]
     with open(err_path, "w") as err_file:
-        p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err_file, env=_env())
+        p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err_file, env=env)
         try:
             batch_worker = depth_worker_of(p.pid)  # the pool's worker process ...
             first = depth_worker_of(batch_worker)  # ... and the depth worker it owns
+            def watch():  # the command's own segments show up while an item's depth is computed
+                while p.poll() is None and not any(seen):
+                    seen.append(bool(tagged_segments(tag)))
+                    time.sleep(0.002)
+
+            threading.Thread(target=watch, daemon=True).start()
             _wait_for(lambda: any(out.glob("p*.png")), 300, "the first output")
             os.kill(first, signal.SIGKILL)
             second = depth_worker_of(batch_worker, other_than=(first,))
@@ -79,7 +88,8 @@ def test_batch_depth_worker_killed_restarted_once_then_one_error_and_resume(tiny
     assert "Traceback" not in err
     for pid in (first, second, batch_worker):
         assert state(pid) is None, f"process {pid} left behind"
-    assert shm_names() <= shm_before, "shared memory left in /dev/shm"
+    assert any(seen), "the batch's segments cannot be told apart (tagging failed)"
+    assert not tagged_segments(tag), "shared memory left in /dev/shm"
     report = json.loads((out / "batch-report.json").read_text())
     status = {Path(e["input"]).name: e["status"] for e in report["items"]}
     done = {k for k, v in status.items() if v == "ok"}

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import cv2
 import pytest
-from procs import busy_processes, depth_worker_of, shm_names, state, stop, wait_for_growth
+from procs import busy_processes, depth_worker_of, shm_tagging, state, stop, tagged_segments, wait_for_growth
 
 from deocused.backends import make_renderer
 from deocused.live.synthetic import moving_scene
@@ -89,14 +89,19 @@ def test_live_depth_worker_killed_is_restarted_once_then_one_error_line(tiny_mod
     and one `refocus: error:` line naming the signal, no traceback, no process and no /dev/shm segment
     left behind, and the output so far is a finalised, readable video."""
     out = tmp_path / "out.avi"
-    shm_before = shm_names()
+    tag = f"l{os.getpid()}"
+    env = shm_tagging(_env(), tmp_path / "shmtag", tag)
     err_file = open(tmp_path / "stderr.txt", "w")  # a file, not a pipe nobody reads while it runs
     p = subprocess.Popen([sys.executable, "-c", CLI, "live", "--video", str(clip), "--loop", "--headless",
                           "--frames", "1000000", "--model-path", str(tiny_model), "--device", "cpu",
-                          "-o", str(out)], stdout=subprocess.DEVNULL, stderr=err_file, text=True, env=_env())
+                          "-o", str(out)], stdout=subprocess.DEVNULL, stderr=err_file, text=True, env=env)
     try:
         first = depth_worker_of(p.pid)
         wait_for_growth(out)  # frames flowing
+        deadline = time.monotonic() + 30
+        while not tagged_segments(tag) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert tagged_segments(tag), "the command's segments cannot be told apart (tagging failed)"
         os.kill(first, signal.SIGKILL)
         second = depth_worker_of(p.pid, other_than=(first,))
         assert state(first) is None, "the killed worker was not reaped (zombie)"
@@ -119,7 +124,7 @@ def test_live_depth_worker_killed_is_restarted_once_then_one_error_line(tiny_mod
     assert "Traceback" not in err
     for pid in (first, second):
         assert state(pid) is None, f"process {pid} left behind"
-    assert shm_names() <= shm_before, "shared memory left in /dev/shm"
+    assert not tagged_segments(tag), "shared memory left in /dev/shm"
     cap = cv2.VideoCapture(str(out))
     ok, frame = cap.read()
     assert ok and frame.shape == (H, W, 3) and cap.get(cv2.CAP_PROP_FRAME_COUNT) > 10
