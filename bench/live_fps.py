@@ -166,7 +166,7 @@ def main() -> int:
                               "computes the next one, so latency ~ render + the wait for the pipeline; the depth "
                               "shown is up to depth + render old",
         "depth_maps_per_s": "new depth maps the frames were rendered with, per second: the depth worker runs in "
-                            "the background (SCHED_IDLE, half the cores), on the CPU time rendering leaves",
+                            "the background (nice 10, half the cores), mostly on the CPU time rendering leaves",
         "note": "the standin network is randomly initialised (no real weights here): its depth maps are "
                 "meaningless, only its cost is real. Both processes share the CPU cores.",
         "results": results,

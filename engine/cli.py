@@ -19,7 +19,7 @@ import traceback
 from pathlib import Path
 
 from . import __version__
-from .errors import InputError, RefocusError
+from .errors import GpuMemoryError, InputError, RefocusError
 from .samples import SAMPLES
 from .settings import RenderSettings, add_output_arguments, add_render_arguments, output_bits
 
@@ -124,7 +124,15 @@ def cmd_render(args) -> int:
         if not (x < w and y < h):
             raise InputError(f"--focus {x:g},{y:g} is outside the {w}x{h} image (X < {w}, Y < {h})")
     t1 = time.perf_counter()
-    result = render_photo(photo, settings, renderer, bit_depth=output_bits(args.bit_depth, photo.meta, out))
+    bits = output_bits(args.bit_depth, photo.meta, out)
+    try:
+        result = render_photo(photo, settings, renderer, bit_depth=bits)
+    except GpuMemoryError as e:
+        if args.device != "auto":  # the GPU was asked for: exit 3 with the memory error
+            raise
+        log.warning("%s; rendering on the CPU instead", str(e).split(";")[0])
+        renderer = make_renderer("cpu", **settings.renderer_options())
+        result = render_photo(photo, settings, renderer, bit_depth=bits)
     t2 = time.perf_counter()
     meta = photo.meta.stripped() if photo.meta and args.strip_metadata else photo.meta
     write_image(out, result, protect=photo.inputs, overwrite=args.overwrite, meta=meta, quality=args.quality)

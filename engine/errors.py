@@ -17,7 +17,18 @@ class InputError(RefocusError):
     """An input file (image, depth map, model) is missing, unreadable or malformed."""
 
 
+class DiskFullError(RefocusError):
+    """An output could not be written: no space left on the disk, or the file size limit reached.
+    Every later write would fail alike, so a batch stops at it (``stops_run``)."""
+
+    stops_run = True
+
+
 class DeviceError(RefocusError):
     """The requested compute device is unavailable or ran out of memory."""
 
     exit_code = 3
+
+
+class GpuMemoryError(DeviceError):
+    """The GPU ran out of memory for this image (the renderer has freed what it took)."""

@@ -48,7 +48,7 @@ from .constants import (
     OUTLINE_MAX_SHARE,
     OUTLINE_STEPS,
 )
-from .errors import DeviceError, InputError
+from .errors import DeviceError, GpuMemoryError, InputError
 from .optics import coc_radius
 from .pyramid import (
     DEFAULT_BANDS,
@@ -246,7 +246,7 @@ class GpuRenderer(Renderer):
         return {k if isinstance(k, str) else f"{k[0]}{k[1]}": v.data.ptr for k, v in self._buf.items()}
 
     # -- errors --------------------------------------------------------------------------
-    def _oom(self, h: int, w: int) -> DeviceError:
+    def _oom(self, h: int, w: int) -> GpuMemoryError:
         self._release()
         try:
             need = self.bytes_needed(h, w) / 2**30
@@ -254,7 +254,7 @@ class GpuRenderer(Renderer):
             detail = f" (needs about {need:.1f} GiB, {total / 2**30:.0f} GiB on the GPU)"
         except Exception:
             detail = ""
-        return DeviceError(f"GPU out of memory for the {w}x{h} image{detail}; "
+        return GpuMemoryError(f"GPU out of memory for the {w}x{h} image{detail}; "
                            "use a smaller image or --device cpu")
 
     # -- prepare -------------------------------------------------------------------------
@@ -278,9 +278,13 @@ class GpuRenderer(Renderer):
             self.shape = None
             raise
         except Exception as e:
-            if _is_oom(e):
-                raise self._oom(h, w) from None
-            raise
+            if not _is_oom(e):
+                raise
+            oom = True  # raised below, outside this block: the error must not keep the
+        else:           # failed allocation's traceback (and the buffers in its frames) alive
+            oom = False
+        if oom:
+            raise self._oom(h, w)
 
     def _device_input(self, a, target, shape):
         """``a`` as a C-contiguous float32 device array (uploaded into ``target`` if host)."""
@@ -388,10 +392,10 @@ class GpuRenderer(Renderer):
         try:
             return self._render(float(focus_disparity), float(max_blur), float(dof))
         except Exception as e:
-            if _is_oom(e):
-                h, w = self.shape
-                raise self._oom(h, w) from None
-            raise
+            if not _is_oom(e):
+                raise
+        h, w = self.shape  # out of memory: raised outside the except block (see prepare)
+        raise self._oom(h, w)
 
     def _render(self, focus: float, K: float, dof: float):
         h, w = self.shape

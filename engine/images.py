@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from .camera_raw import RAW_EXTENSIONS, decode_camera_raw, is_camera_raw
-from .errors import InputError
+from .errors import DiskFullError, InputError
 from .heif import decode_heif, is_heif
 from .imageinfo import _jpeg_segments, apply_orientation, exif_orientation, header_size
 
@@ -330,6 +330,10 @@ def check_output_path(path: str | os.PathLike, *, protect=(), overwrite: bool = 
     return p
 
 
+#: errno values of a full disk: no space, quota exceeded, file size limit (RLIMIT_FSIZE).
+_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to a temporary file next to ``path`` and rename it into
     place: ``path`` is either untouched or complete, and no temporary file is
@@ -344,6 +348,9 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
     except BaseException as e:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(e, OSError) and e.errno in _FULL:
+            raise DiskFullError(f"{_short(p)}: cannot write: {e.strerror or e}; nothing was written "
+                                "(free some space)") from None
         if isinstance(e, OSError):
             raise InputError(f"{_short(p)}: cannot write ({e.strerror or e})") from None
         raise

@@ -91,3 +91,62 @@ def test_ray_splits_a_clip_into_parts_like_the_local_pool(ray_session, tmp_path)
     assert read_pts(out) == read_pts(src) and audio_packets(out) == audio_packets(src)
     for a, b in zip(video_frames(tmp_path / "local" / "clip.mp4"), video_frames(out), strict=True):
         assert np.array_equal(a, b)
+
+
+def _actor_running_an_item() -> int | None:
+    """Pid of a Ray actor process that is running a batch item now (its title is ``ray::_Actor.run``)."""
+    import os
+
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/cmdline", "rb") as f:
+                    if f.read().startswith(b"ray::_Actor.run"):
+                        return int(d)
+            except OSError:
+                continue
+    return None
+
+
+@pytest.mark.slow
+def test_ray_actor_killed_mid_batch_retries_its_item_on_another_actor(ray_session, tmp_path):
+    """SIGKILL to a Ray actor while it processes an item: the item is retried once on another actor, the
+    batch succeeds, the report says which item was retried (attempts 2) and why, and every output is
+    byte for byte that of an uninterrupted local run."""
+    import os
+    import signal
+    import threading
+    import time
+
+    src = tmp_path / "in"
+    n = 10
+    for i in range(n):
+        write_photo(src / f"p{i}.png", i, w=480, h=320)
+    local, remote = tmp_path / "local", tmp_path / "ray"
+    flags = ("--focus-disparity", "0.4")
+    assert batch(src, "-o", local, "-j", "1", *flags) == 0
+    killed = []
+
+    def kill_one():
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and not killed:
+            pid = _actor_running_an_item() if any(remote.glob("p*.png")) else None
+            if pid is not None:
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+            time.sleep(0.02)
+
+    killer = threading.Thread(target=kill_one, daemon=True)
+    killer.start()
+    rc = batch(src, "-o", remote, "--ray", "-j", "2", *flags)
+    killer.join(5)
+    assert killed, "no actor was caught running an item"
+    assert rc == 0
+    report = json.loads((remote / "batch-report.json").read_text())
+    retried = [e for e in report["items"] if e.get("attempts") == 2]
+    # the item in flight, and possibly the next one sent to the same actor before Ray restarted it
+    assert 1 <= len(retried) <= 2, report["items"]
+    assert all("Ray worker died" in e["retried_because"] for e in retried)
+    assert all(e["status"] == "ok" for e in report["items"])
+    for i in range(n):
+        assert (remote / f"p{i}.png").read_bytes() == (local / f"p{i}.png").read_bytes(), i

@@ -330,3 +330,101 @@ def test_make_renderer_gpu(cupy_device):
 
     assert isinstance(make_renderer("gpu"), GpuRenderer)
     assert isinstance(make_renderer("auto"), GpuRenderer)
+
+
+@pytest.mark.gpu
+def test_out_of_memory_half_way_frees_what_the_renderer_took(cupy_device):
+    """The GPU fills up half way through a render's allocations (all of them happen in prepare(); render()
+    allocates nothing): a GpuMemoryError (exit code 3, names the image and --device cpu), every buffer
+    allocated for the image before the failure is freed (the renderer's small constant tables stay, as
+    they do between images), and the same renderer works again once memory is back."""
+    import gc
+    import weakref
+
+    cp = cupy_device
+    from deocused.errors import GpuMemoryError
+    from deocused.gpu_backend import GpuRenderer
+
+    img, disp = _scene(64, 96, seed=5)
+    base = cp.cuda.get_allocator()
+    sizes, refs = [], []
+
+    def counting(size):
+        sizes.append(size)
+        mem = base(size)
+        refs.append(weakref.ref(mem))
+        return mem
+
+    r0 = GpuRenderer()
+    cp.cuda.set_allocator(counting)
+    try:
+        r0.prepare(img, disp)
+    finally:
+        cp.cuda.set_allocator(base)
+    r0._release()  # what a renderer keeps without an image: its small constant tables
+    gc.collect()
+    kept = [i for i, ref in enumerate(refs) if ref() is not None]
+    assert len(sizes) >= 4 and len(kept) < len(sizes) // 2
+    taken = []
+
+    def fills_up(size):
+        if len(taken) >= len(sizes) // 2:
+            raise cp.cuda.memory.OutOfMemoryError(size, sum(sizes[:len(taken)]))
+        mem = base(size)
+        taken.append((size, weakref.ref(mem)))
+        return mem
+
+    r = GpuRenderer()
+    cp.cuda.set_allocator(fills_up)
+    try:
+        with pytest.raises(GpuMemoryError, match="GPU out of memory for the 96x64 image.*--device cpu") as ei:
+            r.prepare(img, disp)
+    finally:
+        cp.cuda.set_allocator(base)
+    assert ei.value.exit_code == 3 and ei.value.__context__ is None  # no traceback holding the buffers
+    del ei
+    gc.collect()
+    assert len(taken) == len(sizes) // 2
+    alive = sum(size for size, ref in taken if ref() is not None)
+    # no buffer of the image's size survives (a stream's pending copy of a small table may, until it syncs)
+    assert alive - sum(sizes[i] for i in kept) < 96 * 64 * 4, "the image's buffers were not freed"
+    r.prepare(img, disp)
+    assert r.to_host(r.render(0.1, 30.0)).shape == (64, 96, 3)
+
+
+@pytest.mark.gpu
+def test_render_command_out_of_gpu_memory_retries_on_the_cpu_or_exits_3(cupy_device, tmp_path, capsys):
+    """`refocus render` when every GPU allocation fails: with --device auto it says so in one line and
+    renders on the CPU (the file is byte for byte the --device cpu result); with --device gpu it stops
+    with one `refocus: error:` line about GPU memory and exit code 3, writing nothing."""
+    import cv2
+
+    cp = cupy_device
+    from deocused.cli import main
+
+    img, disp = _scene(64, 96, seed=6)
+    src, dpath = tmp_path / "in.png", tmp_path / "in.depth.npy"
+    cv2.imwrite(str(src), np.rint(np.clip(img, 0, 1) ** (1 / 2.2) * 255).astype(np.uint8)[:, :, ::-1])
+    np.save(dpath, disp)
+    common = [str(src), "--depth", str(dpath), "--focus-disparity", "0.3", "--max-blur", "12"]
+    assert main(["-q", "render", *common, "-o", str(tmp_path / "cpu.png"), "--device", "cpu"]) == 0
+    capsys.readouterr()
+
+    def failing_malloc(size):
+        raise cp.cuda.memory.OutOfMemoryError(size, 0)
+
+    old = cp.cuda.get_allocator()
+    cp.cuda.set_allocator(failing_malloc)
+    try:
+        assert main(["render", *common, "-o", str(tmp_path / "auto.png"), "--device", "auto"]) == 0
+        err = capsys.readouterr().err
+        assert main(["render", *common, "-o", str(tmp_path / "gpu.png"), "--device", "gpu"]) == 3
+        err_gpu = capsys.readouterr().err
+    finally:
+        cp.cuda.set_allocator(old)
+    notice = [s for s in err.splitlines() if "GPU out of memory" in s]
+    assert len(notice) == 1 and notice[0].endswith("rendering on the CPU instead"), err
+    assert (tmp_path / "auto.png").read_bytes() == (tmp_path / "cpu.png").read_bytes()
+    errors = [s for s in err_gpu.splitlines() if s.startswith("refocus: error:")]
+    assert len(errors) == 1 and "GPU out of memory" in errors[0] and "Traceback" not in err_gpu, err_gpu
+    assert not (tmp_path / "gpu.png").exists()

@@ -262,24 +262,44 @@ class RayPool:
         self.actors = []
 
     def imap(self, jobs):
+        """Results as they come; an item whose actor died under it is retried once on another actor
+        (its result then says ``attempts: 2`` and why), then reported as failed."""
         import ray
         from ray.exceptions import RayActorError
 
-        todo = _chunks(jobs, GPU_CHUNK if self.device == "gpu" else 1)
+        todo = deque((c, 1, None, None) for c in _chunks(jobs, GPU_CHUNK if self.device == "gpu" else 1))
         running: dict = {}
         load = dict.fromkeys(range(len(self.actors)), 0)
         while todo or running:
             for i, n in load.items():
-                if todo and n < RAY_IN_FLIGHT:
-                    chunk = todo.popleft()
-                    running[self.actors[i].run.remote(chunk)] = (chunk, i)
-                    load[i] += 1
+                if n < RAY_IN_FLIGHT:
+                    entry = self._next_for(todo, i)
+                    if entry is not None:
+                        running[self.actors[i].run.remote(entry[0])] = (*entry[:2], i, entry[3])
+                        load[i] += 1
             done, _ = ray.wait(list(running), num_returns=1)
             for ref in done:
-                chunk, i = running.pop(ref)
+                chunk, attempt, i, why = running.pop(ref)
                 load[i] -= 1
                 try:
-                    yield from ray.get(ref)
+                    results = ray.get(ref)
                 except RayActorError as e:
-                    for job in chunk:
-                        yield _died(job, f"the Ray worker died while processing this item ({type(e).__name__})")
+                    why = f"the Ray worker died while processing this item ({type(e).__name__})"
+                    if attempt < MAX_ATTEMPTS:
+                        log.warning("a Ray worker died; retrying its item on another worker")
+                        todo.appendleft((chunk, attempt + 1, i, why))
+                        continue
+                    results = [_died(job, why) for job in chunk]
+                for r in results:
+                    if attempt > 1:
+                        r.update(attempts=attempt, retried_because=why)
+                    yield r
+
+    def _next_for(self, todo: deque, actor: int):
+        """The first chunk in ``todo`` that actor ``actor`` may take (not a retry of its own failure,
+        unless it is the only actor), removed from ``todo``; None when there is none."""
+        for k, entry in enumerate(todo):
+            if entry[2] != actor or len(self.actors) == 1:
+                del todo[k]
+                return entry
+        return None

@@ -90,7 +90,7 @@ class Report:
     def record(self, result: dict) -> dict:
         """Record a worker's result; returns the report entry."""
         entry = self.data["items"][self.index[result["key"]]]
-        entry.update({k: v for k, v in result.items() if k != "key"})
+        entry.update({k: v for k, v in result.items() if k not in ("key", "stops_run")})
         entry["timings"] = {k: round(v, 4) for k, v in result.get("timings", {}).items()}
         self.save()
         return entry
@@ -117,7 +117,7 @@ class Report:
                                     items_per_s=round((c["ok"] + c["failed"]) / elapsed, 4) if elapsed > 0 else None)
         if final:
             self.data["finished"] = _now()
+        from ..images import write_bytes_atomic
+
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.tmp{os.getpid()}")
-        tmp.write_text(json.dumps(self.data, indent=1))
-        os.replace(tmp, self.path)
+        write_bytes_atomic(self.path, json.dumps(self.data, indent=1).encode())  # a full disk: the old one stays

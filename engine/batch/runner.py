@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from ..errors import InputError
+from .lock import folder_lock
 from .report import Report, temp_leftovers
 
 log = logging.getLogger("deocused")
@@ -25,10 +26,12 @@ def run_batch(jobs, output_dir, *, workers: int | None = None, device: str = "au
     ``workers``: worker processes or actors (default: a worker per core on the
     CPU, per GPU on the GPU; for Ray, the cluster's CPUs or GPUs). Without
     ``resume`` or ``overwrite``, existing outputs are an :class:`InputError`
-    before anything runs. A failing item is reported on ``out`` (stderr) in one
-    line and the batch goes on.
+    before anything runs; so is an output folder another live batch holds
+    (:mod:`~deocused.batch.lock`). A failing item is reported on ``out`` (stderr) in one
+    line and the batch goes on, unless its error says every later item would fail
+    too (``stops_run``: the depth worker died again after its restart, the disk is full).
     """
-    from .pools import LocalPool, RayPool, default_workers
+    from .pools import default_workers
 
     out = out if out is not None else sys.stderr
     out_dir = Path(output_dir)
@@ -38,6 +41,14 @@ def run_batch(jobs, output_dir, *, workers: int | None = None, device: str = "au
     workers = int(workers) if workers is not None else (None if ray else n_default)
     if workers is not None and workers < 1:
         raise InputError(f"--workers must be at least 1, got {workers}")
+    with folder_lock(out_dir):  # one batch per output folder
+        return _run(jobs, out_dir, workers, device, gpus, ray, ray_address, resume, overwrite, progress, out)
+
+
+def _run(jobs, out_dir: Path, workers, device, gpus, ray, ray_address, resume, overwrite, progress, out) -> Report:
+    """:func:`run_batch` once its arguments are checked and the folder is locked."""
+    from .pools import LocalPool, RayPool
+
     options = jobs[0].settings.renderer_options() if jobs else {}
     report = Report(out_dir, jobs, runner="ray" if ray else "local", workers=workers or 0)
     todo = []
@@ -67,6 +78,7 @@ def run_batch(jobs, output_dir, *, workers: int | None = None, device: str = "au
         pool = LocalPool(min(workers, len(todo)), device, options, gpus)
     paths = {j.key: j.path for j in todo}
     bar = _bar(len(todo), progress, out)
+    stopped = False
     try:
         with pool:
             report.data["summary"]["workers"] = pool.workers
@@ -76,10 +88,27 @@ def run_batch(jobs, output_dir, *, workers: int | None = None, device: str = "au
                     line = f"refocus: error: {entry['input']}: {_strip(entry['error'], entry['input'], paths[entry['input']])}"
                     bar.write(line, file=out) if hasattr(bar, "write") else print(line, file=out)
                 bar.update(1)
+                if result.get("stops_run"):  # nothing later can succeed: stop (--resume does the rest)
+                    stopped = True
+                    log.warning("the batch stopped at this error; run it again with --resume to do the rest")
+                    break
     finally:
         bar.close()
-        report.save(final=True)
+        _final_save(report, stopped)
     return report
+
+
+def _final_save(report, stopped: bool) -> None:
+    """Save the report at the end; after a full disk already stopped the batch (its error line
+    was shown), a report that cannot be saved either is a warning: the previous one stays valid."""
+    from ..errors import DiskFullError
+
+    try:
+        report.save(final=True)
+    except DiskFullError as e:
+        if not stopped:
+            raise
+        log.warning("%s (the report of the previous save is kept)", e)
 
 
 def _strip(error: str, *names: str) -> str:

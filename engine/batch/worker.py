@@ -85,6 +85,8 @@ def _guarded(result: dict, fn, *args):
         return fn(*args)
     except RefocusError as e:
         result.update(status="failed", error=str(e))
+        if getattr(e, "stops_run", False):  # e.g. the depth worker died twice: later items would fail alike
+            result["stops_run"] = True
     except MemoryError:
         result.update(status="failed", error="out of memory")
     except Exception as e:  # a bug or a library error: still one line, with the traceback kept in the report

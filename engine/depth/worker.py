@@ -8,9 +8,11 @@ sRGB RGB (H, W, 3) in [0, 1] in, float32 disparity (H, W) in [0, 1] out,
 1 = nearest); a pipe carries small control messages.
 
 Errors in the child come back as exceptions in the caller (:class:`InputError`
-for a bad model file, :class:`DepthWorkerError` otherwise). If the child dies,
-the next call restarts it and resends the pending requests (a request that
-kills the worker twice is given up). The child exits when its parent goes
+for a bad model file, :class:`DepthWorkerError` otherwise). If the child dies
+(the out-of-memory killer, a crash in the network), the next call restarts it
+once, with a one-line warning, and resends the pending requests; a second death
+raises :class:`DepthWorkerDied` naming the exit signal or code, frees every
+shared-memory segment and leaves no process behind. The child exits when its parent goes
 away (pipe closed, or parent pid changed) and is a daemon process, so it is
 also terminated at normal interpreter exit.
 """
@@ -24,19 +26,19 @@ import multiprocessing as mp
 import os
 import threading
 import time
-import traceback
-from multiprocessing import resource_tracker, shared_memory
+from multiprocessing import shared_memory
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import DeviceError, InputError, RefocusError
-from .priority import background_threads, lower_priority
-from .registry import FALLBACK_INPUT_SIZE, ModelSpec
+from .child import worker_main
 
 log = logging.getLogger("deocused")
 
 START_TIMEOUT_S = 300.0
+#: Restarts of a worker that died before it is given up (DepthWorkerDied).
+MAX_RESTARTS = 1
 _ERROR_CLASSES = {"InputError": InputError, "RefocusError": RefocusError, "DeviceError": DeviceError}
 
 
@@ -48,87 +50,25 @@ class DepthWorkerError(RefocusError):
         self.remote_traceback = remote_traceback
 
 
-# ---------------------------------------------------------------- child side
+class DepthWorkerDied(DepthWorkerError):
+    """The worker process died more often than it may be restarted: no more depth from this worker."""
 
-def _attach(name: str) -> shared_memory.SharedMemory:
-    """Attach to the parent's segment without registering it with the resource
-    tracker (the parent owns and unlinks it; Python < 3.13 has no track=False)."""
-    orig = resource_tracker.register
-    resource_tracker.register = lambda *a, **k: None
-    try:
-        return shared_memory.SharedMemory(name=name)
-    finally:
-        resource_tracker.register = orig
+    stops_run = True  # a batch stops here (every later item would fail alike)
 
 
-def _pack(e: BaseException) -> tuple[str, str, str]:
-    msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    return type(e).__name__, msg, traceback.format_exc()
+def describe_exit(code: int | None) -> str:
+    """A process exit code as words: "was killed by SIGKILL (signal 9)", "exited with code 1"."""
+    if code is None:
+        return "exited (status unknown)"
+    if code < 0:
+        import signal
 
-
-def _watch_parent(parent_pid: int) -> None:
-    while True:
-        if os.getppid() != parent_pid:
-            os._exit(0)
-        time.sleep(0.5)
-
-
-def _worker_main(conn, spec_dict: dict, model_path: str, parent_pid: int, background: bool = False) -> None:
-    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True, name="parent-watch").start()
-    spec = ModelSpec(**spec_dict)
-    if background:
-        lower_priority()
-    try:
-        from . import loaders  # imports TensorFlow: only ever in this process
-        from .processing import postprocess, preprocess
-
-        runner = loaders.load(model_path, spec, threads=background_threads() if background else None)
-        size = tuple(spec.input_size or runner.input_hw or FALLBACK_INPUT_SIZE)
-        conn.send(("ready", runner.description, size, loaders.gpu_available()))
-    except BaseException as e:
         try:
-            conn.send(("error", None, _pack(e)))
-        except OSError:
-            pass
-        return
-    while True:
-        try:
-            msg = conn.recv()
-        except (EOFError, OSError):
-            break  # parent gone
-        if msg[0] == "stop":
-            break
-        _, rid, in_name, shape, out_name, guided = msg
-        shm_in = shm_out = None
-        try:
-            t0 = time.perf_counter()
-            shm_in = _attach(in_name)
-            img = np.ndarray(shape, np.float32, buffer=shm_in.buf)
-            x = preprocess(img, spec, size)
-            t1 = time.perf_counter()
-            raw = runner(x)
-            t2 = time.perf_counter()
-            d = postprocess(raw, spec, img, guided=guided)
-            del img
-            shm_out = _attach(out_name)
-            out = np.ndarray(shape[:2], np.float32, buffer=shm_out.buf)
-            out[...] = d
-            del out
-            t3 = time.perf_counter()
-            reply = ("ok", rid, {"preprocess_s": t1 - t0, "network_s": t2 - t1, "postprocess_s": t3 - t2})
-        except Exception as e:
-            reply = ("error", rid, _pack(e))
-        finally:
-            for s in (shm_in, shm_out):
-                if s is not None:
-                    try:
-                        s.close()
-                    except BufferError:
-                        pass
-        try:
-            conn.send(reply)
-        except OSError:
-            break
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = "an unknown signal"
+        return f"was killed by {name} (signal {-code})"
+    return f"exited with code {code}"
 
 
 # ---------------------------------------------------------------- parent side
@@ -154,15 +94,16 @@ class DepthWorker:
     1 = nearest, for a float32 sRGB RGB image (H, W, 3) in [0, 1];
     ``submit(image)`` + ``result()`` do the same asynchronously (requests are
     answered in submission order). ``guided=False`` skips edge-aware
-    upsampling (plain bilinear). ``background=True``: the worker runs at the
-    lowest CPU priority with :func:`~deocused.depth.priority.background_threads` threads, so a renderer on
-    the same CPU keeps its frame rate and the depth maps come as the CPU allows
-    (live mode with the CPU renderer).
+    upsampling (plain bilinear). ``background=True``: the worker runs at nice
+    :data:`~deocused.depth.priority.BACKGROUND_NICE` with
+    :func:`~deocused.depth.priority.background_threads` threads, so a renderer on the
+    same CPU keeps most of its frame rate and the depth maps still come on a busy
+    machine (live mode with the CPU renderer).
     """
 
     def __init__(self, model: str | None = None, model_path: str | os.PathLike | None = None, *,
                  guided: bool = True, start_timeout: float = START_TIMEOUT_S, progress: bool = True,
-                 background: bool = False):
+                 background: bool = False, max_restarts: int = MAX_RESTARTS):
         from .download import resolve
 
         self.spec, self.path = resolve(model, model_path, progress=progress)
@@ -174,6 +115,8 @@ class DepthWorker:
         self.gpu = None
         self.last_timing: dict | None = None
         self.restarts = 0
+        self.max_restarts = int(max_restarts)
+        self._died: DepthWorkerDied | None = None  # set when the worker was given up
         self._proc = None
         self._conn = None
         self._pending: collections.deque = collections.deque()
@@ -192,6 +135,8 @@ class DepthWorker:
         with self._lock:
             if self._closed:
                 raise RuntimeError("DepthWorker is closed")
+            if self._died is not None:
+                raise self._died
             if self._proc is not None and self._proc.is_alive():
                 return self
             if self._proc is not None:  # died since the last call: restart, resend what is pending
@@ -206,7 +151,7 @@ class DepthWorker:
         require("depth", "the depth network (no depth file given)")
         ctx = mp.get_context("spawn")
         parent_conn, child_conn = ctx.Pipe(duplex=True)
-        proc = ctx.Process(target=_worker_main, name="deocused-depth", daemon=True,
+        proc = ctx.Process(target=worker_main, name="deocused-depth", daemon=True,
                            args=(child_conn, self.spec.to_dict(), str(self.path), os.getpid(), self.background))
         proc.start()
         child_conn.close()
@@ -222,13 +167,12 @@ class DepthWorker:
                     msg = parent_conn.recv()
                 except (EOFError, OSError):
                     code = self._reap()
-                    raise DepthWorkerError(f"depth worker exited while loading {self.path.name} "
-                                           f"(exit code {code})") from None
+                    raise DepthWorkerError(f"depth worker {describe_exit(code)} while loading "
+                                           f"{self.path.name}") from None
                 break
             if not proc.is_alive():
                 code = self._reap()
-                raise DepthWorkerError(f"depth worker exited while loading {self.path.name} "
-                                       f"(exit code {code})")
+                raise DepthWorkerError(f"depth worker {describe_exit(code)} while loading {self.path.name}")
             if time.monotonic() > deadline:
                 self._reap()
                 raise DepthWorkerError(f"depth worker did not load {self.path.name} "
@@ -267,16 +211,33 @@ class DepthWorker:
         return None
 
     def _restart(self) -> None:
-        code = self._proc.exitcode if self._proc is not None else None
-        log.warning("depth worker died (exit code %s); restarting", code)
+        """The worker died: start it again (at most ``max_restarts`` times) and resend what is pending;
+        past that, free everything and raise :class:`DepthWorkerDied`."""
+        proc = self._proc
+        if proc is not None:
+            proc.join(2.0)  # reaped: no zombie, and the exit code is known
+        how = describe_exit(proc.exitcode if proc is not None else None)
         self._reap()
+        if self.restarts >= self.max_restarts:
+            while self._pending:
+                self._free(self._pending.popleft())
+            again = f" again after {self.restarts} restart{'s' if self.restarts > 1 else ''}" if self.restarts else ""
+            self._died = DepthWorkerDied(f"the depth worker {how}{again}; giving up")
+            raise self._died
         self.restarts += 1
-        self._spawn()
+        log.warning("depth worker %s; restarting it", how)
+        try:
+            self._spawn()
+        except RefocusError as e:  # the new worker died too, while loading: give up
+            while self._pending:
+                self._free(self._pending.popleft())
+            self._died = DepthWorkerDied(f"{e}, after a restart (it {how}); giving up")
+            raise self._died from None
         for req in self._pending:
             self._send(req)
 
     def _send(self, req) -> None:
-        rid, shm_in, shm_out, shape, _ = req
+        rid, shm_in, shm_out, shape = req
         self._conn.send(("infer", rid, shm_in.name, shape, shm_out.name, self.guided))
 
     def _recv(self, timeout: float | None):
@@ -314,7 +275,7 @@ class DepthWorker:
             view[...] = img
             del view
             rid = next(self._ids)
-            req = (rid, shm_in, shm_out, tuple(img.shape), [0])
+            req = (rid, shm_in, shm_out, tuple(img.shape))
             self._pending.append(req)
             try:
                 self._send(req)
@@ -332,14 +293,6 @@ class DepthWorker:
                 try:
                     msg = self._recv(timeout)
                 except _WorkerDied:
-                    req[4][0] += 1
-                    code = self._proc.exitcode if self._proc is not None else None
-                    if req[4][0] >= 2:
-                        self._pending.popleft()
-                        self._free(req)
-                        self._reap()
-                        raise DepthWorkerError(f"depth worker crashed twice on this image "
-                                               f"(last exit code {code})") from None
                     self._restart()
                     continue
                 if msg is None:

@@ -172,10 +172,11 @@ def cmd_live(args) -> int:
                 rec = VideoRecorder(out, fps, args.codec, overwrite=args.overwrite, protect=protect)
                 recorders.append(rec)
                 sinks.append(lambda res, rec=rec: rec.write(res.rgb))
-        # Rendering on the CPU: the network gets the CPU time the renderer leaves (the
-        # newest depth map is used for every frame, so depth never holds a frame back).
+        # Real time on the CPU renderer: the network runs at a lower priority (the newest depth
+        # map is used for every frame, so depth never holds a frame back). Every frame in order
+        # (a file, headless): each frame waits for its own map, so the worker runs at ours.
         worker = DepthWorker(model=getattr(args, "model", None), model_path=getattr(args, "model_path", None),
-                             background=renderer.device == "cpu")
+                             background=renderer.device == "cpu" and capture.mode != "every")
         stack.callback(worker.close)
         for rec in recorders:  # finalised first on any exit (Ctrl-C included)
             stack.enter_context(rec)

@@ -16,7 +16,9 @@ background thread under the window). Two schedules:
 
   A steady stream runs at about ``1 / R`` frames per second (``R``: render
   time) whatever the depth time ``D``; the depth shown is up to ``D + R`` old.
-  Only the first frame waits for its depth.
+  Only the first frame waits for its depth, and at most ``FIRST_DEPTH_WAIT_S``:
+  until the first map comes (a model still warming up, a busy machine) frames
+  pass through unblurred and :attr:`LivePipeline.status` says so.
 
 * **every frame** (``depth_wait=True``; the default for a capture in
   ``"every"`` mode, e.g. headless processing of a file): each frame is rendered
@@ -41,7 +43,6 @@ import logging
 import threading
 import time
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -51,10 +52,15 @@ from ..errors import RefocusError
 from ..window.frames import Srgb8Encoder, srgb8_to_linear
 from .capture import CaptureEnded, Frame
 from .temporal import DepthSmoother, FocusSmoother
+from .thread_depth import ThreadDepth
 
 log = logging.getLogger("deocused")
 
 MAX_DEPTH_FAILURES = 5
+#: Real-time mode: longest wait for the first depth map before frames flow without it (s).
+FIRST_DEPTH_WAIT_S = 2.0
+#: Disparity of the flat depth used until the first depth map arrives (in focus: no blur).
+NEUTRAL_DISPARITY = 0.5
 
 
 class Controls:
@@ -163,42 +169,6 @@ class Stats:
         return (len(t) - 1) / (t[-1] - t[0])
 
 
-class _ThreadDepth:
-    """``depth_fn`` behind the DepthWorker's submit/result interface (one helper thread)."""
-
-    def __init__(self, fn):
-        self.fn = fn
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="refocus-depth")
-        self._pending: deque = deque()
-        self.last_timing = None
-
-    def submit(self, image):
-        self._pending.append(self._pool.submit(self._timed, image))
-
-    def _timed(self, image):
-        t = time.perf_counter()
-        d = self.fn(image)
-        return d, time.perf_counter() - t
-
-    def result(self, timeout=None):
-        import concurrent.futures
-
-        fut = self._pending[0]
-        try:
-            d, s = fut.result(timeout)
-        except concurrent.futures.TimeoutError:  # not the builtin before Python 3.11
-            raise TimeoutError("depth not ready") from None
-        except Exception:
-            self._pending.popleft()
-            raise
-        self._pending.popleft()
-        self.last_timing = {"network_s": s}
-        return d
-
-    def close(self):
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
-
 class LivePipeline:
     """Run capture -> depth -> render -> sinks (see the module docstring).
 
@@ -225,7 +195,7 @@ class LivePipeline:
         self.capture = capture
         self.renderer = renderer
         self._own_depth = depth is None
-        self.depth = depth if depth is not None else _ThreadDepth(depth_fn)
+        self.depth = depth if depth is not None else ThreadDepth(depth_fn)
         self.sinks = list(sinks)
         self.controls = controls or Controls()
         self.depth_filter = DepthSmoother(alpha=depth_alpha, align=depth_smoothing, smooth=depth_smoothing)
@@ -277,6 +247,10 @@ class LivePipeline:
         except TimeoutError:
             raise
         except RefocusError as e:
+            from ..depth.worker import DepthWorkerDied
+
+            if isinstance(e, DepthWorkerDied):  # restarted once already: no more depth maps
+                raise
             self._depth_failures += 1
             self.message = f"depth failed on frame {frame.index}: {e}"
             log.warning("%s", self.message)
@@ -331,10 +305,15 @@ class LivePipeline:
         return self._run_every(max_frames) if self.depth_wait else self._run_realtime(max_frames)
 
     def _run_realtime(self, max_frames: int | None) -> int:
-        """Render every frame with the newest depth; the depth worker works on the side."""
+        """Render every frame with the newest depth; the depth worker works on the side.
+
+        Until the first depth map arrives (at most :data:`FIRST_DEPTH_WAIT_S` is spent waiting
+        for it) frames pass through unblurred with a neutral depth and :attr:`message` says so.
+        """
         cap = self.capture
         in_flight = None  # the frame whose depth the worker computes
         depth = None  # (disparity, depth_ms): the newest filtered depth
+        first_due = None  # monotonic time until which a frame may wait for the first depth map
         emitted = 0
         clean = False
         try:
@@ -346,22 +325,30 @@ class LivePipeline:
                 except CaptureEnded:
                     break
                 if in_flight is not None:  # a depth map finished? (wait only for the very first one)
-                    got = self._poll_depth(in_flight, wait=depth is None and frame is None)
+                    got = self._poll_depth(in_flight, self._first_wait(depth, first_due))
                     if got is not False:
                         in_flight = None
                         if got is not None:
-                            depth = got[3], got[4]
+                            depth = self._took_depth(got)
                 if frame is None:
                     continue
                 prepared = self._input(frame)
                 if in_flight is None:
                     in_flight = self._submit(frame, prepared)
-                if depth is None:  # the first frame: its own depth
-                    got = self._poll_depth(in_flight, wait=True)
-                    in_flight = None
-                    if got is None or got is False:
-                        continue
-                    depth = got[3], got[4]
+                    first_due = first_due or time.monotonic() + FIRST_DEPTH_WAIT_S
+                if depth is None:  # the first frame: its own depth, if it comes in time
+                    got = self._poll_depth(in_flight, self._first_wait(depth, first_due))
+                    if got is not False:
+                        in_flight = None
+                    if got:
+                        depth = self._took_depth(got)
+                if depth is None:
+                    if not self.message:
+                        self.message = "waiting for the first depth map (frames shown unblurred)"
+                        log.info("%s", self.message)
+                    self._emit(self._neutral(prepared))
+                    emitted += 1
+                    continue
                 d, depth_ms = depth
                 if d.shape != prepared[1].shape[:2]:  # the source changed size (reconnect)
                     from ..depthmap import fit_to_image
@@ -376,6 +363,25 @@ class LivePipeline:
                 self._drain_depth()
         return emitted
 
+    def _first_wait(self, depth, first_due) -> float:
+        """Seconds to wait for the depth in flight: only for the first map, and only until ``first_due``."""
+        if depth is not None or first_due is None:
+            return 0.0
+        return max(0.0, first_due - time.monotonic())
+
+    def _took_depth(self, got):
+        """A collected depth tuple -> (disparity, depth_ms); clears the waiting message."""
+        if self.message.startswith("waiting for the first depth map"):
+            self.message = ""
+        return got[3], got[4]
+
+    def _neutral(self, prepared) -> FrameResult:
+        """A frame before any depth map exists: the input unblurred, with a flat disparity in focus."""
+        frame, rgb, _lin = prepared
+        d = np.full(rgb.shape[:2], NEUTRAL_DISPARITY, np.float32)
+        k = self.controls.resolve_max_blur(frame.rgb.shape[:2])
+        return FrameResult(frame.index, rgb, rgb, d, NEUTRAL_DISPARITY, k, frame.t_capture, 0.0, 0.0)
+
     def _drain_depth(self) -> None:
         """Collect the depth map still in flight, so the worker is left with nothing pending."""
         try:
@@ -383,13 +389,15 @@ class LivePipeline:
         except Exception:
             pass
 
-    def _poll_depth(self, in_flight, wait: bool):
-        """The in-flight depth: the collected tuple, None when it failed, False when not ready (``wait``: block)."""
+    def _poll_depth(self, in_flight, wait_s: float):
+        """The in-flight depth: the collected tuple, None when it failed, False when not ready within ``wait_s``."""
+        deadline = time.monotonic() + wait_s
         while True:
+            left = deadline - time.monotonic()
             try:
-                return self._collect(in_flight, timeout=0.25 if wait else 0)
+                return self._collect(in_flight, timeout=min(0.25, max(0.0, left)))
             except TimeoutError:
-                if not wait or self._stop.is_set():
+                if left <= 0 or self._stop.is_set():
                     return False
 
     def _run_every(self, max_frames: int | None) -> int:
