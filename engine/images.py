@@ -330,8 +330,6 @@ def check_output_path(path: str | os.PathLike, *, protect=(), overwrite: bool = 
     return p
 
 
-#: errno values of a full disk: no space, quota exceeded, file size limit (RLIMIT_FSIZE).
-_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
@@ -348,9 +346,8 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
     except BaseException as e:
         with contextlib.suppress(OSError):
             tmp.unlink()
-        if isinstance(e, OSError) and e.errno in _FULL:
-            raise DiskFullError(f"{_short(p)}: cannot write: {e.strerror or e}; nothing was written "
-                                "(free some space)") from None
+        if (full := DiskFullError.of(_short(p), e)) is not None:
+            raise full from None
         if isinstance(e, OSError):
             raise InputError(f"{_short(p)}: cannot write ({e.strerror or e})") from None
         raise

@@ -7,6 +7,35 @@ import sys
 import time
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[1]
+#: ``python -c CLI args...`` runs the refocus command in a child process
+CLI = "import sys; from deocused.cli import main; sys.exit(main(sys.argv[1:]))"
+
+
+def cli_env() -> dict:
+    """Environment of a refocus child process: the checkout importable, no GPU, TensorFlow quiet."""
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "CUDA_VISIBLE_DEVICES": "", "PYTHONPATH": path, "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+def build_tiny_model(out: Path) -> Path:
+    """The tiny stand-in depth network (TFLite) built at ``out`` in a child process (TensorFlow stays out of
+    the test process)."""
+    code = "import sys; from deocused.bench.standin import build_tflite; build_tflite('tiny', sys.argv[1])"
+    r = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True, timeout=300,
+                       env=cli_env())
+    assert r.returncode == 0 and out.exists(), r.stderr[-2000:]
+    return out
+
+
+def wait_for(cond, timeout: float, what: str) -> None:
+    """Poll ``cond()`` every 50 ms until it holds; AssertionError naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout} s")
+        time.sleep(0.05)
+
 
 def children(pid: int) -> list[int]:
     """Pids of the live child processes of ``pid`` (from /proc)."""

@@ -12,38 +12,17 @@ from pathlib import Path
 
 import cv2
 import pytest
-from procs import depth_worker_of, shm_tagging, state, tagged_segments
+from procs import CLI, build_tiny_model, depth_worker_of, shm_tagging, state, tagged_segments, wait_for
+from procs import cli_env as _env
 
 from deocused.live.synthetic import moving_scene
-
-ROOT = Path(__file__).resolve().parents[1]
-CLI = "import sys; from deocused.cli import main; sys.exit(main(sys.argv[1:]))"
-
-
-def _env() -> dict:
-    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    return {**os.environ, "CUDA_VISIBLE_DEVICES": "", "PYTHONPATH": path, "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-    out = tmp_path_factory.mktemp("batch-faults-model") / "tiny.tflite"
-    code = "import sys; from deocused.bench.standin import build_tflite; build_tflite('tiny', sys.argv[1])"
-    r = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True, timeout=300,
-                       env=_env())
-    assert r.returncode == 0 and out.exists(), r.stderr[-2000:]
-    return out
+    return build_tiny_model(tmp_path_factory.mktemp("batch-faults-model") / "tiny.tflite")
 
 
-def _wait_for(cond, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout} s")
-        time.sleep(0.05)
-
-
-@pytest.mark.slow
 def test_batch_depth_worker_killed_restarted_once_then_one_error_and_resume(tiny_model, tmp_path):
     """Photos without depth (the network makes it). SIGKILL to the depth worker after the first item:
     one warning line, a new worker. SIGKILL to that one while it loads: the batch stops with exit code 1
@@ -71,7 +50,7 @@ def test_batch_depth_worker_killed_restarted_once_then_one_error_and_resume(tiny
                     time.sleep(0.002)
 
             threading.Thread(target=watch, daemon=True).start()
-            _wait_for(lambda: any(out.glob("p*.png")), 300, "the first output")
+            wait_for(lambda: any(out.glob("p*.png")), 300, "the first output")
             os.kill(first, signal.SIGKILL)
             second = depth_worker_of(batch_worker, other_than=(first,))
             os.kill(second, signal.SIGKILL)
@@ -218,6 +197,37 @@ def test_render_disk_full_leaves_no_file(tmp_path):
     r = subprocess.run(args + ["--overwrite"], capture_output=True, text=True, timeout=300, env=_env(),
                        preexec_fn=_limited_fsize)
     assert r.returncode == 2 and out.read_bytes() == b"earlier result" and _no_temp_files(tmp_path)
+
+
+def test_batch_video_disk_full_leaves_no_file_and_stops(tmp_path):
+    """A clip whose refocused video cannot be written whole (file size limit: EFBIG, as on a full disk):
+    one `refocus: error:` line naming the output and the cause, the batch stops (exit 1), and neither the
+    output nor its temp file is left; the report stays valid JSON and says the item failed."""
+    pytest.importorskip("av")
+    import numpy as np
+    from videoclips import make_clip
+
+    src = tmp_path / "clip.mp4"
+    make_clip(src, n=48, size=(160, 120))
+    np.save(tmp_path / "clip.depth.npy", np.tile(np.linspace(0, 1, 160, dtype=np.float32), (48, 120, 1)))
+    args = [sys.executable, "-c", CLI, "batch", str(src), "--focus-disparity", "0.2", "-K", "6", "--device", "cpu",
+            "--workers", "1", "--video-parts", "1", "--no-progress"]
+    free = subprocess.run(args + ["-o", str(tmp_path / "free")], capture_output=True, text=True, timeout=300,
+                          env=_env())  # also warms the kernel cache, so the limited run writes only its outputs
+    assert free.returncode == 0, free.stderr[-2000:]
+    size = (tmp_path / "free" / "clip.mp4").stat().st_size
+    if size <= FSIZE_LIMIT:
+        pytest.skip(f"the refocused clip ({size} bytes) fits the {FSIZE_LIMIT}-byte limit")
+    out = tmp_path / "out"
+    r = subprocess.run(args + ["-o", str(out)], capture_output=True, text=True, timeout=300, env=_env(),
+                       preexec_fn=_limited_fsize)
+    assert r.returncode == 1, r.stderr[-2000:]
+    errors = [s for s in r.stderr.splitlines() if s.startswith("refocus: error:")]
+    assert len(errors) == 1 and "cannot write: File too large" in errors[0] and "clip.mp4" in errors[0], r.stderr
+    assert "the batch stopped at this error" in r.stderr and "Traceback" not in r.stderr
+    assert not (out / "clip.mp4").exists() and _no_temp_files(out)
+    report = json.loads((out / "batch-report.json").read_text())
+    assert [e["status"] for e in report["items"]] == ["failed"]
 
 
 # ---------------------------------------------------------------- two runs at once

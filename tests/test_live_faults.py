@@ -10,34 +10,33 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import cv2
 import pytest
-from procs import busy_processes, depth_worker_of, shm_tagging, state, stop, tagged_segments, wait_for_growth
+from procs import (
+    CLI,
+    build_tiny_model,
+    busy_processes,
+    depth_worker_of,
+    shm_tagging,
+    state,
+    stop,
+    tagged_segments,
+    wait_for_growth,
+)
+from procs import cli_env as _env
 
 from deocused.backends import make_renderer
 from deocused.live.synthetic import moving_scene
 
-ROOT = Path(__file__).resolve().parents[1]
 W, H = 64, 48
-CLI = "import sys; from deocused.cli import main; sys.exit(main(sys.argv[1:]))"
 
 pytestmark = pytest.mark.slow
 
 
-def _env() -> dict:
-    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    return {**os.environ, "CUDA_VISIBLE_DEVICES": "", "PYTHONPATH": path, "TF_CPP_MIN_LOG_LEVEL": "2"}
-
-
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-    out = tmp_path_factory.mktemp("faults-model") / "tiny.tflite"
-    code = "import sys; from deocused.bench.standin import build_tflite; build_tflite('tiny', sys.argv[1])"
-    r = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True, timeout=300,
-                       env=_env())
-    assert r.returncode == 0 and out.exists(), r.stderr[-2000:]
+    out = build_tiny_model(tmp_path_factory.mktemp("faults-model") / "tiny.tflite")
     make_renderer("cpu").warm_up()  # kernels compiled and cached here, not inside the timed runs
     return out
 

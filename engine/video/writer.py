@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError, RefocusError
+from ..errors import DiskFullError, InputError, RefocusError
 from .codecs import CODECS, MUXERS, check_encoders, codec_for
 
 log = logging.getLogger("deocused")
@@ -180,11 +180,11 @@ class VideoWriter:
         t = pts * self.time_base
         frame.pts = round(t * self.rate) if self._cfr else pts
         frame.time_base = cc.time_base
-        self._mux_audio(t + Fraction(_AUDIO_LEAD))
         try:
+            self._mux_audio(t + Fraction(_AUDIO_LEAD))
             self.container.mux(self.stream.encode(frame))
         except av.FFmpegError as e:
-            raise RefocusError(f"{self.path}: the {self.spec.encoder} encoder failed ({e})") from None
+            raise self._write_error(e, f"the {self.spec.encoder} encoder failed") from None
         self.frames += 1
 
     def _mux_audio(self, until: Fraction | None) -> None:
@@ -219,12 +219,17 @@ class VideoWriter:
             self.container.close()
         except av.FFmpegError as e:
             self.abort()
-            raise RefocusError(f"{self.path}: cannot finish the video ({e})") from None
+            raise self._write_error(e, "cannot finish the video") from None
         self.container = None
         if self.target != self.path:
             os.replace(self.target, self.path)
         log.debug("wrote %s (%d frames, %s)", self.path, self.frames, self.codec)
         return self.path
+
+    def _write_error(self, e: Exception, what: str) -> RefocusError:
+        """A failed write as the user's error: a full disk (or file size limit) is a :class:`DiskFullError`
+        (a batch stops at it), anything else ``what`` with FFmpeg's reason."""
+        return DiskFullError.of(self.path, e) or RefocusError(f"{self.path}: {what} ({e})")
 
     def abort(self) -> None:
         """Stop writing; an atomic writer removes its temporary file (a fragmented one keeps what it wrote)."""
