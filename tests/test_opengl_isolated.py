@@ -28,3 +28,13 @@ def test_opengl_module_in_its_own_process(module):
     lines = [line for line in res.stdout.splitlines() if line.strip()]
     assert res.returncode == 0, f"{module}: {lines[-1] if lines else 'no output'}\n" + res.stdout[-4000:]
     assert " passed" in lines[-1]
+
+
+def test_every_module_that_opens_windows_runs_in_its_own_process():
+    """A test module that opens OpenGL windows (the viewer, live mode's window, the ``xdisplay`` fixture)
+    must be in GL_TEST_MODULES: in the main test process, after the depth tests imported TensorFlow,
+    its first window crashes the whole run (a segmentation fault, not a failed test)."""
+    markers = ("xdisplay", "Viewer(", "LiveWindow(", "open_window(")
+    opens = {p.name for p in HERE.glob("test_*.py")
+             if p.name != Path(__file__).name and any(m in p.read_text() for m in markers)}
+    assert opens <= set(GL_TEST_MODULES), f"add to conftest.GL_TEST_MODULES: {sorted(opens - set(GL_TEST_MODULES))}"
