@@ -22,7 +22,7 @@ lens) get the same shape. Shaped kernels are anti-aliased by 4 x 4 supersampling
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -76,7 +76,7 @@ class ApertureImage:
     hashable and compares by content). Build it with :meth:`from_array` or :meth:`load`."""
 
     size: int
-    data: bytes
+    data: bytes = field(repr=False)
 
     @classmethod
     def from_array(cls, a, name: str = "aperture image") -> ApertureImage:
@@ -103,7 +103,7 @@ class ApertureImage:
                 im = ImageOps.exif_transpose(im)
                 if max(im.size) > MAX_APERTURE_IMAGE:
                     im.thumbnail((MAX_APERTURE_IMAGE, MAX_APERTURE_IMAGE), Image.Resampling.BOX)
-                a = np.asarray(im.convert("F") if im.mode in ("I", "I;16", "F") else im.convert("L"), np.float64)
+                a = np.asarray(im.convert("F") if im.mode.startswith(("I", "F")) else im.convert("L"), np.float64)
         except (OSError, ValueError, Image.DecompressionBombError) as e:
             raise InputError(f"{path}: cannot read the aperture image ({e})") from None
         return cls.from_array(a, f"{path}: the aperture image")

@@ -144,3 +144,18 @@ def test_cli_refuses_bad_lens_flags_in_one_line(tmp_path, flags, message):
     assert r.code != 0
     assert len(r.error_lines) == 1 and message in r.error_lines[0] and "Traceback" not in r.err
     assert not (tmp_path / "o.png").exists()
+
+
+def test_aperture_image_files_keep_their_grey_levels(tmp_path):
+    from PIL import Image
+
+    a = (np.arange(64 * 48).reshape(48, 64) * 13).astype(np.uint16)
+    Image.fromarray(a).save(tmp_path / "ap16.png")  # 16-bit: not cut to 8 bits
+    im = ApertureImage.load(tmp_path / "ap16.png")
+    assert im.size == 64 and "data" not in repr(im)
+    np.testing.assert_allclose(im.array()[8:56], a / a.max(), rtol=1e-6)  # centred in a 64 x 64 square
+    assert not im.array()[:8].any() and not im.array()[56:].any()
+    rgb = np.zeros((20, 20, 3), np.uint8)
+    rgb[5:15, 5:15] = 255
+    Image.fromarray(rgb).save(tmp_path / "rgb.png")
+    np.testing.assert_allclose(ApertureImage.load(tmp_path / "rgb.png").array(), rgb[:, :, 0] / 255.0, atol=1 / 255)
