@@ -29,6 +29,7 @@ __version__ = "0.1.0"
 _API = {
     "Photo": "photo", "load_photo": "photo", "render_photo": "photo",
     "RenderSettings": "settings", "srgb_to_linear": "colour", "linear_to_srgb8": "colour",
+    "Aperture": "aperture", "ApertureImage": "aperture",
     "Renderer": "renderer", "make_renderer": "backends", "gpu_available": "backends",
     "write_image": "images", "load_image": "images",
     "VideoReader": "video", "VideoWriter": "video", "probe_video": "video",

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .aperture import MAX_BLADES, MAX_ROTATION, Aperture, check_aperture
+from .aperture import MAX_ANAMORPHIC, MAX_BLADES, MAX_ROTATION, Aperture, ApertureImage, check_anamorphic, check_aperture
 from .errors import InputError
 from .optics import default_max_blur, focus_disparity_at
 from .pyramid import MAX_RADIUS
@@ -28,7 +28,8 @@ from .renderer import MAX_HIGHLIGHTS
 
 #: The command-line flag of each setting, for error messages.
 FLAGS = {"focus": "--focus", "focus_disparity": "--focus-disparity", "max_blur": "--max-blur", "dof": "--dof",
-         "blades": "--blades", "rotation": "--rotation", "highlights": "--highlights"}
+         "blades": "--blades", "rotation": "--rotation", "highlights": "--highlights",
+         "anamorphic": "--anamorphic", "aperture_image": "--aperture-image"}
 
 
 def _number(name: str, value, lo: float, hi: float, what: str = "a number") -> None:
@@ -62,6 +63,18 @@ def check_settings(values: dict, names: dict | None = None) -> None:
     _number(n["dof"], values.get("dof", 0.0), 0.0, 1.0, "a disparity range")
     check_aperture(values.get("blades", 0), values.get("rotation", 0.0), (n["blades"], n["rotation"]))
     _number(n["highlights"], values.get("highlights", 0.0), 0.0, MAX_HIGHLIGHTS, "a gain")
+    check_anamorphic(values.get("anamorphic", 1.0), n["anamorphic"])
+
+
+def _aperture_image(value, name: str) -> ApertureImage | None:
+    """``value`` (None, an :class:`ApertureImage`, an image file path or a 2-D array) as an ApertureImage."""
+    if value is None or isinstance(value, ApertureImage):
+        return value
+    if isinstance(value, (str, Path)):
+        return ApertureImage.load(value)
+    if isinstance(value, np.ndarray):
+        return ApertureImage.from_array(value, name)
+    raise InputError(f"{name} must be an image file, a 2-D array or None, got {type(value).__name__}")
 
 
 @dataclass(frozen=True)
@@ -74,7 +87,10 @@ class RenderSettings:
     finite; ``focus`` >= 0 (and inside the image when resolved);
     ``focus_disparity`` and ``dof`` in [0, 1]; ``max_blur`` in [0, MAX_RADIUS]
     pixels; ``blades`` 0 or 3..MAX_BLADES; ``rotation`` in [-MAX_ROTATION,
-    MAX_ROTATION] degrees; ``highlights`` in [0, MAX_HIGHLIGHTS]."""
+    MAX_ROTATION] degrees; ``highlights`` in [0, MAX_HIGHLIGHTS]; ``anamorphic``
+    (height / width of a bokeh disc) in [1/MAX_ANAMORPHIC, MAX_ANAMORPHIC];
+    ``aperture_image`` a greyscale aperture (an image file path or 2-D array,
+    turned into an :class:`~deocused.aperture.ApertureImage`; replaces the blades)."""
 
     focus: tuple[float, float] | None = None
     focus_disparity: float | None = None
@@ -83,13 +99,16 @@ class RenderSettings:
     blades: int = 0
     rotation: float = 0.0
     highlights: float = 0.0
+    anamorphic: float = 1.0
+    aperture_image: ApertureImage | None = None
 
     def __post_init__(self):
         check_settings({f.name: getattr(self, f.name) for f in fields(self)})
+        object.__setattr__(self, "aperture_image", _aperture_image(self.aperture_image, "aperture_image"))
 
     def aperture(self) -> Aperture:
         """The aperture shape."""
-        return Aperture(self.blades, self.rotation)
+        return Aperture(self.blades, self.rotation, float(self.anamorphic), self.aperture_image)
 
     def renderer_options(self) -> dict:
         """Keyword options of :func:`deocused.backends.make_renderer` (fixed per renderer)."""
@@ -125,9 +144,11 @@ class RenderSettings:
                   "focus_disparity": getattr(args, "focus_disparity", None),
                   "max_blur": getattr(args, "max_blur", None), "dof": getattr(args, "dof", 0.0),
                   "blades": getattr(args, "blades", 0), "rotation": getattr(args, "rotation", 0.0),
-                  "highlights": getattr(args, "highlights", 0.0)}
+                  "highlights": getattr(args, "highlights", 0.0),
+                  "anamorphic": getattr(args, "anamorphic", 1.0)}
         check_settings(values, FLAGS)  # messages name the flags
-        return cls(**values)
+        image = getattr(args, "aperture_image", None)
+        return cls(**values, aperture_image=_aperture_image(image, FLAGS["aperture_image"]))
 
 
 def _quality(text: str) -> int:
@@ -188,6 +209,12 @@ def add_render_arguments(p: argparse.ArgumentParser, photos: bool = True) -> Non
     p.add_argument("--highlights", type=float, nargs="?", const=4.0, default=0.0, metavar="GAIN",
                    help=f"boost near-clipped highlights before blurring, 0 <= GAIN <= {MAX_HIGHLIGHTS:g} "
                    "(GAIN default 4 when given)")
+    p.add_argument("--anamorphic", type=float, default=1.0, metavar="RATIO",
+                   help="oval bokeh: height / width of the discs, "
+                   f"{1 / MAX_ANAMORPHIC:g}..{MAX_ANAMORPHIC:g} (default 1: round; > 1 tall as an anamorphic lens)")
+    p.add_argument("--aperture-image", metavar="FILE",
+                   help="aperture shape from a greyscale image (white = open; as seen looking into the lens; "
+                   "a background light's disc is it mirrored left-right); replaces --blades")
     p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
                    help="where to render (default auto: GPU if CuPy sees one)")
     add_model_arguments(p)

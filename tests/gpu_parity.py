@@ -41,7 +41,9 @@ def main(argv=None) -> int:
         from deocused.optics import focus_disparity_at
         from deocused.samples import load_sample
 
-        cases = [(f"random {h}x{w} bands={n} blades={ap_.blades} highlights={hl}", t._scene(h, w, seed=i),
+        cases = [(f"random {h}x{w} bands={n} blades={ap_.blades} highlights={hl}"
+                  + (f" anamorphic={ap_.anamorphic:g}" if ap_.anamorphic != 1 else "")
+                  + (" image" if ap_.image is not None else ""), t._scene(h, w, seed=i),
                   dict(aperture=ap_, n_bands=n, highlights=hl), renders)
                  for i, (h, w, n, ap_, hl, renders) in enumerate(t.CASES)]
         srgb, raw, (fx, fy) = load_sample("motorcycle")

@@ -12,7 +12,7 @@ from reference_renderer import ReferenceRenderer, outline_split
 
 import deocused.cpu_kernels as ck
 import deocused.cpu_refocus as cr
-from deocused.aperture import Aperture
+from deocused.aperture import Aperture, ApertureImage
 from deocused.cpu_backend import BLOCK_BYTES, CpuRenderer
 from deocused.pyramid import LEVEL_RADII, level_scale, padded_shape
 
@@ -43,6 +43,8 @@ CASES = [
     ("blocks", {"n_bands": 3}, [(0.93, 50.0, 0.0), (0.05, 7.0, 0.0)]),
     ("blocks", {"n_bands": 13, "highlights": 2.0}, [(0.31, 45.0, 0.0)]),
     ("ramp", {"aperture": Aperture(blades=6, rotation=15.0)}, [(0.2, 33.0, 0.0)]),
+    ("blocks", {"aperture": Aperture(anamorphic=0.5, image=ApertureImage.from_array(np.triu(np.ones((16, 16)))))},
+     [(0.6, 28.0, 0.0)]),
 ]
 
 

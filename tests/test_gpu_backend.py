@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 from conftest import is_emulated
 
-from deocused.aperture import Aperture
+from deocused.aperture import Aperture, ApertureImage
 from deocused.errors import DeviceError, InputError
 
 KERNELS = sorted((Path(__file__).resolve().parents[1] / "engine" / "kernels").glob("*.cu"))
@@ -86,6 +86,10 @@ CASES = [  # (h, w, n_bands, aperture, highlights, renders [(focus, K, dof)])
     (129, 161, 16, Aperture(5), 0.0, [(0.45, 20.0, 0.0), (1.0, 9.0, 0.0)]),
     (90, 120, 1, Aperture(), 1.0, [(0.5, 16.0, 0.0)]),
     (200, 300, 8, Aperture(), 0.5, [(0.3, 64.0, 0.0), (0.7, 130.0, 0.02)]),
+    # Lens character: an oval of an asymmetric aperture image (a triangle, grey-graded).
+    (80, 110, 8, Aperture(anamorphic=1.6, image=ApertureImage.from_array(np.tril(np.linspace(0.3, 1.0, 32)[:, None]
+                                                                                  * np.ones((32, 32))))),
+     0.0, [(0.4, 24.0, 0.0), (0.9, 9.0, 0.0)]),
 ]
 
 

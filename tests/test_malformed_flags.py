@@ -2,7 +2,8 @@
 out-of-range, huge and non-numeric values are refused with one line naming the
 flag; values inside the documented limits render. The limits are those of
 README's render section: K in [0, 256], D and the focus disparity in [0, 1],
-0 or 3..32 blades, rotation in [-360, 360] degrees, highlight gain in [0, 100]."""
+0 or 3..32 blades, rotation in [-360, 360] degrees, highlight gain in [0, 100],
+anamorphic ratio in [0.25, 4]."""
 
 import math
 import tempfile
@@ -18,7 +19,7 @@ from deocused.errors import InputError
 from deocused.settings import RenderSettings
 
 FLOAT_FLAGS = {"--max-blur": (0.0, 256.0), "--dof": (0.0, 1.0), "--focus-disparity": (0.0, 1.0),
-               "--rotation": (-360.0, 360.0), "--highlights": (0.0, 100.0)}
+               "--rotation": (-360.0, 360.0), "--highlights": (0.0, 100.0), "--anamorphic": (0.25, 4.0)}
 BLADES_OK = {0, *range(3, 33)}
 ODD_VALUES = ["nan", "NaN", "inf", "-inf", "Infinity", "-1", "1e39", "1e308", "-1e-9", "1e-9", "0", "0.5", "abc", "",
               "1,5", "0x10"]
