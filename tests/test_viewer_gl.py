@@ -353,6 +353,8 @@ def click_until_preview(v, fx, fy, timeout=30.0):
 
 def test_preview_renderer_setup(big_viewer):
     v = big_viewer
+    click_until_preview(v, 0.5, 0.95)  # the image opened without one; a click makes it
+    assert v.run_until_idle(60)
     pw, ph = v.preview_size()
     assert 0.25e6 <= pw * ph <= 0.4e6 and abs(pw / ph - BW / BH) < 0.01
     r, p = v.renderer, v.preview_renderer
@@ -409,13 +411,20 @@ def test_click_during_full_render_gets_its_preview_next(big_viewer):
 
 
 def test_unthreaded_preview_then_full_in_two_steps(xdisplay):
-    """threaded=False: the first step renders and presents the preview, the next one the full frame."""
+    """threaded=False: the image opens straight to its full frame (the photo is on screen meanwhile, a
+    preview would only delay it); a click's first step renders and presents the preview, the next one
+    the full frame."""
     from deocused.viewer.app import Source, Viewer
 
     img, disp = big_scene()
     with Viewer([Source("big", image=img, disparity=disp)], device="cpu", size=(BW, BH), threaded=False) as v:
         v.step()
-        assert v.showing_preview and v.shown is None and "preview" in v._hud_lines[-1]
+        assert not v.showing_preview and v.shown == v.wanted and v.preview_renderer is None
+        v.preview_if_slower_ms = -1.0  # every render is "slow"
+        first = v.shown
+        v.on_click(0.85 * BW, 0.45 * BH)
+        v.step()
+        assert v.showing_preview and v.shown == first and "preview" in v._hud_lines[-1]
         assert np.abs(v.read_framebuffer(overlay=False).astype(int) - expected_preview_for(v)).max() <= 2
         v.step()
         assert not v.showing_preview and v.shown == v.wanted and not v.busy

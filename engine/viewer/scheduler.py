@@ -213,8 +213,11 @@ class RenderScheduling:
 
     def _preview_pays(self, index: int) -> bool:
         """A preview first, unless the last full render of image ``index`` was quick (for the frame
-        rate of a drag in progress, quick means :data:`INTERACTION_FRAME_MS`)."""
+        rate of a drag in progress, quick means :data:`INTERACTION_FRAME_MS`), or the image has just
+        opened: the photo itself is on screen, and a preview would only delay its first refocused frame."""
         last = self.__dict__.get("_full_render_ms", {}).get(index)
+        if last is None and not self.interacting and self._tex_kind is TexKind.PHOTO and self._tex_index == index:
+            return False
         limit = getattr(self, "preview_if_slower_ms", PREVIEW_IF_SLOWER_MS)
         if self.interacting:
             limit = min(limit, INTERACTION_FRAME_MS)
