@@ -551,7 +551,7 @@ def test_focus_drag_renders_at_the_interaction_resolution_then_the_full_frame(xd
     with Viewer([Source("big", image=img, disparity=disp)], device="cpu", size=(BW, BH), threaded=False) as v:
         assert v.run_until_idle(120)
         v.preview_if_slower_ms = -1.0  # every display-resolution render counts as slow
-        v.interaction_s = 3.0  # (0.1 s in use; longer than an unthreaded preview step on a loaded machine)
+        v.interaction_s = 3.0  # (0.05 s in use; longer than an unthreaded preview step on a loaded machine)
         n = v.frames_rendered
         for fx, fy in ((0.34, 0.62), (0.85, 0.45), (0.5, 0.95)):  # sphere, far card, floor
             v.on_drag(fx * BW, fy * BH)

@@ -51,7 +51,9 @@ PREVIEW_PIXELS = 300_000  # size of that preview (pixels)
 PREVIEW_IF_SLOWER_MS = 250.0
 #: A drag or wheel turn counts as ongoing this long (s) after its last event: meanwhile frames render at
 #: the preview resolution whenever the display-resolution render is slower than INTERACTION_FRAME_MS.
-INTERACTION_S = 0.1
+#: Pointers report motion at the display's refresh rate (60-125 events/s), so 50 ms is three or more
+#: event intervals: a pause that long is a rest, and the full frame starts.
+INTERACTION_S = 0.05
 INTERACTION_FRAME_MS = 50.0
 
 
