@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import struct
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,17 +79,21 @@ class Slot:
 
 
 def _may_reduce(path, min_size) -> bool:
-    """A JPEG at least twice ``min_size`` (w, h) either way round, from its header (so the depth file is
-    decoded beside the photo only when the photo is decoded reduced; orientation is read later)."""
-    from ..imageinfo import header_size
+    """The photo is a JPEG that :func:`deocused.images.load_image_reduced` opens at least halved for
+    ``min_size`` (w, h), from its header (so the depth file is decoded beside the photo only when the
+    photo opens reduced: no file is decoded twice)."""
+    from ..imageinfo import exif_orientation, header_size
 
     try:
         with open(path, "rb") as f:
-            info = header_size(f.read(1 << 18))
-    except (OSError, struct.error):
+            head = f.read(1 << 18)
+    except OSError:
         return False
-    return info is not None and info[0] == "JPEG" and min(info[1:]) >= 2 * min(min_size) \
-        and max(info[1:]) >= 2 * max(min_size)
+    info = header_size(head)
+    if info is None or info[0] != "JPEG":
+        return False
+    w, h = info[1:] if exif_orientation(head) not in (5, 6, 7, 8) else info[:0:-1]
+    return w // 2 >= min_size[0] and h // 2 >= min_size[1]
 
 
 def _is_timeout(e: BaseException) -> bool:
