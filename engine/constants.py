@@ -45,3 +45,9 @@ GUIDED_RADIUS = 1
 GUIDED_EPS = 1e-4
 #: Largest XMP packet (standard plus extended) read from a photo, in bytes.
 MAX_XMP_BYTES = 128 << 20
+
+# -- one-shot renders -------------------------------------------------------------------
+#: A photo above this many pixels renders in horizontal strips of about this many pixels
+#: (``Renderer.render_region``: each strip prepares only its rows and the kernel's reach),
+#: so a one-shot render's pyramid memory is bounded by the strip, not the photo.
+STRIP_PIXELS = 2_000_000
