@@ -175,9 +175,9 @@ def render_photo(photo: Photo, settings: RenderSettings, renderer, bit_depth: in
 
 def _strip_rows(h: int, w: int) -> int:
     """Rows per strip of a one-shot render (:data:`~deocused.constants.STRIP_PIXELS`; ``h``: no strips)."""
-    from .constants import STRIP_PIXELS
+    from .constants import STRIP_ABOVE_PIXELS, STRIP_PIXELS
 
-    if h * w <= STRIP_PIXELS:
+    if h * w <= STRIP_ABOVE_PIXELS:
         return h
     n = -(-h * w // STRIP_PIXELS)
     return -(-h // n)
