@@ -142,7 +142,11 @@ def render_photo(photo: Photo, settings: RenderSettings, renderer, bit_depth: in
     ``settings.renderer_options()``): uint8 (H, W, 3), or uint16 when
     ``bit_depth`` is 16. Blurred in linear light, decoded and encoded with the
     tone curve of the photo's ICC profile (sRGB without one). Settings are
-    checked before the slow part."""
+    checked before the slow part. A photo above
+    :data:`~deocused.constants.STRIP_ABOVE_PIXELS` renders in horizontal strips
+    (:meth:`~deocused.renderer.Renderer.render_region`, so memory is bounded by a
+    strip): the whole render within the region render's tolerance (on the CPU
+    the same codes in the tests and on the 12 MP motorcycle photo)."""
     from .iccolour import transfer_from_icc
 
     if photo.disparity is None:
@@ -157,13 +161,14 @@ def render_photo(photo: Photo, settings: RenderSettings, renderer, bit_depth: in
         transfer = None  # the engine's own sRGB curve (the same to 2e-4), on the renderer's device
     image, disparity = photo.linear(transfer), photo.disparity
     h, w = disparity.shape
-    step = _strip_rows(h, w)
-    if step >= h:
+    if _strip_rows(h, w) >= h:
         renderer.prepare(image, disparity)
         return _encode(renderer, renderer.render(focus_disparity, max_blur, settings.dof), transfer, bit_depth)
-    from .renderer import BandStats
+    from .renderer import BandStats, region_reach
 
     whole = BandStats.of(disparity, renderer.n_bands)
+    # each strip prepares its rows and the reach above and below: strips under twice the reach would cost more
+    step = max(_strip_rows(h, w), 2 * region_reach(whole, focus_disparity, max_blur, settings.dof))
     out = np.empty((h, w, 3), np.uint8 if bit_depth == 8 else np.uint16)
     for y0 in range(0, h, step):
         y1 = min(h, y0 + step)
