@@ -15,9 +15,9 @@ alike), so a render costs what the window's pixels cost; a new window size
 prepares it again. ``wanted`` and ``shown`` carry that display size.
 
 Progressive preview (CPU renderer, displays above :data:`PREVIEW_MIN_PIXELS`): a
-second renderer is prepared on a copy downscaled to about
+second renderer is prepared (at the first click) on a copy downscaled to about
 :data:`PREVIEW_PIXELS` (INTER_AREA; K scaled by the same factor). Each new
-focus/K first renders there, is shown upscaled (bilinear) with the status
+focus/K (not an image's first frame: the photo is on screen) first renders there, is shown upscaled (bilinear) with the status
 "preview", and is then replaced by the display-resolution render. A click during
 that render gets its own preview as soon as the worker is free (no stale
 render in between). Saving renders the photo at full resolution (:mod:`.saving`).
