@@ -45,3 +45,11 @@ GUIDED_RADIUS = 1
 GUIDED_EPS = 1e-4
 #: Largest XMP packet (standard plus extended) read from a photo, in bytes.
 MAX_XMP_BYTES = 128 << 20
+
+# -- one-shot renders -------------------------------------------------------------------
+#: A photo above STRIP_ABOVE_PIXELS (phone and camera photos; 1080p and 4K frames render
+#: whole, as fast as before) renders in horizontal strips of about STRIP_PIXELS pixels
+#: (``Renderer.render_region``: each strip prepares only its rows and the kernel's reach),
+#: so a one-shot render's pyramid memory is bounded by the strip, not the photo.
+STRIP_ABOVE_PIXELS = 9_000_000
+STRIP_PIXELS = 2_000_000

@@ -187,8 +187,9 @@ def to_disparity(raw: np.ndarray, kind: str = "disparity", name: str = "depth ma
     if hi - lo <= 1e-12 * max(1.0, abs(hi)):
         log.warning("%s: depth is constant; the whole image is one plane", name)
         return np.zeros_like(d)
-    if hi - lo < 1e38:
-        return ((d - lo) / (hi - lo)).astype(np.float32)
+    if hi - lo < 1e38:  # in place: d is this function's own copy (the same float32 values as (d - lo) / (hi - lo))
+        np.subtract(d, lo, out=d)
+        return np.divide(d, hi - lo, out=d)
     # The range would overflow float32: halve everything first.
     return np.clip((d * 0.5 - lo * 0.5) / (hi * 0.5 - lo * 0.5), 0.0, 1.0).astype(np.float32)
 

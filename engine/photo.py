@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .colour import linear_to_srgb, srgb_to_linear
+from .colour import linear_to_srgb, linear_to_srgb8, srgb_to_linear
 from .errors import InputError
 from .metadata import PhotoMeta
 from .settings import RenderSettings
@@ -142,7 +142,11 @@ def render_photo(photo: Photo, settings: RenderSettings, renderer, bit_depth: in
     ``settings.renderer_options()``): uint8 (H, W, 3), or uint16 when
     ``bit_depth`` is 16. Blurred in linear light, decoded and encoded with the
     tone curve of the photo's ICC profile (sRGB without one). Settings are
-    checked before the slow part."""
+    checked before the slow part. A photo above
+    :data:`~deocused.constants.STRIP_ABOVE_PIXELS` renders in horizontal strips
+    (:meth:`~deocused.renderer.Renderer.render_region`, so memory is bounded by a
+    strip): the whole render within the region render's tolerance (on the CPU
+    the same codes in the tests and on the 12 MP motorcycle photo)."""
     from .iccolour import transfer_from_icc
 
     if photo.disparity is None:
@@ -155,10 +159,40 @@ def render_photo(photo: Photo, settings: RenderSettings, renderer, bit_depth: in
     transfer = transfer_from_icc(photo.meta.icc if photo.meta else None, str(photo.image_path or "photo"))
     if transfer is not None and transfer.is_srgb:
         transfer = None  # the engine's own sRGB curve (the same to 2e-4), on the renderer's device
-    renderer.prepare(photo.linear(transfer), photo.disparity)
+    image, disparity = photo.linear(transfer), photo.disparity
+    h, w = disparity.shape
+    if _strip_rows(h, w) >= h:
+        renderer.prepare(image, disparity)
+        return _encode(renderer, renderer.render(focus_disparity, max_blur, settings.dof), transfer, bit_depth)
+    from .renderer import BandStats, region_reach
+
+    whole = BandStats.of(disparity, renderer.n_bands)
+    # each strip prepares its rows and the reach above and below: strips under twice the reach would cost more
+    step = max(_strip_rows(h, w), 2 * region_reach(whole, focus_disparity, max_blur, settings.dof))
+    out = np.empty((h, w, 3), np.uint8 if bit_depth == 8 else np.uint16)
+    for y0 in range(0, h, step):
+        y1 = min(h, y0 + step)
+        strip = renderer.render_region(image, disparity, (0, y0, w, y1), focus_disparity, max_blur, settings.dof,
+                                       whole=whole)
+        out[y0:y1] = _encode(renderer, strip, transfer, bit_depth)
+    return out
+
+
+def _strip_rows(h: int, w: int) -> int:
+    """Rows per strip of a one-shot render (:data:`~deocused.constants.STRIP_PIXELS`; ``h``: no strips)."""
+    from .constants import STRIP_ABOVE_PIXELS, STRIP_PIXELS
+
+    if h * w <= STRIP_ABOVE_PIXELS:
+        return h
+    n = -(-h * w // STRIP_PIXELS)
+    return -(-h // n)
+
+
+def _encode(renderer, linear, transfer, bit_depth: int) -> np.ndarray:
+    """A rendered linear frame (the backend's array) as host uint8 / uint16 codes of ``transfer`` (None: sRGB)."""
     if transfer is None and bit_depth == 8:
-        return renderer.render_srgb8(focus_disparity, max_blur, settings.dof)
-    linear = renderer.to_host(renderer.render(focus_disparity, max_blur, settings.dof))
+        return renderer.to_host(linear_to_srgb8(linear))
+    linear = renderer.to_host(linear)
     encoded = linear_to_srgb(linear) if transfer is None else transfer.encode(linear)
     top = 255.0 if bit_depth == 8 else 65535.0
     return np.rint(encoded * top).astype(np.uint8 if bit_depth == 8 else np.uint16)

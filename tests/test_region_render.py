@@ -65,3 +65,32 @@ def test_region_outside_the_photo_is_refused(photo):
     with pytest.raises(InputError, match="not within"):
         CpuRenderer().render_region(lin, disp, (300, 0, 400, 50), 0.5, 10.0)
     assert np.array_equal(BandStats.of(disp, 8).counts.sum(), disp.size)
+
+
+@pytest.mark.parametrize("bits", [8, 16])
+def test_render_photo_in_strips_equals_the_whole_render(renderer_factory, photo, monkeypatch, bits):
+    """A photo above STRIP_ABOVE_PIXELS renders in horizontal strips (render_region per strip): the same codes
+    as one prepare + render of the whole photo within one step (the CPU: equal here)."""
+    import deocused.constants as constants
+    from deocused.colour import linear_to_srgb
+    from deocused.photo import Photo, _strip_rows, render_photo
+    from deocused.settings import RenderSettings
+
+    emulated_subset(renderer_factory, 20.0, keep=(20.0,))
+    if renderer_factory.emulated and bits == 16:
+        pytest.skip("the emulated GPU takes seconds per launch: its 8-bit case covers the strips")
+    lin, disp = photo
+    h, w = disp.shape
+    srgb = linear_to_srgb(lin)
+    settings = RenderSettings(focus_disparity=0.8, max_blur=20.0)
+    whole = render_photo(Photo(srgb, disp), settings, renderer_factory(), bit_depth=bits)
+    assert _strip_rows(h, w) == h and _strip_rows(2160, 3840) == 2160  # 4K and below: whole
+    monkeypatch.setattr(constants, "STRIP_PIXELS", h * w // 3)
+    monkeypatch.setattr(constants, "STRIP_ABOVE_PIXELS", h * w // 3)
+    assert _strip_rows(h, w) == 56  # four strips: 224 rows, ceil(320 * 224 / 23893) = 4
+    strips = render_photo(Photo(srgb, disp), settings, renderer_factory(), bit_depth=bits)
+    assert strips.dtype == whole.dtype == (np.uint8 if bits == 8 else np.uint16) and strips.shape == (h, w, 3)
+    diff = np.abs(strips.astype(int) - whole.astype(int)).max()
+    assert diff <= (1 if bits == 8 else 257)
+    if renderer_factory.device == "cpu":
+        assert diff == 0

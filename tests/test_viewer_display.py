@@ -105,3 +105,18 @@ def test_view_transform_zooms_about_the_pointer_and_clamps_pans():
     assert v.region(image, fb)[0][:2] == (0, 0)
     small = ViewTransform(zoom=1)  # a photo smaller than the window at 1:1 is centred
     assert small.region((800, 600), fb) == ((0, 0, 800, 600), (400, 200))
+
+
+def test_depth_decodes_beside_the_photo_only_when_the_photo_opens_reduced(tmp_path):
+    """The viewer starts the depth file's decode beside the photo's only for a JPEG that
+    load_image_reduced halves at least for the screen (else the file would be decoded twice)."""
+    from deocused.images import load_image_reduced
+    from deocused.viewer.loader import _may_reduce
+
+    img = np.zeros((400, 640, 3), np.uint8)
+    for name, data in (("a.jpg", cv2.imencode(".jpg", img)[1]), ("a.png", cv2.imencode(".png", img)[1])):
+        (tmp_path / name).write_bytes(data.tobytes())
+    for screen in ((320, 200), (300, 100), (321, 200), (320, 201), (1600, 1000)):
+        reduced = load_image_reduced(tmp_path / "a.jpg", screen) is not None
+        assert _may_reduce(tmp_path / "a.jpg", screen) == reduced == (screen[0] <= 320 and screen[1] <= 200)
+    assert not _may_reduce(tmp_path / "a.png", (10, 10)) and not _may_reduce(tmp_path / "none.jpg", (10, 10))

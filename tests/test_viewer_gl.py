@@ -353,6 +353,8 @@ def click_until_preview(v, fx, fy, timeout=30.0):
 
 def test_preview_renderer_setup(big_viewer):
     v = big_viewer
+    click_until_preview(v, 0.5, 0.95)  # the image opened without one; a click makes it
+    assert v.run_until_idle(60)
     pw, ph = v.preview_size()
     assert 0.25e6 <= pw * ph <= 0.4e6 and abs(pw / ph - BW / BH) < 0.01
     r, p = v.renderer, v.preview_renderer
@@ -409,13 +411,20 @@ def test_click_during_full_render_gets_its_preview_next(big_viewer):
 
 
 def test_unthreaded_preview_then_full_in_two_steps(xdisplay):
-    """threaded=False: the first step renders and presents the preview, the next one the full frame."""
+    """threaded=False: the image opens straight to its full frame (the photo is on screen meanwhile, a
+    preview would only delay it); a click's first step renders and presents the preview, the next one
+    the full frame."""
     from deocused.viewer.app import Source, Viewer
 
     img, disp = big_scene()
     with Viewer([Source("big", image=img, disparity=disp)], device="cpu", size=(BW, BH), threaded=False) as v:
         v.step()
-        assert v.showing_preview and v.shown is None and "preview" in v._hud_lines[-1]
+        assert not v.showing_preview and v.shown == v.wanted and v.preview_renderer is None
+        v.preview_if_slower_ms = -1.0  # every render is "slow"
+        first = v.shown
+        v.on_click(0.85 * BW, 0.45 * BH)
+        v.step()
+        assert v.showing_preview and v.shown == first and "preview" in v._hud_lines[-1]
         assert np.abs(v.read_framebuffer(overlay=False).astype(int) - expected_preview_for(v)).max() <= 2
         v.step()
         assert not v.showing_preview and v.shown == v.wanted and not v.busy
@@ -542,7 +551,7 @@ def test_focus_drag_renders_at_the_interaction_resolution_then_the_full_frame(xd
     with Viewer([Source("big", image=img, disparity=disp)], device="cpu", size=(BW, BH), threaded=False) as v:
         assert v.run_until_idle(120)
         v.preview_if_slower_ms = -1.0  # every display-resolution render counts as slow
-        v.interaction_s = 3.0  # (0.1 s in use; longer than an unthreaded preview step on a loaded machine)
+        v.interaction_s = 3.0  # (0.05 s in use; longer than an unthreaded preview step on a loaded machine)
         n = v.frames_rendered
         for fx, fy in ((0.34, 0.62), (0.85, 0.45), (0.5, 0.95)):  # sphere, far card, floor
             v.on_drag(fx * BW, fy * BH)

@@ -43,6 +43,17 @@ def _block_starts(n_in: int, n_out: int) -> np.ndarray:
     return np.floor(np.arange(n_out) * (n_in / n_out)).astype(np.intp)
 
 
+def _block_extreme(a: np.ndarray, starts: np.ndarray, axis: int, ufunc) -> np.ndarray:
+    """``ufunc`` (np.maximum or np.minimum) over each block of ``a`` along ``axis`` (blocks begin at
+    ``starts``): the k-th element of every block gathered at once (what ``ufunc.reduceat`` gives,
+    without its per-block loop; blocks here are a few elements long)."""
+    ends = np.append(starts[1:], a.shape[axis])
+    out = np.take(a, starts, axis=axis)
+    for k in range(1, int((ends - starts).max())):
+        ufunc(out, np.take(a, np.minimum(starts + k, ends - 1), axis=axis), out=out)
+    return out
+
+
 def resample_disparity(disparity: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """``disparity`` (H, W) float32 shrunk to ``size`` (w, h) <= (W, H) keeping depth edges: per display
     pixel, the block's min or max, whichever is closer to the block's area mean."""
@@ -54,8 +65,8 @@ def resample_disparity(disparity: np.ndarray, size: tuple[int, int]) -> np.ndarr
         return d.copy()
     mean = cv2.resize(d, (w, h), interpolation=cv2.INTER_AREA)
     rows, cols = _block_starts(d.shape[0], h), _block_starts(d.shape[1], w)
-    hi = np.maximum.reduceat(np.maximum.reduceat(d, rows, axis=0), cols, axis=1)
-    lo = np.minimum.reduceat(np.minimum.reduceat(d, rows, axis=0), cols, axis=1)
+    hi = _block_extreme(_block_extreme(d, rows, 0, np.maximum), cols, 1, np.maximum)
+    lo = _block_extreme(_block_extreme(d, rows, 0, np.minimum), cols, 1, np.minimum)
     return np.where(hi - mean < mean - lo, hi, lo).astype(np.float32)
 
 

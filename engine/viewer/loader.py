@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import queue
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,6 +78,24 @@ class Slot:
         return np.asarray(load_image(self.source.path), np.float32)
 
 
+def _may_reduce(path, min_size) -> bool:
+    """The photo is a JPEG that :func:`deocused.images.load_image_reduced` opens at least halved for
+    ``min_size`` (w, h), from its header (so the depth file is decoded beside the photo only when the
+    photo opens reduced: no file is decoded twice)."""
+    from ..imageinfo import exif_orientation, header_size
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1 << 18)
+    except OSError:
+        return False
+    info = header_size(head)
+    if info is None or info[0] != "JPEG":
+        return False
+    w, h = info[1:] if exif_orientation(head) not in (5, 6, 7, 8) else info[:0:-1]
+    return w // 2 >= min_size[0] and h // 2 >= min_size[1]
+
+
 def _is_timeout(e: BaseException) -> bool:
     return isinstance(e, (TimeoutError, queue.Empty)) or "Timeout" in type(e).__name__
 
@@ -133,19 +152,25 @@ class ImageLoading:
     def _load_reduced(self, slot: Slot) -> bool:
         """A JPEG with a depth file, larger than the screen needs: decode it reduced (the viewer's
         ``reduce_to``: the framebuffer pixels the screen can show); True if done."""
-        from ..depthmap import find_sidecar, load_disparity
+        from ..depthmap import find_sidecar, fit_to_image, load_disparity
         from ..images import load_image_reduced
 
         src = slot.source
         if getattr(self, "reduce_to", None) is None or src.path is None:
             return False
         depth = src.depth or find_sidecar(str(src.path))
-        reduced = None if depth is None else load_image_reduced(src.path, self.reduce_to)
-        if reduced is None:
+        if depth is None or not _may_reduce(src.path, self.reduce_to):
             return False
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="refocus-depth") as pool:
+            raw = pool.submit(load_disparity, str(depth), None, self.depth_kind)  # decodes beside the photo
+            reduced = load_image_reduced(src.path, self.reduce_to)
+            if reduced is None:
+                raw.cancel()
+                return False
+            disparity = raw.result()
         slot.image, slot.full_size = reduced
         slot.reduced = True
-        slot.disparity = np.asarray(load_disparity(str(depth), slot.full_size[::-1], self.depth_kind), np.float32)
+        slot.disparity = np.asarray(fit_to_image(disparity, slot.full_size[::-1], str(depth)), np.float32)
         slot.status = "ready"
         return True
 

@@ -15,9 +15,9 @@ alike), so a render costs what the window's pixels cost; a new window size
 prepares it again. ``wanted`` and ``shown`` carry that display size.
 
 Progressive preview (CPU renderer, displays above :data:`PREVIEW_MIN_PIXELS`): a
-second renderer is prepared on a copy downscaled to about
+second renderer is prepared (at the first click) on a copy downscaled to about
 :data:`PREVIEW_PIXELS` (INTER_AREA; K scaled by the same factor). Each new
-focus/K first renders there, is shown upscaled (bilinear) with the status
+focus/K (not an image's first frame: the photo is on screen) first renders there, is shown upscaled (bilinear) with the status
 "preview", and is then replaced by the display-resolution render. A click during
 that render gets its own preview as soon as the worker is free (no stale
 render in between). Saving renders the photo at full resolution (:mod:`.saving`).
@@ -51,7 +51,9 @@ PREVIEW_PIXELS = 300_000  # size of that preview (pixels)
 PREVIEW_IF_SLOWER_MS = 250.0
 #: A drag or wheel turn counts as ongoing this long (s) after its last event: meanwhile frames render at
 #: the preview resolution whenever the display-resolution render is slower than INTERACTION_FRAME_MS.
-INTERACTION_S = 0.1
+#: Pointers report motion at the display's refresh rate (60-125 events/s), so 50 ms is three or more
+#: event intervals: a pause that long is a rest, and the full frame starts.
+INTERACTION_S = 0.05
 INTERACTION_FRAME_MS = 50.0
 
 
@@ -213,8 +215,11 @@ class RenderScheduling:
 
     def _preview_pays(self, index: int) -> bool:
         """A preview first, unless the last full render of image ``index`` was quick (for the frame
-        rate of a drag in progress, quick means :data:`INTERACTION_FRAME_MS`)."""
+        rate of a drag in progress, quick means :data:`INTERACTION_FRAME_MS`), or the image has just
+        opened: the photo itself is on screen, and a preview would only delay its first refocused frame."""
         last = self.__dict__.get("_full_render_ms", {}).get(index)
+        if last is None and not self.interacting and self._tex_kind is TexKind.PHOTO and self._tex_index == index:
+            return False
         limit = getattr(self, "preview_if_slower_ms", PREVIEW_IF_SLOWER_MS)
         if self.interacting:
             limit = min(limit, INTERACTION_FRAME_MS)
