@@ -89,3 +89,56 @@ def test_viewer_depth_worker_killed_is_restarted_once_then_one_error_and_the_vie
         assert v.focus == pytest.approx(0.1) and v.shown[1] == pytest.approx(0.1)
         assert any("SIGKILL" in line for line in v._hud_lines)
     assert not segments()
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("device", ["auto", "gpu"])
+def test_viewer_gpu_out_of_memory_mid_render_falls_back_to_the_cpu_or_shows_the_error(
+        xdisplay, cupy_device, device, caplog):
+    """Every GPU allocation fails (the CUDA host layer's allocator raises CuPy's OutOfMemoryError) when
+    the viewer moves to the next photo, whose pyramid is then built. Device "auto": one notice (log and
+    HUD), the photo is rendered on the CPU (the screen equals the CPU renderer's output) and the
+    viewer takes clicks. Device "gpu" asked for: the memory error on the HUD, the viewer goes on (the
+    first photo still renders on the GPU once memory is back)."""
+    from deocused.cpu_backend import CpuRenderer
+    from deocused.gpu_backend import GpuRenderer
+    from deocused.viewer.app import Source, Viewer
+
+    cp = cupy_device
+    img, disp = card()
+    # the second photo is narrower: its pyramid needs buffers of a new size (a same-sized one reuses them)
+    sources = [Source("card", image=img, disparity=disp),
+               Source("flipped", image=img[:, ::-1][:, :40].copy(), disparity=disp[:, ::-1][:, :40].copy())]
+
+    def failing_malloc(size):
+        raise cp.cuda.memory.OutOfMemoryError(size, 0)
+
+    caplog.set_level(logging.INFO, logger="deocused")
+    with Viewer(sources, renderer=GpuRenderer(), device=device, size=(W, H)) as v:
+        assert v.device == "gpu" and v.run_until_idle(60) and v.frames_rendered >= 1
+        old = cp.cuda.get_allocator()
+        cp.cuda.set_allocator(failing_malloc)
+        try:
+            v.goto(1)
+            assert v.run_until_idle(60), "the viewer hangs after the GPU ran out of memory"
+        finally:
+            cp.cuda.set_allocator(old)
+        notices = [r.getMessage() for r in caplog.records if "GPU out of memory" in r.getMessage()]
+        assert "GPU out of memory for the 40x48 image" in v.message
+        if device == "auto":
+            assert len(notices) == 1 and notices[0].startswith("GPU out of memory for the 40x48 image")
+            assert notices[0].endswith("; rendering on the CPU instead") and notices[0] == v.message
+            assert v.device == "cpu" and isinstance(v.renderer, CpuRenderer)
+            assert v.shown is not None and v.shown[0] == 1
+            fb = v.read_framebuffer(overlay=False)[:, 12:52]  # the 40x48 photo at 1:1, centred
+            ref = CpuRenderer()  # a fresh CPU renderer on the same photo
+            ref.prepare(*v._display_inputs(1, (40, H)))
+            _, focus, k, dof, *_ = v.shown
+            assert np.abs(fb.astype(int) - ref.render_srgb8(focus, k, dof)).max() <= 2
+            assert v.on_click(12 + 10, 20) and v.run_until_idle(60)
+            assert v.shown[1] == pytest.approx(0.9)  # flipped: the left half is near
+        else:
+            assert v.device == "gpu" and "GPU out of memory" in " ".join(v._hud_lines)
+            v.goto(0)  # memory is back: the GPU renders again
+            assert v.run_until_idle(60) and v.shown[0] == 0
+        assert not v.closed
