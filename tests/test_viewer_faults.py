@@ -32,8 +32,8 @@ def card():
 @pytest.mark.slow
 def test_viewer_depth_worker_killed_is_restarted_once_then_one_error_and_the_viewer_goes_on(
         xdisplay, tmp_path, monkeypatch, caplog):
-    """SIGKILL to the depth worker while the viewer waits for its answer (the worker is held with
-    SIGSTOP once the request is sent, so the kill lands while the request is in flight): one
+    """SIGKILL to the depth worker while the viewer waits for its answer (the worker is stopped with
+    SIGSTOP as each request is sent, so the kill lands while the request is in flight): one
     "restarting" notice, a new worker, the old one reaped (no zombie). SIGKILL to the new one: one
     warning naming the signal, on the HUD too; the photo is skipped and the viewer goes on with the
     next one (it renders and takes clicks). No process and no shared memory segment left behind."""
@@ -42,9 +42,10 @@ def test_viewer_depth_worker_killed_is_restarted_once_then_one_error_and_the_vie
     from deocused.viewer.app import Source, Viewer
 
     model = build_tiny_model(tmp_path / "tiny.tflite")
-    tag = f"v{os.getpid()}"
-    monkeypatch.setattr(shared_memory, "_make_filename", lambda: f"/psm_{tag}_{secrets.token_hex(6)}",
-                        raising=False)
+    if not hasattr(shared_memory, "_make_filename"):
+        pytest.skip("this Python names shared memory segments differently (no _make_filename)")
+    tag = f"v{os.getpid()}"  # this process creates the request's segments: they are named psm_TAG_...
+    monkeypatch.setattr(shared_memory, "_make_filename", lambda: f"/psm_{tag}_{secrets.token_hex(6)}")
 
     def segments():
         return [n for n in os.listdir("/dev/shm") if n.startswith(f"psm_{tag}_")]
