@@ -78,7 +78,7 @@ class Viewer(ImageLoading, RenderScheduling):
             from ..backends import make_renderer
 
             renderer = make_renderer(device, **(renderer_options or {}))
-        self.renderer = renderer
+        self.renderer, self.device_asked = renderer, device  # "auto": a GPU out of memory falls back to the CPU
         self.device = getattr(renderer, "device", "cpu")
         self.threaded = threaded
         self.title = title

@@ -38,7 +38,7 @@ from enum import Enum
 import numpy as np
 
 from .. import cpu_jit
-from ..errors import RefocusError
+from ..errors import GpuMemoryError, RefocusError
 from ..window.layout import Rect
 
 log = logging.getLogger("deocused")
@@ -197,7 +197,7 @@ class RenderScheduling:
 
     def _to_srgb8(self, frame, kind: JobKind):
         """A rendered linear frame as 8-bit sRGB: host frames through the table encoder (buffers per kind)."""
-        if not isinstance(frame, np.ndarray):
+        if type(frame) is not np.ndarray:  # a device array (the CUDA host layer's are NumPy subclasses)
             from ..colour import linear_to_srgb8
 
             return linear_to_srgb8(frame)
@@ -273,6 +273,8 @@ class RenderScheduling:
         try:
             frame, _prep_ms, render_ms = job.future.result()
         except (RefocusError, MemoryError) as e:
+            if isinstance(e, GpuMemoryError) and self._fall_back_to_cpu(e):
+                return  # wanted != shown: rendered again, on the CPU
             self.flash(str(e) if isinstance(e, RefocusError) else "out of memory while rendering")
             if job.kind is JobKind.PREVIEW:
                 self._preview_done = key  # go on with the full render (it reports its own error)
@@ -315,6 +317,21 @@ class RenderScheduling:
             self._new_frame = True
             self.__dict__.setdefault("_full_render_ms", {})[job.index] = render_ms
             self._needs_draw = True
+
+    def _fall_back_to_cpu(self, e: GpuMemoryError) -> bool:
+        """The GPU ran out of memory (the GPU renderer has freed what it took): with device "auto" the
+        viewer goes on with a CPU renderer, saying so on the HUD and in one log line; True if it did."""
+        if self.device != "gpu" or self.device_asked != "auto":
+            return False
+        from ..backends import make_renderer
+
+        r = self.renderer
+        self.renderer = make_renderer("cpu", aperture=r.aperture, n_bands=r.n_bands, highlights=r.highlights)
+        self.device, self._prepared, self._completed = "cpu", None, None
+        notice = f"{str(e).split(';')[0]}; rendering on the CPU instead"
+        log.warning("%s", notice)
+        self.flash(notice)
+        return True
 
     def _update_render(self) -> None:
         job = self._job
