@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from xvfb import xdisplay  # noqa: F401  (session fixture: a virtual X display for window tests)
 
 #: Test modules that create OpenGL contexts.
-GL_TEST_MODULES = ("test_viewer_gl.py", "test_live_window.py", "test_phone_viewer.py")
+GL_TEST_MODULES = ("test_viewer_gl.py", "test_live_window.py", "test_phone_viewer.py", "test_viewer_faults.py")
 #: Set in the child pytest process that runs them.
 GL_CHILD_ENV = "DEOCUSED_GL_TEST_PROCESS"
 

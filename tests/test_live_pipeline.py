@@ -473,8 +473,9 @@ def test_realtime_depth_does_not_cap_the_frame_rate():
         cap.stop()
         pipe.close()
     wall = time.perf_counter() - t0
-    # waiting for each frame's own depth would take >= 24 x 0.3 s = 7.2 s
-    assert wall < 4.0, wall
+    # waiting for each frame's own depth would take >= 24 x 0.3 s = 7.2 s; 6 s leaves room for a loaded
+    # machine (4.3-9.4 s were seen at load 10-22 with 4 s, a bound that also failed on the unchanged code)
+    assert wall < 6.0, wall
     assert len(calls) <= 12
     assert len(frames) == 24 and len({f.index for f in frames}) == 24
     # frames share depth maps: fewer distinct maps than frames, and the first frame used its own depth
