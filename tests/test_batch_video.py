@@ -115,29 +115,14 @@ def test_long_clip_is_split_and_joined(tmp_path, kind):
             assert np.abs(x.astype(int) - y).mean() < 4  # same renders; H.264 at CRF 18, encoder state differs
 
 
-def _tiny_model(folder):
-    """The depth tests' tiny Keras stand-in network as TFLite, built in a subprocess (no TF here)."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
-    out = folder / "tiny.tflite"
-    code = "import sys; from deocused.bench.standin import build_tflite; build_tflite('tiny', sys.argv[1])"
-    path = os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
-    r = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True, timeout=300,
-                       env={**os.environ, "CUDA_VISIBLE_DEVICES": "", "PYTHONPATH": path})
-    assert r.returncode == 0 and out.exists(), r.stderr[-2000:]
-    return out
-
-
 @pytest.mark.slow
 def test_network_depth_is_smoothed_over_time_and_flicker_reported(tmp_path):
     """Without a sidecar every frame gets the network's depth, aligned and smoothed by the live mode's
     DepthSmoother; the report gives the flicker (mean frame-to-frame disparity change) of the per-frame
     maps and of the smoothed ones, and smoothing lowers it."""
-    model = _tiny_model(tmp_path)
+    from procs import build_tiny_model
+
+    model = build_tiny_model(tmp_path / "tiny.tflite")
     src = tmp_path / "clip.mp4"
     make_clip(src, n=16, size=(W, H))
     assert run(src, tmp_path / "out", "--model-path", str(model)) == 0

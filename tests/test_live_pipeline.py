@@ -32,13 +32,9 @@ W, H, N_FRAMES = 64, 48, 30
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-    out = tmp_path_factory.mktemp("live-model") / "tiny.tflite"
-    code = "import sys; from deocused.bench.standin import build_tflite; build_tflite('tiny', sys.argv[1])"
-    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    r = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True, timeout=300,
-                       env={**os.environ, "CUDA_VISIBLE_DEVICES": "", "PYTHONPATH": path})
-    assert r.returncode == 0 and out.exists(), r.stderr[-2000:]
-    return out
+    from procs import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("live-model") / "tiny.tflite")
 
 
 @pytest.fixture(scope="module")
