@@ -18,6 +18,12 @@ FILL_BEHIND_RAMP = 1e-3
 #: blends linearly over FILL_MIN_COVER +- FILL_COVER_RAMP / 2 (continuous, as above).
 FILL_MIN_COVER = 0.1
 FILL_COVER_RAMP = 0.1
+#: Hidden background. The part of a pixel's neighbourhood (radius r) that nearer bands hide
+#: (1 - coverage of everything at or behind the pixel's band) is filled with that layer's
+#: colour renormalised at HIDDEN_FILL_RADIUS * r: the hidden background continues what lies
+#: next to the pixel, rather than the average of the whole disc (0: off, plain renormalisation).
+#: Measured against ground truth in bench/quality.py (see engine/DESIGN.md).
+HIDDEN_FILL_RADIUS = 0.5
 #: Highlight boost: pixels whose brightest linear channel exceeds this are boosted.
 HIGHLIGHT_THRESHOLD = 0.9
 #: Most disparity bands a renderer may use.

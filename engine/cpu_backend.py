@@ -55,7 +55,16 @@ from . import cpu_jit
 from . import cpu_kernels as ck
 from . import cpu_pixels as cpx
 from . import cpu_refocus as cr
-from .constants import EPS, FILL_BEHIND_RAMP, FILL_COVER_RAMP, FILL_MIN_COVER, OUTLINE_FLATNESS, OUTLINE_MAX_SHARE, OUTLINE_STEPS
+from .constants import (
+    EPS,
+    FILL_BEHIND_RAMP,
+    FILL_COVER_RAMP,
+    FILL_MIN_COVER,
+    HIDDEN_FILL_RADIUS,
+    OUTLINE_FLATNESS,
+    OUTLINE_MAX_SHARE,
+    OUTLINE_STEPS,
+)
 from .errors import DeviceError
 from .optics import coc_radius
 from .pyramid import (
@@ -409,11 +418,12 @@ class CpuRenderer(Renderer):
         # The downsampled levels the radii need, whole; the full-resolution ones only in
         # the tiles this render reads (the rest when a later render or ensure_levels needs them).
         self._ensure_levels(need, cr.full_levels_needed(*self._tile_stats, front, f32(focus_disparity), f32(max_blur),
-                                                        f32(dof), radii, n_levels, band_i, below, len(_FULL)))
+                                                        f32(dof), radii, n_levels, band_i, below, len(_FULL),
+                                                        f32(HIDDEN_FILL_RADIUS)))
         out = np.empty((h, w, 3), np.float32)
         cr.refocus(self._image_p, self._band_p, self._codes, self.disparity, n, f32(focus_disparity), f32(max_blur), f32(dof),
                    radii, self._n_levels, self._slots, self._soff, self._ntx, self._pool.reshape(-1),
                    _SCALES, lh, lw, band_i, band_w, front, below,
                    f32(EPS), f32(FILL_BEHIND_RAMP), f32(FILL_MIN_COVER), f32(FILL_COVER_RAMP), f32(OUTLINE_STEPS),
-                   cr.row_order(front.shape[0], numba.get_num_threads()), out)
+                   f32(HIDDEN_FILL_RADIUS), cr.row_order(front.shape[0], numba.get_num_threads()), out)
         return out

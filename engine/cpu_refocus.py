@@ -165,20 +165,22 @@ def row_order(n_rows: int, threads: int) -> np.ndarray:
 
 
 def refocus(image, band, codes, disp, n, focus, K, dof, radii, n_levels, slots, soff, ntx, data, scales, lh, lw,
-            band_i, band_w, front, below, eps, behind_ramp, min_cover, cover_ramp, steps, rows, out):
+            band_i, band_w, front, below, eps, behind_ramp, min_cover, cover_ramp, steps, hidden, rows, out):
     """Per pixel: own band at its own radius over the background fill, the bands in
     front composited far to near, divided by the coverage (see deocused.cpu_backend).
     ``focus``, ``K``, ``dof``: float32; per band k: level pair (band_i, band_w) of its
     radius, ``front`` (see :func:`front_tiles`), below (nearest non-empty band
-    behind, -1: none); ``codes``: outline splits. Writes linear RGB into ``out`` (h, w, 3)."""
+    behind, -1: none); ``codes``: outline splits; ``hidden``: HIDDEN_FILL_RADIUS (float32).
+    Writes linear RGB into ``out`` (h, w, 3)."""
     run_chunks(_refocus_tiles, front.size, image, band, codes, disp, n, focus, K, dof, radii, n_levels, slots, soff, ntx,
-               data, scales, lh, lw, band_i, band_w, front, below, eps, behind_ramp, min_cover, cover_ramp, steps, rows, out)
+               data, scales, lh, lw, band_i, band_w, front, below, eps, behind_ramp, min_cover, cover_ramp, steps, hidden,
+               rows, out)
     return out
 
 
 @njit(_nrt=False, **_JIT)  # no array is made here: no reference counting in the per-pixel loop
 def _refocus_tiles(q0, q1, image, band, codes, disp, n, focus, K, dof, radii, n_levels, slots, soff, ntx, data, scales,
-                   lh, lw, band_i, band_w, front, below, eps, behind_ramp, min_cover, cover_ramp, steps, rows, out):
+                   lh, lw, band_i, band_w, front, below, eps, behind_ramp, min_cover, cover_ramp, steps, hidden, rows, out):
     """Tiles q0..q1-1 (in the order ``rows``) of :func:`refocus`."""
     h, w = out.shape[0], out.shape[1]
     L = (slots, soff, ntx, n, data, scales, lh, lw)
@@ -198,9 +200,10 @@ def _refocus_tiles(q0, q1, image, band, codes, disp, n, focus, K, dof, radii, n_
                 r = K * (diff if diff > 0 else np.float32(0.0))
                 i, wt = level_weights1(r, radii, n_levels)
                 # One _layer2 call site (inlined once, so the kernel compiles in seconds): stage 0
-                # samples the pixel's own band, 1 the fill behind it, 2 each band in front (far to near).
+                # samples the pixel's own band, 3 its layer for the hidden part (HIDDEN_FILL_RADIUS), 1 the
+                # fill behind it, 2 each band in front (far to near).
                 stage, j, li, lw_, pair, kb = 0, b, i, wt, True, b
-                c0 = c1 = c2 = a = g = f0 = f1 = f2 = zero
+                c0 = c1 = c2 = a = g = f0 = f1 = f2 = here_a = zero
                 while True:
                     v = _layer2(L, n_levels, j, li, lw_, x, y, PX, pair)
                     if stage == 0:
@@ -209,10 +212,13 @@ def _refocus_tiles(q0, q1, image, band, codes, disp, n, focus, K, dof, radii, n_
                         if g > 0.0:  # g == 0: no fill (k = 0 below adds exactly nothing)
                             bd = max(v[7], eps)
                             f0, f1, f2 = v[4] / bd, v[5] / bd, v[6] / bd
-                            nb = below[b]
-                            if nb >= 0:
-                                stage, j, li, lw_, pair = 1, b - 1, band_i[nb], band_w[nb], False
-                                continue
+                        if hidden > 0.0:
+                            here_a = v[3]
+                            li, lw_ = level_weights1(r * hidden, radii, n_levels)
+                            stage, pair = 3, False
+                            continue
+                    elif stage == 3:
+                        c0, c1, c2, a = _add_hidden(c0, c1, c2, a, v[0], v[1], v[2], v[3], here_a, eps, behind_ramp)
                     elif stage == 1:
                         tt = min(max((v[3] - min_cover) / cover_ramp + np.float32(0.5), zero), one)
                         nd = max(v[3], eps)
@@ -226,7 +232,11 @@ def _refocus_tiles(q0, q1, image, band, codes, disp, n, focus, K, dof, radii, n_
                         c1 = c1 * u + (v[1] - v[5])
                         c2 = c2 * u + (v[2] - v[6])
                         a = a * u + fa
-                    if stage < 2:
+                    if (stage == 0 or stage == 3) and g > 0.0 and below[b] >= 0:
+                        nb = below[b]
+                        stage, j, li, lw_, pair = 1, b - 1, band_i[nb], band_w[nb], False
+                        continue
+                    if stage != 2:
                         if g > 0.0:
                             k = g * (one - a)
                             c0, c1, c2 = c0 + k * f0, c1 + k * f1, c2 + k * f2
@@ -244,6 +254,17 @@ def _refocus_tiles(q0, q1, image, band, codes, disp, n, focus, K, dof, radii, n_
                 out[y, x, 0] = c0 / cd
                 out[y, x, 1] = c1 / cd
                 out[y, x, 2] = c2 / cd
+
+
+@njit(inline="always", **_JIT)
+def _add_hidden(c0, c1, c2, a, n0, n1, n2, na, here_a, eps, behind_ramp):
+    """Own band (c, a) plus the part of the neighbourhood that nearer bands hide (1 - here_a:
+    here_a is the coverage of the pixel's layer), coloured as that layer (n, na) sampled at
+    HIDDEN_FILL_RADIUS times the pixel's radius, renormalised (see deocused.constants)."""
+    zero, one = np.float32(0.0), np.float32(1.0)
+    hid = min(max(na / behind_ramp, zero), one) * max(one - here_a, zero)
+    nd = max(na, eps)
+    return c0 + hid * (n0 / nd), c1 + hid * (n1 / nd), c2 + hid * (n2 / nd), a + hid
 
 
 @njit(**_JIT)
@@ -290,23 +311,24 @@ def _mark(out, i, Y, X):
         out[i - 1, Y, X] = True
 
 
-def full_levels_needed(tile_lo, tile_hi, tile_bands, front, focus, K, dof, radii, n_levels, band_i, below, n_full):
+def full_levels_needed(tile_lo, tile_hi, tile_bands, front, focus, K, dof, radii, n_levels, band_i, below, n_full,
+                       hidden):
     """Which tiles of the scale-1 levels 1..n_full one render reads (bool (n_full,
     nty, ntx) on the grid of ``tile_lo``): a superset of what :func:`refocus` samples
     there, from each tile's disparity range (tile_lo, tile_hi: the pixels' own radii,
     monotonic in |d - focus| in float32 too), its pixels' bands (tile_bands: the
     fill's level pair of the band behind each) and the bands composited in front
     (``front``: their level pairs). Level i+1 is marked with level i (the pair a
-    radius interpolates between)."""
+    radius interpolates between; ``hidden``: HIDDEN_FILL_RADIUS, float32)."""
     out = np.zeros((n_full,) + tile_lo.shape, np.bool_)
     run_chunks(_levels_needed_tiles, front.size, tile_lo, tile_hi, tile_bands, front, focus, K, dof, radii, n_levels,
-               band_i, below, out)
+               band_i, below, hidden, out)
     return out
 
 
 @njit(**_JIT)
 def _levels_needed_tiles(t0, t1, tile_lo, tile_hi, tile_bands, front, focus, K, dof, radii, n_levels, band_i, below,
-                         out):
+                         hidden, out):
     """Tiles t0..t1-1 (row-major on ``front``'s grid) of :func:`full_levels_needed` into ``out``."""
     ntx_f = front.shape[1]
     zero = np.float32(0.0)
@@ -320,6 +342,8 @@ def _levels_needed_tiles(t0, t1, tile_lo, tile_hi, tile_bands, front, focus, K, 
         far = max(a, b)
         i0, _ = level_weights1(K * (near if near > 0 else zero), radii, n_levels)
         i1, _ = level_weights1(K * (far if far > 0 else zero), radii, n_levels)
+        if hidden > 0.0:  # the hidden part's estimate, at hidden * the pixels' radii
+            i0 = min(i0, level_weights1(K * (near if near > 0 else zero) * hidden, radii, n_levels)[0])
         for i in range(i0, i1 + 2):
             _mark(out, i, Y, X)
         bits, fm = tile_bands[Y, X], front[Y, X]

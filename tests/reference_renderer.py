@@ -14,6 +14,7 @@ from deocused.constants import (
     FILL_BEHIND_RAMP,
     FILL_COVER_RAMP,
     FILL_MIN_COVER,
+    HIDDEN_FILL_RADIUS,
     OUTLINE_FLATNESS,
     OUTLINE_MAX_SHARE,
     OUTLINE_STEPS,
@@ -337,6 +338,17 @@ class ReferenceRenderer(Renderer):
         parts = [self._upsampled(j, lvl)[y0:y1, x0:x1] for lvl in ((i, i + 1) if self._n_levels > 1 else (i,))]
         return parts[0] if len(parts) == 1 else wt * parts[0] + (1 - wt) * parts[1]
 
+    def _hidden_fill(self, b: int, c: np.ndarray, a: np.ndarray, here_a: np.ndarray, r: np.ndarray):
+        """Own band (c, a) plus the part of band b's pixels' neighbourhood that bands in front
+        hide (1 - here_a), estimated from layer b at HIDDEN_FILL_RADIUS times the pixels' radius
+        ``r`` (see deocused.constants.HIDDEN_FILL_RADIUS)."""
+        i3, w3 = level_weights(r * np.float32(HIDDEN_FILL_RADIUS), self._n_levels)
+        near = self._sample_band(b, b, i3, w3)
+        g = np.clip(near[:, 3] / np.float32(FILL_BEHIND_RAMP), 0.0, 1.0)
+        hid = g * np.maximum(np.float32(1) - here_a, np.float32(0))
+        c = c + hid[:, None] * (near[:, :3] / np.maximum(near[:, 3:], EPS))
+        return c, a + hid
+
     def render(self, focus_disparity: float, max_blur: float, dof: float = 0.0) -> np.ndarray:
         if self.shape is None:
             raise RuntimeError("render() before prepare()")
@@ -361,6 +373,8 @@ class ReferenceRenderer(Renderer):
             own = here - behind
             c = own[:, :3]
             a = own[:, 3]
+            if HIDDEN_FILL_RADIUS > 0:
+                c, a = self._hidden_fill(b, c, a, here[:, 3], radius[ys, xs])
             # g: how much of the fill to use, continuous in the background's coverage.
             g = np.clip(behind[:, 3] / np.float32(FILL_BEHIND_RAMP), 0.0, 1.0)
             fill = behind[:, :3] / np.maximum(behind[:, 3:], EPS)

@@ -108,6 +108,7 @@ def test_defines_carry_the_python_constants_exactly():
     values = dict(d[2:].split("=", 1) for d in kernel_defines())
     expected = {"EPS": constants.EPS, "FILL_BEHIND_RAMP": constants.FILL_BEHIND_RAMP,
                 "FILL_MIN_COVER": constants.FILL_MIN_COVER, "FILL_COVER_RAMP": constants.FILL_COVER_RAMP,
+                "HIDDEN_FILL_RADIUS": constants.HIDDEN_FILL_RADIUS,
                 "HIGHLIGHT_THRESHOLD": constants.HIGHLIGHT_THRESHOLD,
                 "HIGHLIGHT_RANGE": np.float32(1.0 - constants.HIGHLIGHT_THRESHOLD),
                 "MAX_BANDS": constants.MAX_BANDS, "MAX_LEVELS": len(LEVEL_RADII), "TILE": TILE,

@@ -17,6 +17,9 @@
 #ifndef FILL_COVER_RAMP
 #error "FILL_COVER_RAMP is not defined: compile with the -D options of engine/gpu_backend.py kernel_defines()"
 #endif
+#ifndef HIDDEN_FILL_RADIUS
+#error "HIDDEN_FILL_RADIUS is not defined: compile with the -D options of engine/gpu_backend.py kernel_defines()"
+#endif
 #ifndef HIGHLIGHT_THRESHOLD
 #error "HIGHLIGHT_THRESHOLD is not defined: compile with the -D options of engine/gpu_backend.py kernel_defines()"
 #endif

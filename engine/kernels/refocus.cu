@@ -4,6 +4,9 @@
 //   r = K * max(|d - f| - dof, 0), band b = clip(int(d * n), 0, n - 1)
 //   (i, w) = level_weights(r): levels i and i + 1 mixed with weights w, 1 - w
 //   here = S_b(r), behind = S_{b-1}(r), own = here - behind
+//   if HIDDEN_FILL_RADIUS > 0 (the part that bands in front hide, see hidden_fill):
+//       hn = S_b(HIDDEN_FILL_RADIUS r), hid = clip(hn.a / FILL_BEHIND_RAMP, 0, 1) max(1 - here.a, 0)
+//       own.rgb += hid hn.rgb / max(hn.a, EPS), own.a += hid
 //   near = S_{b-1}(R_nb), nb = the nearest non-empty band below b
 //   g = clip(behind.a / FILL_BEHIND_RAMP, 0, 1)
 //   fill = behind.rgb / max(behind.a, EPS); if a non-empty band lies below b:
@@ -122,6 +125,26 @@ __device__ __forceinline__ float4 sample_layer(const Levels& L, int n_levels, in
     return make_float4(w * lo.x + u * hi.x, w * lo.y + u * hi.y, w * lo.z + u * hi.z, w * lo.w + u * hi.w);
 }
 
+// The own band (cr, cg, cb, ca) plus the part of the pixel's neighbourhood that bands in
+// front hide (1 - here_a), coloured as layer b sampled at HIDDEN_FILL_RADIUS times the
+// pixel's radius r and renormalised: the hidden background continues what lies next to
+// the pixel (engine/constants.py).
+__device__ __forceinline__ void hidden_fill(const Levels& L, int n_levels, const float* radii, int b, float r,
+                                            float here_a, int x, int y, const Pixel& px,
+                                            float& cr, float& cg, float& cb, float& ca)
+{
+    int i;
+    float w;
+    level_weights(__fmul_rn(r, HIDDEN_FILL_RADIUS), radii, n_levels, i, w);
+    float4 hn = sample_layer(L, n_levels, b, i, w, x, y, px);
+    float hid = clamp01(hn.w / FILL_BEHIND_RAMP) * fmaxf(1.0f - here_a, 0.0f);
+    float na = fmaxf(hn.w, EPS);
+    cr += hid * (hn.x / na);
+    cg += hid * (hn.y / na);
+    cb += hid * (hn.z / na);
+    ca += hid;
+}
+
 // Block: 32 x 8 threads (any 2-D shape with >= 64 threads works).
 extern "C" __global__ void refocus(const float4* __restrict__ img4, const unsigned char* __restrict__ codes,
                                    int w, int h, int n, int n_levels,
@@ -180,6 +203,7 @@ extern "C" __global__ void refocus(const float4* __restrict__ img4, const unsign
     float4 behind = sample_layer(L, n_levels, b - 1, i, wt, x, y, px);
     float ca = here.w - behind.w;
     float cr = here.x - behind.x, cg = here.y - behind.y, cb = here.z - behind.z;
+    if (HIDDEN_FILL_RADIUS > 0.0f) hidden_fill(L, n_levels, s_radii, b, r, here.w, x, y, px, cr, cg, cb, ca);
     // g: how much of the fill to use, continuous in the background's coverage
     // (no threshold that float16 rounding of the levels could flip).
     const float g = clamp01(behind.w / FILL_BEHIND_RAMP);
