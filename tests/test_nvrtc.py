@@ -1,5 +1,5 @@
 """The kernels compile with NVRTC -- CuPy's compiler -- with exactly the options
-engine/gpu_backend.py gives CuPy, for the GPU generations we ship for.
+engine/render/gpu/backend.py gives CuPy, for the GPU generations we ship for.
 
 Needs only the ``nvidia-cuda-nvrtc-cu12`` wheel (the ``test`` extra), no GPU:
 libnvrtc is loaded with ctypes from ``site-packages/nvidia/cuda_nvrtc/lib``.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from deocused.gpu_backend import KERNEL_DIR, NVRTC_OPTIONS
+from deocused.render.gpu.backend import KERNEL_DIR, NVRTC_OPTIONS
 
 ARCHS = ("compute_80", "compute_90")
 RENDERER_KERNELS = ("pyramid.cu", "refocus.cu")
@@ -102,8 +102,8 @@ def test_defines_carry_the_python_constants_exactly():
     import numpy as np
 
     from deocused import constants
-    from deocused.gpu_backend import TILE, kernel_defines
-    from deocused.pyramid import LEVEL_RADII
+    from deocused.render.gpu.backend import TILE, kernel_defines
+    from deocused.render.pyramid import LEVEL_RADII
 
     values = dict(d[2:].split("=", 1) for d in kernel_defines())
     expected = {"EPS": constants.EPS, "FILL_BEHIND_RAMP": constants.FILL_BEHIND_RAMP,
