@@ -14,11 +14,15 @@ from pathlib import Path
 
 import pytest
 
+import deocused
 from deocused.render.gpu.backend import KERNEL_DIR, NVRTC_OPTIONS
 
 ARCHS = ("compute_80", "compute_90")
 RENDERER_KERNELS = ("pyramid.cu", "refocus.cu")
-ALL_KERNELS = sorted(p.name for p in KERNEL_DIR.glob("*.cu"))
+#: Every CUDA file of the package, each beside the module that launches it (the renderer's in
+#: render/gpu/, the benchmark's disc gather in bench/).
+KERNEL_FILES = {p.name: p for p in sorted(Path(deocused.__file__).resolve().parent.rglob("*.cu"))}
+ALL_KERNELS = sorted(KERNEL_FILES)
 #: What CuPy appends to every NVRTC compile of a RawModule (cupy/cuda/compiler.py).
 CUPY_ADDS = ("-ftz=true",)
 
@@ -72,7 +76,7 @@ def compile_nvrtc(lib, source: str, name: str, options) -> tuple[int, str, bytes
 @pytest.mark.parametrize("arch", ARCHS)
 @pytest.mark.parametrize("name", ALL_KERNELS)
 def test_kernel_compiles(nvrtc, name, arch):
-    source = (KERNEL_DIR / name).read_text()
+    source = KERNEL_FILES[name].read_text()
     rc, log, ptx = compile_nvrtc(nvrtc, source, name, (*NVRTC_OPTIONS, f"--gpu-architecture={arch}", *CUPY_ADDS))
     assert rc == 0, f"{name} ({arch}):\n{log}"
     assert b".entry" in ptx
