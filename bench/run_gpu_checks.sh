@@ -3,7 +3,7 @@
 # Usage (repository root, on the GPU machine): bash bench/run_gpu_checks.sh
 # Everything is tee'd into $OUT (default: bench/results/run); the JSON the
 # benchmark writes is copied there too. Expected to finish in < 8 min on an H100.
-# The kernels take their constants as -D options from engine/gpu_backend.py
+# The kernels take their constants as -D options from engine/render/gpu/backend.py
 # (NVRTC_OPTIONS); the tests compile them with exactly those options.
 set -u
 OUT=${OUT:-bench/results/run}
@@ -13,7 +13,7 @@ log="$OUT/gpu_checks.log"
   echo "== $(date -u +%FT%TZ) $(hostname)"
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1 || true
   python -c "import cupy, numpy, cv2; print('cupy', cupy.__version__, 'numpy', numpy.__version__, 'cv2', cv2.__version__)"
-  python -c "from deocused.gpu_backend import NVRTC_OPTIONS; print('NVRTC options:', ' '.join(NVRTC_OPTIONS))"
+  python -c "from deocused.render.gpu.backend import NVRTC_OPTIONS; print('NVRTC options:', ' '.join(NVRTC_OPTIONS))"
   echo "== pip install --no-deps -e ."
   timeout 120 python -m pip install --no-deps -q -e . 2>&1 | tail -3
 } 2>&1 | tee "$log"

@@ -43,7 +43,7 @@ def real_gpu() -> tuple[bool, str]:
     """Whether real CuPy with a CUDA device is usable (checked before any stand-in is in place)."""
     global _REAL_GPU
     if _REAL_GPU is None:
-        from deocused.backends import gpu_available
+        from deocused.render.backends import gpu_available
 
         _REAL_GPU = gpu_available()
     return _REAL_GPU
@@ -79,7 +79,7 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture
 def cupy_device():
     """``cupy`` with a usable device: real CuPy where it has one, else the host emulation's
-    CPU stand-in, which is ``cupy`` (sys.modules, deocused.gpu_backend) only while the test runs."""
+    CPU stand-in, which is ``cupy`` (sys.modules, deocused.render.gpu.backend) only while the test runs."""
     ok, why = real_gpu()
     if ok:
         import cupy
@@ -106,12 +106,12 @@ def renderer_factory(request):
     the CPU, and the GPU (a real device, or the host emulation). ``.device`` names it."""
     emulated = False
     if request.param == "cpu":
-        from deocused.cpu_backend import CpuRenderer
+        from deocused.render.cpu.backend import CpuRenderer
 
         make = CpuRenderer
     else:
         emulated = is_emulated(request.getfixturevalue("cupy_device"))
-        from deocused.gpu_backend import GpuRenderer
+        from deocused.render.gpu.backend import GpuRenderer
 
         make = GpuRenderer
 

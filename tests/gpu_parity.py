@@ -36,10 +36,10 @@ def main(argv=None) -> int:
     where = "real GPU" if real else "CUDA host emulation"
     rows = []
     with nullcontext() if real else cudahost.installed():
-        from deocused.colour import srgb_to_linear
-        from deocused.depthmap import to_disparity
-        from deocused.optics import focus_disparity_at
-        from deocused.samples import load_sample
+        from deocused.io.colour import srgb_to_linear
+        from deocused.io.depthmap import to_disparity
+        from deocused.io.samples import load_sample
+        from deocused.render.optics import focus_disparity_at
 
         cases = [(f"random {h}x{w} bands={n} blades={ap_.blades} highlights={hl}"
                   + (f" anamorphic={ap_.anamorphic:g}" if ap_.anamorphic != 1 else "")

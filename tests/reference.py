@@ -8,7 +8,7 @@ def disc_average(image: np.ndarray, radius: float, aperture=None) -> np.ndarray:
     """Brute-force normalised disc average of each channel: every output pixel is the
     mean of the input pixels inside the (anti-aliased) disc of ``radius`` around it,
     renormalised where the disc leaves the image."""
-    from deocused.aperture import Aperture
+    from deocused.render.aperture import Aperture
 
     k = (aperture or Aperture()).kernel(radius).astype(np.float64)
     k = k[::-1, ::-1]  # scipy convolve == true convolution; flip twice keeps it

@@ -1,6 +1,6 @@
 """The CPU renderer as straightforward NumPy/OpenCV code (dense float32 levels of
 every layer, fancy-index gathers): the reference the fast CPU backend
-(deocused.cpu_backend, Numba kernels, sparse tiles) is tested against. Same
+(deocused.render.cpu.backend, Numba kernels, sparse tiles) is tested against. Same
 algorithm; results differ only by float summation order.
 """
 
@@ -19,10 +19,10 @@ from deocused.constants import (
     OUTLINE_MAX_SHARE,
     OUTLINE_STEPS,
 )
-from deocused.cpu_backend import MIN_PYRAMID_RADIUS
 from deocused.errors import DeviceError
-from deocused.optics import coc_radius
-from deocused.pyramid import (
+from deocused.render.cpu.backend import MIN_PYRAMID_RADIUS
+from deocused.render.optics import coc_radius
+from deocused.render.pyramid import (
     LEVEL_RADII,
     band_of,
     level_scale,
@@ -31,7 +31,7 @@ from deocused.pyramid import (
     padded_shape,
     small_radius,
 )
-from deocused.renderer import Renderer, boost_highlights
+from deocused.render.renderer import Renderer, boost_highlights
 
 
 def box_down2(rgba: np.ndarray) -> np.ndarray:

@@ -12,14 +12,14 @@ import cv2
 import numpy as np
 import pytest
 
-from deocused.backends import make_renderer
 from deocused.batch.focus import autofocus_disparity, sweep_disparities
 from deocused.batch.inputs import expand_inputs, read_focus_file
 from deocused.cli import main
-from deocused.depthmap import load_disparity, to_disparity
 from deocused.errors import InputError
+from deocused.io.depthmap import load_disparity, to_disparity
+from deocused.io.samples import synthetic_scene
 from deocused.photo import Photo, render_photo
-from deocused.samples import synthetic_scene
+from deocused.render.backends import make_renderer
 from deocused.settings import RenderSettings
 
 W, H = 96, 64
@@ -47,7 +47,7 @@ def write_photo(path: Path, seed: int, w: int = W, h: int = H, sidecar: str = ".
 
 def write_video(path: Path, seeds) -> list:
     """A lossless (FFV1) video of synthetic frames with a ``.depth.npy`` sidecar; returns the frames."""
-    from deocused.video import VideoWriter
+    from deocused.io.video import VideoWriter
 
     frames = [scene(s) for s in seeds]
     with VideoWriter(path, codec="ffv1", rate=12) as out:
@@ -59,7 +59,7 @@ def write_video(path: Path, seeds) -> list:
 
 
 def video_frames(path) -> list:
-    from deocused.video import VideoReader
+    from deocused.io.video import VideoReader
 
     with VideoReader(path) as r:
         return [rgb for rgb, _ in r.frames(raw=True)]

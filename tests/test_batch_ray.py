@@ -58,7 +58,7 @@ def test_ray_sweep_matches_local(ray_session, tmp_path):
 def test_throughput_measurement_local_and_ray(ray_session, tmp_path):
     import cv2
 
-    from deocused.batch.throughput import main
+    from deocused.bench.batch_throughput import main
 
     out, png = tmp_path / "t.json", tmp_path / "t.png"
     assert main(["--size", "64x48", "--items", "2", "--workers", "1,2", "--repeat", "1",

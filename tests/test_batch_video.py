@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from videoclips import audio_packets, make_clip, read_pts
 
-from deocused.backends import make_renderer
 from deocused.cli import main
-from deocused.depthmap import to_disparity
+from deocused.io.depthmap import to_disparity
+from deocused.io.video import VideoReader
 from deocused.photo import Photo, render_photo
+from deocused.render.backends import make_renderer
 from deocused.settings import RenderSettings
-from deocused.video import VideoReader
 
 av = pytest.importorskip("av")
 W, H = 64, 48
@@ -93,7 +93,7 @@ def test_long_clip_is_split_and_joined(tmp_path, kind):
     """--video-parts 3 on two workers: parts start at keyframes (or, far from one, at the even cut), the
     joined file (no second encode) has the input's frame count, timestamps and audio packets, and the
     frames of a one-part run. At 30 fps parts start at times that are no whole milliseconds."""
-    from deocused.video.join import spans
+    from deocused.io.video.join import spans
 
     src = tmp_path / "clip.mp4"
     make_clip(src, n=96, size=(W, H), vfr=kind == "vfr", fps=30, gop=96 if kind == "sparse-keyframes" else 8)

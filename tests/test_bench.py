@@ -10,7 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from deocused import baseline, bench
+from deocused import bench
+from deocused.bench import baseline
 from deocused.cli import main
 
 SCHEMA = Path(__file__).resolve().parents[1] / "bench" / "bench_schema.json"
@@ -159,7 +160,7 @@ def test_bad_arguments_are_one_line_errors(capsys):
 
 
 def _scene(w=96, h=64):
-    from deocused.colour import srgb_to_linear
+    from deocused.io.colour import srgb_to_linear
 
     inputs = bench.make_inputs(w, h, scene="synthetic")
     return srgb_to_linear(inputs["srgb"]), inputs["disparity"]
@@ -186,7 +187,7 @@ def test_baseline_is_a_gaussian_stack():
 
 
 def test_baseline_and_engine_render_the_same_input():
-    from deocused.backends import make_renderer
+    from deocused.render.backends import make_renderer
 
     lin, disp = _scene()
     k, focus = 8.0, 0.3
@@ -243,8 +244,8 @@ def test_a_device_failure_keeps_the_sizes_other_stages(monkeypatch):
     """A renderer that cannot take the image (e.g. its pyramid does not fit) skips that device's
     engine and baseline stages with the reason; decode stages and the memory record remain."""
     from deocused.bench.render_bench import run_size
-    from deocused.cpu_backend import CpuRenderer
     from deocused.errors import DeviceError
+    from deocused.render.cpu.backend import CpuRenderer
 
     def refuse(self, image, disparity):
         raise DeviceError("not enough memory for the test")

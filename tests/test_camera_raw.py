@@ -9,8 +9,8 @@ import numpy as np
 import phone_files as pf
 import pytest
 
-from deocused.camera_raw import decode_camera_raw
 from deocused.errors import InputError, RefocusError
+from deocused.io.camera_raw import decode_camera_raw
 from deocused.photo import load_photo
 
 pytest.importorskip("rawpy", reason="rawpy is not installed (pip install 'deocused[raw]')")
@@ -55,7 +55,7 @@ def test_bright_light_renders_as_a_brighter_disc_than_a_clipped_photo(tmp_path):
     photo = load_photo(tmp_path / "light.dng", estimate=False)
     assert photo.image_linear.max() > 1.9 and photo.image_srgb.max() <= 1.0
     clipped = photo.image_linear.clip(0, 1)
-    from deocused.backends import make_renderer
+    from deocused.render.backends import make_renderer
     from deocused.settings import RenderSettings
 
     settings = RenderSettings(focus_disparity=1.0, max_blur=6.0)

@@ -1,4 +1,4 @@
-"""Loading the CPU kernels (deocused.cpu_jit): one declared signature per kernel, the one
+"""Loading the CPU kernels (deocused.render.cpu.jit): one declared signature per kernel, the one
 the Python wrappers pass; thread shares that cover every item once; progress on a cold
 cache and silence on a warm one."""
 
@@ -11,10 +11,10 @@ import sys
 import numpy as np
 import pytest
 
-from deocused import cpu_jit
-from deocused.cpu_backend import CpuRenderer
-from deocused.cpu_pixels import run_chunks
-from deocused.window import frames
+from deocused.render.cpu import jit as cpu_jit
+from deocused.render.cpu import srgb8 as frames
+from deocused.render.cpu.backend import CpuRenderer
+from deocused.render.cpu.pixels import run_chunks
 
 
 def test_each_kernel_is_called_with_exactly_its_declared_signature():
@@ -57,7 +57,7 @@ def _ensure_photo(cache_dir) -> subprocess.CompletedProcess:
     code = ("import logging, sys; h = logging.StreamHandler(sys.stderr); h.setFormatter(logging.Formatter("
             "'refocus: %(message)s')); logging.getLogger('deocused').addHandler(h); "
             "logging.getLogger('deocused').setLevel(logging.INFO); "
-            "from deocused import cpu_jit; cpu_jit.ensure('photo'); print(cpu_jit.cold_groups(['photo']))")
+            "from deocused.render.cpu import jit as cpu_jit; cpu_jit.ensure('photo'); print(cpu_jit.cold_groups(['photo']))")
     env = dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir))
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
 

@@ -10,11 +10,11 @@ import pytest
 from reference import smooth_texture
 from reference_renderer import ReferenceRenderer, outline_split
 
-import deocused.cpu_kernels as ck
-import deocused.cpu_refocus as cr
-from deocused.aperture import Aperture, ApertureImage
-from deocused.cpu_backend import BLOCK_BYTES, CpuRenderer
-from deocused.pyramid import LEVEL_RADII, level_scale, padded_shape
+import deocused.render.cpu.kernels as ck
+import deocused.render.cpu.refocus as cr
+from deocused.render.aperture import Aperture, ApertureImage
+from deocused.render.cpu.backend import BLOCK_BYTES, CpuRenderer
+from deocused.render.pyramid import LEVEL_RADII, level_scale, padded_shape
 
 TOL = 2e-5
 
@@ -189,7 +189,7 @@ def test_level_bytes_counts_the_blocks_to_build():
 
 
 def test_level_weights_match_the_shared_numpy_helper():
-    from deocused.pyramid import level_weights
+    from deocused.render.pyramid import level_weights
 
     radii = np.asarray(LEVEL_RADII, np.float32)
     r = np.concatenate([radii, radii + np.float32(0.37), np.float32([0, 1e-7, 255.99, 300.0])])
@@ -205,7 +205,7 @@ def test_warm_up_runs_the_kernels_and_leaves_no_photo(monkeypatch):
     """warm_up() (the live pipeline calls it before the first frame) renders a tiny
     scene at the largest radius; afterwards the renderer holds no photo, and the next
     photo renders exactly as on a fresh renderer."""
-    import deocused.cpu_backend as cb
+    import deocused.render.cpu.backend as cb
 
     monkeypatch.setattr(cb, "_WARM", False)  # as in a fresh process
     r = CpuRenderer()
@@ -223,7 +223,7 @@ def test_warm_up_runs_the_kernels_and_leaves_no_photo(monkeypatch):
 def test_an_interrupt_inside_a_kernel_call_stays_an_interrupt():
     """A signal handler's KeyboardInterrupt that lands while Numba calls back into Python
     comes out of the dispatcher as SystemError; the renderer gives it back as Ctrl-C."""
-    from deocused.cpu_backend import _interruptible
+    from deocused.render.cpu.backend import _interruptible
 
     def interrupted_kernel():
         try:

@@ -243,7 +243,7 @@ def test_arguments_checked_against_the_signature(cp):
 
 def test_renderer_kernel_arguments_checked(cp):
     """The real kernels' signatures are checked too (what gpu_backend passes)."""
-    from deocused.gpu_backend import KERNEL_DIR, NVRTC_OPTIONS
+    from deocused.render.gpu.backend import KERNEL_DIR, NVRTC_OPTIONS
 
     mod = cp.RawModule(code=(KERNEL_DIR / "pyramid.cu").read_text(), options=NVRTC_OPTIONS)
     stats_init = mod.get_function("stats_init")
@@ -254,7 +254,7 @@ def test_renderer_kernel_arguments_checked(cp):
 # -- compilation --------------------------------------------------------------------------------------
 def test_constants_come_from_the_defines(cp):
     """The kernels do not compile without gpu_backend's -D options (one source for constants)."""
-    from deocused.gpu_backend import KERNEL_DIR, NVRTC_OPTIONS
+    from deocused.render.gpu.backend import KERNEL_DIR, NVRTC_OPTIONS
 
     without = tuple(o for o in NVRTC_OPTIONS if not o.startswith("-DEPS="))
     with pytest.raises(cp.CompileException, match="EPS is not defined"):

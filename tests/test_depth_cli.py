@@ -71,7 +71,7 @@ def test_depth_command_writes_16bit_png(tmp_path):
         _run("depth", str(src), "--model-path", str(h.tflite_file()), "-o", str(out))
     # default output is the sidecar that 'render' picks up
     assert _run("depth", str(src), "--model-path", str(h.tflite_file())) == 0
-    from deocused.depthmap import find_sidecar
+    from deocused.io.depthmap import find_sidecar
 
     assert find_sidecar(src) == tmp_path / "photo.depth.png"
 

@@ -8,9 +8,9 @@ import numpy as np
 import phone_files as pf
 import pytest
 
-from deocused.embedded_depth import find_embedded_depth, fit_to_photo
 from deocused.errors import InputError
-from deocused.guided import guided_upsample
+from deocused.io.embedded_depth import find_embedded_depth, fit_to_photo
+from deocused.io.guided import guided_upsample
 from deocused.photo import load_photo
 
 pytest.importorskip("defusedxml", reason="defusedxml is not installed")
@@ -102,7 +102,7 @@ def test_guided_upsampling_puts_depth_edges_on_photo_edges():
 def test_guided_beats_bilinear_at_depth_edges_on_known_depth(scene):
     """Ground-truth disparity shrunk by 5.25 (a 12 MP photo's 768x576 map), upsampled
     back: mean error within 8 px of depth discontinuities."""
-    from deocused.images import load_image
+    from deocused.io.images import load_image
 
     root = pf.GROUNDTRUTH / scene
     if not (root / "disparity.png").exists():
@@ -121,7 +121,7 @@ def test_guided_beats_bilinear_at_depth_edges_on_known_depth(scene):
 
 @pytest.mark.skipif(not pf.PUG.exists(), reason="real sample not present (../shared/realdata/pug.heic)")
 def test_real_iphone_portrait_depth():
-    from deocused.images import load_image, read_bytes
+    from deocused.io.images import load_image, read_bytes
 
     emb = find_embedded_depth(read_bytes(pf.PUG), "pug.heic")
     assert emb is not None and "disparity" in emb.source and emb.disparity.shape == (576, 768)
@@ -249,7 +249,7 @@ def test_dynamic_depth_output_drops_the_container(tmp_path):
 def test_heif_depth_representations(kind, lo, hi, near_is):
     """Values v in [0, 1] map to d_min + v (d_max - d_min); uniform Z is depth (near =
     small, inverted to disparity), the others are disparity-like already."""
-    from deocused.embedded_depth import representation_to_disparity
+    from deocused.io.embedded_depth import representation_to_disparity
 
     v = np.linspace(0, 1, 11, dtype=np.float32)[None, :].repeat(2, 0)
     disp, what = representation_to_disparity(v, {"representation_type": kind, "d_min": lo, "d_max": hi}, "x")
@@ -261,7 +261,7 @@ def test_heif_depth_representations(kind, lo, hi, near_is):
 
 
 def test_heif_uniform_z_without_range_is_refused():
-    from deocused.embedded_depth import representation_to_disparity
+    from deocused.io.embedded_depth import representation_to_disparity
 
     with pytest.raises(InputError, match="uniform Z"):
         representation_to_disparity(np.ones((2, 2), np.float32), {"representation_type": 2}, "x")
@@ -273,7 +273,7 @@ def test_heif_depth_is_turned_like_the_photo(orientation):
     (and its EXIF orientation says how): the depth follows it."""
     import malformed as m
 
-    from deocused.embedded_depth import _upright
+    from deocused.io.embedded_depth import _upright
 
     depth = np.arange(12, dtype=np.float32).reshape(3, 4)
     exif = pf.exif_block(orientation)

@@ -25,10 +25,11 @@ import numpy as np
 import pytest
 from conftest import is_emulated
 
-from deocused.aperture import Aperture, ApertureImage
+import deocused
 from deocused.errors import DeviceError, InputError
+from deocused.render.aperture import Aperture, ApertureImage
 
-KERNELS = sorted((Path(__file__).resolve().parents[1] / "engine" / "kernels").glob("*.cu"))
+KERNELS = sorted(Path(deocused.__file__).resolve().parent.rglob("*.cu"))  # each beside the module that launches it
 MAX_ERR = 2      # 8-bit levels
 MEAN_ERR = 0.05  # 8-bit levels
 
@@ -37,7 +38,7 @@ MEAN_ERR = 0.05  # 8-bit levels
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not on PATH")
 @pytest.mark.parametrize("path", KERNELS, ids=[p.name for p in KERNELS])
 def test_kernel_compiles_with_nvcc(path, tmp_path):
-    from deocused.gpu_backend import NVRTC_OPTIONS
+    from deocused.render.gpu.backend import NVRTC_OPTIONS
 
     res = subprocess.run(["nvcc", "--ptx", "-arch=sm_90", *NVRTC_OPTIONS, "-o", str(tmp_path / "k.ptx"), str(path)],
                          capture_output=True, text=True, timeout=300, check=False)
@@ -73,8 +74,8 @@ def _compare(cpu_img, gpu_img, what=""):
 
 
 def _pair(**opts):
-    from deocused.cpu_backend import CpuRenderer
-    from deocused.gpu_backend import GpuRenderer
+    from deocused.render.cpu.backend import CpuRenderer
+    from deocused.render.gpu.backend import GpuRenderer
 
     return CpuRenderer(**opts), GpuRenderer(**opts)
 
@@ -117,9 +118,9 @@ def test_outline_codes_equal_the_cpu(cupy_device):
     """The outline split is decided per pixel by float32 arithmetic on both backends:
     the codes (share and direction) must be the same bit for bit, on random scenes
     and on a real photo's depth edges."""
-    from deocused.colour import srgb_to_linear
-    from deocused.depthmap import to_disparity
-    from deocused.samples import load_sample
+    from deocused.io.colour import srgb_to_linear
+    from deocused.io.depthmap import to_disparity
+    from deocused.io.samples import load_sample
 
     srgb, raw, (fx, fy) = load_sample("motorcycle")
     ch, cw = EMULATED_CROP
@@ -143,10 +144,10 @@ EMULATED_CROP = (128, 192)
 @pytest.mark.gpu
 def test_parity_sample_motorcycle(cupy_device):
     pytest.importorskip("skimage")
-    from deocused.colour import srgb_to_linear
-    from deocused.depthmap import to_disparity
-    from deocused.optics import focus_disparity_at
-    from deocused.samples import load_sample
+    from deocused.io.colour import srgb_to_linear
+    from deocused.io.depthmap import to_disparity
+    from deocused.io.samples import load_sample
+    from deocused.render.optics import focus_disparity_at
 
     srgb, raw, (fx, fy) = load_sample("motorcycle")
     disp = to_disparity(raw)
@@ -167,7 +168,7 @@ def test_parity_sample_motorcycle(cupy_device):
 @pytest.mark.gpu
 def test_cupy_inputs_and_output_type(cupy_device):
     cp = cupy_device
-    from deocused.gpu_backend import GpuRenderer
+    from deocused.render.gpu.backend import GpuRenderer
 
     img, disp = _scene(48, 80, seed=11)
     r = GpuRenderer()
@@ -224,7 +225,7 @@ def test_synchronize_then_result_is_final(renderer_factory):
 
 @pytest.mark.gpu
 def test_buffers_reused(cupy_device):
-    from deocused.gpu_backend import GpuRenderer
+    from deocused.render.gpu.backend import GpuRenderer
 
     r = GpuRenderer()
     a, da = _scene(70, 90, seed=1)
@@ -254,7 +255,7 @@ extern "C" __global__ void sleep_cycles(long long cycles) {
 @pytest.mark.gpu
 def test_stream_honoured(cupy_device):
     cp = cupy_device
-    from deocused.gpu_backend import GpuRenderer
+    from deocused.render.gpu.backend import GpuRenderer
 
     stream = cp.cuda.Stream(non_blocking=True)
     r = GpuRenderer(stream=stream)
@@ -286,7 +287,7 @@ def test_copy_on_caller_stream_not_overwritten(cupy_device):
     """A .copy() of render()'s result queued on the caller's stream sees that result,
     even when the next render() is issued before the copy has run."""
     cp = cupy_device
-    from deocused.gpu_backend import GpuRenderer
+    from deocused.render.gpu.backend import GpuRenderer
 
     r = GpuRenderer(stream=cp.cuda.Stream(non_blocking=True))
     img, disp = _scene(64, 64, seed=6)
@@ -307,7 +308,7 @@ def test_copy_on_caller_stream_not_overwritten(cupy_device):
 @pytest.mark.gpu
 def test_out_of_memory_is_device_error(monkeypatch, cupy_device):
     cp = cupy_device
-    from deocused.gpu_backend import GpuRenderer
+    from deocused.render.gpu.backend import GpuRenderer
 
     r = GpuRenderer()
     img, disp = _scene(64, 64, seed=4)
@@ -329,8 +330,8 @@ def test_out_of_memory_is_device_error(monkeypatch, cupy_device):
 
 @pytest.mark.gpu
 def test_make_renderer_gpu(cupy_device):
-    from deocused.backends import make_renderer
-    from deocused.gpu_backend import GpuRenderer
+    from deocused.render.backends import make_renderer
+    from deocused.render.gpu.backend import GpuRenderer
 
     assert isinstance(make_renderer("gpu"), GpuRenderer)
     assert isinstance(make_renderer("auto"), GpuRenderer)
@@ -347,7 +348,7 @@ def test_out_of_memory_half_way_frees_what_the_renderer_took(cupy_device):
 
     cp = cupy_device
     from deocused.errors import GpuMemoryError
-    from deocused.gpu_backend import GpuRenderer
+    from deocused.render.gpu.backend import GpuRenderer
 
     img, disp = _scene(64, 96, seed=5)
     base = cp.cuda.get_allocator()

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from deocused.cli import main
-from deocused.depthmap import fill_holes, find_sidecar, load_disparity, save_disparity_png, to_disparity
 from deocused.errors import InputError
-from deocused.images import load_image
-from deocused.optics import coc_radius, focus_disparity_at
+from deocused.io.depthmap import fill_holes, find_sidecar, load_disparity, save_disparity_png, to_disparity
+from deocused.io.images import load_image
+from deocused.render.optics import coc_radius, focus_disparity_at
 
 
 def write_png(path, rgb8):
@@ -217,7 +217,7 @@ def test_bad_inputs_give_one_line_error_and_nonzero_exit(scene, tmp_path, case):
     elif case == "bad_focus":
         args += ["--focus", "1000,5"]
     elif case == "gpu_without_gpu":
-        from deocused.backends import gpu_available
+        from deocused.render.backends import gpu_available
 
         if gpu_available()[0]:
             pytest.skip("a GPU is present")

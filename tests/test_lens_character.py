@@ -10,9 +10,9 @@ import pytest
 from conftest import emulated_subset
 from malformed import run_cli
 
-from deocused.aperture import Aperture, ApertureImage
 from deocused.errors import InputError
-from deocused.pyramid import level_scale
+from deocused.render.aperture import Aperture, ApertureImage
+from deocused.render.pyramid import level_scale
 from deocused.settings import RenderSettings
 
 

@@ -26,8 +26,8 @@ from procs import (
 )
 from procs import cli_env as _env
 
-from deocused.backends import make_renderer
 from deocused.live.synthetic import moving_scene
+from deocused.render.backends import make_renderer
 
 W, H = 64, 48
 

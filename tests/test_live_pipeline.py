@@ -17,7 +17,6 @@ import cv2
 import numpy as np
 import pytest
 
-from deocused.backends import make_renderer
 from deocused.cli import main
 from deocused.errors import RefocusError
 from deocused.live.capture import CaptureEnded, FrameCapture, SourceSpec
@@ -25,6 +24,7 @@ from deocused.live.pipeline import Controls, LivePipeline
 from deocused.live.record import VideoRecorder
 from deocused.live.synthetic import FakeOpener, moving_scene, scene_disparity
 from deocused.live.temporal import DepthSmoother, FocusSmoother, fit_scale_shift, frame_variation
+from deocused.render.backends import make_renderer
 
 ROOT = Path(__file__).resolve().parents[1]
 W, H, N_FRAMES = 64, 48, 30
@@ -102,8 +102,8 @@ def test_cli_headless_output_matches_renderer(tiny_model, input_video, worker, t
 
     got = read_video(out_mkv)
     assert len(got) == n and got[0].shape == (H, W, 3)
-    from deocused.colour import srgb_to_linear
-    from deocused.optics import focus_disparity_at
+    from deocused.io.colour import srgb_to_linear
+    from deocused.render.optics import focus_disparity_at
 
     frames = read_video(input_video)[:n]
     r = make_renderer("cpu")
@@ -377,7 +377,7 @@ def test_record_is_playable_after_a_real_signal(tmp_path, sig):
         from deocused.live.pipeline import LivePipeline
         from deocused.live.record import VideoRecorder, terminate_as_interrupt
         from deocused.live.synthetic import FakeOpener, scene_disparity
-        from deocused.backends import make_renderer
+        from deocused.render.backends import make_renderer
         cap = FrameCapture(SourceSpec("camera", 0), opener=FakeOpener(), mode="every")
         try:
             with VideoRecorder({str(out)!r}, 30) as rec, terminate_as_interrupt():
@@ -411,7 +411,7 @@ def test_record_is_playable_after_a_real_signal(tmp_path, sig):
 def test_scale_processes_frames_at_a_reduced_size():
     """--scale 0.5: depth and render run on frames downsized (INTER_AREA) by 2, with K in
     the captured frame's pixels scaled alike; the output is the renderer's on those inputs."""
-    from deocused.colour import srgb_to_linear
+    from deocused.io.colour import srgb_to_linear
 
     frames = []
     opener = FakeOpener(script=[("ok", None)], size=(64, 48))

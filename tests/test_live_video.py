@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from videoclips import make_clip, scene
 
-from deocused.backends import make_renderer
 from deocused.live.capture import CaptureEnded, FrameCapture, SourceSpec
+from deocused.render.backends import make_renderer
 
 av = pytest.importorskip("av")
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,7 +49,7 @@ def test_record_is_playable_after_sigkill(tmp_path):
         from deocused.live.pipeline import LivePipeline
         from deocused.live.record import VideoRecorder
         from deocused.live.synthetic import FakeOpener, scene_disparity
-        from deocused.backends import make_renderer
+        from deocused.render.backends import make_renderer
         cap = FrameCapture(SourceSpec("camera", 0), opener=FakeOpener(), mode="every")
         rec = VideoRecorder({str(out)!r}, 30)
         def sink(r):

@@ -9,11 +9,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from deocused.backends import make_renderer
 from deocused.live.app import LiveWindow, format_live_status
 from deocused.live.capture import FrameCapture, SourceSpec
 from deocused.live.pipeline import LivePipeline
 from deocused.live.synthetic import FakeOpener
+from deocused.render.backends import make_renderer
 
 W, H = 64, 48
 

@@ -7,7 +7,7 @@ import malformed as m
 import numpy as np
 import pytest
 
-from deocused.depthmap import load_disparity
+from deocused.io.depthmap import load_disparity
 
 
 @pytest.fixture

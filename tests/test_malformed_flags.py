@@ -116,8 +116,8 @@ def test_render_settings_refuse_bad_values(field, value):
 
 
 def test_renderer_refuses_bad_render_inputs():
-    from deocused.aperture import Aperture
-    from deocused.cpu_backend import CpuRenderer
+    from deocused.render.aperture import Aperture
+    from deocused.render.cpu.backend import CpuRenderer
 
     with pytest.raises(InputError, match="highlights"):
         CpuRenderer(highlights=math.nan)

@@ -10,7 +10,7 @@ import malformed as m
 import numpy as np
 import pytest
 
-from deocused.images import MAX_PIXELS, load_image
+from deocused.io.images import MAX_PIXELS, load_image
 
 TRUNCATE_AT = (0.02, 0.1, 0.35, 0.7, 0.97)
 

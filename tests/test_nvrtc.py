@@ -1,5 +1,5 @@
 """The kernels compile with NVRTC -- CuPy's compiler -- with exactly the options
-engine/gpu_backend.py gives CuPy, for the GPU generations we ship for.
+engine/render/gpu/backend.py gives CuPy, for the GPU generations we ship for.
 
 Needs only the ``nvidia-cuda-nvrtc-cu12`` wheel (the ``test`` extra), no GPU:
 libnvrtc is loaded with ctypes from ``site-packages/nvidia/cuda_nvrtc/lib``.
@@ -14,11 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from deocused.gpu_backend import KERNEL_DIR, NVRTC_OPTIONS
+import deocused
+from deocused.render.gpu.backend import KERNEL_DIR, NVRTC_OPTIONS
 
 ARCHS = ("compute_80", "compute_90")
 RENDERER_KERNELS = ("pyramid.cu", "refocus.cu")
-ALL_KERNELS = sorted(p.name for p in KERNEL_DIR.glob("*.cu"))
+#: Every CUDA file of the package, each beside the module that launches it (the renderer's in
+#: render/gpu/, the benchmark's disc gather in bench/).
+KERNEL_FILES = {p.name: p for p in sorted(Path(deocused.__file__).resolve().parent.rglob("*.cu"))}
+ALL_KERNELS = sorted(KERNEL_FILES)
 #: What CuPy appends to every NVRTC compile of a RawModule (cupy/cuda/compiler.py).
 CUPY_ADDS = ("-ftz=true",)
 
@@ -72,7 +76,7 @@ def compile_nvrtc(lib, source: str, name: str, options) -> tuple[int, str, bytes
 @pytest.mark.parametrize("arch", ARCHS)
 @pytest.mark.parametrize("name", ALL_KERNELS)
 def test_kernel_compiles(nvrtc, name, arch):
-    source = (KERNEL_DIR / name).read_text()
+    source = KERNEL_FILES[name].read_text()
     rc, log, ptx = compile_nvrtc(nvrtc, source, name, (*NVRTC_OPTIONS, f"--gpu-architecture={arch}", *CUPY_ADDS))
     assert rc == 0, f"{name} ({arch}):\n{log}"
     assert b".entry" in ptx
@@ -102,8 +106,8 @@ def test_defines_carry_the_python_constants_exactly():
     import numpy as np
 
     from deocused import constants
-    from deocused.gpu_backend import TILE, kernel_defines
-    from deocused.pyramid import LEVEL_RADII
+    from deocused.render.gpu.backend import TILE, kernel_defines
+    from deocused.render.pyramid import LEVEL_RADII
 
     values = dict(d[2:].split("=", 1) for d in kernel_defines())
     expected = {"EPS": constants.EPS, "FILL_BEHIND_RAMP": constants.FILL_BEHIND_RAMP,

@@ -10,8 +10,8 @@ import phone_files as pf
 import pytest
 
 from deocused.errors import InputError
-from deocused.heif import is_heif
-from deocused.images import decode_image, decode_raw, load_image
+from deocused.io.heif import is_heif
+from deocused.io.images import decode_image, decode_raw, load_image
 
 pytest.importorskip("pillow_heif", reason="pillow-heif is not installed")
 

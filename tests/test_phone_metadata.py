@@ -46,8 +46,8 @@ def _render(ws, src: bytes, out_name: str, *flags, suffix=".jpg", depth=True, sh
 
 
 def _meta_of(path):
-    from deocused.images import read_bytes
-    from deocused.metadata import read_metadata
+    from deocused.io.images import read_bytes
+    from deocused.io.metadata import read_metadata
 
     return read_metadata(read_bytes(path), str(path))
 
@@ -61,7 +61,7 @@ def test_output_keeps_icc_exif_xmp(tmp_path, ext):
     assert meta.icc == icc
     assert meta.xmp is not None and b'dc:format="image/jpeg"' in meta.xmp
     if ext == ".tif":
-        return  # EXIF is not written to TIFF (see deocused.encode)
+        return  # EXIF is not written to TIFF (see deocused.io.encode)
     exif = Image.Exif()
     exif.load(b"Exif\x00\x00" + meta.exif)
     assert (exif[0x010F], exif[0x0110], exif[0x0112]) == ("TestMake", "TestModel", 1)  # pixels are upright
@@ -180,7 +180,7 @@ def test_real_iphone_portrait_refocuses_offline_keeping_its_metadata(tmp_path):
         assert im.info["icc_profile"] == src["icc_profile"]
         assert (im.getexif()[0x010F], im.getexif()[0x0110]) == ("Apple", "iPhone 13 Pro")
         got = np.asarray(im.convert("L"), np.float32)
-    from deocused.images import load_image
+    from deocused.io.images import load_image
 
     before = load_image(pf.PUG).mean(axis=2) * 255
 

@@ -32,10 +32,10 @@ def test_psnr_and_edge_band_helpers():
 def test_engine_beats_gaussian_stack_on_ground_truth(tmp_path):
     from quality import edge_band, run_engine, scores
 
-    from deocused.baseline import baseline_render
-    from deocused.colour import linear_to_srgb8, srgb_to_linear
-    from deocused.depthmap import load_disparity
-    from deocused.images import load_image
+    from deocused.bench.baseline import baseline_render
+    from deocused.io.colour import linear_to_srgb8, srgb_to_linear
+    from deocused.io.depthmap import load_disparity
+    from deocused.io.images import load_image
 
     scene = GT / "scene00"
     setting = json.loads((scene / "params.json").read_text())["settings"][2]  # focus far

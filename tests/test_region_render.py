@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from conftest import emulated_subset
 
-from deocused.colour import linear_to_srgb8, srgb_to_linear
 from deocused.errors import InputError
-from deocused.renderer import BandStats
+from deocused.io.colour import linear_to_srgb8, srgb_to_linear
+from deocused.render.renderer import BandStats
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +46,8 @@ def test_region_equals_the_crop_of_the_full_render(renderer_factory, photo, focu
 
 
 def test_region_window_covers_the_reach_and_the_level_grid(photo):
-    from deocused.pyramid import MAX_SCALE
-    from deocused.renderer import aligned_window, region_reach
+    from deocused.render.pyramid import MAX_SCALE
+    from deocused.render.renderer import aligned_window, region_reach
 
     _, disp = photo
     whole = BandStats.of(disp, 8)
@@ -59,7 +59,7 @@ def test_region_window_covers_the_reach_and_the_level_grid(photo):
 
 
 def test_region_outside_the_photo_is_refused(photo):
-    from deocused.cpu_backend import CpuRenderer
+    from deocused.render.cpu.backend import CpuRenderer
 
     lin, disp = photo
     with pytest.raises(InputError, match="not within"):
@@ -72,7 +72,7 @@ def test_render_photo_in_strips_equals_the_whole_render(renderer_factory, photo,
     """A photo above STRIP_ABOVE_PIXELS renders in horizontal strips (render_region per strip): the same codes
     as one prepare + render of the whole photo within one step (the CPU: equal here)."""
     import deocused.constants as constants
-    from deocused.colour import linear_to_srgb
+    from deocused.io.colour import linear_to_srgb
     from deocused.photo import Photo, _strip_rows, render_photo
     from deocused.settings import RenderSettings
 

@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 from conftest import emulated_subset
 from reference import disc_average, smooth_texture
+from reference_renderer import bilinear_at
 
-from deocused.aperture import Aperture
-from deocused.colour import linear_to_srgb, linear_to_srgb8, srgb_to_linear
-from deocused.cpu_backend import CpuRenderer, bilinear_at
 from deocused.errors import InputError
-from deocused.renderer import boost_highlights
+from deocused.io.colour import linear_to_srgb, linear_to_srgb8, srgb_to_linear
+from deocused.render.aperture import Aperture
+from deocused.render.cpu.backend import CpuRenderer
+from deocused.render.renderer import boost_highlights
 
 # Tests taking ``renderer_factory`` (tests/conftest.py) run on every backend: the CPU and the
 # GPU (a real device, or the CUDA kernels executed on the host).
@@ -126,7 +127,7 @@ def test_point_light_becomes_aperture_of_the_thin_lens_radius(renderer_factory, 
     assert measured == pytest.approx(radius, abs=1.0)
     # Energy stays inside the shape, plus the level interpolation's 25 % margin and the
     # bilinear upsampling's reach (the level's scale) of a downsampled level.
-    from deocused.pyramid import level_scale
+    from deocused.render.pyramid import level_scale
 
     outside = ap.signed_distance(xx, yy, 1.25 * radius + level_scale(1.25 * radius) + 1.0) > 0
     assert out[outside].sum() < 0.01
@@ -311,9 +312,9 @@ def test_dof_range_keeps_a_slab_sharp():
 
 
 def test_cpu_refuses_a_pyramid_larger_than_the_memory(monkeypatch):
-    import deocused.cpu_backend as cb
+    import deocused.render.cpu.backend as cb
     from deocused.errors import DeviceError
-    from deocused.pyramid import levels_needed
+    from deocused.render.pyramid import levels_needed
 
     ramp = np.linspace(0, 1, 64 * 96, dtype=np.float32).reshape(64, 96)
     r = CpuRenderer()

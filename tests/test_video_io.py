@@ -1,4 +1,4 @@
-"""Video I/O with PyAV (deocused.video): timestamps, rotation, audio copy, colour, codecs, encoders."""
+"""Video I/O with PyAV (deocused.io.video): timestamps, rotation, audio copy, colour, codecs, encoders."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from videoclips import audio_packets, make_clip, read_pts, scene
 
 from deocused.errors import InputError
-from deocused.video import CODECS, VideoReader, VideoWriter, codec_for, probe
-from deocused.video import codecs as vcodecs
+from deocused.io.video import CODECS, VideoReader, VideoWriter, codec_for, probe
+from deocused.io.video import codecs as vcodecs
 
 av = pytest.importorskip("av")
 

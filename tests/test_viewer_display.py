@@ -60,7 +60,7 @@ def test_fit_view_is_the_full_render_resampled_to_the_window():
     pixels per axis, as a 12 MP photo in a 1600x1000 window): >= 40 dB at every focus and K."""
     from deocused.bench.fit_view import fit_view_psnr
     from deocused.bench.scenes import scene_arrays
-    from deocused.optics import default_max_blur
+    from deocused.render.optics import default_max_blur
 
     img, disp = scene_arrays(2016, 1512, "motorcycle")
     k0 = default_max_blur(disp.shape)
@@ -71,7 +71,7 @@ def test_fit_view_is_the_full_render_resampled_to_the_window():
 
 
 def test_reduced_jpeg_decode_is_the_photo_at_a_fraction_of_its_size(tmp_path):
-    from deocused.images import load_image, load_image_reduced
+    from deocused.io.images import load_image, load_image_reduced
 
     yy, xx = np.mgrid[0:600, 0:800]
     img = np.stack([xx / 800, yy / 600, 0.5 + 0.4 * np.sin(xx / 9.0) * np.cos(yy / 7.0)], -1)
@@ -110,7 +110,7 @@ def test_view_transform_zooms_about_the_pointer_and_clamps_pans():
 def test_depth_decodes_beside_the_photo_only_when_the_photo_opens_reduced(tmp_path):
     """The viewer starts the depth file's decode beside the photo's only for a JPEG that
     load_image_reduced halves at least for the screen (else the file would be decoded twice)."""
-    from deocused.images import load_image_reduced
+    from deocused.io.images import load_image_reduced
     from deocused.viewer.loader import _may_reduce
 
     img = np.zeros((400, 640, 3), np.uint8)

@@ -101,8 +101,8 @@ def test_viewer_gpu_out_of_memory_mid_render_falls_back_to_the_cpu_or_shows_the_
     HUD), the photo is rendered on the CPU (the screen equals the CPU renderer's output) and the
     viewer takes clicks. Device "gpu" asked for: the memory error on the HUD, the viewer goes on (the
     first photo still renders on the GPU once memory is back)."""
-    from deocused.cpu_backend import CpuRenderer
-    from deocused.gpu_backend import GpuRenderer
+    from deocused.render.cpu.backend import CpuRenderer
+    from deocused.render.gpu.backend import GpuRenderer
     from deocused.viewer.app import Source, Viewer
 
     cp = cupy_device

@@ -207,7 +207,7 @@ def test_keys_change_state(viewer):
 
 
 def test_save_never_overwrites_and_skips_bad_files(xdisplay, tmp_path):
-    from deocused.depthmap import save_disparity_png
+    from deocused.io.depthmap import save_disparity_png
     from deocused.viewer.app import Source, Viewer
 
     img, disp = synthetic()
@@ -311,7 +311,7 @@ BW, BH = 1024, 640  # 0.66 MP: just above the threshold, to keep the tests fast
 
 @functools.lru_cache(maxsize=1)
 def big_scene():
-    from deocused.samples import synthetic_scene
+    from deocused.io.samples import synthetic_scene
 
     img, depth = synthetic_scene(BW, BH)
     inv = 1.0 / depth
@@ -455,8 +455,8 @@ def test_idle_viewer_completes_the_pyramid_of_the_current_blur(xdisplay):
     """A CPU render builds only the full-resolution level tiles it reads; once the frame
     is shown, the idle viewer builds the rest of the levels the current K needs, so the
     next click only renders. The status line stays empty meanwhile."""
-    from deocused.cpu_backend import _FULL
-    from deocused.pyramid import levels_needed
+    from deocused.render.cpu.backend import _FULL
+    from deocused.render.pyramid import levels_needed
     from deocused.viewer.app import Source, Viewer
 
     img, disp = big_scene()
@@ -514,7 +514,7 @@ def test_save_is_byte_identical_to_refocus_render(xdisplay, tmp_path):
     """S renders the full-resolution photo in the background (input stays live, the HUD shows it) and
     writes the same bytes as `refocus render` with the focus, K and dof shown."""
     from deocused.cli import main
-    from deocused.depthmap import save_disparity_png
+    from deocused.io.depthmap import save_disparity_png
     from deocused.viewer.app import Source, Viewer
 
     img, disp = big_scene()
@@ -571,7 +571,7 @@ def test_large_jpeg_opens_from_a_reduced_decode_and_saves_full_resolution(xdispl
     bytes as `refocus render`."""
     import deocused.viewer.app as app
     from deocused.cli import main
-    from deocused.depthmap import save_disparity_png
+    from deocused.io.depthmap import save_disparity_png
 
     monkeypatch.setattr(app, "screen_pixels", lambda: (320, 200))
     img, disp = big_scene()  # 1024x640
@@ -603,8 +603,8 @@ def test_zoom_renders_the_region_from_the_full_resolution_photo(xdisplay):
     """Zoomed in (fit -> 1:1 -> 2:1 -> 4:1 about the pointer), the window shows the photo pixels there
     rendered from the full-resolution photo (Renderer.render_region: equal to the crop of the full
     render), as 4x4 blocks at 4:1; clicks map through the zoom; a drag pans; 0 goes back to the fit."""
-    from deocused.colour import srgb_to_linear
-    from deocused.cpu_backend import CpuRenderer
+    from deocused.io.colour import srgb_to_linear
+    from deocused.render.cpu.backend import CpuRenderer
     from deocused.viewer.app import Source, Viewer
 
     img, disp = big_scene()

@@ -97,10 +97,10 @@ def test_hud_panel_and_status_lines():
 
 
 def test_table_encoder_equals_linear_to_srgb8():
-    """The windows' table-driven sRGB encoding is exactly deocused.colour's, including values next to
+    """The windows' table-driven sRGB encoding is exactly deocused.io.colour's, including values next to
     rounding boundaries, out-of-range values and a change of frame size (buffers reused)."""
-    from deocused.colour import linear_to_srgb8, srgb_to_linear
-    from deocused.window.frames import Srgb8Encoder, srgb8_to_linear
+    from deocused.io.colour import linear_to_srgb8, srgb_to_linear
+    from deocused.render.cpu.srgb8 import Srgb8Encoder, srgb8_to_linear
 
     rng = np.random.default_rng(5)
     enc = Srgb8Encoder()

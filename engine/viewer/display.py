@@ -81,7 +81,7 @@ def resample_linear(image_linear: np.ndarray, size: tuple[int, int]) -> np.ndarr
 
 def display_inputs(image_srgb: np.ndarray, disparity: np.ndarray, size: tuple[int, int]):
     """(linear image, disparity) of a photo at the display ``size`` (w, h), ready for ``Renderer.prepare``."""
-    from ..colour import srgb_to_linear
+    from ..io.colour import srgb_to_linear
 
     small = resample_linear(srgb_to_linear(image_srgb), size)
     return small, resample_disparity(disparity, size)
