@@ -20,10 +20,14 @@ FILL_MIN_COVER = 0.1
 FILL_COVER_RAMP = 0.1
 #: Hidden background. The part of a pixel's neighbourhood (radius r) that nearer bands hide
 #: (1 - coverage of everything at or behind the pixel's band) is filled with that layer's
-#: colour renormalised at HIDDEN_FILL_RADIUS * r: the hidden background continues what lies
-#: next to the pixel, rather than the average of the whole disc (0: off, plain renormalisation).
+#: colour renormalised at HIDDEN_FILL_RADIUS * r (the level at or below it, one level read):
+#: the hidden background continues what lies next to the pixel, rather than the average of
+#: the whole disc (0: off, plain renormalisation).
 #: Measured against ground truth in bench/quality.py (see engine/DESIGN.md).
 HIDDEN_FILL_RADIUS = 0.5
+#: ... only where nearer bands hide more than HIDDEN_MIN_SHARE of the disc (elsewhere the plain
+#: renormalisation differs by less than that share of the colour, and the extra sample is skipped).
+HIDDEN_MIN_SHARE = 1e-3
 #: Highlight boost: pixels whose brightest linear channel exceeds this are boosted.
 HIGHLIGHT_THRESHOLD = 0.9
 #: Most disparity bands a renderer may use.

@@ -15,6 +15,7 @@ from deocused.constants import (
     FILL_COVER_RAMP,
     FILL_MIN_COVER,
     HIDDEN_FILL_RADIUS,
+    HIDDEN_MIN_SHARE,
     OUTLINE_FLATNESS,
     OUTLINE_MAX_SHARE,
     OUTLINE_STEPS,
@@ -342,10 +343,11 @@ class ReferenceRenderer(Renderer):
         """Own band (c, a) plus the part of band b's pixels' neighbourhood that bands in front
         hide (1 - here_a), estimated from layer b at HIDDEN_FILL_RADIUS times the pixels' radius
         ``r`` (see deocused.constants.HIDDEN_FILL_RADIUS)."""
-        i3, w3 = level_weights(r * np.float32(HIDDEN_FILL_RADIUS), self._n_levels)
-        near = self._sample_band(b, b, i3, w3)
+        i3, _ = level_weights(r * np.float32(HIDDEN_FILL_RADIUS), self._n_levels)
+        near = self._sample_band(b, b, i3, np.ones(i3.shape, np.float32))  # the lower level alone
         g = np.clip(near[:, 3] / np.float32(FILL_BEHIND_RAMP), 0.0, 1.0)
-        hid = g * np.maximum(np.float32(1) - here_a, np.float32(0))
+        hid = np.float32(1) - here_a
+        hid = np.where(hid > np.float32(HIDDEN_MIN_SHARE), g * hid, np.float32(0))
         c = c + hid[:, None] * (near[:, :3] / np.maximum(near[:, 3:], EPS))
         return c, a + hid
 

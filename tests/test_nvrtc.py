@@ -113,6 +113,7 @@ def test_defines_carry_the_python_constants_exactly():
     expected = {"EPS": constants.EPS, "FILL_BEHIND_RAMP": constants.FILL_BEHIND_RAMP,
                 "FILL_MIN_COVER": constants.FILL_MIN_COVER, "FILL_COVER_RAMP": constants.FILL_COVER_RAMP,
                 "HIDDEN_FILL_RADIUS": constants.HIDDEN_FILL_RADIUS,
+                "HIDDEN_MIN_SHARE": constants.HIDDEN_MIN_SHARE,
                 "HIGHLIGHT_THRESHOLD": constants.HIGHLIGHT_THRESHOLD,
                 "HIGHLIGHT_RANGE": np.float32(1.0 - constants.HIGHLIGHT_THRESHOLD),
                 "MAX_BANDS": constants.MAX_BANDS, "MAX_LEVELS": len(LEVEL_RADII), "TILE": TILE,

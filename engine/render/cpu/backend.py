@@ -60,6 +60,7 @@ from ...constants import (
     FILL_COVER_RAMP,
     FILL_MIN_COVER,
     HIDDEN_FILL_RADIUS,
+    HIDDEN_MIN_SHARE,
     OUTLINE_FLATNESS,
     OUTLINE_MAX_SHARE,
     OUTLINE_STEPS,
@@ -413,5 +414,5 @@ class CpuRenderer(Renderer):
                    radii, self._n_levels, self._slots, self._soff, self._ntx, self._pool.reshape(-1),
                    _SCALES, lh, lw, band_i, band_w, front, below,
                    f32(EPS), f32(FILL_BEHIND_RAMP), f32(FILL_MIN_COVER), f32(FILL_COVER_RAMP), f32(OUTLINE_STEPS),
-                   f32(HIDDEN_FILL_RADIUS), cr.row_order(front.shape[0], numba.get_num_threads()), out)
+                   f32(HIDDEN_FILL_RADIUS), f32(HIDDEN_MIN_SHARE), cr.row_order(front.shape[0], numba.get_num_threads()), out)
         return out

@@ -165,22 +165,25 @@ def row_order(n_rows: int, threads: int) -> np.ndarray:
 
 
 def refocus(image, band, codes, disp, n, focus, K, dof, radii, n_levels, slots, soff, ntx, data, scales, lh, lw,
-            band_i, band_w, front, below, eps, behind_ramp, min_cover, cover_ramp, steps, hidden, rows, out):
+            band_i, band_w, front, below, eps, behind_ramp, min_cover, cover_ramp, steps, hidden,
+            hidden_min, rows, out):
     """Per pixel: own band at its own radius over the background fill, the bands in
     front composited far to near, divided by the coverage (see deocused.render.cpu.backend).
     ``focus``, ``K``, ``dof``: float32; per band k: level pair (band_i, band_w) of its
     radius, ``front`` (see :func:`front_tiles`), below (nearest non-empty band
-    behind, -1: none); ``codes``: outline splits; ``hidden``: HIDDEN_FILL_RADIUS (float32).
+    behind, -1: none); ``codes``: outline splits; ``hidden``, ``hidden_min``:
+    HIDDEN_FILL_RADIUS, HIDDEN_MIN_SHARE (float32).
     Writes linear RGB into ``out`` (h, w, 3)."""
     run_chunks(_refocus_tiles, front.size, image, band, codes, disp, n, focus, K, dof, radii, n_levels, slots, soff, ntx,
                data, scales, lh, lw, band_i, band_w, front, below, eps, behind_ramp, min_cover, cover_ramp, steps, hidden,
-               rows, out)
+               hidden_min, rows, out)
     return out
 
 
 @njit(_nrt=False, **_JIT)  # no array is made here: no reference counting in the per-pixel loop
 def _refocus_tiles(q0, q1, image, band, codes, disp, n, focus, K, dof, radii, n_levels, slots, soff, ntx, data, scales,
-                   lh, lw, band_i, band_w, front, below, eps, behind_ramp, min_cover, cover_ramp, steps, hidden, rows, out):
+                   lh, lw, band_i, band_w, front, below, eps, behind_ramp, min_cover, cover_ramp, steps, hidden,
+            hidden_min, rows, out):
     """Tiles q0..q1-1 (in the order ``rows``) of :func:`refocus`."""
     h, w = out.shape[0], out.shape[1]
     L = (slots, soff, ntx, n, data, scales, lh, lw)
@@ -212,9 +215,9 @@ def _refocus_tiles(q0, q1, image, band, codes, disp, n, focus, K, dof, radii, n_
                         if g > 0.0:  # g == 0: no fill (k = 0 below adds exactly nothing)
                             bd = max(v[7], eps)
                             f0, f1, f2 = v[4] / bd, v[5] / bd, v[6] / bd
-                        if hidden > 0.0:
+                        if hidden > 0.0 and one - v[3] > hidden_min:
                             here_a = v[3]
-                            li, lw_ = level_weights1(r * hidden, radii, n_levels)
+                            li, lw_ = level_weights1(r * hidden, radii, n_levels)[0], one  # the lower level alone
                             stage, pair = 3, False
                             continue
                     elif stage == 3:
@@ -262,7 +265,7 @@ def _add_hidden(c0, c1, c2, a, n0, n1, n2, na, here_a, eps, behind_ramp):
     here_a is the coverage of the pixel's layer), coloured as that layer (n, na) sampled at
     HIDDEN_FILL_RADIUS times the pixel's radius, renormalised (see deocused.constants)."""
     zero, one = np.float32(0.0), np.float32(1.0)
-    hid = min(max(na / behind_ramp, zero), one) * max(one - here_a, zero)
+    hid = min(max(na / behind_ramp, zero), one) * (one - here_a)  # > HIDDEN_MIN_SHARE here
     nd = max(na, eps)
     return c0 + hid * (n0 / nd), c1 + hid * (n1 / nd), c2 + hid * (n2 / nd), a + hid
 

@@ -20,6 +20,9 @@
 #ifndef HIDDEN_FILL_RADIUS
 #error "HIDDEN_FILL_RADIUS is not defined: compile with the -D options of engine/render/gpu/backend.py kernel_defines()"
 #endif
+#ifndef HIDDEN_MIN_SHARE
+#error "HIDDEN_MIN_SHARE is not defined: compile with the -D options of engine/render/gpu/backend.py kernel_defines()"
+#endif
 #ifndef HIGHLIGHT_THRESHOLD
 #error "HIGHLIGHT_THRESHOLD is not defined: compile with the -D options of engine/render/gpu/backend.py kernel_defines()"
 #endif

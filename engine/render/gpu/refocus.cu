@@ -4,8 +4,8 @@
 //   r = K * max(|d - f| - dof, 0), band b = clip(int(d * n), 0, n - 1)
 //   (i, w) = level_weights(r): levels i and i + 1 mixed with weights w, 1 - w
 //   here = S_b(r), behind = S_{b-1}(r), own = here - behind
-//   if HIDDEN_FILL_RADIUS > 0 (the part that bands in front hide, see hidden_fill):
-//       hn = S_b(HIDDEN_FILL_RADIUS r), hid = clip(hn.a / FILL_BEHIND_RAMP, 0, 1) max(1 - here.a, 0)
+//   if HIDDEN_FILL_RADIUS > 0 and 1 - here.a > HIDDEN_MIN_SHARE (the part that bands in front hide):
+//       hn = layer b at the lower level of HIDDEN_FILL_RADIUS r's pair, hid = clip(hn.a / FILL_BEHIND_RAMP, 0, 1) (1 - here.a)
 //       own.rgb += hid hn.rgb / max(hn.a, EPS), own.a += hid
 //   near = S_{b-1}(R_nb), nb = the nearest non-empty band below b
 //   g = clip(behind.a / FILL_BEHIND_RAMP, 0, 1)
@@ -136,8 +136,8 @@ __device__ __forceinline__ void hidden_fill(const Levels& L, int n_levels, const
     int i;
     float w;
     level_weights(__fmul_rn(r, HIDDEN_FILL_RADIUS), radii, n_levels, i, w);
-    float4 hn = sample_layer(L, n_levels, b, i, w, x, y, px);
-    float hid = clamp01(hn.w / FILL_BEHIND_RAMP) * fmaxf(1.0f - here_a, 0.0f);
+    float4 hn = sample_layer(L, n_levels, b, i, 1.0f, x, y, px);  // the lower level alone
+    float hid = clamp01(hn.w / FILL_BEHIND_RAMP) * (1.0f - here_a);  // > HIDDEN_MIN_SHARE here
     float na = fmaxf(hn.w, EPS);
     cr += hid * (hn.x / na);
     cg += hid * (hn.y / na);
@@ -203,7 +203,7 @@ extern "C" __global__ void refocus(const float4* __restrict__ img4, const unsign
     float4 behind = sample_layer(L, n_levels, b - 1, i, wt, x, y, px);
     float ca = here.w - behind.w;
     float cr = here.x - behind.x, cg = here.y - behind.y, cb = here.z - behind.z;
-    if (HIDDEN_FILL_RADIUS > 0.0f) hidden_fill(L, n_levels, s_radii, b, r, here.w, x, y, px, cr, cg, cb, ca);
+    if (HIDDEN_FILL_RADIUS > 0.0f && 1.0f - here.w > HIDDEN_MIN_SHARE) hidden_fill(L, n_levels, s_radii, b, r, here.w, x, y, px, cr, cg, cb, ca);
     // g: how much of the fill to use, continuous in the background's coverage
     // (no threshold that float16 rounding of the levels could flip).
     const float g = clamp01(behind.w / FILL_BEHIND_RAMP);
