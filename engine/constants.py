@@ -22,7 +22,8 @@ FILL_COVER_RAMP = 0.1
 #: (1 - coverage of everything at or behind the pixel's band) is filled with that layer's
 #: colour renormalised at HIDDEN_FILL_RADIUS * r (the level at or below it, one level read):
 #: the hidden background continues what lies next to the pixel, rather than the average of
-#: the whole disc (0: off, plain renormalisation).
+#: the whole disc (0: off, plain renormalisation). The part of a disc beyond the frame is
+#: coloured the same way.
 #: Measured against ground truth in bench/quality.py (see engine/DESIGN.md).
 HIDDEN_FILL_RADIUS = 0.5
 #: ... only where nearer bands hide more than HIDDEN_MIN_SHARE of the disc (elsewhere the plain

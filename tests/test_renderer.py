@@ -168,7 +168,13 @@ def test_constant_depth_plane_matches_brute_force_disc_average(renderer_factory,
     r.prepare(img, disp)
     out = r.render_srgb8(0.75, radius / 0.5).astype(int)
     ref = linear_to_srgb8(disc_average(img, radius).astype(np.float32)).astype(int)
-    err = np.abs(out - ref)
+    # Where the disc (and a level's reach) leaves the frame, the part beyond it is coloured as the
+    # photo next to the pixel (HIDDEN_FILL_RADIUS), not renormalised as disc_average does: compare inside.
+    from deocused.render.pyramid import level_scale
+
+    m = int(np.ceil(1.25 * radius)) + 2 * level_scale(1.25 * radius) + 2
+    err = np.abs(out - ref)[m:-m, m:-m]
+    assert err.size > 0
     assert err.max() <= max_err
     assert err.mean() <= mean_err
 
