@@ -10,8 +10,7 @@ beside this module (``engine/render/gpu/*.cu``) and are compiled once per proces
   downsampling of all layers, the 2-D convolutions (shared-memory tiles,
   per-tile band ranges so that only the layers that differ inside a tile are
   convolved), storing float16 RGBA levels into one packed buffer.
-* ``refocus.cu`` -- one thread per pixel: level selection (r^2 interpolation),
-  own band + renormalised behind, front bands composited "over", coverage.
+* ``refocus.cu`` -- per pixel: level selection, own band + hidden part + behind, front bands "over".
 
 Buffers are allocated once per image size (input copies, packed image, the
 packed level buffer for *all* ``LEVEL_RADII`` levels, downsampled layers, the
@@ -37,13 +36,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ... import constants
 from ...constants import (
     EPS,
     FILL_BEHIND_RAMP,
     FILL_COVER_RAMP,
     FILL_MIN_COVER,
-    HIDDEN_FILL_RADIUS,
-    HIDDEN_MIN_SHARE,
     HIGHLIGHT_THRESHOLD,
     MAX_BANDS,
     OUTLINE_FLATNESS,
@@ -90,8 +88,7 @@ def kernel_defines() -> tuple[str, ...]:
         f"-DFILL_BEHIND_RAMP={_f32_literal(FILL_BEHIND_RAMP)}",
         f"-DFILL_MIN_COVER={_f32_literal(FILL_MIN_COVER)}",
         f"-DFILL_COVER_RAMP={_f32_literal(FILL_COVER_RAMP)}",
-        f"-DHIDDEN_FILL_RADIUS={_f32_literal(HIDDEN_FILL_RADIUS)}",
-        f"-DHIDDEN_MIN_SHARE={_f32_literal(HIDDEN_MIN_SHARE)}",
+        *(f"-D{name}={_f32_literal(getattr(constants, name))}" for name in ("HIDDEN_FILL_RADIUS", "HIDDEN_MIN_SHARE")),
         f"-DHIGHLIGHT_THRESHOLD={_f32_literal(HIGHLIGHT_THRESHOLD)}",
         f"-DHIGHLIGHT_RANGE={_f32_literal(1.0 - HIGHLIGHT_THRESHOLD)}",
         f"-DMAX_BANDS={MAX_BANDS}",
