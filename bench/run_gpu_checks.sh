@@ -17,12 +17,12 @@ log="$OUT/gpu_checks.log"
   echo "== pip install --no-deps -e ."
   timeout 120 python -m pip install --no-deps -q -e . 2>&1 | tail -3
 } 2>&1 | tee "$log"
-echo "== pytest tests/test_nvrtc.py tests/test_gpu_backend.py" | tee -a "$log"
-timeout 300 python -m pytest tests/test_nvrtc.py tests/test_gpu_backend.py -q -p no:cacheprovider 2>&1 \
+echo "== pytest tests/render/test_nvrtc.py tests/render/test_gpu_backend.py" | tee -a "$log"
+timeout 300 python -m pytest tests/render/test_nvrtc.py tests/render/test_gpu_backend.py -q -p no:cacheprovider 2>&1 \
   | tee "$OUT/pytest_gpu.log" | tee -a "$log"
 test_rc=${PIPESTATUS[0]}
-echo "== python tests/gpu_parity.py" | tee -a "$log"
-timeout 120 python tests/gpu_parity.py --out bench/results/gpu_parity.json 2>&1 | tee -a "$log"
+echo "== python bench/gpu_parity.py" | tee -a "$log"
+timeout 120 python bench/gpu_parity.py --out bench/results/gpu_parity.json 2>&1 | tee -a "$log"
 echo "== python -m deocused.bench.gpu_check" | tee -a "$log"
 timeout 300 python -m deocused.bench.gpu_check --out bench/results 2>&1 | tee "$OUT/bench.log" | tee -a "$log"
 bench_rc=${PIPESTATUS[0]}

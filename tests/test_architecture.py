@@ -165,4 +165,4 @@ def test_bench_scripts_do_not_import_tests():
         tree = ast.parse(p.read_text())
         names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
         names |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
-        assert not any(n.split(".")[0] in {"tests", "conftest", "conftest_depth"} for n in names), p
+        assert not any(n.split(".")[0] in {"tests", "conftest", "conftest_depth", "helpers"} for n in names), p

@@ -4,7 +4,7 @@ The viewer renders its fit view on the photo resampled to the window
 (:mod:`deocused.viewer.display`). This compares, per focus and K, that render
 with the full-resolution render of the photo area-resampled (INTER_AREA, linear
 light) to the same size, as 8-bit sRGB PSNR. Used by
-``tests/test_viewer_display.py`` and ``bench/fit_view_psnr.py``.
+``tests/apps/test_viewer_display.py`` and ``bench/fit_view_psnr.py``.
 """
 
 from __future__ import annotations

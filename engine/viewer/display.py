@@ -13,7 +13,7 @@ fit), so a click costs what the window's pixels cost, not what the photo's do.
 * ``max_blur`` (K, pixels) scales by the same factor, :func:`display_scale`.
 
 A display-resolution render equals the full-resolution render area-resampled to
-the window within 40 dB PSNR (``tests/test_viewer_display.py``).
+the window within 40 dB PSNR (``tests/apps/test_viewer_display.py``).
 """
 
 from __future__ import annotations

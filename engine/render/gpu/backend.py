@@ -110,7 +110,7 @@ def _headers_digest() -> str:
     return h.hexdigest()[:16]
 
 
-#: Options of every kernel compile (CuPy passes them to NVRTC; tests/test_nvrtc.py
+#: Options of every kernel compile (CuPy passes them to NVRTC; tests/render/test_nvrtc.py
 #: compiles with exactly these).
 NVRTC_OPTIONS = ("--std=c++14", f"-I{KERNEL_DIR}", *kernel_defines(), f"-DKERNEL_HEADERS_SHA={_headers_digest()}")
 
