@@ -15,8 +15,9 @@ interpolated in r^2) and B_k(r) = S_k(r) - S_{k-1}(r) for band k alone.
    x are not in it, so a sharp foreground never bleeds into a blurred
    background (no halo), and in-focus pixels (r = 0) are returned unchanged.
    The part of x's neighbourhood that nearer bands hide (1 - S_b(r).alpha) is
-   added, coloured as layer b renormalised at HIDDEN_FILL_RADIUS * r: the hidden
-   background continues what lies next to x (see :mod:`deocused.constants`).
+   added, coloured as layer b renormalised at the level at or below
+   HIDDEN_FILL_RADIUS * r: the hidden background continues what lies next to x
+   (see :mod:`deocused.constants`).
 2. behind = S_{b-1}(R) / alpha: everything behind x's band, renormalised;
    it fills the part of x's neighbourhood the own band does not cover (what a
    blurred foreground hides), so a blurred foreground edge fades into the

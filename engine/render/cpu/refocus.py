@@ -183,7 +183,7 @@ def refocus(image, band, codes, disp, n, focus, K, dof, radii, n_levels, slots, 
 @njit(_nrt=False, **_JIT)  # no array is made here: no reference counting in the per-pixel loop
 def _refocus_tiles(q0, q1, image, band, codes, disp, n, focus, K, dof, radii, n_levels, slots, soff, ntx, data, scales,
                    lh, lw, band_i, band_w, front, below, eps, behind_ramp, min_cover, cover_ramp, steps, hidden,
-            hidden_min, rows, out):
+                   hidden_min, rows, out):
     """Tiles q0..q1-1 (in the order ``rows``) of :func:`refocus`."""
     h, w = out.shape[0], out.shape[1]
     L = (slots, soff, ntx, n, data, scales, lh, lw)
