@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import check_float_array
 from .xp import array_module as _xp
 
 
 def srgb_to_linear(srgb):
-    """Decode sRGB values in [0, 1] to linear light in [0, 1] (float32)."""
+    """Decode sRGB values in [0, 1] to linear light in [0, 1] (float32). Integer codes are
+    refused (:class:`~deocused.errors.InputError`): divide them by 255 (65535) first."""
+    check_float_array(srgb, "image", "(H, W, 3)")
     xp = _xp(srgb)
     s = xp.clip(srgb.astype(xp.float32, copy=False), 0.0, 1.0)
     if xp is not np:
@@ -29,7 +32,9 @@ def srgb_to_linear(srgb):
 
 
 def linear_to_srgb(linear):
-    """Encode linear light (clipped to [0, 1]) to sRGB values in [0, 1] (float32)."""
+    """Encode linear light (clipped to [0, 1]; floats, else :class:`~deocused.errors.InputError`)
+    to sRGB values in [0, 1] (float32)."""
+    check_float_array(linear, "image", "(H, W, 3)")
     xp = _xp(linear)
     v = xp.clip(linear.astype(xp.float32, copy=False), 0.0, 1.0)
     if xp is not np:

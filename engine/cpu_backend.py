@@ -150,9 +150,10 @@ class CpuRenderer(Renderer):
             self._prepare(image_linear, disparity, whole)
 
     def _prepare(self, image_linear, disparity, whole=None) -> None:
+        self.check_shapes(image_linear, disparity)  # before the conversion: integer images are refused
         image_linear = np.asarray(image_linear, np.float32)
         disparity = np.ascontiguousarray(disparity, np.float32)
-        self.check_inputs(image_linear, disparity)
+        self.check_values(image_linear, disparity)
         self.shape = None
         h, w = disparity.shape
         hp, wp = padded_shape(h, w)
@@ -384,8 +385,7 @@ class CpuRenderer(Renderer):
             return self._render(focus_disparity, max_blur, dof)
 
     def _render(self, focus_disparity: float, max_blur: float, dof: float = 0.0) -> np.ndarray:
-        if self.shape is None:
-            raise RuntimeError("render() before prepare()")
+        self.check_prepared()
         self.check_focus(focus_disparity, max_blur, dof)
         h, w = self.shape
         n = self.n_bands

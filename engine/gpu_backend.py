@@ -259,19 +259,12 @@ class GpuRenderer(Renderer):
 
     # -- prepare -------------------------------------------------------------------------
     def prepare(self, image_linear, disparity, whole=None) -> None:
+        self.check_shapes(image_linear, disparity)  # the value checks run on the GPU
         if not isinstance(image_linear, cp.ndarray):
             image_linear = np.asarray(image_linear, np.float32)
         if not isinstance(disparity, cp.ndarray):
             disparity = np.asarray(disparity, np.float32)
-        # Shape checks (as Renderer.check_inputs; the value checks run on the GPU).
-        if image_linear.ndim != 3 or image_linear.shape[2] != 3:
-            raise InputError(f"image must be (H, W, 3) RGB, got shape {tuple(image_linear.shape)}")
-        if disparity.shape != image_linear.shape[:2]:
-            raise InputError(f"disparity is {disparity.shape[1]}x{disparity.shape[0]} but the image is "
-                             f"{image_linear.shape[1]}x{image_linear.shape[0]}")
         h, w = disparity.shape
-        if h == 0 or w == 0:
-            raise InputError("image is empty")
         try:
             self._prepare(image_linear, disparity, h, w, whole)
         except InputError:
@@ -386,8 +379,7 @@ class GpuRenderer(Renderer):
 
     # -- per focus -----------------------------------------------------------------------
     def render(self, focus_disparity: float, max_blur: float, dof: float = 0.0):
-        if self.shape is None:
-            raise RuntimeError("render() before prepare()")
+        self.check_prepared()
         self.check_focus(focus_disparity, max_blur, dof)
         try:
             return self._render(float(focus_disparity), float(max_blur), float(dof))

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .colour import linear_to_srgb, linear_to_srgb8, srgb_to_linear
-from .errors import InputError
+from .errors import InputError, check_float_array
 from .metadata import PhotoMeta
 from .settings import RenderSettings
 
@@ -40,6 +40,24 @@ class Photo:
     depth_path: Path | None = None
     meta: PhotoMeta | None = None  # the input file's ICC profile, EXIF and XMP, ready for outputs
     image_linear: np.ndarray | None = None  # scene-linear RGB of a camera RAW (values above 1 kept)
+
+    def __post_init__(self):
+        """Refuse what the renderer cannot take (:class:`InputError`): integer images (codes, not
+        values in [0, 1]), other dtypes, and shapes other than (H, W, 3) and (H, W)."""
+        check_float_array(self.image_srgb, "Photo.image_srgb", "(H, W, 3)")
+        shape = tuple(np.shape(self.image_srgb))
+        if len(shape) != 3 or shape[2] != 3 or min(shape[:2]) < 1:
+            raise InputError(f"Photo.image_srgb must be (H, W, 3) RGB, got shape {shape}")
+        if self.disparity is not None:
+            check_float_array(self.disparity, "Photo.disparity", "(H, W)")
+            if tuple(np.shape(self.disparity)) != shape[:2]:
+                raise InputError(f"Photo.disparity has shape {tuple(np.shape(self.disparity))}, "
+                                 f"the image {shape[:2]}")
+        if self.image_linear is not None:
+            check_float_array(self.image_linear, "Photo.image_linear", "(H, W, 3)")
+            if tuple(np.shape(self.image_linear)) != shape:
+                raise InputError(f"Photo.image_linear has shape {tuple(np.shape(self.image_linear))}, "
+                                 f"image_srgb {shape}")
 
     def linear(self, transfer=None) -> np.ndarray:
         """The photo in linear light: a RAW's own values, else ``image_srgb`` decoded
@@ -149,6 +167,9 @@ def render_photo(photo: Photo, settings: RenderSettings, renderer, bit_depth: in
     the same codes in the tests and on the 12 MP motorcycle photo)."""
     from .iccolour import transfer_from_icc
 
+    if not isinstance(photo, Photo):
+        raise InputError(f"render_photo takes a Photo (deocused.Photo(image_srgb, disparity)), "
+                         f"got {type(photo).__name__}")
     if photo.disparity is None:
         raise InputError("the photo has no depth yet")
     if bit_depth not in (8, 16):

@@ -21,14 +21,15 @@ import numpy as np
 
 from .aperture import Aperture
 from .colour import linear_to_srgb8
-from .errors import InputError
+from .constants import HIGHLIGHT_THRESHOLD, MAX_BANDS
+from .errors import InputError, NotPreparedError, check_float_array
 from .pyramid import DEFAULT_BANDS, LEVEL_RADII, MAX_RADIUS, MAX_SCALE, band_of, level_scale, levels_needed
 
 #: Largest highlight boost gain a renderer accepts.
 MAX_HIGHLIGHTS = 100.0
 
 
-def boost_highlights(linear, gain: float, threshold: float = 0.9):
+def boost_highlights(linear, gain: float, threshold: float = HIGHLIGHT_THRESHOLD):
     """Brighten near-clipped pixels of a linear image (NumPy or CuPy).
 
     8-bit photos clip bright lights at 1.0, so blurred lights come out dull. A
@@ -99,8 +100,8 @@ class Renderer(ABC):
 
     def __init__(self, aperture: Aperture | None = None, n_bands: int = DEFAULT_BANDS, highlights: float = 0.0):
         self.aperture = aperture or Aperture()
-        if not 1 <= n_bands <= 64:
-            raise ValueError("n_bands must be in 1..64")
+        if isinstance(n_bands, bool) or not isinstance(n_bands, (int, np.integer)) or not 1 <= n_bands <= MAX_BANDS:
+            raise InputError(f"n_bands must be an integer in 1..{MAX_BANDS}, got {n_bands!r}")
         self.n_bands = n_bands
         try:
             self.highlights = float(highlights)
@@ -116,19 +117,40 @@ class Renderer(ABC):
         return None
 
     @staticmethod
-    def check_inputs(image_linear: np.ndarray, disparity: np.ndarray) -> None:
-        """Validate prepare()'s inputs; raise :class:`InputError` with a clear message."""
-        if image_linear.ndim != 3 or image_linear.shape[2] != 3 or min(image_linear.shape[:2]) < 1:
-            raise InputError(f"image must be (H, W, 3) RGB, got shape {tuple(image_linear.shape)}")
-        if disparity.shape != image_linear.shape[:2]:
-            raise InputError(f"disparity is {disparity.shape[1]}x{disparity.shape[0]} but the image is "
-                             f"{image_linear.shape[1]}x{image_linear.shape[0]}")
+    def check_shapes(image_linear, disparity) -> None:
+        """Validate the types and shapes of prepare()'s inputs (NumPy or CuPy arrays, before any
+        conversion: integer images are refused, not taken as floats); raise :class:`InputError`."""
+        check_float_array(image_linear, "image", "(H, W, 3)")
+        check_float_array(disparity, "disparity", "(H, W)")
+        ishape, dshape = tuple(np.shape(image_linear)), tuple(np.shape(disparity))
+        if len(ishape) != 3 or ishape[2] != 3 or min(ishape[:2]) < 1:
+            raise InputError(f"image must be (H, W, 3) RGB, got shape {ishape}")
+        if dshape != ishape[:2]:
+            what = "x".join(str(v) for v in dshape[::-1]) if len(dshape) == 2 else f"of shape {dshape}"
+            raise InputError(f"disparity is {what} but the image is {ishape[1]}x{ishape[0]}")
+
+    @classmethod
+    def check_inputs(cls, image_linear: np.ndarray, disparity: np.ndarray) -> None:
+        """Validate prepare()'s inputs (types, shapes, then values; NumPy arrays); raise
+        :class:`InputError` with a clear message."""
+        cls.check_shapes(image_linear, disparity)
+        cls.check_values(image_linear, disparity)
+
+    @staticmethod
+    def check_values(image_linear: np.ndarray, disparity: np.ndarray) -> None:
+        """Validate the values of prepare()'s inputs (NumPy arrays of checked shapes): finite, the
+        disparity normalised; raise :class:`InputError`."""
         if not bool((abs(disparity) < np.inf).all()):
             raise InputError("disparity contains NaN or infinite values (fill holes first)")
         if not bool((abs(image_linear) < np.inf).all()):
             raise InputError("image contains NaN or infinite values")
         if float(disparity.min()) < 0.0 or float(disparity.max()) > 1.0:
             raise InputError("disparity must be normalised to [0, 1]")
+
+    def check_prepared(self) -> None:
+        """Raise :class:`~deocused.errors.NotPreparedError` (an InputError) unless a photo is prepared."""
+        if self.shape is None:
+            raise NotPreparedError("render() before prepare(): prepare the photo first")
 
     @staticmethod
     def check_focus(focus_disparity: float, max_blur: float, dof: float) -> None:

@@ -36,3 +36,52 @@ def test_api_refocus_again_matches_render_photo():
     once = deocused.render_photo(photo, deocused.RenderSettings(focus_disparity=0.8, max_blur=12),
                                  deocused.make_renderer("cpu"))
     np.testing.assert_array_equal(again, once)
+
+
+def test_api_refuses_integer_images_and_wrong_shapes():
+    """Integer codes are not values in [0, 1]: the API refuses them (InputError), as it
+    refuses other dtypes and shapes, instead of taking them as floats."""
+    photo = deocused.load_photo(sample="synthetic")
+    srgb8 = np.rint(photo.image_srgb * 255).astype(np.uint8)
+    with pytest.raises(deocused.InputError, match=r"uint8.*255"):
+        deocused.Photo(srgb8, photo.disparity)
+    with pytest.raises(deocused.InputError, match=r"uint16.*65535"):
+        deocused.Photo(photo.image_srgb, (photo.disparity * 65535).astype(np.uint16))
+    with pytest.raises(deocused.InputError, match=r"\(H, W, 3\)"):
+        deocused.Photo(photo.image_srgb[..., 0], photo.disparity)
+    with pytest.raises(deocused.InputError, match="shape"):
+        deocused.Photo(photo.image_srgb, photo.disparity[:-1])
+    with pytest.raises(deocused.InputError, match="bool"):
+        deocused.Photo(photo.image_srgb, photo.disparity > 0.5)
+    with pytest.raises(deocused.InputError, match="uint8"):
+        deocused.srgb_to_linear(srgb8)
+    with pytest.raises(deocused.InputError, match="int64"):
+        deocused.linear_to_srgb8(np.zeros((2, 2, 3), np.int64))
+    with pytest.raises(deocused.InputError, match="Photo"):
+        deocused.render_photo(photo.image_srgb, deocused.RenderSettings(), deocused.make_renderer("cpu"))
+    with pytest.raises(deocused.InputError, match="n_bands"):
+        deocused.make_renderer("cpu", n_bands=0)
+    # a photo made of floats is taken as before
+    assert deocused.Photo(srgb8 / np.float32(255), photo.disparity).shape == photo.shape
+
+
+def test_renderer_refuses_integer_inputs_and_render_before_prepare():
+    photo = deocused.load_photo(sample="synthetic")
+    linear = deocused.srgb_to_linear(photo.image_srgb)
+    renderer = deocused.make_renderer("cpu")
+    with pytest.raises(deocused.InputError, match="before prepare"):
+        renderer.render(0.5, 10.0)
+    with pytest.raises(deocused.InputError, match="uint8"):
+        renderer.prepare(np.rint(linear * 255).astype(np.uint8), photo.disparity)
+    with pytest.raises(deocused.InputError, match="uint16"):
+        renderer.prepare(linear, (photo.disparity * 65535).astype(np.uint16))
+    with pytest.raises(deocused.InputError, match="complex"):
+        renderer.prepare(linear.astype(np.complex64), photo.disparity)
+    with pytest.raises(deocused.InputError, match="object"):
+        renderer.prepare(linear, np.array([[0.5, None]], dtype=object))
+    with pytest.raises(deocused.InputError, match=r"\(H, W, 3\)"):
+        renderer.prepare(linear[:, :, 0], photo.disparity)
+    with pytest.raises(deocused.InputError, match="before prepare"):
+        renderer.render(0.5, 10.0)  # nothing was prepared by the refused calls
+    renderer.prepare(linear.astype(np.float64), photo.disparity.tolist())  # other floats are converted
+    assert renderer.render(0.5, 10.0).shape == (*photo.shape, 3)
