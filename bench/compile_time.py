@@ -41,7 +41,8 @@ GROUP_OF = {
                      "_tile_masks_bands_tiles", "block_masks", "_block_masks_rows", "halve_masks", "tile_masks",
                      "slot_table", "count_blocks"], "photo"),
     **dict.fromkeys(["conv_full", "_conv_full_tiles", "conv_down", "_conv_down_tiles", "down_from_image",
-                     "_down_from_image_rows", "down_next", "_down_next_rows"], "levels"),
+                     "_down_from_image_rows", "down_next", "_down_next_rows",
+                     "down_from_down", "_down_from_down_rows"], "levels"),
     **dict.fromkeys(["refocus", "_refocus_tiles", "front_tiles", "full_levels_needed", "_levels_needed_tiles"],
                     "render"),
 }

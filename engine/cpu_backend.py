@@ -57,14 +57,12 @@ from . import cpu_pixels as cpx
 from . import cpu_refocus as cr
 from .constants import EPS, FILL_BEHIND_RAMP, FILL_COVER_RAMP, FILL_MIN_COVER, OUTLINE_FLATNESS, OUTLINE_MAX_SHARE, OUTLINE_STEPS
 from .errors import DeviceError
-from .optics import coc_radius
 from .pyramid import (
     LEVEL_RADII,
     level_scale,
     level_weights,
     levels_needed,
     padded_shape,
-    small_radius,
 )
 from .renderer import Renderer, boost_highlights
 
@@ -180,14 +178,9 @@ class CpuRenderer(Renderer):
         band_p = np.empty((hp, wp), np.uint8)  # outside the image band n: no layer has content
         counts, sums, d_lo, d_hi, *self._tile_stats = cpx.ingest(boost_highlights(image_linear, self.highlights),
                                                                  disparity, n, image_p, band_p)
-        if whole is not None:  # a crop: the photo's bands (see Renderer.render_region)
-            counts, sums, d_lo, d_hi = whole.counts, whole.sums, whole.d_lo, whole.d_hi
-        mids = (np.arange(n) + 0.5) / n
-        self.band_count = counts
-        self.band_centre = np.where(counts > 0, sums / np.maximum(counts, 1), mids).astype(np.float32)
+        self._set_bands(counts, sums, d_lo, d_hi, whole)
         self._band_p = band_p
         self.disparity = disparity
-        self._d_extremes = np.array([d_lo, d_hi], np.float32)
         self._image_p = image_p
         self._codes, self._split_masks = cpx.outline_codes(image_p, band_p, n, h, w, np.float32(OUTLINE_MAX_SHARE),
                                                            np.float32(OUTLINE_STEPS), np.float32(OUTLINE_FLATNESS))
@@ -195,7 +188,7 @@ class CpuRenderer(Renderer):
         self._built = np.zeros((len(_FULL),) + self._masks[1].shape, np.bool_)  # scale-1 level tiles built
         levels = self.level_bytes(levels_needed(MIN_PYRAMID_RADIUS))
         self._refuse_unless_fits(base + levels, hp * wp * OUTPUT_BYTES_PER_PIXEL + levels, h, w)
-        used = np.flatnonzero(counts)
+        used = np.flatnonzero(self.band_count)
         self._bidx = np.zeros(n + 1, np.int64)
         self._bidx[used] = np.arange(used.size)
         self.shape = (h, w)
@@ -231,16 +224,6 @@ class CpuRenderer(Renderer):
         _WARM = True
 
     # -- pyramid -------------------------------------------------------------------------
-    @functools.cached_property
-    def _kernels(self) -> list[np.ndarray]:
-        """Each level's kernel, flipped (the kernels correlate), at the level's scale
-        (the aperture is fixed per renderer)."""
-        out = []
-        for rho in LEVEL_RADII:
-            k = self.aperture.kernel(small_radius(rho, level_scale(rho), self.aperture))
-            out.append(np.ascontiguousarray(k[::-1, ::-1], dtype=np.float32))
-        return out
-
     @functools.cached_property
     def _plans(self) -> dict:
         return {}
@@ -373,7 +356,7 @@ class CpuRenderer(Renderer):
             while cur_s < s:
                 cur = (ck.down_from_image(self._image_p, self._band_p, self._codes, nb, self._bidx, used,
                                           np.float32(OUTLINE_STEPS)) if cur is None
-                       else ck.down_next(*cur))
+                       else ck.down_from_down(*cur))
                 cur_s *= 2
             ck.conv_down(cur[0], self._bidx, nb, plan, masks, slots, build, self._pool)
         self._n_levels = max(self._n_levels, n)
@@ -389,10 +372,8 @@ class CpuRenderer(Renderer):
         self.check_focus(focus_disparity, max_blur, dof)
         h, w = self.shape
         n = self.n_bands
-        # The largest radius is at an extreme disparity (monotonic in |d - f|, float32 too).
-        rmax = float(coc_radius(self._d_extremes, focus_disparity, max_blur, dof).astype(np.float32).max())
-        band_radius = coc_radius(self.band_centre, focus_disparity, max_blur, dof).astype(np.float32)
-        need = min(levels_needed(max(rmax, float(band_radius.max()))), _N_RADII)
+        band_radius, need = self._band_radii(focus_disparity, max_blur, dof)
+        need = min(need, _N_RADII)
         n_levels = max(self._n_levels, need)  # the levels this render interpolates between
         band_i, band_w = level_weights(band_radius, n_levels)
         act = self.band_count > 0  # non-empty; at radius 0 a front band adds the outline splits behind it
@@ -406,14 +387,15 @@ class CpuRenderer(Renderer):
                                self._split_masks, n, -(-h // ck.TILE), -(-w // ck.TILE))
         radii = np.asarray(LEVEL_RADII, np.float32)
         f32 = np.float32
+        focus = cr.Focus(f32(focus_disparity), f32(max_blur), f32(dof))
         # The downsampled levels the radii need, whole; the full-resolution ones only in
         # the tiles this render reads (the rest when a later render or ensure_levels needs them).
-        self._ensure_levels(need, cr.full_levels_needed(*self._tile_stats, front, f32(focus_disparity), f32(max_blur),
-                                                        f32(dof), radii, n_levels, band_i, below, len(_FULL)))
+        self._ensure_levels(need, cr.full_levels_needed(*self._tile_stats, front, *focus, radii, n_levels, band_i, below,
+                                                        len(_FULL)))
         out = np.empty((h, w, 3), np.float32)
-        cr.refocus(self._image_p, self._band_p, self._codes, self.disparity, n, f32(focus_disparity), f32(max_blur), f32(dof),
-                   radii, self._n_levels, self._slots, self._soff, self._ntx, self._pool.reshape(-1),
-                   _SCALES, lh, lw, band_i, band_w, front, below,
-                   f32(EPS), f32(FILL_BEHIND_RAMP), f32(FILL_MIN_COVER), f32(FILL_COVER_RAMP), f32(OUTLINE_STEPS),
-                   cr.row_order(front.shape[0], numba.get_num_threads()), out)
+        levels = cr.Levels(self._slots, self._soff, self._ntx, n, self._pool.reshape(-1), _SCALES, lh, lw)
+        level0 = cr.Level0(self._image_p, self._band_p, self._codes, f32(OUTLINE_STEPS))
+        fill = cr.Fill(f32(EPS), f32(FILL_BEHIND_RAMP), f32(FILL_MIN_COVER), f32(FILL_COVER_RAMP))
+        cr.refocus(levels, level0, self.disparity, focus, radii, self._n_levels, cr.BandLevels(band_i, band_w, below),
+                   front, fill, cr.row_order(front.shape[0], numba.get_num_threads()), out)
         return out

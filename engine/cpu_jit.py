@@ -57,7 +57,7 @@ GROUPS: dict[str, tuple[float, dict[str, str]]] = {
     "levels": (8.0, {
         "cpu_kernels:_conv_full_tiles": "i8 i8 f4[3] u1[2] u1[2] i8 plan u8[3] i8[4] b1[3] f4[4] f4",
         "cpu_kernels:_down_from_image_rows": "i8 i8 f4[3] u1[2] u1[2] i8 i8[1] f4 f4[4] u8[2]",
-        "cpu_kernels:_down_next_rows": "i8 i8 f4[4] u8[2] f4[4] u8[2]",
+        "cpu_kernels:_down_from_down_rows": "i8 i8 f4[4] u8[2] f4[4] u8[2]",
         "cpu_kernels:_conv_down_tiles": "i8 i8 f4[4] i8[1] i8 plan u8[3] i8[4] b1[3] f4[4]",
     }),
     "render": (9.0, {

@@ -130,18 +130,18 @@ def _down_from_image_rows(y0, y1, image_p, band_p, codes, n, bidx, steps, out, m
             masks[y, x] = m
 
 
-def down_next(src, src_masks):
+def down_from_down(src, src_masks):
     """The next scale: 2 x 2 means of every band's blocks (mean of means == block mean)."""
     n_used, hs, ws, _ = src.shape
     out = np.empty((n_used, hs // 2, ws // 2, 4), np.float32)
     masks = np.zeros((hs // 2, ws // 2), np.uint64)
-    run_chunks(_down_next_rows, hs // 2, src, src_masks, out, masks)
+    run_chunks(_down_from_down_rows, hs // 2, src, src_masks, out, masks)
     return out, masks
 
 
 @njit(**_JIT)
-def _down_next_rows(y0, y1, src, src_masks, out, masks):
-    """Rows y0..y1-1 of :func:`down_next` into ``out`` and ``masks``."""
+def _down_from_down_rows(y0, y1, src, src_masks, out, masks):
+    """Rows y0..y1-1 of :func:`down_from_down` into ``out`` and ``masks``."""
     n_used, wl = out.shape[0], out.shape[2]
     q = np.float32(0.25)
     for y in range(y0, y1):

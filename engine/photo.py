@@ -164,22 +164,16 @@ def render_photo(photo: Photo, settings: RenderSettings, renderer, bit_depth: in
     :data:`~deocused.constants.STRIP_ABOVE_PIXELS` renders in horizontal strips
     (:meth:`~deocused.renderer.Renderer.render_region`, so memory is bounded by a
     strip): the whole render within the region render's tolerance (on the CPU
-    the same codes in the tests and on the 12 MP motorcycle photo)."""
-    from .iccolour import transfer_from_icc
+    the same codes in the tests and on the 12 MP motorcycle photo).
 
-    if not isinstance(photo, Photo):
-        raise InputError(f"render_photo takes a Photo (deocused.Photo(image_srgb, disparity)), "
-                         f"got {type(photo).__name__}")
-    if photo.disparity is None:
-        raise InputError("the photo has no depth yet")
-    if bit_depth not in (8, 16):
-        raise InputError(f"--bit-depth must be 8 or 16, got {bit_depth}")
-    focus_disparity = settings.resolve_focus_disparity(photo.disparity, photo.focus)
-    max_blur = settings.resolve_max_blur(photo.shape)
-    renderer.check_focus(focus_disparity, max_blur, settings.dof)
-    transfer = transfer_from_icc(photo.meta.icc if photo.meta else None, str(photo.image_path or "photo"))
-    if transfer is not None and transfer.is_srgb:
-        transfer = None  # the engine's own sRGB curve (the same to 2e-4), on the renderer's device
+    >>> import deocused
+    >>> photo = deocused.load_photo(sample="synthetic")
+    >>> settings = deocused.RenderSettings(focus_disparity=0.6, max_blur=12)
+    >>> out = render_photo(photo, settings, deocused.make_renderer("cpu", **settings.renderer_options()))
+    >>> out.dtype, out.shape == (*photo.shape, 3)
+    (dtype('uint8'), True)
+    """
+    (focus_disparity,), max_blur, transfer = _render_inputs(photo, settings, renderer, bit_depth)
     image, disparity = photo.linear(transfer), photo.disparity
     h, w = disparity.shape
     if _strip_rows(h, w) >= h:
@@ -197,6 +191,40 @@ def render_photo(photo: Photo, settings: RenderSettings, renderer, bit_depth: in
                                        whole=whole)
         out[y0:y1] = _encode(renderer, strip, transfer, bit_depth)
     return out
+
+
+def render_photo_sweep(photo: Photo, settings: RenderSettings, renderer, focus_disparities, bit_depth: int = 8):
+    """:func:`render_photo` at each of ``focus_disparities`` (``settings``' focus aside): one
+    ``prepare``, then one render per disparity (the photo whole, not in strips). Checks
+    everything at once, then yields the encoded frames one by one."""
+    focus_disparities, max_blur, transfer = _render_inputs(photo, settings, renderer, bit_depth, focus_disparities)
+    renderer.prepare(photo.linear(transfer), photo.disparity)
+    return (_encode(renderer, renderer.render(d, max_blur, settings.dof), transfer, bit_depth)
+            for d in focus_disparities)
+
+
+def _render_inputs(photo: Photo, settings: RenderSettings, renderer, bit_depth: int, focus_disparities=None):
+    """Check a render of ``photo`` before the slow part (:class:`InputError`); return its focus
+    disparities (default: the one ``settings`` resolve to), ``max_blur`` (pixels) and the
+    transfer curve of the photo's ICC profile (None: the engine's sRGB curve)."""
+    from .iccolour import transfer_from_icc
+
+    if not isinstance(photo, Photo):
+        raise InputError(f"render_photo takes a Photo (deocused.Photo(image_srgb, disparity)), "
+                         f"got {type(photo).__name__}")
+    if photo.disparity is None:
+        raise InputError("the photo has no depth yet")
+    if bit_depth not in (8, 16):
+        raise InputError(f"--bit-depth must be 8 or 16, got {bit_depth}")
+    if focus_disparities is None:
+        focus_disparities = [settings.resolve_focus_disparity(photo.disparity, photo.focus)]
+    max_blur = settings.resolve_max_blur(photo.shape)
+    for d in focus_disparities:
+        renderer.check_focus(d, max_blur, settings.dof)
+    transfer = transfer_from_icc(photo.meta.icc if photo.meta else None, str(photo.image_path or "photo"))
+    if transfer is not None and transfer.is_srgb:
+        transfer = None  # the engine's own sRGB curve (the same to 2e-4), on the renderer's device
+    return list(focus_disparities), max_blur, transfer
 
 
 def _strip_rows(h: int, w: int) -> int:

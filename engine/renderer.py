@@ -14,6 +14,7 @@ picks one.
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
@@ -23,7 +24,8 @@ from .aperture import Aperture
 from .colour import linear_to_srgb8
 from .constants import HIGHLIGHT_THRESHOLD, MAX_BANDS
 from .errors import InputError, NotPreparedError, check_float_array
-from .pyramid import DEFAULT_BANDS, LEVEL_RADII, MAX_RADIUS, MAX_SCALE, band_of, level_scale, levels_needed
+from .optics import coc_radius
+from .pyramid import DEFAULT_BANDS, LEVEL_RADII, MAX_RADIUS, MAX_SCALE, band_of, level_scale, levels_needed, small_radius
 
 #: Largest highlight boost gain a renderer accepts.
 MAX_HIGHLIGHTS = 100.0
@@ -71,8 +73,6 @@ class BandStats:
 def region_reach(stats: BandStats, focus_disparity: float, max_blur: float, dof: float) -> int:
     """Pixels around a region whose input a render of it reads: the largest level's radius, its
     downsampling box and bilinear footprint, and the outline split's neighbour."""
-    from .optics import coc_radius
-
     r = float(coc_radius(np.array([stats.d_lo, stats.d_hi], np.float32), focus_disparity, max_blur, dof).max())
     rho = LEVEL_RADII[min(levels_needed(r), len(LEVEL_RADII)) - 1]
     return int(np.ceil(rho)) + 2 * level_scale(rho) + 2
@@ -166,6 +166,37 @@ class Renderer(ABC):
             raise InputError(f"max blur must be in [0, {MAX_RADIUS:g}] pixels, got {max_blur}")
         if not (0.0 <= dof <= 1.0):
             raise InputError(f"depth-of-field range must be in [0, 1], got {dof}")
+
+    # -- shared by the backends ---------------------------------------------------------
+    @functools.cached_property
+    def _kernels(self) -> list[np.ndarray]:
+        """Each level's aperture kernel at the level's scale, flipped (the kernels correlate),
+        float32 C order; level 0 (the image itself): [[1]]. The aperture is fixed per renderer."""
+        out = [np.ones((1, 1), np.float32)]
+        for rho in LEVEL_RADII[1:]:
+            k = self.aperture.kernel(small_radius(rho, level_scale(rho), self.aperture))
+            out.append(np.ascontiguousarray(k[::-1, ::-1], dtype=np.float32))
+        return out
+
+    def _set_bands(self, counts: np.ndarray, sums: np.ndarray, d_lo: float, d_hi: float,
+                   whole: BandStats | None) -> None:
+        """Keep what render() uses of prepare()'s statistics: each band's pixel count
+        (``band_count``) and mean disparity (``band_centre``, float32; an empty band's middle),
+        and the disparity range. ``whole``: a crop's photo, whose bands win (see :meth:`render_region`)."""
+        if whole is not None:
+            counts, sums, d_lo, d_hi = whole.counts, whole.sums, whole.d_lo, whole.d_hi
+        mids = (np.arange(self.n_bands) + 0.5) / self.n_bands
+        self.band_count = counts
+        self.band_centre = np.where(counts > 0, sums / np.maximum(counts, 1), mids).astype(np.float32)
+        self._d_extremes = np.array([d_lo, d_hi], np.float32)
+
+    def _band_radii(self, focus_disparity: float, max_blur: float, dof: float) -> tuple[np.ndarray, int]:
+        """Each band's blur radius (float32, at its mean disparity) and the levels a render needs
+        (:func:`deocused.pyramid.levels_needed` of the largest radius, which lies at an extreme
+        disparity: the radius is monotonic in ``|d - focus_disparity|``, in float32 too)."""
+        rmax = float(coc_radius(self._d_extremes, focus_disparity, max_blur, dof).astype(np.float32).max())
+        band_radius = coc_radius(self.band_centre, focus_disparity, max_blur, dof).astype(np.float32)
+        return band_radius, levels_needed(max(rmax, float(band_radius.max())))
 
     @abstractmethod
     def prepare(self, image_linear, disparity, whole: BandStats | None = None) -> None:

@@ -22,7 +22,7 @@ import numpy as np
 
 from .aperture import MAX_ANAMORPHIC, MAX_BLADES, MAX_ROTATION, Aperture, ApertureImage, check_anamorphic, check_aperture
 from .errors import InputError
-from .optics import default_max_blur, focus_disparity_at
+from .optics import focus_disparity_at, resolve_max_blur
 from .pyramid import MAX_RADIUS
 from .renderer import MAX_HIGHLIGHTS
 
@@ -115,8 +115,8 @@ class RenderSettings:
         return {"aperture": self.aperture(), "highlights": self.highlights}
 
     def resolve_max_blur(self, shape) -> float:
-        """K in pixels for an image of ``shape`` (rows, cols)."""
-        return float(self.max_blur) if self.max_blur is not None else default_max_blur(shape)
+        """``max_blur`` in pixels for an image of ``shape`` (rows, cols)."""
+        return resolve_max_blur(self.max_blur, shape)
 
     def resolve_focus_disparity(self, disparity: np.ndarray, default_focus=None) -> float:
         """The focus disparity: ``focus_disparity``, else the disparity at ``focus``,

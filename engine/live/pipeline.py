@@ -120,9 +120,10 @@ class Controls:
             self.point, self.locked, self.max_blur = (0.5, 0.5), None, max_blur
 
     def resolve_max_blur(self, shape) -> float:
-        from ..optics import default_max_blur
+        """As :meth:`deocused.settings.RenderSettings.resolve_max_blur`."""
+        from ..optics import resolve_max_blur
 
-        return float(self.max_blur) if self.max_blur is not None else default_max_blur(shape)
+        return resolve_max_blur(self.max_blur, shape)
 
 
 @dataclass
