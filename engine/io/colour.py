@@ -1,0 +1,54 @@
+"""Colour encoding: sRGB transfer function <-> linear light.
+
+The engine blurs in *linear light* (physically: light intensities add up on the
+sensor). Images arrive as sRGB-encoded values in [0, 1]; they are decoded with
+the exact IEC 61966-2-1 piecewise curve, blurred, and encoded again. All arrays
+are RGB channel order. The functions take NumPy or CuPy arrays (``xp`` is
+picked from the input).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import check_float_array
+from ..xp import array_module as _xp
+
+
+def srgb_to_linear(srgb):
+    """Decode sRGB values in [0, 1] to linear light in [0, 1] (float32). Integer codes are
+    refused (:class:`~deocused.errors.InputError`): divide them by 255 (65535) first."""
+    check_float_array(srgb, "image", "(H, W, 3)")
+    xp = _xp(srgb)
+    s = xp.clip(srgb.astype(xp.float32, copy=False), 0.0, 1.0)
+    if xp is not np:
+        return xp.where(s <= 0.04045, s / 12.92, ((s + 0.055) / 1.055) ** 2.4).astype(xp.float32)
+    # The same operations in place (one output buffer instead of six temporaries).
+    out = s + 0.055
+    out /= 1.055
+    np.power(out, 2.4, out=out)
+    np.divide(s, 12.92, out=out, where=s <= 0.04045)
+    return out
+
+
+def linear_to_srgb(linear):
+    """Encode linear light (clipped to [0, 1]; floats, else :class:`~deocused.errors.InputError`)
+    to sRGB values in [0, 1] (float32)."""
+    check_float_array(linear, "image", "(H, W, 3)")
+    xp = _xp(linear)
+    v = xp.clip(linear.astype(xp.float32, copy=False), 0.0, 1.0)
+    if xp is not np:
+        return xp.where(v <= 0.0031308, v * 12.92, 1.055 * v ** (1.0 / 2.4) - 0.055).astype(xp.float32)
+    out = np.power(v, 1.0 / 2.4)
+    out *= 1.055
+    out -= 0.055
+    np.multiply(v, 12.92, out=out, where=v <= 0.0031308)
+    return out
+
+
+def linear_to_srgb8(linear):
+    """Encode linear light to 8-bit sRGB (uint8, rounded to nearest)."""
+    xp = _xp(linear)
+    v = linear_to_srgb(linear)
+    v *= 255.0
+    return xp.rint(v, out=v).astype(xp.uint8)
