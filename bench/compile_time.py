@@ -24,7 +24,6 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -146,8 +145,10 @@ def main() -> int:
         "benchmark": "compile_time", "command": "refocus " + " ".join(RENDER) + " -o OUT.png",
         "note": "empty NUMBA_CACHE_DIR; cpu_s = user + sys of the child; the machine's 2 cores are shared with "
                 "other work, so compare cpu_s and look at loadavg", "runs": {}}
-    data["cpu"] = platform.processor() or platform.machine()
-    data["cpu_count"] = os.cpu_count()
+    from deocused.bench.machine import run_context
+
+    ctx = run_context()
+    data["cpu"], data["cpu_count"] = ctx["cpu"], ctx["cpu_count"]
     data["runs"][args.label] = entry
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(data, indent=1) + "\n")

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -105,8 +103,10 @@ def main() -> int:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--markdown", type=Path)
     args = ap.parse_args()
-    res = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
-           "loadavg": [round(x, 2) for x in os.getloadavg()]}
+    from deocused.bench.machine import run_context
+
+    ctx = run_context()
+    res = {"machine": f"{ctx['cpu']}, {ctx['cpu_count']} CPUs", "loadavg": ctx["loadavg"]}
     if args.heic.exists():
         res["heic"] = heic_timings(args.heic, args.repeat)
     if args.groundtruth.is_dir():

@@ -151,7 +151,7 @@ def measure(v, args, w, h):
     return clicks, drag, zooms
 
 
-def main() -> int:
+def main() -> int:  # ~70 lines on purpose: the script read top to bottom (flags, runs, the JSON record)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cpu", choices=("cpu", "gpu", "auto"))
     ap.add_argument("--size", default="4032x3024")

@@ -86,6 +86,10 @@ def load_photo(image: str | Path | None = None, *, sample: str | None = None, de
     Without a depth file or sidecar, the depth embedded in the photo is used
     (unless ``embedded`` is False); without any, the depth network runs (in its
     worker process) when ``estimate``, else ``Photo.disparity`` stays None.
+
+    >>> photo = load_photo(sample="synthetic")
+    >>> photo.shape, photo.image_srgb.dtype, photo.disparity.shape == photo.shape
+    ((426, 640), dtype('float32'), True)
     """
     from .io.depthmap import find_sidecar, fit_to_image, load_disparity, to_disparity
     from .io.images import load_image, read_bytes

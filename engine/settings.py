@@ -90,7 +90,16 @@ class RenderSettings:
     MAX_ROTATION] degrees; ``highlights`` in [0, MAX_HIGHLIGHTS]; ``anamorphic``
     (height / width of a bokeh disc) in [1/MAX_ANAMORPHIC, MAX_ANAMORPHIC];
     ``aperture_image`` a greyscale aperture (an image file path or 2-D array,
-    turned into an :class:`~deocused.render.aperture.ApertureImage`; replaces the blades)."""
+    turned into an :class:`~deocused.render.aperture.ApertureImage`; replaces the blades).
+
+    >>> settings = RenderSettings(focus=(320, 200), blades=6)
+    >>> settings.resolve_max_blur((480, 640))  # the default: 4 % of the longer side
+    25.6
+    >>> RenderSettings(max_blur=-1)
+    Traceback (most recent call last):
+    ...
+    deocused.errors.InputError: max_blur must be a blur radius in pixels in [0, 256], got -1
+    """
 
     focus: tuple[float, float] | None = None
     focus_disparity: float | None = None

@@ -1,6 +1,6 @@
 """Batch refocusing: ``refocus batch INPUT... --output-dir DIR``.
 
-Modules: ``inputs`` (expansion, output names, focus file, :class:`Job`),
+Modules: ``inputs`` (expansion, output names, focus file, :class:`BatchJob`),
 ``focus`` (autofocus rule, sweeps), ``worker`` (one item in a worker process),
 ``video`` (video in/out), ``pools`` (local processes, Ray actors), ``report``
 (``batch-report.json``, resume), ``runner`` (:func:`run_batch`), ``throughput``

@@ -3,7 +3,7 @@
 :func:`init_worker` runs once per worker: single-threaded numerics (a worker per
 core, so no library may start a thread per core of its own), the renderer, and
 on a multi-GPU machine the worker's GPU. :func:`process_job` then turns one
-:class:`~deocused.batch.inputs.Job` into its output files and returns a result
+:class:`~deocused.batch.inputs.BatchJob` into its output files and returns a result
 record: ``{"key", "status": "ok"|"failed", "error", "outputs", "timings"
 (seconds: load, render, write, total), "worker", "focus_disparity"}``. A failing
 job never raises; its error is one line.

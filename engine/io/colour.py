@@ -17,7 +17,11 @@ from ..xp import array_module as _xp
 
 def srgb_to_linear(srgb):
     """Decode sRGB values in [0, 1] to linear light in [0, 1] (float32). Integer codes are
-    refused (:class:`~deocused.errors.InputError`): divide them by 255 (65535) first."""
+    refused (:class:`~deocused.errors.InputError`): divide them by 255 (65535) first.
+
+    >>> srgb_to_linear(np.array([0.0, 0.5, 1.0], np.float32)).round(4)
+    array([0.   , 0.214, 1.   ], dtype=float32)
+    """
     check_float_array(srgb, "image", "(H, W, 3)")
     xp = _xp(srgb)
     s = xp.clip(srgb.astype(xp.float32, copy=False), 0.0, 1.0)
@@ -47,7 +51,11 @@ def linear_to_srgb(linear):
 
 
 def linear_to_srgb8(linear):
-    """Encode linear light to 8-bit sRGB (uint8, rounded to nearest)."""
+    """Encode linear light to 8-bit sRGB (uint8, rounded to nearest).
+
+    >>> linear_to_srgb8(np.array([0.0, 0.5, 1.0], np.float32))
+    array([  0, 188, 255], dtype=uint8)
+    """
     xp = _xp(linear)
     v = linear_to_srgb(linear)
     v *= 255.0

@@ -94,6 +94,15 @@ class Renderer(ABC):
     Parameters are fixed per renderer because the pyramid depends on them:
     ``aperture`` (kernel shape), ``n_bands`` (disparity bands used for occlusion),
     ``highlights`` (highlight boost gain, 0 = off).
+
+    >>> import deocused
+    >>> renderer = deocused.make_renderer("cpu")
+    >>> image = np.full((32, 48, 3), 0.25, np.float32)  # linear RGB
+    >>> disparity = np.tile(np.linspace(0, 1, 48, dtype=np.float32), (32, 1))
+    >>> renderer.prepare(image, disparity)
+    >>> out = renderer.render(focus_disparity=0.5, max_blur=8.0)  # float32 linear RGB
+    >>> out.shape, bool(abs(out - 0.25).max() < 1e-4)  # a flat image stays flat
+    ((32, 48, 3), True)
     """
 
     device = "?"
@@ -241,6 +250,20 @@ class Renderer(ABC):
         """Wait until all work this renderer issued has finished (for timing and
         hand-over to other APIs). Backends that work synchronously return at once."""
 
+    def encode_srgb8(self, linear):
+        """A frame :meth:`render` returned, as 8-bit sRGB (uint8 (H, W, 3)) on the frame's device,
+        equal to :func:`deocused.io.colour.linear_to_srgb8`: a host frame through the table encoder
+        (:class:`deocused.render.cpu.srgb8.Srgb8Encoder`, several times faster; its buffers kept
+        per renderer), a device frame with ``linear_to_srgb8`` on the device."""
+        if type(linear) is not np.ndarray:  # a device array (the CUDA host layer's are NumPy subclasses)
+            return linear_to_srgb8(linear)
+        encoder = self.__dict__.get("_srgb8_encoder")
+        if encoder is None:
+            from .cpu.srgb8 import Srgb8Encoder
+
+            encoder = self.__dict__["_srgb8_encoder"] = Srgb8Encoder()
+        return encoder(linear)
+
     def render_srgb8(self, focus_disparity: float, max_blur: float, dof: float = 0.0) -> np.ndarray:
-        """:meth:`render`, encoded as 8-bit sRGB on the host (uint8 (H, W, 3))."""
-        return self.to_host(linear_to_srgb8(self.render(focus_disparity, max_blur, dof)))
+        """:meth:`render`, encoded as 8-bit sRGB on the host (uint8 (H, W, 3); see :meth:`encode_srgb8`)."""
+        return self.to_host(self.encode_srgb8(self.render(focus_disparity, max_blur, dof)))

@@ -85,3 +85,21 @@ def test_renderer_refuses_integer_inputs_and_render_before_prepare():
         renderer.render(0.5, 10.0)  # nothing was prepared by the refused calls
     renderer.prepare(linear.astype(np.float64), photo.disparity.tolist())  # other floats are converted
     assert renderer.render(0.5, 10.0).shape == (*photo.shape, 3)
+
+
+def test_api_docstring_examples():
+    """The examples in the public API's docstrings (``deocused.__all__``) run as shown."""
+    import doctest
+    import inspect
+
+    finder, runner = doctest.DocTestFinder(recurse=False), doctest.DocTestRunner(
+        optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    examples = 0
+    for name in deocused.__all__:
+        obj = getattr(deocused, name)
+        module = inspect.getmodule(obj)
+        for test in finder.find(obj, name, module=module, globs=vars(module)):
+            examples += len(test.examples)
+            runner.run(test)
+    assert runner.failures == 0, f"{runner.failures} docstring example(s) failed (output above)"
+    assert examples >= 20  # load_photo, render_photo, RenderSettings, Renderer, make_renderer ...

@@ -1,35 +1,7 @@
 """CPU backend: the blur pyramid and the per-pixel compositing as Numba kernels.
 
-Algorithm (identical on the GPU, see :mod:`deocused.render.pyramid` for the pyramid):
-
-0. outline split: a pixel at a depth edge gives the part of its colour that
-   matches its neighbour across the edge to the neighbour's band (see
-   :data:`deocused.constants.OUTLINE_MAX_SHARE`), so an anti-aliased outline
-   blurs with the surface it belongs to.
-
-For a pixel x with blur radius r = K*|d(x) - d_f| in disparity band b, write
-S_j(r) for layer j's premultiplied RGBA sampled at x with radius r (levels
-interpolated in r^2) and B_k(r) = S_k(r) - S_{k-1}(r) for band k alone.
-
-1. own    = B_b(r): x's own band gathered at x's own radius. Pixels in front of
-   x are not in it, so a sharp foreground never bleeds into a blurred
-   background (no halo), and in-focus pixels (r = 0) are returned unchanged.
-2. behind = S_{b-1}(R) / alpha: everything behind x's band, renormalised;
-   it fills the part of x's neighbourhood the own band does not cover (what a
-   blurred foreground hides), so a blurred foreground edge fades into the
-   background behind it rather than into black. R is the radius of the nearest
-   non-empty band behind (the hidden background's own blur) where that layer
-   covers at least about FILL_MIN_COVER of x's neighbourhood, else x's own radius
-   r (blended linearly over FILL_COVER_RAMP). The fill weighs in with
-   g = clip(alpha_behind / FILL_BEHIND_RAMP, 0, 1): no hard thresholds, so float16
-   rounding of the levels (GPU) cannot flip a pixel (see :mod:`deocused.constants`).
-3. the result of 1-2 is divided by its coverage (what lies behind the bands in
-   front is opaque); over it, for each band k in front of x (k = b+1 .. n-1, far
-   to near), the band blurred with its own radius R_k = K*|c_k - d_f| (c_k: the
-   band's mean disparity) is composited with premultiplied "over": a blurred
-   foreground spreads over sharp pixels behind it and is see-through at its edge
-   (at R_k = 0 only x's own outline share of band k is there).
-4. the result is divided by the accumulated coverage.
+The algorithm (the same on the GPU) is described in ``engine/DESIGN.md``; the
+pyramid's layout in :mod:`deocused.render.pyramid`.
 
 Levels are float32, stored sparsely in tiles (see :mod:`deocused.render.cpu.kernels`:
 a tile keeps one block per band present in it or its kernel halo, not one per

@@ -373,10 +373,10 @@ class GpuRenderer(Renderer):
         h, w = self.shape  # out of memory: raised outside the except block (see prepare)
         raise self._oom(h, w)
 
-    def _render(self, focus: float, K: float, dof: float):
+    def _render(self, focus_disparity: float, max_blur: float, dof: float):
         h, w = self.shape
         n, b, c = self.n_bands, self._buf, self._consts
-        _, n_levels = self._band_radii(focus, K, dof)  # as the CPU computes them
+        _, n_levels = self._band_radii(focus_disparity, max_blur, dof)  # as the CPU computes them
         self.ensure_levels(n_levels)
         # The output buffer is overwritten: work the caller queued on its stream on the
         # previous result (e.g. a .copy()) must finish first.
@@ -385,7 +385,7 @@ class GpuRenderer(Renderer):
         with self.stream:
             self._k_refocus(((w + bx - 1) // bx, (h + by - 1) // by), REFOCUS_BLOCK,
                         (b["img4"], b["codes"], np.int32(w), np.int32(h), np.int32(n), np.int32(n_levels),
-                         np.float32(focus), np.float32(K), np.float32(dof),
+                         np.float32(focus_disparity), np.float32(max_blur), np.float32(dof),
                          b["levels"], b["table"], b["lvl_w"], b["lvl_h"], b["lvl_s"], c["radii"],
                          np.int32(self._n_radii), b["centre"], b["count"], b["out"]))
         # Let the caller's current stream see the result without a host sync.
