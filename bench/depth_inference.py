@@ -18,7 +18,6 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -27,17 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from deocused.bench.machine import run_context
 from deocused.bench.standin import encoder_standin as standin
 from deocused.bench.standin import to_tflite
+from deocused.bench.timing import wall_and_cpu
 
 
 def median_time(fn, runs: int, warmup: int = 2) -> dict:
-    for _ in range(warmup):
-        fn()
-    ts = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return {"median_ms": round(1000 * statistics.median(ts), 2), "min_ms": round(1000 * min(ts), 2),
+    walls, _ = wall_and_cpu(fn, runs, warmup)
+    return {"median_ms": round(statistics.median(walls), 2), "min_ms": round(min(walls), 2),
             "runs": runs, "warmup": warmup}
 
 

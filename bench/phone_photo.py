@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
 from pathlib import Path
 
 import cv2
@@ -24,15 +23,11 @@ import numpy as np
 
 
 def timed(fn, repeat: int) -> dict:
-    fn()
-    walls, cpus = [], []
-    for _ in range(repeat):
-        w, c = time.perf_counter(), time.process_time()
-        fn()
-        walls.append(time.perf_counter() - w)
-        cpus.append(time.process_time() - c)
-    return {"wall_ms": round(1e3 * statistics.median(walls), 1), "cpu_ms": round(1e3 * statistics.median(cpus), 1),
-            "wall_min_ms": round(1e3 * min(walls), 1), "repeat": repeat}
+    from deocused.bench.timing import wall_and_cpu
+
+    walls, cpus = wall_and_cpu(fn, repeat, warmup=1)
+    return {"wall_ms": round(statistics.median(walls), 1), "cpu_ms": round(statistics.median(cpus), 1),
+            "wall_min_ms": round(min(walls), 1), "repeat": repeat}
 
 
 def heic_timings(path: Path, repeat: int) -> dict:
