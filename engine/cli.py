@@ -99,8 +99,8 @@ def cmd_render(args) -> int:
     photo = load_photo(args.image, sample=args.sample, depth=args.depth, depth_kind=args.depth_kind,
                        model=getattr(args, "model", None), model_path=getattr(args, "model_path", None),
                        embedded=not getattr(args, "no_embedded_depth", False))
-    if settings.focus is not None:
-        (x, y), (h, w) = settings.focus, photo.shape
+    if settings.focus_point is not None:
+        (x, y), (h, w) = settings.focus_point, photo.shape
         if not (x < w and y < h):
             raise InputError(f"--focus {x:g},{y:g} is outside the {w}x{h} image (X < {w}, Y < {h})")
     t1 = time.perf_counter()
@@ -117,7 +117,7 @@ def cmd_render(args) -> int:
     meta = photo.meta.stripped() if photo.meta and args.strip_metadata else photo.meta
     write_image(out, result, protect=photo.inputs, overwrite=args.overwrite, meta=meta, quality=args.quality)
     h, w = photo.shape
-    print(f"wrote {out} ({w}x{h}, focus disparity {settings.resolve_focus_disparity(photo.disparity, photo.focus):.3f}, "
+    print(f"wrote {out} ({w}x{h}, focus disparity {settings.resolve_focus_disparity(photo.disparity, photo.focus_point):.3f}, "
           f"K {settings.resolve_max_blur(photo.shape):g} px, {renderer.device}, "
           f"load {1e3 * (t1 - t0):.0f} ms, render {1e3 * (t2 - t1):.0f} ms)")
     return 0

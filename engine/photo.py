@@ -35,7 +35,7 @@ class Photo:
 
     image_srgb: np.ndarray  # float32 (H, W, 3) sRGB in [0, 1]
     disparity: np.ndarray | None  # float32 (H, W) in [0, 1], 1 = nearest
-    focus: tuple[float, float] | None = None  # the photo's default focus point (a sample's), pixels
+    focus_point: tuple[float, float] | None = None  # the photo's default focus point (a sample's), pixels
     image_path: Path | None = None
     depth_path: Path | None = None
     meta: PhotoMeta | None = None  # the input file's ICC profile, EXIF and XMP, ready for outputs
@@ -58,6 +58,11 @@ class Photo:
             if tuple(np.shape(self.image_linear)) != shape:
                 raise InputError(f"Photo.image_linear has shape {tuple(np.shape(self.image_linear))}, "
                                  f"image_srgb {shape}")
+
+    @property
+    def focus(self) -> tuple[float, float] | None:
+        """The old name of ``focus_point``."""
+        return self.focus_point
 
     def linear(self, transfer=None) -> np.ndarray:
         """The photo in linear light: a RAW's own values, else ``image_srgb`` decoded
@@ -221,7 +226,7 @@ def _render_inputs(photo: Photo, settings: RenderSettings, renderer, bit_depth: 
     if bit_depth not in (8, 16):
         raise InputError(f"--bit-depth must be 8 or 16, got {bit_depth}")
     if focus_disparities is None:
-        focus_disparities = [settings.resolve_focus_disparity(photo.disparity, photo.focus)]
+        focus_disparities = [settings.resolve_focus_disparity(photo.disparity, photo.focus_point)]
     max_blur = settings.resolve_max_blur(photo.shape)
     for d in focus_disparities:
         renderer.check_focus(d, max_blur, settings.dof)

@@ -175,7 +175,7 @@ def _render(job, loaded, result) -> list:
     t = time.perf_counter()
     if not job.sweep:
         image = render_photo(photo, settings, renderer(), bit_depth=output_bits(job.bit_depth, photo.meta, job.outputs[0]))
-        result["focus_disparity"] = settings.resolve_focus_disparity(photo.disparity, photo.focus)
+        result["focus_disparity"] = settings.resolve_focus_disparity(photo.disparity, photo.focus_point)
         timings["render"] += time.perf_counter() - t
         return [(job.outputs[0], image)]
     planes = sweep_disparities(job.sweep)

@@ -103,3 +103,14 @@ def test_api_docstring_examples():
             runner.run(test)
     assert runner.failures == 0, f"{runner.failures} docstring example(s) failed (output above)"
     assert examples >= 20  # load_photo, render_photo, RenderSettings, Renderer, make_renderer ...
+
+
+def test_focus_point_and_its_old_name():
+    """``focus_point`` is the pixel (x, y); ``focus``, its old name, is still taken and read."""
+    s = deocused.RenderSettings(focus_point=(30, 40), max_blur=8)
+    assert deocused.RenderSettings(focus=(30, 40), max_blur=8) == s and s.focus == (30, 40)
+    assert s.with_(focus=None).focus_point is None and s.with_(dof=0.1).focus_point == (30, 40)
+    with pytest.raises(deocused.InputError, match="not both"):
+        deocused.RenderSettings(focus=(1, 2), focus_point=(1, 2))
+    photo = deocused.load_photo(sample="synthetic")
+    assert photo.focus_point is not None and photo.focus == photo.focus_point
