@@ -1,4 +1,4 @@
-"""The array module (NumPy or CuPy) of an array, for code that runs on both."""
+"""The array module (NumPy or CuPy) of an array, for code that runs on both; NumPy's huge-page switch."""
 
 import numpy as np
 
@@ -12,3 +12,14 @@ def array_module(a):
     except Exception:
         return np
     return cupy.get_array_module(a)
+
+
+def huge_pages(enabled: bool) -> bool | None:
+    """Whether NumPy asks for transparent huge pages for its large arrays (it does above 4 MiB;
+    with ``defrag=madvise`` the kernel may compact memory at the first touch of each 2 MiB page).
+    Returns the previous setting (None: this NumPy has no such switch)."""
+    try:
+        from numpy._core.multiarray import _set_madvise_hugepage
+    except ImportError:
+        return None
+    return bool(_set_madvise_hugepage(bool(enabled)))

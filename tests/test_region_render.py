@@ -94,3 +94,32 @@ def test_render_photo_in_strips_equals_the_whole_render(renderer_factory, photo,
     assert diff <= (1 if bits == 8 else 257)
     if renderer_factory.device == "cpu":
         assert diff == 0
+
+
+def test_an_8_bit_photo_is_linearised_per_code_as_a_whole_decode(photo):
+    """render_photo decodes an 8-bit photo (every value code * float32(1/255), as decode_image makes it)
+    through a table of the 256 codes, per strip window: bit for bit the whole photo's Photo.linear, for the
+    sRGB curve and an ICC profile's own curves; anything else is decoded as before."""
+    from deocused.colour import codes8
+    from deocused.iccolour import _GRID, Transfer
+    from deocused.photo import Photo, _linear_rows
+
+    rng = np.random.default_rng(3)
+    codes = rng.integers(0, 256, (61, 47, 3)).astype(np.uint8)
+    codes[0, :3] = [[0, 255, 1], [254, 128, 2], [3, 4, 5]]
+    srgb = np.multiply(codes, np.float32(1 / 255), dtype=np.float32)
+    assert np.array_equal(codes8(srgb), codes)
+    own = Transfer([_GRID ** 1.8, _GRID ** 2.2, np.sqrt(_GRID)], "test curves")
+    assert not own.is_srgb
+    for transfer in (None, own):
+        p = Photo(srgb, None)
+        rows = _linear_rows(p, transfer)
+        ref = p.linear(transfer)
+        for y0, y1 in ((0, 61), (10, 33), (60, 61)):
+            assert np.array_equal(rows(y0, y1).view(np.uint32), ref[y0:y1].view(np.uint32))
+    lin, _ = photo
+    divided = (linear_to_srgb8(lin) / np.float32(255)).astype(np.float32)  # code / 255: not always the same float
+    assert codes8(divided) is None or np.array_equal(codes8(divided), linear_to_srgb8(lin))
+    for other in (np.where(srgb == 0, np.float32(-0.0), srgb), srgb + np.float32(1e-3), -srgb, srgb * 1.002,
+                  srgb.astype(np.float64), np.asfortranarray(srgb)):
+        assert codes8(other) is None
