@@ -8,7 +8,7 @@ figure to compare on a shared machine), the seconds from start until the first
 stderr line about compiling (the progress notice), and the SHA-256 of the output
 PNG. The cold run also records the compile time of each kernel (Numba's
 "numba:compile" events, outermost only: a kernel's callees count with it),
-summed per kernel group (deocused.cpu_jit.GROUPS: photo, levels, render).
+summed per kernel group (deocused.render.cpu.jit.GROUPS: photo, levels, render).
 
 ``--src DIR`` measures another checkout of the repository (e.g. the commit before
 this change, from `git worktree add` or `git archive`) with the same method, so

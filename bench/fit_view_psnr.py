@@ -32,8 +32,8 @@ def main() -> int:
     args = ap.parse_args()
     from deocused.bench.fit_view import fit_view_psnr
     from deocused.bench.scenes import scene_arrays
-    from deocused.optics import default_max_blur
-    from deocused.pyramid import MAX_RADIUS
+    from deocused.render.optics import default_max_blur
+    from deocused.render.pyramid import MAX_RADIUS
 
     fb = tuple(int(v) for v in args.window.split("x"))
     rows = []

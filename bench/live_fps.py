@@ -60,7 +60,7 @@ def make_video(path: Path, w: int, h: int, n: int = 60, fps: float = 30.0) -> No
     import cv2
     import numpy as np
 
-    from deocused.samples import synthetic_scene
+    from deocused.io.samples import synthetic_scene
 
     img, _ = synthetic_scene(w + 2 * n, h)
     bgr = cv2.cvtColor(np.rint(img * 255).astype(np.uint8), cv2.COLOR_RGB2BGR)
@@ -71,11 +71,11 @@ def make_video(path: Path, w: int, h: int, n: int = 60, fps: float = 30.0) -> No
 
 
 def run_one(video: Path, model_path: Path, frames: int, warmup: int, out: Path, scale: float = 1.0) -> dict:
-    from deocused.backends import make_renderer
     from deocused.depth import DepthWorker
     from deocused.live.capture import FrameCapture, SourceSpec
     from deocused.live.pipeline import LivePipeline
     from deocused.live.record import VideoRecorder
+    from deocused.render.backends import make_renderer
 
     cap = FrameCapture(SourceSpec("video", str(video)), mode="latest", loop=True)
     with DepthWorker(model_path=model_path, background=True) as worker, VideoRecorder(out, cap.source_fps or 30) as rec:
@@ -159,7 +159,7 @@ def main() -> int:
         "cpu": cpu_model(), "cpu_count": os.cpu_count(), "gpu_visible": False, "renderer": "cpu",
         "python": platform.python_version(), "numpy": np.__version__, "opencv": cv2.__version__,
         "date": time.strftime("%Y-%m-%d"),
-        "input": "deocused.samples.synthetic_scene panning 2 px/frame, MJPG .avi at 30 fps, looped",
+        "input": "deocused.io.samples.synthetic_scene panning 2 px/frame, MJPG .avi at 30 fps, looped",
         "settings": "default K (4% of the longer side), dof 0, depth + focus smoothing on, guided depth upsampling",
         "latency_definition": "capture timestamp (frame handed over by the capture thread) -> after the writer "
                               "returned; every frame renders at once with the newest depth map while the worker "

@@ -75,11 +75,11 @@ class Sampler(threading.Thread):
 
 
 def soak(video: Path, model_path: Path, seconds: float, out: Path) -> dict:
-    from deocused.backends import make_renderer
     from deocused.depth import DepthWorker
     from deocused.live.capture import FrameCapture, SourceSpec
     from deocused.live.pipeline import LivePipeline
     from deocused.live.record import VideoRecorder
+    from deocused.render.backends import make_renderer
 
     cap = FrameCapture(SourceSpec("video", str(video)), mode="latest", loop=True)
     frames, maps, last = [0], [0], [None]
@@ -152,7 +152,7 @@ def main() -> int:
             raise SystemExit(f"building the {args.model} model failed:\n{r.stderr[-3000:]}")
         video = tmp / f"scene_{w}x{h}.avi"
         make_video(video, w, h)
-        from deocused.backends import make_renderer
+        from deocused.render.backends import make_renderer
 
         make_renderer("cpu").warm_up()
         t0 = time.perf_counter()

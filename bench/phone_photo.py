@@ -38,8 +38,8 @@ def timed(fn, repeat: int) -> dict:
 
 
 def heic_timings(path: Path, repeat: int) -> dict:
-    from deocused.embedded_depth import find_embedded_depth, fit_to_photo
-    from deocused.images import decode_image, read_bytes
+    from deocused.io.embedded_depth import find_embedded_depth, fit_to_photo
+    from deocused.io.images import decode_image, read_bytes
 
     data = read_bytes(path)
     img = decode_image(data, str(path))
@@ -55,8 +55,8 @@ def heic_timings(path: Path, repeat: int) -> dict:
 
 
 def edge_errors(root: Path, factor: float = 5.25) -> list[dict]:
-    from deocused.guided import guided_upsample
-    from deocused.images import load_image
+    from deocused.io.guided import guided_upsample
+    from deocused.io.images import load_image
 
     rows = []
     for scene in sorted(p for p in root.glob("scene*") if (p / "disparity.png").exists()):

@@ -6,7 +6,7 @@
 For every scene and setting in the ground-truth folder it runs ``refocus render``
 (the real command line, in a subprocess) with the setting's ``--focus-disparity``
 and ``--max-blur``, and the original project's Gaussian-stack method
-(:func:`deocused.baseline.baseline_render`) on the same input, and reports PSNR (dB) and SSIM of the
+(:func:`deocused.bench.baseline.baseline_render`) on the same input, and reports PSNR (dB) and SSIM of the
 8-bit sRGB results against the ground truth over the whole image and over the
 *edge band*: pixels within 8 px of a depth discontinuity (a 3x3 neighbourhood
 whose normalised disparity spans more than 0.02).
@@ -28,10 +28,10 @@ import cv2
 import numpy as np
 from skimage.metrics import structural_similarity
 
-from deocused.baseline import baseline_render
-from deocused.colour import linear_to_srgb8, srgb_to_linear
-from deocused.depthmap import load_disparity
-from deocused.images import load_image
+from deocused.bench.baseline import baseline_render
+from deocused.io.colour import linear_to_srgb8, srgb_to_linear
+from deocused.io.depthmap import load_disparity
+from deocused.io.images import load_image
 
 EDGE_BAND_PX = 8
 EDGE_JUMP = 0.02

@@ -41,7 +41,7 @@ def make_clip(folder: Path, w: int = 1920, h: int = 1080, fps: int = 30, seconds
     """The test clip and its depth video (kept if already there)."""
     import av
 
-    from deocused.samples import synthetic_scene
+    from deocused.io.samples import synthetic_scene
 
     clip = folder / "clip.mp4"
     if clip.is_file() and (folder / "clip.depth.mp4").is_file():

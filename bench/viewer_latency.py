@@ -50,7 +50,7 @@ sys.path.insert(0, str(ROOT))
 MAKE_FILES = """
 import sys
 from deocused.bench.scenes import make_inputs
-from deocused.depthmap import save_disparity_png
+from deocused.io.depthmap import save_disparity_png
 w, h, folder = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 d = make_inputs(w, h, "motorcycle")
 open(folder + "/photo.jpg", "wb").write(d["jpeg"])

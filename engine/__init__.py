@@ -9,9 +9,12 @@ The Python API (see the README's "Python API")::
     deocused.write_image("out.png", deocused.render_photo(photo, settings, renderer))
 
 Layers, top to bottom: ``cli`` -> apps (``viewer``, ``live``, ``batch``,
-``bench``) -> photo layer (``photo``, ``settings``) -> ``renderer`` and
-``backends`` -> ``cpu_backend`` / ``gpu_backend`` -> kernels (``cpu_kernels``,
-``kernels/*.cu``); ``engine/DESIGN.md`` describes the algorithm.
+``bench``) -> photo layer (``photo``, ``settings``) -> ``depth`` and
+``render.backends`` -> the backends ``render.cpu`` / ``render.gpu`` with the
+``render.renderer`` contract -> kernels (``render.cpu.kernels``,
+``render/gpu/*.cu``) and the render maths (``render.pyramid``, ``optics``,
+``aperture``) -> ``io`` (files) -> basics (``errors``, ``constants``, ``xp``,
+``extras``); ``engine/DESIGN.md`` describes the algorithm.
 
 Conventions: colours are RGB; images are float32 in [0, 1]; "sRGB" values are
 gamma-encoded, "linear" values are light intensities. Depth is carried as
@@ -28,11 +31,11 @@ __version__ = "0.1.0"
 #: public name -> module that defines it (imported on first use, so `import deocused` stays light)
 _API = {
     "Photo": "photo", "load_photo": "photo", "render_photo": "photo",
-    "RenderSettings": "settings", "srgb_to_linear": "colour", "linear_to_srgb8": "colour",
-    "Aperture": "aperture", "ApertureImage": "aperture",
-    "Renderer": "renderer", "make_renderer": "backends", "gpu_available": "backends",
-    "write_image": "images", "load_image": "images",
-    "VideoReader": "video", "VideoWriter": "video", "probe_video": "video",
+    "RenderSettings": "settings", "srgb_to_linear": "io.colour", "linear_to_srgb8": "io.colour",
+    "Aperture": "render.aperture", "ApertureImage": "render.aperture",
+    "Renderer": "render.renderer", "make_renderer": "render.backends", "gpu_available": "render.backends",
+    "write_image": "io.images", "load_image": "io.images",
+    "VideoReader": "io.video", "VideoWriter": "io.video", "probe_video": "io.video",
     "RefocusError": "errors", "InputError": "errors", "DeviceError": "errors",
 }
 

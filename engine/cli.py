@@ -20,7 +20,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import GpuMemoryError, InputError, RefocusError
-from .samples import SAMPLES
+from .io.samples import SAMPLES
 from .settings import RenderSettings, add_output_arguments, add_render_arguments, output_bits
 
 log = logging.getLogger("deocused")
@@ -58,7 +58,7 @@ def check_input_paths(args) -> None:
     paths of any subcommand before anything is opened or loaded. (A video is
     checked by the capture, a missing model file by the model resolver: both
     before anything slow.)"""
-    from .images import check_input_file
+    from .io.images import check_input_file
 
     for attr, what in (("image", "image"), ("depth", "depth map")):
         value = getattr(args, attr, None)
@@ -77,30 +77,10 @@ def check_input_paths(args) -> None:
         check_input_file(Path(model_path).expanduser(), "model file", allow_dir=True)
 
 
-def check_output_args(args) -> None:
-    """Outputs of ``live`` (``--output``, ``--record``): a writable name in an
-    existing folder, not the input video, not an existing file without
-    --overwrite -- checked before the camera opens or the model loads."""
-    from .images import check_output_path
-
-    if getattr(args, "command", None) != "live":
-        return
-    for flag in ("--output", "--record"):
-        value = getattr(args, flag[2:], None)
-        if value:
-            check_output_path(value, protect=[args.video] if args.video else [], overwrite=args.overwrite,
-                              image=False, flag=flag)
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:  # OpenCV's VideoWriter cannot take such a name
-                raise InputError(f"{value!r}: {flag} name is not valid UTF-8, which OpenCV cannot write; "
-                                 "choose another name") from None
-
-
 def cmd_render(args) -> int:
-    from .backends import make_renderer
-    from .images import check_output_path, free_path, write_image
+    from .io.images import check_output_path, free_path, write_image
     from .photo import load_photo, render_photo
+    from .render.backends import make_renderer
     from .xp import huge_pages
 
     t0 = time.perf_counter()
@@ -148,8 +128,8 @@ def cmd_render(args) -> int:
 
 
 def cmd_warmup(args) -> int:
-    from . import cpu_jit
-    from .window import frames  # noqa: F401  (defines the frames group)
+    from .render.cpu import jit as cpu_jit
+    from .render.cpu import srgb8  # noqa: F401  (defines the frames group)
 
     cold = cpu_jit.cold_groups(tuple(cpu_jit.GROUPS))
     secs = cpu_jit.warmup()
@@ -216,7 +196,8 @@ def main(argv=None) -> int:
     logging.captureWarnings(False)
     try:
         check_input_paths(args)
-        check_output_args(args)
+        if getattr(args, "check", None):  # a subcommand's own checks, before it starts
+            args.check(args)
         return int(args.func(args) or 0)
     except RefocusError as e:
         print(f"refocus: error: {_one_line(e)}", file=sys.stderr)

@@ -3,7 +3,7 @@
 * :func:`load_photo` -- the photo and its disparity, from an explicit depth
   file, a bundled sample, the sidecar next to the image (``IMAGE.depth.png``,
   ``.npy``, ``.exr``), the depth the phone recorded in the file
-  (:mod:`deocused.embedded_depth`) or the depth network, in that order.
+  (:mod:`deocused.io.embedded_depth`) or the depth network, in that order.
 * :func:`render_photo` -- a :class:`~deocused.settings.RenderSettings` applied to a
   :class:`Photo` with a renderer: 8-bit sRGB.
 
@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .colour import code_table, codes8, decode_codes, linear_to_srgb, linear_to_srgb8, srgb_to_linear
 from .errors import InputError
-from .metadata import PhotoMeta
+from .io.colour import code_table, codes8, decode_codes, linear_to_srgb, linear_to_srgb8, srgb_to_linear
+from .io.metadata import PhotoMeta
 from .settings import RenderSettings
 
 log = logging.getLogger("deocused")
@@ -43,7 +43,7 @@ class Photo:
 
     def linear(self, transfer=None) -> np.ndarray:
         """The photo in linear light: a RAW's own values, else ``image_srgb`` decoded
-        with ``transfer`` (:class:`deocused.iccolour.Transfer`; None: the sRGB curve)."""
+        with ``transfer`` (:class:`deocused.io.iccolour.Transfer`; None: the sRGB curve)."""
         if self.image_linear is not None:
             return self.image_linear
         return srgb_to_linear(self.image_srgb) if transfer is None else transfer.decode(self.image_srgb)
@@ -69,12 +69,12 @@ def load_photo(image: str | Path | None = None, *, sample: str | None = None, de
     (unless ``embedded`` is False); without any, the depth network runs (in its
     worker process) when ``estimate``, else ``Photo.disparity`` stays None.
     """
-    from .depthmap import find_sidecar, fit_to_image, load_disparity, to_disparity
-    from .images import load_image, read_bytes
-    from .metadata import read_metadata
+    from .io.depthmap import find_sidecar, fit_to_image, load_disparity, to_disparity
+    from .io.images import load_image, read_bytes
+    from .io.metadata import read_metadata
 
     if sample:
-        from .samples import load_sample
+        from .io.samples import load_sample
 
         img, raw, focus = load_sample(sample)
         if depth:
@@ -110,8 +110,8 @@ def load_photo(image: str | Path | None = None, *, sample: str | None = None, de
 
 def _camera_raw(image) -> np.ndarray | None:
     """Scene-linear RGB of a camera RAW file (by its extension), else None."""
-    from .camera_raw import decode_camera_raw, is_camera_raw
-    from .images import MAX_PIXELS, read_bytes
+    from .io.camera_raw import decode_camera_raw, is_camera_raw
+    from .io.images import MAX_PIXELS, read_bytes
 
     if not is_camera_raw(str(image)):
         return None
@@ -121,8 +121,8 @@ def _camera_raw(image) -> np.ndarray | None:
 def _embedded_photo(img: np.ndarray, data: bytes, path: Path, meta: PhotoMeta) -> Photo | None:
     """The photo with the depth its file carries (GDepth's unblurred original
     image replacing the primary one), or None."""
-    from .embedded_depth import find_embedded_depth, fit_to_photo
-    from .images import decode_image
+    from .io.embedded_depth import find_embedded_depth, fit_to_photo
+    from .io.images import decode_image
 
     emb = find_embedded_depth(data, str(path))
     if emb is None:
@@ -144,10 +144,10 @@ def render_photo(photo: Photo, settings: RenderSettings, renderer, bit_depth: in
     tone curve of the photo's ICC profile (sRGB without one). Settings are
     checked before the slow part. A photo above
     :data:`~deocused.constants.STRIP_ABOVE_PIXELS` renders in horizontal strips
-    (:meth:`~deocused.renderer.Renderer.render_region`, so memory is bounded by a
+    (:meth:`~deocused.render.renderer.Renderer.render_region`, so memory is bounded by a
     strip): the whole render within the region render's tolerance (on the CPU
     the same codes in the tests and on the 12 MP motorcycle photo)."""
-    from .iccolour import transfer_from_icc
+    from .io.iccolour import transfer_from_icc
 
     if photo.disparity is None:
         raise InputError("the photo has no depth yet")
@@ -164,7 +164,7 @@ def render_photo(photo: Photo, settings: RenderSettings, renderer, bit_depth: in
     if _strip_rows(h, w) >= h:
         renderer.prepare(linear(0, h), disparity)
         return _encode(renderer, renderer.render(focus_disparity, max_blur, settings.dof), transfer, bit_depth)
-    from .renderer import BandStats, aligned_window, region_reach
+    from .render.renderer import BandStats, aligned_window, region_reach
 
     whole = BandStats.of(disparity, renderer.n_bands)
     reach = region_reach(whole, focus_disparity, max_blur, settings.dof)

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .aperture import MAX_ANAMORPHIC, MAX_BLADES, MAX_ROTATION, Aperture, ApertureImage, check_anamorphic, check_aperture
 from .errors import InputError
-from .optics import default_max_blur, focus_disparity_at
-from .pyramid import MAX_RADIUS
-from .renderer import MAX_HIGHLIGHTS
+from .render.aperture import MAX_ANAMORPHIC, MAX_BLADES, MAX_ROTATION, Aperture, ApertureImage, check_anamorphic, check_aperture
+from .render.optics import default_max_blur, focus_disparity_at
+from .render.pyramid import MAX_RADIUS
+from .render.renderer import MAX_HIGHLIGHTS
 
 #: The command-line flag of each setting, for error messages.
 FLAGS = {"focus": "--focus", "focus_disparity": "--focus-disparity", "max_blur": "--max-blur", "dof": "--dof",
@@ -80,7 +80,7 @@ def _aperture_image(value, name: str) -> ApertureImage | None:
 @dataclass(frozen=True)
 class RenderSettings:
     """One image's render settings. ``None`` means "the default for this image":
-    the centre (or a sample's own point) for ``focus``, :func:`deocused.optics.default_max_blur`
+    the centre (or a sample's own point) for ``focus``, :func:`deocused.render.optics.default_max_blur`
     for ``max_blur``. ``focus_disparity``, when set, wins over ``focus``.
 
     Limits (checked on construction; :class:`InputError` otherwise): all numbers
@@ -90,7 +90,7 @@ class RenderSettings:
     MAX_ROTATION] degrees; ``highlights`` in [0, MAX_HIGHLIGHTS]; ``anamorphic``
     (height / width of a bokeh disc) in [1/MAX_ANAMORPHIC, MAX_ANAMORPHIC];
     ``aperture_image`` a greyscale aperture (an image file path or 2-D array,
-    turned into an :class:`~deocused.aperture.ApertureImage`; replaces the blades)."""
+    turned into an :class:`~deocused.render.aperture.ApertureImage`; replaces the blades)."""
 
     focus: tuple[float, float] | None = None
     focus_disparity: float | None = None
@@ -111,7 +111,7 @@ class RenderSettings:
         return Aperture(self.blades, self.rotation, float(self.anamorphic), self.aperture_image)
 
     def renderer_options(self) -> dict:
-        """Keyword options of :func:`deocused.backends.make_renderer` (fixed per renderer)."""
+        """Keyword options of :func:`deocused.render.backends.make_renderer` (fixed per renderer)."""
         return {"aperture": self.aperture(), "highlights": self.highlights}
 
     def resolve_max_blur(self, shape) -> float:
@@ -137,7 +137,7 @@ class RenderSettings:
     @classmethod
     def from_args(cls, args) -> RenderSettings:
         """Settings from parsed command-line arguments (absent flags keep defaults)."""
-        from .optics import parse_point
+        from .render.optics import parse_point
 
         focus = getattr(args, "focus", None)
         values = {"focus": parse_point(focus) if isinstance(focus, str) else focus,

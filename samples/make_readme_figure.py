@@ -8,11 +8,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from deocused.backends import make_renderer
-from deocused.colour import srgb_to_linear
-from deocused.depthmap import to_disparity
-from deocused.optics import focus_disparity_at
-from deocused.samples import load_sample
+from deocused.io.colour import srgb_to_linear
+from deocused.io.depthmap import to_disparity
+from deocused.io.samples import load_sample
+from deocused.render.backends import make_renderer
+from deocused.render.optics import focus_disparity_at
 
 img, raw, _ = load_sample("motorcycle")
 disp = to_disparity(raw)

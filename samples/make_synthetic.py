@@ -2,7 +2,7 @@
 
     python samples/make_synthetic.py
 
-The scene is ray-cast by deocused.samples.synthetic_scene; the depth file is
+The scene is ray-cast by deocused.io.samples.synthetic_scene; the depth file is
 16-bit normalised disparity, so ``refocus render samples/synthetic.png`` finds it
 as a sidecar.
 """
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from deocused.depthmap import save_disparity_png, to_disparity
-from deocused.images import write_image
-from deocused.samples import synthetic_scene
+from deocused.io.depthmap import save_disparity_png, to_disparity
+from deocused.io.images import write_image
+from deocused.io.samples import synthetic_scene
 
 here = Path(__file__).resolve().parent
 img, depth = synthetic_scene()

@@ -17,20 +17,25 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from xvfb import xdisplay  # noqa: F401  (session fixture: a virtual X display for window tests)
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helpers package and the CUDA host layer (cudahost)
+from helpers.xvfb import xdisplay  # noqa: F401  (session fixture: a virtual X display for window tests)
 
-#: Test modules that create OpenGL contexts.
-GL_TEST_MODULES = ("test_viewer_gl.py", "test_live_window.py", "test_phone_viewer.py", "test_viewer_faults.py")
+TESTS = Path(__file__).resolve().parent
+
+#: Test modules that create OpenGL contexts (paths below tests/).
+GL_TEST_MODULES = ("apps/test_viewer_gl.py", "apps/test_live_window.py", "apps/test_phone_viewer.py",
+                   "apps/test_viewer_faults.py")
 #: Set in the child pytest process that runs them.
 GL_CHILD_ENV = "DEOCUSED_GL_TEST_PROCESS"
 
 
 def pytest_ignore_collect(collection_path, config):
-    if collection_path.name not in GL_TEST_MODULES or os.environ.get(GL_CHILD_ENV):
+    path = Path(collection_path).resolve()
+    if not path.is_relative_to(TESTS) or path.relative_to(TESTS).as_posix() not in GL_TEST_MODULES \
+            or os.environ.get(GL_CHILD_ENV):
         return None
     named = {Path(a.split("::")[0]).resolve() for a in config.args}
-    if Path(collection_path).resolve() in named:
+    if path in named:
         return None  # asked for by name: this process runs only what was asked
     return True  # collected by test_opengl_isolated.py in its own process
 
@@ -43,7 +48,7 @@ def real_gpu() -> tuple[bool, str]:
     """Whether real CuPy with a CUDA device is usable (checked before any stand-in is in place)."""
     global _REAL_GPU
     if _REAL_GPU is None:
-        from deocused.backends import gpu_available
+        from deocused.render.backends import gpu_available
 
         _REAL_GPU = gpu_available()
     return _REAL_GPU
@@ -79,7 +84,7 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture
 def cupy_device():
     """``cupy`` with a usable device: real CuPy where it has one, else the host emulation's
-    CPU stand-in, which is ``cupy`` (sys.modules, deocused.gpu_backend) only while the test runs."""
+    CPU stand-in, which is ``cupy`` (sys.modules, deocused.render.gpu.backend) only while the test runs."""
     ok, why = real_gpu()
     if ok:
         import cupy
@@ -106,12 +111,12 @@ def renderer_factory(request):
     the CPU, and the GPU (a real device, or the host emulation). ``.device`` names it."""
     emulated = False
     if request.param == "cpu":
-        from deocused.cpu_backend import CpuRenderer
+        from deocused.render.cpu.backend import CpuRenderer
 
         make = CpuRenderer
     else:
         emulated = is_emulated(request.getfixturevalue("cupy_device"))
-        from deocused.gpu_backend import GpuRenderer
+        from deocused.render.gpu.backend import GpuRenderer
 
         make = GpuRenderer
 

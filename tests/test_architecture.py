@@ -1,5 +1,6 @@
-"""The package's shape: imports flow one way (CLI -> apps -> photo layer -> renderer -> backends
--> kernels), no import circles, nothing below the CLI imports it, no oversized modules."""
+"""The package's shape: imports flow one way (CLI -> apps -> photo layer -> depth and the
+backend choice -> backends -> kernels -> render maths -> io -> basics), no import circles,
+nothing below the CLI imports it, no oversized modules, every subpackage installed."""
 
 from __future__ import annotations
 
@@ -13,22 +14,27 @@ SRC = ROOT / "engine"  # installed as the `deocused` package
 PKG = "deocused"
 MAX_LINES = 450
 
-#: Layer of each top-level module/subpackage; a module may import only its own layer or lower ones.
+#: Layer of each module or subpackage (dotted, below ``deocused``; the longest matching prefix
+#: counts); a module may import only its own layer or lower ones.
 LAYERS = {
-    "cli": 5, "__main__": 5,
-    "viewer": 4, "live": 4, "batch": 4, "bench": 4, "window": 4,
-    "photo": 3, "settings": 3,
-    "depth": 2, "samples": 0,
-    "backends": 2, "baseline": 2,
-    # the Renderer interface sits with the backends that implement it; backends.py picks one
-    "renderer": 1, "cpu_backend": 1, "gpu_backend": 1, "cpu_kernels": 1, "cpu_refocus": 1,
-    "cpu_pixels": 1, "cpu_jit": 1,
-    "xp": 0,
-    "pyramid": 0, "aperture": 0, "optics": 0, "constants": 0, "colour": 0, "errors": 0, "imageinfo": 0,
-    "images": 0, "video": 0, "depthmap": 0, "resources": 0, "extras": 0, "__init__": 6,
-    # the photo's file layer: HEIF/AVIF decoding, XMP, depth embedded in the file, its guided upsampling
-    "heif": 0, "xmp": 0, "embedded_depth": 0, "guided": 0, "metadata": 0, "encode": 0, "iccolour": 0,
-    "camera_raw": 0, "dynamic_depth": 0,
+    "__init__": 9,
+    "cli": 8,
+    # apps; window/ is the GL window code the viewer and live mode share
+    "viewer": 7, "live": 7, "batch": 7, "bench": 7, "window": 7,
+    # the photo layer: a photo with its depth, the render settings
+    "photo": 6, "settings": 6,
+    # depth from a network (worker process); the backend choice
+    "depth": 5, "render.backends": 5,
+    # the backends with the Renderer contract they implement (and the CPU's sRGB8 frame codec)
+    "render.renderer": 4, "render.cpu": 4, "render.gpu": 4,
+    # the CPU kernels (Numba) and their loader; the GPU kernels are the .cu files beside render/gpu/backend.py
+    "render.cpu.kernels": 3, "render.cpu.refocus": 3, "render.cpu.pixels": 3, "render.cpu.jit": 3,
+    # render maths both backends build on: pyramid geometry, optics, apertures
+    "render": 2,
+    # files in and out: images, headers, depth maps, phone depth, metadata, colour curves, video
+    "io": 1,
+    # basics every layer may use
+    "errors": 0, "constants": 0, "xp": 0, "extras": 0,
 }
 
 
@@ -67,14 +73,40 @@ def _imports(name: str, path: Path, top_level_only: bool) -> set[str]:
     return {m for m in found if m == PKG or m.startswith(PKG + ".") or m == "engine" or m.startswith("engine.")}
 
 
+def _layer_key(mod: str) -> str | None:
+    parts = mod.split(".")[1:]
+    if not parts:
+        return "__init__"
+    for n in range(len(parts), 0, -1):
+        if ".".join(parts[:n]) in LAYERS:
+            return ".".join(parts[:n])
+    return None
+
+
 def _layer(mod: str) -> int:
-    parts = mod.split(".")
-    return LAYERS[parts[1]] if len(parts) > 1 else LAYERS["__init__"]
+    return LAYERS[_layer_key(mod)]
 
 
 def test_every_module_has_a_layer():
-    missing = sorted({m.split(".")[1] for m in MODULES if "." in m} - set(LAYERS))
+    missing = sorted(m for m in MODULES if _layer_key(m) is None)
     assert not missing, f"add these modules to LAYERS: {missing}"
+
+
+def test_layers_name_existing_modules():
+    stale = sorted(k for k in LAYERS if k != "__init__" and f"{PKG}.{k}" not in MODULES)
+    assert not stale, f"LAYERS names modules that do not exist: {stale}"
+
+
+def test_every_subpackage_and_kernel_file_is_installed():
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    setup = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    folders = {p.parent for p in SRC.rglob("__init__.py")}
+    packages = {".".join([PKG, *f.relative_to(SRC).parts]) for f in folders}
+    assert packages == set(setup["packages"])
+    data = setup["package-data"]
+    for src in [*SRC.rglob("*.cu"), *SRC.rglob("*.cuh")]:
+        pkg = ".".join([PKG, *src.parent.relative_to(SRC).parts])
+        assert any(src.match(pattern) for pattern in data.get(pkg, ())), f"{src.relative_to(ROOT)} is not package data"
 
 
 def test_nothing_imports_the_old_package_name():
@@ -133,4 +165,4 @@ def test_bench_scripts_do_not_import_tests():
         tree = ast.parse(p.read_text())
         names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
         names |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
-        assert not any(n.split(".")[0] in {"tests", "conftest", "conftest_depth"} for n in names), p
+        assert not any(n.split(".")[0] in {"tests", "conftest", "conftest_depth", "helpers"} for n in names), p

@@ -18,8 +18,8 @@ REPORT_HELP = "DIR/batch-report.json records every item's status, error and timi
 
 
 def add_cli(subparsers) -> None:
+    from ..io.video import CODECS
     from ..settings import add_output_arguments, add_render_arguments
-    from ..video import CODECS
 
     p = subparsers.add_parser(
         "batch", help="refocus many photos and videos",
@@ -78,7 +78,7 @@ def jobs_from_args(args: argparse.Namespace):
         args.ray = ""
     if not args.inputs:
         raise InputError("no INPUT given (photo or video files, folders or glob patterns)")
-    from ..optics import parse_point
+    from ..render.optics import parse_point
     from ..settings import RenderSettings, output_bits
     from .inputs import Focus, plan_jobs
 
@@ -126,7 +126,7 @@ def cmd_batch(args) -> int:
     jobs = jobs_from_args(args)
     groups = {}
     if any(j.kind == "video" or j.sweep_video for j in jobs):
-        from ..video import check_encoders
+        from ..io.video import check_encoders
         from .chunks import split_jobs
 
         check_encoders(args.video_codec)

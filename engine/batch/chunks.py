@@ -1,7 +1,7 @@
 """Long clips in parallel: a video job split into parts (at keyframes where near), the parts joined after.
 
 :func:`split_jobs` replaces each video job long enough (at least ``min_seconds`` a part)
-by ``parts`` jobs, one per :class:`~deocused.video.join.Span`, keyed ``KEY [part i/n]``,
+by ``parts`` jobs, one per :class:`~deocused.io.video.join.Span`, keyed ``KEY [part i/n]``,
 each writing its frames (video only, the source's timestamps) to a hidden part file
 beside the output; they run on the local pool or Ray actors like any job. :func:`join_parts`
 then joins each clip's parts without re-encoding into the output (audio copied once),
@@ -27,8 +27,8 @@ def part_path(output: str, i: int, n: int) -> str:
 
 def split_jobs(jobs, parts: int, min_seconds: float = 1.0):
     """``(jobs with long videos split, {clip key: (clip job, [part jobs])})`` (see the module docstring)."""
-    from ..video import probe
-    from ..video.join import spans
+    from ..io.video import probe
+    from ..io.video.join import spans
 
     if parts < 2:
         return jobs, {}
@@ -58,8 +58,8 @@ def split_jobs(jobs, parts: int, min_seconds: float = 1.0):
 def join_parts(groups, report, out=None) -> int:
     """Join the parts of every clip whose parts all succeeded; returns the number of clips that failed
     (each reported on ``out`` in one line)."""
-    from ..video import probe
-    from ..video.join import join
+    from ..io.video import probe
+    from ..io.video.join import join
 
     out = out if out is not None else sys.stderr
     failed = 0

@@ -21,8 +21,8 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..camera_raw import RAW_EXTENSIONS
 from ..errors import InputError
+from ..io.camera_raw import RAW_EXTENSIONS
 from ..settings import RenderSettings
 
 log = logging.getLogger("deocused")
@@ -70,7 +70,7 @@ class Job:
     sweep: int = 0  # focal planes (0 = one image at the item's focus)
     sweep_video: bool = False
     fps: float = 24.0
-    codec: str | None = None  # a deocused.video codec name; None: the input's container family (H.264 in MP4...)
+    codec: str | None = None  # a deocused.io.video codec name; None: the input's container family (H.264 in MP4...)
     crf: int | None = None
     span: tuple | None = None  # a part of a clip (chunks.split_jobs): (start pts, end pts | None, first, count, last)
     depth: str | None = None

@@ -53,11 +53,11 @@ def warm_cpu_kernels(device: str) -> None:
     if device == "gpu":
         return
     if device == "auto":
-        from ..backends import gpu_available
+        from ..render.backends import gpu_available
 
         if gpu_available()[0]:
             return
-    from .. import cpu_jit
+    from ..render.cpu import jit as cpu_jit
 
     if cpu_jit.cold_groups(cpu_jit.RENDER_GROUPS):
         cpu_jit.ensure(*cpu_jit.RENDER_GROUPS)
@@ -75,7 +75,7 @@ def _run_chunk(jobs) -> list[dict]:
 def default_workers(device: str) -> tuple[int, str, list[int] | None]:
     """(workers, device, GPU ids) for ``device``: one worker per GPU when CuPy
     sees any and ``device`` allows it, else one per CPU core."""
-    from ..backends import gpu_available
+    from ..render.backends import gpu_available
 
     if device in ("auto", "gpu") and gpu_available()[0]:
         import cupy
@@ -83,7 +83,7 @@ def default_workers(device: str) -> tuple[int, str, list[int] | None]:
         n = cupy.cuda.runtime.getDeviceCount()
         return n, "gpu", list(range(n))
     if device == "gpu":
-        from ..backends import make_renderer
+        from ..render.backends import make_renderer
 
         make_renderer("gpu")  # raises the one-line DeviceError
     return os.cpu_count() or 1, "cpu", None

@@ -117,7 +117,7 @@ class Report:
                                     items_per_s=round((c["ok"] + c["failed"]) / elapsed, 4) if elapsed > 0 else None)
         if final:
             self.data["finished"] = _now()
-        from ..images import write_bytes_atomic
+        from ..io.images import write_bytes_atomic
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
         write_bytes_atomic(self.path, json.dumps(self.data, indent=1).encode())  # a full disk: the old one stays

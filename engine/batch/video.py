@@ -1,4 +1,4 @@
-"""Video items of a batch: depth sidecars and the frame loop (PyAV through :mod:`deocused.video`).
+"""Video items of a batch: depth sidecars and the frame loop (PyAV through :mod:`deocused.io.video`).
 
 * :func:`find_depth_video` -- the depth sidecar of a video: ``clip.depth.mp4`` (any
   video extension; its grey level = disparity, near = bright) or ``clip.depth.npy``
@@ -36,7 +36,7 @@ def find_depth_video(video: str | os.PathLike) -> Path | None:
 def output_extension(src_ext: str, codec: str | None) -> str:
     """The extension of a refocused video: the input's when its container holds ``codec`` (default: the
     input's family), else the codec's own (``.mp4`` for H.264...)."""
-    from ..video.codecs import ALLOWED, CODECS, MUXERS
+    from ..io.video.codecs import ALLOWED, CODECS, MUXERS
 
     ext = src_ext.lower()
     if codec is None:
@@ -63,7 +63,7 @@ class DepthFrames:
             self.total = len(stack)
             self._frames = iter(stack)
         else:
-            from ..video import VideoReader
+            from ..io.video import VideoReader
 
             self._reader = VideoReader(self.path)
             self.total = self._reader.info.frames
@@ -76,7 +76,7 @@ class DepthFrames:
         self.read = skip
 
     def next(self, shape: tuple[int, int]) -> np.ndarray:
-        from ..depthmap import fit_to_image, to_disparity
+        from ..io.depthmap import fit_to_image, to_disparity
 
         raw = next(self._frames, None)
         if raw is None:
@@ -110,7 +110,7 @@ class NetworkDepth:
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         from ..depth import estimate_disparity
-        from ..depthmap import fit_to_image, to_disparity
+        from ..io.depthmap import fit_to_image, to_disparity
 
         raw = estimate_disparity(image, model=self.model, model_path=self.model_path)
         d = fit_to_image(to_disparity(raw, "disparity", "model output"), image.shape[:2])
@@ -142,7 +142,7 @@ def refocus_video(job, render, timings: dict) -> int:
 
 
 def _refocus_video(job, render, timings: dict) -> int:
-    from ..video import VideoReader, VideoWriter
+    from ..io.video import VideoReader, VideoWriter
 
     depth_path = job.depth or find_depth_video(job.path)
     start, end, first, count, last = job.span or (None, None, 0, 0, True)
@@ -177,7 +177,7 @@ def _frame_loop(frames, depth, render, writer, timings):
     ``timings`` load/write count only the time the render waited for them."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from ..video import DamagedVideo
+    from ..io.video import DamagedVideo
 
     ahead = _Ahead(frames, depth)
     pending = []

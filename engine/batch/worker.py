@@ -65,7 +65,7 @@ def init_worker(device: str, renderer_options: dict, gpu_ids=None, parent_pid: i
 def renderer():
     """This worker's renderer (made on first use, kept for every item)."""
     if _state.get("renderer") is None:
-        from ..backends import make_renderer
+        from ..render.backends import make_renderer
 
         _state["renderer"] = make_renderer(_state.get("device", "cpu"), **_state.get("options", {}))
     return _state["renderer"]
@@ -175,9 +175,9 @@ def _load(job, result):
 def _render(job, loaded, result) -> list:
     """Render a loaded photo: [(output path, uint8 RGB image)]; a sweep video is
     rendered and written here, frame by frame (nothing left to write)."""
+    from ..io.video import VideoWriter
     from ..photo import render_photo
     from ..settings import output_bits
-    from ..video import VideoWriter
     from .focus import sweep_disparities
 
     photo, settings = loaded
@@ -240,7 +240,7 @@ def _video(job, timings, result) -> None:
 def _write(path: str, image, protect, meta=None, quality: int | None = None) -> None:
     from pathlib import Path
 
-    from ..images import write_image
+    from ..io.images import write_image
 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     write_image(path, image, protect=protect, overwrite=True, meta=meta, quality=quality)

@@ -61,7 +61,7 @@ def parse_floats(text: str, name: str) -> list[float]:
 
 def parse_max_blur(text: str, name: str = "--max-blur") -> list:
     """K values in pixels, or ``default`` (the default K of each size)."""
-    from ..pyramid import MAX_RADIUS
+    from ..render.pyramid import MAX_RADIUS
 
     out = []
     for tok in (t.strip().lower() for t in str(text).split(",")):
@@ -81,7 +81,7 @@ def parse_max_blur(text: str, name: str = "--max-blur") -> list:
 
 def resolve_devices(choice: str) -> tuple[list[str], list[dict]]:
     """Devices to benchmark for ``--device`` and what is known about each."""
-    from ..backends import gpu_available
+    from ..render.backends import gpu_available
 
     ok, why = gpu_available()
     info = [{"device": "cpu", "available": True, "reason": None, "timer": "perf_counter"},
@@ -163,7 +163,7 @@ def cmd_bench(args) -> int:
     if args.batch:
         if args.sizes == DEFAULT_SIZES:
             args.sizes = "1920x1080"
-        from ..batch.throughput import main as batch_throughput
+        from .batch_throughput import main as batch_throughput
 
         return batch_throughput(_batch_argv(args))
 

@@ -4,7 +4,7 @@ The viewer renders its fit view on the photo resampled to the window
 (:mod:`deocused.viewer.display`). This compares, per focus and K, that render
 with the full-resolution render of the photo area-resampled (INTER_AREA, linear
 light) to the same size, as 8-bit sRGB PSNR. Used by
-``tests/test_viewer_display.py`` and ``bench/fit_view_psnr.py``.
+``tests/apps/test_viewer_display.py`` and ``bench/fit_view_psnr.py``.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ def fit_view_psnr(image_srgb: np.ndarray, disparity: np.ndarray, fb_size: tuple[
                   device: str = "cpu") -> dict:
     """PSNR (dB) of the fit view against the resampled full render for each (focus disparity, K) of
     ``settings`` (K in photo pixels). Returns ``{"size": display (w, h), "psnr": [...]}``."""
-    from ..backends import make_renderer
-    from ..colour import linear_to_srgb8, srgb_to_linear
+    from ..io.colour import linear_to_srgb8, srgb_to_linear
+    from ..render.backends import make_renderer
     from ..viewer.display import display_inputs, display_scale, display_size, resample_linear
 
     h, w = disparity.shape

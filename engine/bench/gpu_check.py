@@ -8,8 +8,8 @@
    pyramid reused, two focus values alternating), full frame (prepare + render,
    the frame already on the device), host->device upload of an 8-bit frame
    from pinned memory. Baselines, same sizes and K: the Gaussian stack of
-   :mod:`deocused.baseline` (the same function and border as ``refocus bench``)
-   and a naive per-pixel disc gather (``engine/kernels/baseline.cu``; slow
+   :mod:`deocused.bench.baseline` (the same function and border as ``refocus bench``)
+   and a naive per-pixel disc gather (``engine/bench/baseline.cu``; slow
    baselines run fewer times, the count is reported).
 3. The memory-bandwidth floor of the click: :func:`deocused.bench.timing.refocus_min_bytes`
    / measured device copy bandwidth.
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..baseline import baseline_render, baseline_select, baseline_stack
+from .baseline import baseline_render, baseline_select, baseline_stack
 from .machine import gpu_info
 from .scenes import DEFAULT_SCENE, SCENES, scene_arrays
 from .timing import GpuTimer, copy_bandwidth, refocus_floor
@@ -35,7 +35,7 @@ from .timing import GpuTimer, copy_bandwidth, refocus_floor
 SIZES = [(1920, 1080), (3840, 2160)]
 KS = [16.0, 32.0, 64.0]
 FOCI = (0.3, 0.7)
-KERNEL = Path(__file__).resolve().parents[1] / "kernels" / "baseline.cu"
+KERNEL = Path(__file__).resolve().parent / "baseline.cu"
 
 
 def stats(times) -> dict:
@@ -44,9 +44,9 @@ def stats(times) -> dict:
 
 
 def parity(scene: str = DEFAULT_SCENE) -> dict:
-    from ..colour import srgb_to_linear
-    from ..cpu_backend import CpuRenderer
-    from ..gpu_backend import GpuRenderer
+    from ..io.colour import srgb_to_linear
+    from ..render.cpu.backend import CpuRenderer
+    from ..render.gpu.backend import GpuRenderer
 
     srgb, disp = scene_arrays(250, 180, scene)
     img = srgb_to_linear(srgb)
@@ -81,8 +81,8 @@ class GatherBaseline:
 def bench_size(w: int, h: int, ks, stream, bandwidth: dict, scene: str) -> list[dict]:
     import cupy as cp
 
-    from ..colour import linear_to_srgb8, srgb_to_linear
-    from ..gpu_backend import GpuRenderer
+    from ..io.colour import linear_to_srgb8, srgb_to_linear
+    from ..render.gpu.backend import GpuRenderer
 
     srgb, disp = scene_arrays(w, h, scene)
     d_img, d_disp = srgb_to_linear(cp.asarray(srgb)), cp.asarray(disp)

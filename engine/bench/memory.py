@@ -1,6 +1,7 @@
 """Peak memory per benchmark size: each size is measured in a fresh child process.
 
-The parent (:func:`measure_size`) starts a Python child running :func:`child_main`,
+The parent (:func:`measure_size`) starts a Python child running
+:func:`deocused.bench.render_bench.child_main`,
 sends the size's configuration as JSON on stdin and reads the results as JSON
 from the last line of stdout; the child's stderr (log lines) passes through.
 A fresh process per size makes the peak resident set size (RSS) that of that
@@ -44,7 +45,7 @@ def measure_size(config: dict, timeout: float | None = None) -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     try:
-        proc = subprocess.run([sys.executable, "-c", "import sys, deocused.bench.memory as m; sys.exit(m.child_main())"],
+        proc = subprocess.run([sys.executable, "-c", "import sys, deocused.bench.render_bench as m; sys.exit(m.child_main())"],
                               input=json.dumps(config),
                               stdout=subprocess.PIPE, stderr=None, text=True, env=env, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -54,22 +55,3 @@ def measure_size(config: dict, timeout: float | None = None) -> dict:
             return json.loads(line[len(MARK):])
     why = "out of memory (killed)" if proc.returncode in (-9, 137) else f"child exited with status {proc.returncode}"
     return {"error": why}
-
-
-def child_main() -> int:
-    """The child: configuration JSON on stdin, results JSON on the last stdout line."""
-    import logging
-
-    from .render_bench import run_size
-
-    logging.basicConfig(level=logging.WARNING, format="refocus: %(message)s")
-    config = json.loads(sys.stdin.read())
-    try:
-        out = run_size(config)
-    except MemoryError:
-        out = {"error": "out of memory"}
-    except Exception as e:  # reported by the parent as a skipped size
-        out = {"error": f"{type(e).__name__}: {e}"}
-    sys.stdout.write(MARK + json.dumps(out) + "\n")
-    sys.stdout.flush()
-    return 0

@@ -13,7 +13,7 @@ puts it):
 * ``full_frame``: prepare + render, input already linear (a live video frame).
 * ``new_photo``: everything after decode: sRGB -> linear + prepare + render.
 * ``display``: CPU: 8-bit sRGB encode; GPU: host->device upload of an 8-bit frame.
-* ``baseline_stack`` / ``baseline_select`` / ``baseline_full``: :mod:`deocused.baseline`.
+* ``baseline_stack`` / ``baseline_select`` / ``baseline_full``: :mod:`deocused.bench.baseline`.
 
 Engine stages run first for every K and the peak RSS is read before the
 baselines run, so ``peak_rss_mib`` is the engine's (inputs and interpreter
@@ -22,14 +22,16 @@ included); ``process_peak_rss_mib`` includes the baselines.
 
 from __future__ import annotations
 
+import json
 import logging
+import sys
 from pathlib import Path
 
 import numpy as np
 
-from ..baseline import baseline_render, baseline_select, baseline_stack
 from ..errors import RefocusError
-from .memory import peak_rss_mib
+from .baseline import baseline_render, baseline_select, baseline_stack
+from .memory import MARK, peak_rss_mib
 from .scenes import DEFAULT_SCENE, make_inputs
 from .timing import CpuTimer, GpuTimer, copy_bandwidth, refocus_floor, summarise
 
@@ -42,10 +44,10 @@ BASELINE_OF = {"pyramid": "baseline_stack", "refocus": "baseline_select", "full_
                "new_photo": "baseline_full"}
 K_STAGES = ("pyramid", "refocus", "full_frame", "new_photo", "baseline_stack", "baseline_select", "baseline_full")
 NOTES = {
-    "decode_jpeg": "JPEG (quality 95) bytes -> float32 sRGB, deocused.images.decode_image",
-    "decode_png": "PNG (8-bit) bytes -> float32 sRGB, deocused.images.decode_image",
+    "decode_jpeg": "JPEG (quality 95) bytes -> float32 sRGB, deocused.io.images.decode_image",
+    "decode_png": "PNG (8-bit) bytes -> float32 sRGB, deocused.io.images.decode_image",
     "depth": "depth model inference incl. pre/post-processing, DepthWorker.infer",
-    "to_linear": "sRGB -> linear light, deocused.colour.srgb_to_linear",
+    "to_linear": "sRGB -> linear light, deocused.io.colour.srgb_to_linear",
     "pyramid": "Renderer.prepare + pyramid levels up to K",
     "refocus": "click: Renderer.render, pyramid reused, two focus values alternating",
     "full_frame": "Renderer.prepare + Renderer.render of a new frame already in linear light",
@@ -92,9 +94,9 @@ def depth_workers(models: list[str] | None, model_path: str | None) -> tuple[lis
 
 
 def resolve_k(k, shape) -> float:
-    """A K entry: a number (pixels) or "default" (:func:`deocused.optics.default_max_blur` for ``shape``)."""
+    """A K entry: a number (pixels) or "default" (:func:`deocused.render.optics.default_max_blur` for ``shape``)."""
     if k == "default":
-        from ..optics import default_max_blur
+        from ..render.optics import default_max_blur
 
         return float(default_max_blur(shape))
     return float(k)
@@ -170,7 +172,7 @@ class SizeBench:
                 "refocus_floor": self.floors, "memory": self.memory}
 
     def host_stages(self, inputs) -> None:
-        from ..images import decode_image
+        from ..io.images import decode_image
 
         t = CpuTimer()
         for fmt in ("jpeg", "png"):
@@ -208,9 +210,9 @@ class SizeBench:
 
     def engine_stages(self, dev, inputs):
         """to_linear, pyramid, refocus, full_frame, new_photo, display for every K; (lin, disp) or None."""
-        from ..backends import make_renderer
-        from ..colour import linear_to_srgb8, srgb_to_linear
-        from ..pyramid import levels_needed
+        from ..io.colour import linear_to_srgb8, srgb_to_linear
+        from ..render.backends import make_renderer
+        from ..render.pyramid import levels_needed
 
         try:
             renderer = make_renderer(dev)
@@ -309,3 +311,19 @@ def link_baselines(results: list[dict]) -> None:
         base = idx.get((r["device"], b, r["width"], r["height"], r["max_blur"]))
         if base and base["median_ms"] > 0:
             r["ratio_to_baseline"] = round(r["median_ms"] / base["median_ms"], 4)
+
+
+def child_main() -> int:
+    """The child of :func:`deocused.bench.memory.measure_size`: configuration JSON on stdin, results JSON on
+    the last stdout line."""
+    logging.basicConfig(level=logging.WARNING, format="refocus: %(message)s")
+    config = json.loads(sys.stdin.read())
+    try:
+        out = run_size(config)
+    except MemoryError:
+        out = {"error": "out of memory"}
+    except Exception as e:  # reported by the parent as a skipped size
+        out = {"error": f"{type(e).__name__}: {e}"}
+    sys.stdout.write(MARK + json.dumps(out) + "\n")
+    sys.stdout.flush()
+    return 0

@@ -15,7 +15,7 @@ SCHEMA_VERSION = 1
 def build_report(config: dict, command: str, wall_s: float, devices: list[dict], parts: list[dict],
                  gpu: bool) -> dict:
     """The report of a run from the per-size ``parts`` (results, skipped, bandwidth, floors, memory)."""
-    from ..baseline import BASELINE_LEVELS
+    from .baseline import BASELINE_LEVELS
     from .render_bench import link_baselines
 
     results = [r for p in parts for r in p.get("results", [])]

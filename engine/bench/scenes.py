@@ -5,7 +5,7 @@
   to [0, 1]), centre-cropped to the requested aspect ratio, then scaled to the
   requested size: the photo with INTER_AREA when shrinking and INTER_CUBIC
   when enlarging, the disparity with nearest neighbour (no invented depths).
-* ``synthetic``: :func:`deocused.samples.synthetic_scene` ray-cast at the size
+* ``synthetic``: :func:`deocused.io.samples.synthetic_scene` ray-cast at the size
   (exact depth, no resampling), disparity 1/depth normalised to [0, 1].
 """
 
@@ -18,10 +18,10 @@ import numpy as np
 SCENES = ("motorcycle", "synthetic")
 DEFAULT_SCENE = "motorcycle"
 DESCRIPTION = {
-    "motorcycle": "deocused.samples 'motorcycle' photo (741x500) with its stereo disparity (holes filled, "
+    "motorcycle": "deocused.io.samples 'motorcycle' photo (741x500) with its stereo disparity (holes filled, "
                   "normalised to [0, 1]), centre-cropped to each size's aspect ratio and scaled to it "
                   "(photo: INTER_AREA down / INTER_CUBIC up; disparity: nearest neighbour)",
-    "synthetic": "deocused.samples.synthetic_scene ray-cast at each size; disparity = 1/depth normalised to [0, 1]",
+    "synthetic": "deocused.io.samples.synthetic_scene ray-cast at each size; disparity = 1/depth normalised to [0, 1]",
 }
 
 
@@ -71,8 +71,8 @@ def scene_arrays(width: int, height: int, scene: str = DEFAULT_SCENE):
     if scene == "motorcycle":
         return scaled_photo(*_motorcycle(), width, height)
     if scene == "synthetic":
-        from ..depthmap import to_disparity
-        from ..samples import synthetic_scene
+        from ..io.depthmap import to_disparity
+        from ..io.samples import synthetic_scene
 
         img, depth = synthetic_scene(width, height)
         return img, to_disparity((1.0 / depth).astype(np.float32), "disparity", "synthetic scene")

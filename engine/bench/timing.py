@@ -3,7 +3,7 @@
 Every benchmark in the project times through this module:
 
 * :class:`CpuTimer` -- ``time.perf_counter`` around each call; given a
-  ``sync`` callable (e.g. :meth:`deocused.renderer.Renderer.synchronize`) it
+  ``sync`` callable (e.g. :meth:`deocused.render.renderer.Renderer.synchronize`) it
   waits for queued device work before stopping the clock.
 * :class:`GpuTimer` -- CUDA events on a stream (CuPy imported only here).
 
@@ -139,8 +139,8 @@ def refocus_min_bytes(disparity: np.ndarray, focus_disparity: float, max_blur: f
     0 is the image, 12 B per pixel, read once). Compositing the bands in front
     and any re-reads are extra, so real traffic is higher.
     """
-    from ..optics import coc_radius
-    from ..pyramid import LEVEL_RADII, level_scale, level_weights, levels_needed
+    from ..render.optics import coc_radius
+    from ..render.pyramid import LEVEL_RADII, level_scale, level_weights, levels_needed
 
     d = np.asarray(disparity, np.float32)
     r = coc_radius(d, focus_disparity, max_blur).astype(np.float32)

@@ -35,8 +35,8 @@ def _default_output(image: Path) -> Path:
 def cmd_depth(args: argparse.Namespace) -> int:
     """``refocus depth IMAGE [-o OUT]``: write a 16-bit disparity PNG (1 = nearest): the
     depth embedded in the photo when it has one (unless --no-embedded-depth), else the network's."""
-    from ..depthmap import save_disparity_png
-    from ..images import check_output_path, load_image
+    from ..io.depthmap import save_disparity_png
+    from ..io.images import check_output_path, load_image
     from .worker import DepthWorker
 
     src = Path(args.image)
@@ -59,9 +59,9 @@ def cmd_depth(args: argparse.Namespace) -> int:
 
 def _export_embedded(src: Path, out: Path, image) -> bool:
     """Write the depth embedded in ``src`` (upsampled to the photo it belongs to) to ``out``; False if none."""
-    from ..depthmap import save_disparity_png
-    from ..embedded_depth import find_embedded_depth, fit_to_photo
-    from ..images import decode_image, read_bytes
+    from ..io.depthmap import save_disparity_png
+    from ..io.embedded_depth import find_embedded_depth, fit_to_photo
+    from ..io.images import decode_image, read_bytes
 
     emb = find_embedded_depth(read_bytes(src, "image"), str(src))
     if emb is None:

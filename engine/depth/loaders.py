@@ -280,7 +280,7 @@ def load(path: str | os.PathLike, spec: ModelSpec, threads: int | None = None) -
     """Load ``path`` with the loader for ``spec.format``; errors as one-line :class:`InputError`.
     ``threads``: CPU threads the network may use (None: every core); set before the
     first TensorFlow operation, so once per process."""
-    from ..images import check_input_file
+    from ..io.images import check_input_file
 
     p = Path(path)
     check_input_file(p, "model file", allow_dir=True)  # a FIFO or device would block the loader

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from ..errors import InputError
-from ..resources import data_dir
+from ..io.resources import data_dir
 
 FORMATS = ("pb", "savedmodel", "tflite", "keras")
 LAYOUTS = ("NHWC", "NCHW")

@@ -74,7 +74,25 @@ def add_cli(subparsers) -> None:
     p.add_argument("--overwrite", action="store_true", help="allow replacing an existing output video")
     p.add_argument("--reconnect-attempts", type=int, default=None, metavar="N",
                    help="give up after N failed reconnects of a camera or stream (default: keep trying)")
-    p.set_defaults(func=cmd_live)
+    p.set_defaults(func=cmd_live, check=check_output_args)
+
+
+def check_output_args(args) -> None:
+    """Outputs of ``live`` (``--output``, ``--record``): a writable name in an
+    existing folder, not the input video, not an existing file without
+    --overwrite -- checked before the camera opens or the model loads."""
+    from ..io.images import check_output_path
+
+    for flag in ("--output", "--record"):
+        value = getattr(args, flag[2:], None)
+        if value:
+            check_output_path(value, protect=[args.video] if args.video else [], overwrite=args.overwrite,
+                              image=False, flag=flag)
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:  # OpenCV's VideoWriter cannot take such a name
+                raise InputError(f"{value!r}: {flag} name is not valid UTF-8, which OpenCV cannot write; "
+                                 "choose another name") from None
 
 
 def source_from_args(args):
@@ -118,7 +136,7 @@ def _check_args(args) -> None:
 
 def build_live(args, capture=None, depth=None):
     """Capture, controls and pipeline keyword arguments from parsed CLI arguments (depth not started)."""
-    from ..optics import parse_point
+    from ..render.optics import parse_point
     from .capture import FrameCapture
     from .pipeline import Controls
 
@@ -146,7 +164,7 @@ def build_live(args, capture=None, depth=None):
 def cmd_live(args) -> int:
     import contextlib
 
-    from ..backends import make_renderer
+    from ..render.backends import make_renderer
     from ..settings import RenderSettings
     from .pipeline import LivePipeline
     from .record import VideoRecorder, terminate_as_interrupt

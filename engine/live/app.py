@@ -112,7 +112,7 @@ class LiveWindow:
         return p
 
     def on_scroll(self, dy: float) -> None:
-        from ..optics import default_max_blur
+        from ..render.optics import default_max_blur
 
         if dy == 0:
             return

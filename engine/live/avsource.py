@@ -1,4 +1,4 @@
-"""Video files as a live source, through PyAV (:mod:`deocused.video`).
+"""Video files as a live source, through PyAV (:mod:`deocused.io.video`).
 
 :class:`AVCapture` looks like ``cv2.VideoCapture`` to :class:`~.capture.FrameCapture`
 (``read``, ``isOpened``, ``get``, ``release``) but gives RGB frames (``rgb = True``),
@@ -27,7 +27,7 @@ class AVCapture:
     rgb = True
 
     def __init__(self, path):
-        from ..video import VideoReader
+        from ..io.video import VideoReader
 
         self._reader = VideoReader(path)
         self._frames = self._reader.frames(raw=True)

@@ -120,7 +120,7 @@ def open_source(spec: SourceSpec, opener=default_opener, fallback_cameras: int =
             raise InputError(f"{spec.value!r}: the name is not valid UTF-8, which OpenCV cannot open; "
                              "rename the file") from None
     if spec.kind == "video":
-        from ..images import check_input_file
+        from ..io.images import check_input_file
 
         try:
             os.stat(str(spec.value))

@@ -47,9 +47,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import cpu_jit
 from ..errors import RefocusError
-from ..window.frames import Srgb8Encoder, srgb8_to_linear
+from ..render.cpu import jit as cpu_jit
+from ..render.cpu.srgb8 import Srgb8Encoder, srgb8_to_linear
 from .capture import CaptureEnded, Frame
 from .temporal import DepthSmoother, FocusSmoother
 from .thread_depth import ThreadDepth
@@ -93,7 +93,7 @@ class Controls:
 
     @staticmethod
     def _at(disparity: np.ndarray, point) -> float:
-        from ..optics import focus_disparity_at
+        from ..render.optics import focus_disparity_at
 
         h, w = disparity.shape
         return focus_disparity_at(disparity, min(point[0] * w, w - 1), min(point[1] * h, h - 1))
@@ -120,7 +120,7 @@ class Controls:
             self.point, self.locked, self.max_blur = (0.5, 0.5), None, max_blur
 
     def resolve_max_blur(self, shape) -> float:
-        from ..optics import default_max_blur
+        from ..render.optics import default_max_blur
 
         return float(self.max_blur) if self.max_blur is not None else default_max_blur(shape)
 
@@ -173,7 +173,7 @@ class LivePipeline:
     """Run capture -> depth -> render -> sinks (see the module docstring).
 
     ``capture``: a :class:`~deocused.live.capture.FrameCapture` (started here if
-    needed). ``renderer``: an :class:`deocused.renderer.Renderer`. Exactly one of
+    needed). ``renderer``: an :class:`deocused.render.renderer.Renderer`. Exactly one of
     ``depth`` (DepthWorker-like: ``submit``/``result``) or ``depth_fn``.
     ``sinks``: callables taking a :class:`FrameResult`. ``depth_wait``: render
     each frame with its own depth (True) or with the newest depth without
@@ -239,7 +239,7 @@ class LivePipeline:
 
     def _collect(self, in_flight, timeout):
         """Depth of the frame in flight -> (frame, rgb, linear, disparity, depth_ms); None when it failed."""
-        from ..depthmap import fit_to_image
+        from ..io.depthmap import fit_to_image
 
         frame, rgb, lin, t0 = in_flight
         try:
@@ -277,7 +277,7 @@ class LivePipeline:
         if isinstance(out, np.ndarray):  # host frame: 8-bit through a table, buffers reused
             out = self._encode(out)
         else:
-            from ..colour import linear_to_srgb8
+            from ..io.colour import linear_to_srgb8
 
             out = self.renderer.to_host(linear_to_srgb8(out))
         render_ms = 1e3 * (time.perf_counter() - t0)
@@ -351,7 +351,7 @@ class LivePipeline:
                     continue
                 d, depth_ms = depth
                 if d.shape != prepared[1].shape[:2]:  # the source changed size (reconnect)
-                    from ..depthmap import fit_to_image
+                    from ..io.depthmap import fit_to_image
 
                     d = fit_to_image(d, prepared[1].shape[:2], "depth")
                     depth = d, depth_ms

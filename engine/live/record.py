@@ -1,6 +1,6 @@
 """Video writer that always leaves a playable file.
 
-:class:`VideoRecorder` writes through :class:`deocused.video.VideoWriter` (PyAV).
+:class:`VideoRecorder` writes through :class:`deocused.io.video.VideoWriter` (PyAV).
 The codec follows the file extension (``--codec`` names another): ``.mp4``/``.mov``/
 ``.m4v`` H.264, ``.mkv`` FFV1 (lossless), ``.avi`` Motion-JPEG, ``.webm`` AV1. MP4/MOV recordings are
 fragmented MP4 written straight to the file with a keyframe every second, so a
@@ -49,7 +49,7 @@ class VideoRecorder:
 
     def __init__(self, path, fps: float = 30.0, codec: str | None = None, overwrite: bool = True,
                  protect=()):
-        from ..video import check_encoders, codec_for
+        from ..io.video import check_encoders, codec_for
 
         self.path = Path(path)
         self.codec = codec_for(self.path, codec or (self.path.suffix.lower() == ".mkv" and "ffv1") or None)
@@ -71,7 +71,7 @@ class VideoRecorder:
             raise InputError(f"{self.path}: already exists; choose another name or pass --overwrite")
 
     def _open(self, w: int, h: int) -> None:
-        from ..video import VideoWriter
+        from ..io.video import VideoWriter
 
         self._writer = VideoWriter(self.path, codec=self.codec, rate=self.fps, atomic=False, fragmented=True,
                                    live=True)

@@ -15,7 +15,7 @@ __all__ = ["add_cli", "cmd_view", "sources_from_args"]
 
 
 def add_cli(subparsers) -> None:
-    from ..samples import SAMPLES
+    from ..io.samples import SAMPLES
     from ..settings import add_render_arguments
 
     p = subparsers.add_parser(

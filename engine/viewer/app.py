@@ -48,9 +48,9 @@ __all__ = ["Viewer", "Source", "PREVIEW_MIN_PIXELS", "PREVIEW_PIXELS"]
 class Viewer(ImageLoading, RenderScheduling):
     """Interactive refocus viewer over a list of :class:`Source` entries.
 
-    ``renderer``: an :class:`deocused.renderer.Renderer` (made from ``device`` and
+    ``renderer``: an :class:`deocused.render.renderer.Renderer` (made from ``device`` and
     ``renderer_options`` when not given). ``max_blur``: K for every image (None:
-    :func:`deocused.optics.default_max_blur` per image). ``size``: initial window
+    :func:`deocused.render.optics.default_max_blur` per image). ``size``: initial window
     size in screen units (None: the first image at 1:1, shrunk to fit the screen).
     ``threaded``: render on a background thread (False renders inside
     :meth:`step`; used by benchmarks and tests that need determinism; a preview
@@ -75,7 +75,7 @@ class Viewer(ImageLoading, RenderScheduling):
         self.max_blur_override = max_blur
         self.dof = float(dof)
         if renderer is None:
-            from ..backends import make_renderer
+            from ..render.backends import make_renderer
 
             renderer = make_renderer(device, **(renderer_options or {}))
         self.renderer, self.device_asked = renderer, device  # "auto": a GPU out of memory falls back to the CPU
@@ -182,7 +182,7 @@ class Viewer(ImageLoading, RenderScheduling):
         self._needs_draw = True
 
     def _reset_params(self, slot: Slot) -> None:
-        from ..optics import default_max_blur, focus_disparity_at
+        from ..render.optics import default_max_blur, focus_disparity_at
 
         w, h = slot.size
         self.max_blur = self.max_blur_override if self.max_blur_override is not None else default_max_blur((h, w))
@@ -209,7 +209,7 @@ class Viewer(ImageLoading, RenderScheduling):
         if slot.disparity is None:
             self.flash("depth is not ready yet")
             return p
-        from ..optics import focus_disparity_at
+        from ..render.optics import focus_disparity_at
 
         self.focus_xy = p
         self.focus = focus_disparity_at(slot.disparity, p[0], p[1])

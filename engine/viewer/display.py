@@ -13,7 +13,7 @@ fit), so a click costs what the window's pixels cost, not what the photo's do.
 * ``max_blur`` (K, pixels) scales by the same factor, :func:`display_scale`.
 
 A display-resolution render equals the full-resolution render area-resampled to
-the window within 40 dB PSNR (``tests/test_viewer_display.py``).
+the window within 40 dB PSNR (``tests/apps/test_viewer_display.py``).
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def resample_linear(image_linear: np.ndarray, size: tuple[int, int]) -> np.ndarr
 
 def display_inputs(image_srgb: np.ndarray, disparity: np.ndarray, size: tuple[int, int]):
     """(linear image, disparity) of a photo at the display ``size`` (w, h), ready for ``Renderer.prepare``."""
-    from ..colour import srgb_to_linear
+    from ..io.colour import srgb_to_linear
 
     small = resample_linear(srgb_to_linear(image_srgb), size)
     return small, resample_disparity(disparity, size)

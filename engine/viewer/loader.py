@@ -62,7 +62,7 @@ class Slot:
     def full_srgb8(self) -> np.ndarray | None:
         """The whole photo of a reduced slot as its 8-bit codes (uint8 RGB, what :meth:`full_image`
         holds times 255, without a float copy), or None when the file is not 8-bit colour."""
-        from ..images import decode_raw, read_bytes
+        from ..io.images import decode_raw, read_bytes
 
         img = decode_raw(read_bytes(self.source.path, "image"), str(self.source.path))
         if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
@@ -73,16 +73,16 @@ class Slot:
         """The photo at its own size (decoded now if ``image`` is a reduced decode; not kept)."""
         if not self.reduced:
             return self.image
-        from ..images import load_image
+        from ..io.images import load_image
 
         return np.asarray(load_image(self.source.path), np.float32)
 
 
 def _may_reduce(path, min_size) -> bool:
-    """The photo is a JPEG that :func:`deocused.images.load_image_reduced` opens at least halved for
+    """The photo is a JPEG that :func:`deocused.io.images.load_image_reduced` opens at least halved for
     ``min_size`` (w, h), from its header (so the depth file is decoded beside the photo only when the
     photo opens reduced: no file is decoded twice)."""
-    from ..imageinfo import exif_orientation, header_size
+    from ..io.imageinfo import exif_orientation, header_size
 
     try:
         with open(path, "rb") as f:
@@ -152,8 +152,8 @@ class ImageLoading:
     def _load_reduced(self, slot: Slot) -> bool:
         """A JPEG with a depth file, larger than the screen needs: decode it reduced (the viewer's
         ``reduce_to``: the framebuffer pixels the screen can show); True if done."""
-        from ..depthmap import find_sidecar, fit_to_image, load_disparity
-        from ..images import load_image_reduced
+        from ..io.depthmap import find_sidecar, fit_to_image, load_disparity
+        from ..io.images import load_image_reduced
 
         src = slot.source
         if getattr(self, "reduce_to", None) is None or src.path is None:
@@ -220,7 +220,7 @@ class ImageLoading:
         if raw is None:
             return
         self._depth_slot = None
-        from ..depthmap import fit_to_image, to_disparity
+        from ..io.depthmap import fit_to_image, to_disparity
 
         try:
             slot.disparity = fit_to_image(to_disparity(np.asarray(raw, np.float32), "disparity", "model output"),

@@ -30,7 +30,7 @@ def render_and_write(renderer, photo, focus: float, max_blur: float, dof: float,
     """Render ``photo`` (a :class:`deocused.photo.Photo`, or a function returning it) at full resolution
     with these settings and write it to ``out`` (never over ``protect``) as ``refocus render`` does: the
     photo's tone curve, bit depth and metadata."""
-    from ..images import write_image
+    from ..io.images import write_image
     from ..photo import render_photo
     from ..settings import RenderSettings, output_bits
 
@@ -61,7 +61,7 @@ def photo_loader(slot, depth_kind: str, embedded: bool):
 
 def free_unreserved(base: Path, reserved) -> Path:
     """The first of ``base``, ``stem-1.ext``, ... that neither exists nor is in ``reserved`` (saves running)."""
-    from ..images import free_path
+    from ..io.images import free_path
 
     p, i = free_path(base), 0
     while p in reserved:
@@ -92,7 +92,7 @@ class Saver:
         out = free_unreserved(base, {j.path for j in self.jobs})
 
         def work():
-            from ..backends import make_renderer
+            from ..render.backends import make_renderer
 
             return render_and_write(make_renderer(device, **options), photo, *params, out, protect)
 

@@ -37,8 +37,8 @@ from enum import Enum
 
 import numpy as np
 
-from .. import cpu_jit
 from ..errors import GpuMemoryError, RefocusError
+from ..render.cpu import jit as cpu_jit
 from ..window.layout import Rect
 
 log = logging.getLogger("deocused")
@@ -155,10 +155,10 @@ class RenderScheduling:
 
     def _render_region(self, index: int, region, focus: float, k: float, dof: float):
         """The photo pixels ``region`` refocused at full resolution (sRGB8): only the region and the
-        kernel's reach around it are prepared (:meth:`deocused.renderer.Renderer.render_region`, on the
+        kernel's reach around it are prepared (:meth:`deocused.render.renderer.Renderer.render_region`, on the
         viewer's renderer), from the whole photo (decoded on this thread the first time, kept as 8 bits)."""
-        from ..colour import srgb_to_linear
-        from ..renderer import BandStats, aligned_window, region_reach
+        from ..io.colour import srgb_to_linear
+        from ..render.renderer import BandStats, aligned_window, region_reach
 
         slot, r = self.slots[index], self.renderer  # one pyramid in memory: the fit view's is prepared again
         self._prepared = None                           # on the way back (display-sized, quick)
@@ -198,12 +198,12 @@ class RenderScheduling:
     def _to_srgb8(self, frame, kind: JobKind):
         """A rendered linear frame as 8-bit sRGB: host frames through the table encoder (buffers per kind)."""
         if type(frame) is not np.ndarray:  # a device array (the CUDA host layer's are NumPy subclasses)
-            from ..colour import linear_to_srgb8
+            from ..io.colour import linear_to_srgb8
 
             return linear_to_srgb8(frame)
         encoders = self.__dict__.setdefault("_encoders", {})
         if kind not in encoders:
-            from ..window.frames import Srgb8Encoder
+            from ..render.cpu.srgb8 import Srgb8Encoder
 
             encoders[kind] = Srgb8Encoder()
         return encoders[kind](frame)
@@ -234,7 +234,7 @@ class RenderScheduling:
         if kind is JobKind.REGION:
             return self._render_region(index, view[0], focus, k, dof), 0.0, 1e3 * (time.perf_counter() - t0)
         if kind is JobKind.COMPLETE:  # idle: the levels a render of this K may read (a CPU render
-            from ..pyramid import levels_needed  # builds only the full-resolution tiles it reads)
+            from ..render.pyramid import levels_needed  # builds only the full-resolution tiles it reads)
 
             self.renderer.ensure_levels(levels_needed(k * scale))
             return None, 0.0, 1e3 * (time.perf_counter() - t0)
@@ -323,7 +323,7 @@ class RenderScheduling:
         viewer goes on with a CPU renderer, saying so on the HUD and in one log line; True if it did."""
         if self.device != "gpu" or self.device_asked != "auto":
             return False
-        from ..backends import make_renderer
+        from ..render.backends import make_renderer
 
         r = self.renderer
         self.renderer = make_renderer("cpu", aperture=r.aperture, n_bands=r.n_bands, highlights=r.highlights)
@@ -367,7 +367,7 @@ class RenderScheduling:
             return  # the pointer still moves: the display-resolution frame waits until it rests
         if preview and self._preview_done != want:
             if self.preview_renderer is None:
-                from ..backends import make_renderer
+                from ..render.backends import make_renderer
 
                 r = self.renderer
                 self.preview_renderer = make_renderer("cpu", aperture=r.aperture, n_bands=r.n_bands,

@@ -12,7 +12,7 @@ import numpy as np
 from OpenGL import GL
 
 from ..errors import RefocusError
-from ..resources import data_dir
+from ..io.resources import data_dir
 
 SHADER_DIR = data_dir("shaders")
 

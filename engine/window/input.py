@@ -30,7 +30,7 @@ def key_for_char(glfw, codepoint: int, letters: str):
 
 def step_max_blur(k: float, notches: float) -> float:
     """K (pixels) after ``notches`` wheel notches (x1.25 each; from below 0.5 px, up jumps to 1 px)."""
-    from ..pyramid import MAX_RADIUS
+    from ..render.pyramid import MAX_RADIUS
 
     new = k * K_STEP ** notches
     if notches > 0 and k < 0.5:

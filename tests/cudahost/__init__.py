@@ -3,10 +3,10 @@
 * :mod:`emu.h <tests.cudahost>` -- CUDA built-ins for g++ (threads, barriers, shuffles,
   atomics, shared memory, float16, ``_rn`` intrinsics);
 * ``rewrite.py`` -- the few source rewrites g++ needs (``__shared__``, inline asm, includes);
-* ``cupy/`` -- a CPU stand-in for the part of CuPy that ``engine/gpu_backend.py`` uses.
+* ``cupy/`` -- a CPU stand-in for the part of CuPy that ``engine/render/gpu/backend.py`` uses.
 
 :func:`installed` makes the stand-in *be* ``cupy`` for a while (``sys.modules`` and
-``deocused.gpu_backend.cp``) and restores what was there afterwards; the test suite
+``deocused.render.gpu.backend.cp``) and restores what was there afterwards; the test suite
 uses it only where real CuPy with a device is absent. See README.md.
 """
 
@@ -57,11 +57,11 @@ def load() -> dict:
 
 @contextmanager
 def installed():
-    """Within the block, ``import cupy`` (and deocused.gpu_backend) get the stand-in."""
+    """Within the block, ``import cupy`` (and deocused.render.gpu.backend) get the stand-in."""
     mods = load()
     saved = _take_cupy_modules()
     sys.modules.update(mods)
-    import deocused.gpu_backend as gb
+    import deocused.render.gpu.backend as gb
 
     old_cp = gb.cp
     gb.cp = mods["cupy"]

@@ -1,4 +1,4 @@
-// CUDA built-ins for the host C++ compiler: runs unchanged engine/kernels/*.cu on the CPU.
+// CUDA built-ins for the host C++ compiler: runs unchanged engine/render/gpu/*.cu on the CPU.
 //
 // Execution model (see README.md):
 // * every CUDA thread of a block is its own OS thread (std::thread); blocks of a launch run

@@ -1,4 +1,4 @@
-"""A CPU stand-in for the part of CuPy that engine/gpu_backend.py uses.
+"""A CPU stand-in for the part of CuPy that engine/render/gpu/backend.py uses.
 
 Not CuPy: device arrays are NumPy arrays, streams are worker threads, and kernels
 are the unchanged ``.cu`` sources compiled by g++ against ``tests/cudahost/emu.h``

@@ -10,7 +10,7 @@ Libraries are cached in ``$CUDAHOST_BUILD_DIR`` (default: ``cudahost-<uid>`` in 
 temporary folder), named by a hash of the source, the options, the emulation sources
 and the compiler flags, so a changed kernel is rebuilt and an unchanged one is not.
 ``CUDAHOST_SANITIZE=address`` builds with AddressSanitizer and UBSan (the Python process
-must then run with libasan preloaded, see ``tests/test_cuda_host.py``).
+must then run with libasan preloaded, see ``tests/render/test_cuda_host.py``).
 
 Launches check every argument against the kernel's parameter list, as CuPy does not:
 the count, scalar types (CuPy passes a Python int as int64 and a float as float64, so

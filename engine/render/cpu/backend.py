@@ -1,0 +1,448 @@
+"""CPU backend: the blur pyramid and the per-pixel compositing as Numba kernels.
+
+Algorithm (identical on the GPU, see :mod:`deocused.render.pyramid` for the pyramid):
+
+0. outline split: a pixel at a depth edge gives the part of its colour that
+   matches its neighbour across the edge to the neighbour's band (see
+   :data:`deocused.constants.OUTLINE_MAX_SHARE`), so an anti-aliased outline
+   blurs with the surface it belongs to.
+
+For a pixel x with blur radius r = K*|d(x) - d_f| in disparity band b, write
+S_j(r) for layer j's premultiplied RGBA sampled at x with radius r (levels
+interpolated in r^2) and B_k(r) = S_k(r) - S_{k-1}(r) for band k alone.
+
+1. own    = B_b(r): x's own band gathered at x's own radius. Pixels in front of
+   x are not in it, so a sharp foreground never bleeds into a blurred
+   background (no halo), and in-focus pixels (r = 0) are returned unchanged.
+2. behind = S_{b-1}(R) / alpha: everything behind x's band, renormalised;
+   it fills the part of x's neighbourhood the own band does not cover (what a
+   blurred foreground hides), so a blurred foreground edge fades into the
+   background behind it rather than into black. R is the radius of the nearest
+   non-empty band behind (the hidden background's own blur) where that layer
+   covers at least about FILL_MIN_COVER of x's neighbourhood, else x's own radius
+   r (blended linearly over FILL_COVER_RAMP). The fill weighs in with
+   g = clip(alpha_behind / FILL_BEHIND_RAMP, 0, 1): no hard thresholds, so float16
+   rounding of the levels (GPU) cannot flip a pixel (see :mod:`deocused.constants`).
+3. the result of 1-2 is divided by its coverage (what lies behind the bands in
+   front is opaque); over it, for each band k in front of x (k = b+1 .. n-1, far
+   to near), the band blurred with its own radius R_k = K*|c_k - d_f| (c_k: the
+   band's mean disparity) is composited with premultiplied "over": a blurred
+   foreground spreads over sharp pixels behind it and is see-through at its edge
+   (at R_k = 0 only x's own outline share of band k is there).
+4. the result is divided by the accumulated coverage.
+
+Levels are float32, stored sparsely in tiles (see :mod:`deocused.render.cpu.kernels`:
+a tile keeps one block per band present in it or its kernel halo, not one per
+layer); the GPU stores every layer densely in float16. Only the levels a
+render's radii need are built, and of the full-resolution ones (radius < 8 px,
+the costliest) only the tiles the render reads (see
+:func:`deocused.render.cpu.refocus.full_levels_needed`); a later render builds what it
+lacks, :meth:`CpuRenderer.ensure_levels` builds whole levels. The levels of one
+scale are always built with the same windows, so a block's values do not depend
+on the order in which renders built it.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from contextlib import contextmanager
+
+import numba
+import numpy as np
+
+from ...constants import (
+    EPS,
+    FILL_BEHIND_RAMP,
+    FILL_COVER_RAMP,
+    FILL_MIN_COVER,
+    OUTLINE_FLATNESS,
+    OUTLINE_MAX_SHARE,
+    OUTLINE_STEPS,
+)
+from ...errors import DeviceError
+from ...xp import huge_pages
+from ..optics import coc_radius
+from ..pyramid import (
+    LEVEL_RADII,
+    level_scale,
+    level_weights,
+    levels_needed,
+    padded_shape,
+    small_radius,
+)
+from ..renderer import Renderer, boost_highlights
+from . import jit as cpu_jit
+from . import kernels as ck
+from . import pixels as cpx
+from . import refocus as cr
+
+#: prepare() refuses images whose pyramid up to this radius (px) does not fit in memory.
+MIN_PYRAMID_RADIUS = 8.0
+#: Bytes per stored block of a sparse level (TILE x TILE float32 RGBA).
+BLOCK_BYTES = ck.TILE * ck.TILE * 16
+#: Bytes per padded pixel that prepare() keeps (RGBA image, band, outline code) and
+#: that render() writes (RGB output).
+KEPT_BYTES_PER_PIXEL = 16 + 1 + 1
+OUTPUT_BYTES_PER_PIXEL = 12
+BASE_BYTES_PER_PIXEL = KEPT_BYTES_PER_PIXEL + OUTPUT_BYTES_PER_PIXEL
+
+#: Serialises the kernels: one launch already uses every core (see pixels.run_chunks).
+_KERNEL_LOCK = threading.RLock()
+
+#: Every kernel has run in this process (see CpuRenderer.warm_up).
+_WARM = False
+
+_N_RADII = len(LEVEL_RADII)
+_SCALES = np.array([level_scale(r) for r in LEVEL_RADII], np.int64)
+#: The levels of each scale (level 0, the image itself, aside), built together: they
+#: share each tile's windows. The first group, at full resolution, is built per tile.
+_GROUPS = [[i for i in range(1, _N_RADII) if _SCALES[i] == s] for s in sorted(set(_SCALES[1:].tolist()))]
+_FULL = _GROUPS[0]
+
+
+@contextmanager
+def _interruptible():
+    """Ctrl-C / SIGTERM (raised as KeyboardInterrupt by a Python signal handler) that
+    lands while a Numba kernel calls back into Python surfaces as ``SystemError: ...
+    returned a result with an exception set``: give it back as the KeyboardInterrupt."""
+    try:
+        yield
+    except SystemError as e:
+        cause = e.__cause__ or e.__context__
+        while isinstance(cause, SystemError):
+            cause = cause.__cause__ or cause.__context__
+        if isinstance(cause, KeyboardInterrupt):
+            raise KeyboardInterrupt(*cause.args) from None
+        raise
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to new allocations (Linux MemAvailable), None if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _scattered_empty(shape) -> np.ndarray:
+    """``np.empty(shape, float32)`` for an array written in scattered blocks (the block pool):
+    without huge pages, so a written block costs its own 4 KiB pages, not a zeroed 2 MiB page
+    each (on the 12 MP photo: 150 MB less memory)."""
+    was = huge_pages(False)
+    try:
+        return np.empty(shape, np.float32)
+    finally:
+        if was is not None:
+            huge_pages(was)
+
+
+class CpuRenderer(Renderer):
+    """Numba implementation of the refocus renderer (uses every CPU core)."""
+
+    device = "cpu"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        cpu_jit.announce(cpu_jit.RENDER_GROUPS)  # at once, before a photo loads: kernels compile once per install
+
+    def prepare(self, image_linear, disparity, whole=None) -> None:
+        with _KERNEL_LOCK, _interruptible():
+            cpu_jit.ensure("photo")
+            self._prepare(image_linear, disparity, whole)
+
+    def _prepare(self, image_linear, disparity, whole=None) -> None:
+        image_linear = np.asarray(image_linear, np.float32)
+        disparity = np.ascontiguousarray(disparity, np.float32)
+        self.check_inputs(image_linear, disparity)
+        self.shape = None
+        h, w = disparity.shape
+        hp, wp = padded_shape(h, w)
+        m = ck.MARGIN
+        # The previous photo's buffers: reused when they fit (a stream of same-size
+        # photos, e.g. live video, touches no fresh pages). A padded image of another
+        # size is freed here; the block pool only once the new layout shows it does not
+        # fit (or at once when memory is short, see _refuse_unless_fits).
+        old_image = getattr(self, "_image_p", None)
+        self._spare = (getattr(self, "_pool", None),
+                       old_image if getattr(old_image, "shape", None) == (hp + 2 * m, wp + 2 * m, 4) else None)
+        self._pool = self._image_p = old_image = None
+        n = self.n_bands
+        self._n_levels = 1
+        # Refuse early what cannot fit: the padded image, band map, codes and output
+        # before they are allocated, then (from the tile layout) the levels up to
+        # MIN_PYRAMID_RADIUS before any of them is built.
+        base = hp * wp * BASE_BYTES_PER_PIXEL
+        self._refuse_unless_fits(base, base, h, w)
+        image_p = self._spare[1]  # same shape: margins and padding are still zero
+        self._spare = (self._spare[0], None)
+        if image_p is None:
+            image_p = np.zeros((hp + 2 * m, wp + 2 * m, 4), np.float32)
+        band_p = np.empty((hp, wp), np.uint8)  # outside the image band n: no layer has content
+        counts, sums, d_lo, d_hi, *self._tile_stats = cpx.ingest(boost_highlights(image_linear, self.highlights),
+                                                                 disparity, n, image_p, band_p)
+        if whole is not None:  # a crop: the photo's bands (see Renderer.render_region)
+            counts, sums, d_lo, d_hi = whole.counts, whole.sums, whole.d_lo, whole.d_hi
+        mids = (np.arange(n) + 0.5) / n
+        self.band_count = counts
+        self.band_centre = np.where(counts > 0, sums / np.maximum(counts, 1), mids).astype(np.float32)
+        self._band_p = band_p
+        self.disparity = disparity
+        self._d_extremes = np.array([d_lo, d_hi], np.float32)
+        self._image_p = image_p
+        self._codes, self._split_masks = cpx.outline_codes(image_p, band_p, n, h, w, np.float32(OUTLINE_MAX_SHARE),
+                                                           np.float32(OUTLINE_STEPS), np.float32(OUTLINE_FLATNESS))
+        self._layout()
+        self._built = np.zeros((len(_FULL),) + self._masks[1].shape, np.bool_)  # scale-1 level tiles built
+        levels = self.level_bytes(levels_needed(MIN_PYRAMID_RADIUS))
+        self._refuse_unless_fits(base + levels, hp * wp * OUTPUT_BYTES_PER_PIXEL + levels, h, w)
+        used = np.flatnonzero(counts)
+        self._bidx = np.zeros(n + 1, np.int64)
+        self._bidx[used] = np.arange(used.size)
+        self.shape = (h, w)
+
+    def _refuse_unless_fits(self, total: int, still: int, h: int, w: int) -> None:
+        """DeviceError (state cleared) when ``still`` more bytes do not fit in memory;
+        ``total``: what the image needs in all, for the message."""
+        free = available_memory()
+        if free is not None and still > 0.8 * free and any(b is not None for b in self._spare):
+            self._spare = (None, None)  # the previous photo's buffers do not help: free them first
+            free = available_memory()
+        if free is not None and still > 0.8 * free:
+            self._band_p = self._pool = self._image_p = self._codes = None
+            raise DeviceError(f"not enough memory for the {w}x{h} image's blur pyramid: needs at least "
+                              f"{total / 2**30:.1f} GiB, {free / 2**30:.1f} GiB available; use a smaller image")
+
+    def release(self) -> None:
+        with _KERNEL_LOCK:
+            self.shape = None
+            self._spare = (None, None)
+            self._pool = self._image_p = self._band_p = self._codes = self._split_masks = self.disparity = None
+
+    def warm_up(self) -> None:
+        """Run every kernel once on a tiny two-plane image with an outline (Numba loads
+        its compiled code at the first call, ~1 s in all; compiles it once per install).
+        Drops the prepared photo; does nothing once done in this process."""
+        global _WARM
+        if _WARM:
+            return
+        img = np.full((48, 64, 3), 0.2, np.float32)
+        img[:, 24:] = 0.8
+        img[:, 23] = 0.5  # an anti-aliased outline: the split path
+        disp = np.full((48, 64), 0.1, np.float32)
+        disp[:, :24] = 0.9
+        self.prepare(img, disp)
+        for focus in (0.1, 0.9):
+            self.render(focus, LEVEL_RADII[-1])
+        self.shape = None
+        _WARM = True
+
+    # -- pyramid -------------------------------------------------------------------------
+    @functools.cached_property
+    def _kernels(self) -> list[np.ndarray]:
+        """Each level's kernel, flipped (the kernels correlate), at the level's scale
+        (the aperture is fixed per renderer)."""
+        out = []
+        for rho in LEVEL_RADII:
+            k = self.aperture.kernel(small_radius(rho, level_scale(rho), self.aperture))
+            out.append(np.ascontiguousarray(k[::-1, ::-1], dtype=np.float32))
+        return out
+
+    @functools.cached_property
+    def _plans(self) -> dict:
+        return {}
+
+    def _plan(self, levels: tuple[int, ...]):
+        """:func:`deocused.render.cpu.kernels.kernel_plan` of these levels' kernels (kept per renderer)."""
+        if levels not in self._plans:
+            self._plans[levels] = ck.kernel_plan([self._kernels[i] for i in levels])
+        return self._plans[levels]
+
+    def _all_tile_masks(self) -> list[np.ndarray]:
+        """Bands present in each tile (+ kernel halo) of every level (index 0: none):
+        few kernel launches, so small images stay cheap."""
+        n = self.n_bands
+        radii = [k.shape[0] // 2 for k in self._kernels]
+        masks = [np.zeros((1, 1), np.uint64)] * _N_RADII
+        for i, m in zip(_FULL, ck.tile_masks_bands(self._band_p, self._codes, n, np.array([radii[i] for i in _FULL]))):
+            masks[i] = m
+        blocks = ck.block_masks(self._band_p, self._codes, n, 2)
+        s = 2
+        for i in range(1, _N_RADII):
+            while _SCALES[i] > s:  # next scale: OR of 2 x 2 blocks
+                blocks = ck.halve_masks(blocks)
+                s *= 2
+            if _SCALES[i] > 1:
+                masks[i] = ck.tile_masks(blocks, radii[i])
+        return masks
+
+    def _layout(self) -> None:
+        """Tile masks and slot tables of every level, and one block pool for all of them.
+
+        The pool is reserved with np.empty: its pages take memory only when a level is
+        built into them."""
+        n = self.n_bands
+        self._masks = self._all_tile_masks()
+        slots, soff, ntx, first = [np.full(n, -1, np.int64)], [0], [1], [0]
+        pos, at = 0, n
+        for masks in self._masks[1:]:
+            table, end = ck.slot_table(masks, n, pos)
+            first.append(pos)
+            slots.append(table.ravel())
+            soff.append(at)
+            ntx.append(masks.shape[1])
+            pos, at = end, at + table.size
+        first.append(pos)
+        self._slots = np.concatenate(slots)
+        self._mask_flat = np.concatenate([m.ravel() for m in self._masks])
+        self._moff = np.cumsum([0] + [m.size for m in self._masks[:-1]]).astype(np.int64)
+        self._soff, self._ntx = np.array(soff, np.int64), np.array(ntx, np.int64)
+        self._first_block = first  # level i owns blocks first[i] .. first[i+1]-1
+        need = max(pos, 1)
+        spare = self._spare[0]
+        self._spare = (None, self._spare[1])
+        if spare is not None and need <= spare.shape[0] <= 2 * need:
+            self._pool = spare  # every block a render reads is written when its level is built
+        else:
+            spare = self._pool = None
+            self._pool = _scattered_empty((need, ck.TILE, ck.TILE, 4))
+
+    def level_bytes(self, n: int, todo: np.ndarray | None = None) -> int:
+        """Memory that building levels ``self._n_levels .. n-1`` and the scale-1 level tiles
+        not built yet (``todo``: those of them to build; None: all) takes (bytes): their
+        sparse blocks, plus the per-band box means of the downsampled scales while they
+        are built (the small slot tables of all levels exist from prepare() on)."""
+        n = min(n, _N_RADII)
+        hp, wp = self._band_p.shape
+        lo = min(self._n_levels, n)
+        total = sum(self._first_block[i + 1] - self._first_block[i] for i in range(lo, n) if _SCALES[i] > 1)
+        for j, i in enumerate(_FULL):
+            if i < n:
+                t = ~self._built[j] if todo is None else todo[j]
+                total += int(ck.count_blocks(np.where(t, self._masks[i], np.uint64(0))))
+        total *= BLOCK_BYTES
+        max_s = int(_SCALES[lo:n].max(initial=1))
+        used = int(np.count_nonzero(self.band_count))
+        s = 2
+        while s <= max_s:
+            total += used * (hp // s) * (wp // s) * 16
+            s *= 2
+        return total
+
+    def ensure_levels(self, n: int) -> None:
+        """Build pyramid levels 1..n-1 that are not built yet (every tile).
+
+        Raises :class:`DeviceError` instead of running the machine out of memory."""
+        with _KERNEL_LOCK, _interruptible():
+            self._ensure_levels(n)
+
+    def _ensure_levels(self, n: int, need: np.ndarray | None = None) -> None:
+        """Levels up to n-1: the downsampled ones whole, the scale-1 ones in the tiles
+        ``need`` marks (None: all; see :func:`deocused.render.cpu.refocus.full_levels_needed`)."""
+        n = min(n, _N_RADII)
+        nf = sum(1 for i in _FULL if i < n)
+        todo = ~self._built[:nf]
+        if need is not None:
+            todo &= need[:nf]
+        if n <= self._n_levels and not todo.any():
+            return
+        cpu_jit.ensure("levels")
+        bytes_, free = self.level_bytes(n, todo), available_memory()
+        if free is not None and bytes_ > 0.8 * free:
+            h, w = self.shape
+            raise DeviceError(f"not enough memory to blur the {w}x{h} image up to {LEVEL_RADII[n - 1]:g} px: "
+                              f"needs {bytes_ / 2**30:.1f} GiB, {free / 2**30:.1f} GiB available; "
+                              "use a smaller image or a smaller --max-blur")
+        nb, used = self.n_bands, int(np.count_nonzero(self.band_count))
+        cur_s, cur = 1, None  # per-band box means (and block masks) at scale cur_s
+        # A whole group always, with ``build`` naming what to build: the tiles' windows (so
+        # the sums) do not depend on what is built.
+        for group in _GROUPS:
+            if group[0] >= n:
+                break
+            s = int(_SCALES[group[0]])
+            if s == 1:
+                build = np.concatenate([todo, np.zeros((len(_FULL) - nf,) + todo.shape[1:], np.bool_)])
+            else:
+                build = np.array([self._n_levels <= k < n for k in group])[:, None, None]
+                build = np.broadcast_to(build, (len(group),) + self._masks[group[0]].shape).copy()  # one kernel type
+            if not build.any():
+                continue
+            masks = np.stack([self._masks[k] for k in group])
+            slots = np.stack([self._slots[self._soff[k]: self._soff[k] + masks[0].size * nb].reshape(masks[0].shape + (nb,))
+                              for k in group])
+            plan = self._plan(tuple(group))
+            if s == 1:
+                ck.conv_full(self._image_p, self._band_p, self._codes, nb, plan, masks, slots, build, self._pool,
+                             np.float32(OUTLINE_STEPS))
+                self._built |= build
+                continue
+            while cur_s < s:
+                cur = (ck.down_from_image(self._image_p, self._band_p, self._codes, nb, self._bidx, used,
+                                          np.float32(OUTLINE_STEPS)) if cur is None
+                       else ck.down_next(*cur))
+                cur_s *= 2
+            ck.conv_down(cur[0], self._bidx, nb, plan, masks, slots, build, self._pool)
+        self._n_levels = max(self._n_levels, n)
+
+    # -- per focus -----------------------------------------------------------------------
+    def render(self, focus_disparity: float, max_blur: float, dof: float = 0.0) -> np.ndarray:
+        with _KERNEL_LOCK, _interruptible():
+            cpu_jit.ensure("render")
+            return self._render(focus_disparity, max_blur, dof)
+
+    def render_crop(self, focus_disparity: float, max_blur: float, dof: float, box) -> np.ndarray:
+        """Only the tiles under ``box`` are rendered, and only their full-resolution level tiles built."""
+        with _KERNEL_LOCK, _interruptible():
+            cpu_jit.ensure("render")
+            x0, y0, x1, y1 = box
+            return self._render(focus_disparity, max_blur, dof, box)[y0:y1, x0:x1]
+
+    def _render(self, focus_disparity: float, max_blur: float, dof: float = 0.0, box=None) -> np.ndarray:
+        """The refocused image (h, w, 3); with ``box`` (x0, y0, x1, y1) only the tiles it touches are
+        written (the rest of the array is left unwritten)."""
+        if self.shape is None:
+            raise RuntimeError("render() before prepare()")
+        self.check_focus(focus_disparity, max_blur, dof)
+        h, w = self.shape
+        n = self.n_bands
+        # The largest radius is at an extreme disparity (monotonic in |d - f|, float32 too).
+        rmax = float(coc_radius(self._d_extremes, focus_disparity, max_blur, dof).astype(np.float32).max())
+        band_radius = coc_radius(self.band_centre, focus_disparity, max_blur, dof).astype(np.float32)
+        need = min(levels_needed(max(rmax, float(band_radius.max()))), _N_RADII)
+        n_levels = max(self._n_levels, need)  # the levels this render interpolates between
+        band_i, band_w = level_weights(band_radius, n_levels)
+        act = self.band_count > 0  # non-empty; at radius 0 a front band adds the outline splits behind it
+        below = np.full(n, -1, np.int64)
+        for b in range(1, n):
+            below[b] = b - 1 if act[b - 1] else below[b - 1]
+        hp, wp = self._band_p.shape
+        lh, lw = hp // _SCALES, wp // _SCALES
+        band_i = band_i.astype(np.int64)
+        front = cr.front_tiles(self._mask_flat, self._moff, self._ntx, _SCALES, lh, lw, band_i, band_w, act,
+                               self._split_masks, n, -(-h // ck.TILE), -(-w // ck.TILE))
+        t = ck.TILE
+        x0, y0, x1, y1 = (0, 0, w, h) if box is None else box
+        ty0, ty1, tx0, tx1 = y0 // t, -(-y1 // t), x0 // t, -(-x1 // t)
+        radii = np.asarray(LEVEL_RADII, np.float32)
+        f32 = np.float32
+        # The downsampled levels the radii need, whole; the full-resolution ones only in
+        # the tiles this render reads (the rest when a later render or ensure_levels needs them).
+        full = cr.full_levels_needed(*self._tile_stats, front, f32(focus_disparity), f32(max_blur), f32(dof), radii,
+                                     n_levels, band_i, below, len(_FULL))
+        if box is not None:  # a pixel reads the scale-1 level tiles it lies in only
+            inside = np.zeros(full.shape[1:], np.bool_)
+            inside[ty0:ty1, tx0:tx1] = True
+            full &= inside
+        self._ensure_levels(need, full)
+        out = np.empty((h, w, 3), np.float32)
+        cr.refocus(self._image_p, self._band_p, self._codes, self.disparity, n, f32(focus_disparity), f32(max_blur), f32(dof),
+                   radii, self._n_levels, self._slots, self._soff, self._ntx, self._pool.reshape(-1),
+                   _SCALES, lh, lw, band_i, band_w, front, below,
+                   f32(EPS), f32(FILL_BEHIND_RAMP), f32(FILL_MIN_COVER), f32(FILL_COVER_RAMP), f32(OUTLINE_STEPS),
+                   cr.row_order(ty1 - ty0, numba.get_num_threads(), ty0), (tx0, tx1), out)
+        return out

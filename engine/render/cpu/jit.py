@@ -1,0 +1,183 @@
+"""Loading the CPU kernels: each group of Numba kernels is compiled (or loaded from
+Numba's on-disk cache) once per process, before its first use, with one explicit
+argument-type signature per kernel, and with progress shown when it has to compile.
+
+Groups: ``photo`` (a new photo: bands, outline splits, tile masks), ``levels`` (the
+blur pyramid), ``render`` (one focus), and those modules above add with
+:func:`define_group` (``frames``: 8-bit sRGB <-> linear for the viewer, live mode and
+video). A command loads only the groups its path uses.
+
+Compiling happens once per install (Numba caches by source file, in ``__pycache__``
+next to the sources or, where that is read-only, in the user's cache directory;
+``NUMBA_CACHE_DIR`` overrides it): :func:`announce` prints one line saying so, and
+:func:`ensure` a tqdm bar per group; nothing when the cache is warm.
+:func:`status` gives the same as one line for an app's status line.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+import threading
+import time
+
+from numba.core import types
+
+log = logging.getLogger("deocused")
+
+_T = {"i8": types.int64, "u1": types.uint8, "u8": types.uint64, "f4": types.float32, "f8": types.float64,
+      "b1": types.boolean}
+
+
+def _type(spec: str):
+    """"f4[3]": a C-contiguous writable 3-d float32 array; "f4": a scalar; "plan": the
+    tuple of :func:`deocused.render.cpu.kernels.kernel_plan`."""
+    if spec == "plan":
+        return types.Tuple(tuple(_type(s) for s in "i8[2] i8[2] f4[2] i8[1] i8[1] f4[1] i8[1]".split()))
+    if "[" in spec:
+        return types.Array(_T[spec[:2]], int(spec[3]), "C")
+    return _T[spec]
+
+
+#: Per group: the estimated compile time (CPU seconds on a 2-core EPYC, measured with
+#: bench/compile_time.py) and each kernel ("module:function") with its argument types, the
+#: types the Python wrappers pass (a call with other types compiles another specialisation).
+GROUPS: dict[str, tuple[float, dict[str, str]]] = {
+    "photo": (3.0, {
+        "pixels:_ingest_rows": "i8 i8 f4[3] f4[2] i8 f4[3] u1[2] f4[2] f4[2] u8[2] i8[2] f8[2]",
+        "pixels:_outline_rows": "i8 i8 f4[3] u1[2] i8 i8 i8 f4 f4 f4 u1[2] u8[2]",
+        "kernels:_tile_masks_bands_tiles": "i8 i8 u1[2] u1[2] i8 i8[1] u8[3]",
+        "kernels:_block_masks_rows": "i8 i8 u1[2] u1[2] i8 i8 u8[2]",
+        "kernels:halve_masks": "u8[2]",
+        "kernels:tile_masks": "u8[2] i8",
+        "kernels:slot_table": "u8[2] i8 i8",
+        "kernels:count_blocks": "u8[2]",
+    }),
+    "levels": (8.0, {
+        "kernels:_conv_full_tiles": "i8 i8 f4[3] u1[2] u1[2] i8 plan u8[3] i8[4] b1[3] f4[4] f4",
+        "kernels:_down_from_image_rows": "i8 i8 f4[3] u1[2] u1[2] i8 i8[1] f4 f4[4] u8[2]",
+        "kernels:_down_next_rows": "i8 i8 f4[4] u8[2] f4[4] u8[2]",
+        "kernels:_conv_down_tiles": "i8 i8 f4[4] i8[1] i8 plan u8[3] i8[4] b1[3] f4[4]",
+    }),
+    "render": (9.0, {
+        "refocus:front_tiles": "u8[1] i8[1] i8[1] i8[1] i8[1] i8[1] i8[1] f4[1] b1[1] u8[2] i8 i8 i8",
+        "refocus:_levels_needed_tiles": "i8 i8 f4[2] f4[2] u8[2] u8[2] f4 f4 f4 f4[1] i8 i8[1] i8[1] b1[3]",
+        "refocus:_refocus_tiles": "i8 i8 f4[3] u1[2] u1[2] f4[2] i8 f4 f4 f4 f4[1] i8 i8[1] i8[1] i8[1] f4[1] "
+                                      "i8[1] i8[1] i8[1] i8[1] f4[1] u8[2] i8[1] f4 f4 f4 f4 f4 i8[1] i8 i8 f4[3]",
+    }),
+}
+#: The groups a CPU render uses.
+RENDER_GROUPS = ("photo", "levels", "render")
+
+_lock = threading.RLock()
+_ready: set[str] = set()
+_announced = False
+_status = ""
+
+
+def define_group(name: str, seconds: float, kernels: dict[str, str]) -> None:
+    """Add a kernel group (as in :data:`GROUPS`; module names relative to ``deocused.render.cpu``)."""
+    GROUPS[name] = (seconds, kernels)
+
+
+def status() -> str:
+    """One line while kernels compile (for a viewer's status line; any thread), else ""."""
+    return _status
+
+
+def _kernels(group: str):
+    """(dispatcher, argument types) of each kernel of ``group``."""
+    out = []
+    for name, spec in GROUPS[group][1].items():
+        mod, fn = name.split(":")
+        disp = getattr(importlib.import_module(f"{__package__}.{mod}"), fn)
+        out.append((disp, tuple(_type(s) for s in spec.split())))
+    return out
+
+
+def _cached(disp, sig) -> bool:
+    """Whether ``disp`` is loaded for ``sig`` in this process or :func:`_on_disk`."""
+    return tuple(sig) in disp.overloads or _on_disk(disp, sig)
+
+
+def _on_disk(disp, sig) -> bool:
+    """Whether Numba's cache holds ``disp`` compiled for ``sig`` from the current source
+    (the check Numba itself makes on a call: the index entry of that signature, with a
+    matching source stamp)."""
+    cache = getattr(disp, "_cache", None)
+    try:
+        key = cache._index_key(tuple(sig), disp.targetctx.codegen())
+        return key in cache._cache_file._load_index()
+    except Exception:  # no cache (caching off) or another Numba: treat as not cached
+        return False
+
+
+def cold_groups(groups) -> list[str]:
+    """The groups (of ``groups``) with some kernel neither loaded nor in the cache."""
+    with _lock:
+        return [g for g in groups if g not in _ready and not all(_cached(d, s) for d, s in _kernels(g))]
+
+
+def announce(groups=RENDER_GROUPS) -> list[str]:
+    """If some of ``groups`` must compile: one line (log, INFO) saying so and about how long,
+    once per process. Returns the cold groups."""
+    global _announced
+    cold = cold_groups(groups)
+    if cold and not _announced:
+        _announced = True
+        secs = sum(GROUPS[g][0] for g in cold)
+        log.info("compiling the CPU kernels once for this install (%s: about %.0f s on an idle 2-core CPU, "
+                 "longer on a busy one); later runs load them from the cache", ", ".join(cold), secs)
+    return cold
+
+
+def ensure(*groups: str) -> None:
+    """Compile or load every kernel of ``groups`` now (thread-safe; a group is done once
+    per process), with a tqdm bar per group that has to compile."""
+    with _lock:
+        todo = [g for g in groups if g not in _ready]
+        if not todo:
+            return
+        cold = announce(todo)
+        try:
+            for g in todo:
+                _load(g, g in cold)
+                _ready.add(g)
+        finally:
+            _set_status("")
+
+
+def _load(group: str, cold: bool) -> None:
+    """Compile (``cold``: with a tqdm bar and :func:`status`) or load one group's kernels."""
+    kernels = _kernels(group)
+    if not cold:
+        for disp, sig in kernels:
+            disp.compile(sig)
+        return
+    from tqdm import tqdm
+
+    t0 = time.monotonic()
+    with tqdm(total=len(kernels), desc=f"compiling CPU kernels: {group}", unit="kernel", file=sys.stderr,
+              disable=not log.isEnabledFor(logging.INFO), dynamic_ncols=True) as bar:
+        for k, (disp, sig) in enumerate(kernels):
+            _set_status(f"compiling CPU kernels once: {group} {k}/{len(kernels)}")
+            disp.compile(sig)
+            bar.update()
+    log.debug("CPU kernels %s compiled in %.1f s", group, time.monotonic() - t0)
+
+
+def _set_status(text: str) -> None:
+    global _status
+    _status = text
+
+
+def warmup(groups=None) -> dict[str, float]:
+    """Compile ``groups`` (None: every group defined) into the cache (``refocus warmup``);
+    seconds per group."""
+    out = {}
+    for g in tuple(GROUPS) if groups is None else groups:
+        t0 = time.monotonic()
+        ensure(g)
+        out[g] = time.monotonic() - t0
+    return out

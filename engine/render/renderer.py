@@ -1,0 +1,202 @@
+"""The renderer interface and backend selection.
+
+A :class:`Renderer` turns a linear-light RGB image and its normalised disparity
+into refocused images. The work is split so that a refocus click is cheap:
+
+* :meth:`Renderer.prepare` -- per image: the blur pyramid (see :mod:`deocused.render.pyramid`).
+* :meth:`Renderer.render`  -- per focus: per-pixel level selection and compositing.
+
+Backends: ``CpuRenderer`` (Numba kernels, :mod:`deocused.render.cpu.backend`) and
+``GpuRenderer`` (CuPy kernels, :mod:`deocused.render.gpu.backend`). Both implement the
+same algorithm and pass the same tests; :func:`deocused.render.backends.make_renderer`
+picks one.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import InputError
+from ..io.colour import linear_to_srgb8
+from .aperture import Aperture
+from .pyramid import DEFAULT_BANDS, LEVEL_RADII, MAX_RADIUS, MAX_SCALE, band_of, level_scale, levels_needed
+
+#: Largest highlight boost gain a renderer accepts.
+MAX_HIGHLIGHTS = 100.0
+
+
+def boost_highlights(linear, gain: float, threshold: float = 0.9):
+    """Brighten near-clipped pixels of a linear image (NumPy or CuPy).
+
+    8-bit photos clip bright lights at 1.0, so blurred lights come out dull. A
+    pixel whose brightest channel ``m`` exceeds ``threshold`` is multiplied by
+    ``1 + gain * t**2`` with ``t = (m - threshold) / (1 - threshold)``; pixels
+    at or below the threshold are unchanged. ``gain=0`` is the identity.
+    """
+    if gain <= 0:
+        return linear
+    m = linear.max(axis=2, keepdims=True)
+    t = ((m - threshold) / (1.0 - threshold)).clip(0.0, 1.0)
+    return (linear * (1.0 + gain * t * t)).astype(linear.dtype)
+
+
+@dataclass(frozen=True)
+class BandStats:
+    """What ``prepare`` measures over the whole photo and ``render`` uses beyond each pixel's
+    neighbourhood: pixels per disparity band, their disparity sums, the disparity range. A crop
+    prepared with its photo's stats renders as the photo does (see :meth:`Renderer.render_region`)."""
+
+    counts: np.ndarray  # int64 (n_bands,)
+    sums: np.ndarray  # float64 (n_bands,)
+    d_lo: float
+    d_hi: float
+
+    @classmethod
+    def of(cls, disparity: np.ndarray, n_bands: int, chunk: int = 1 << 20) -> BandStats:
+        """The stats of ``disparity`` (float32 (H, W) in [0, 1]), a ``chunk`` of pixels at a time."""
+        d = np.asarray(disparity, np.float32).reshape(-1)
+        counts, sums = np.zeros(n_bands, np.int64), np.zeros(n_bands, np.float64)
+        for i in range(0, d.size, chunk):
+            part = d[i:i + chunk]
+            band = band_of(part, n_bands)
+            counts += np.bincount(band, minlength=n_bands)
+            sums += np.bincount(band, weights=part, minlength=n_bands)
+        return cls(counts, sums, float(d.min()), float(d.max()))
+
+
+def region_reach(stats: BandStats, focus_disparity: float, max_blur: float, dof: float) -> int:
+    """Pixels around a region whose input a render of it reads: the largest level's radius, its
+    downsampling box and bilinear footprint, and the outline split's neighbour."""
+    from .optics import coc_radius
+
+    r = float(coc_radius(np.array([stats.d_lo, stats.d_hi], np.float32), focus_disparity, max_blur, dof).max())
+    rho = LEVEL_RADII[min(levels_needed(r), len(LEVEL_RADII)) - 1]
+    return int(np.ceil(rho)) + 2 * level_scale(rho) + 2
+
+
+def aligned_window(region, reach: int, shape) -> tuple[int, int, int, int]:
+    """``region`` (x0, y0, x1, y1) grown by ``reach`` and out to multiples of the coarsest level
+    scale (so every level's downsampling blocks fall as in the whole photo), within ``shape`` (h, w)."""
+    x0, y0, x1, y1 = region
+    h, w = shape
+    a = MAX_SCALE
+    return (max(0, (x0 - reach) // a * a), max(0, (y0 - reach) // a * a),
+            min(w, -(-(x1 + reach) // a) * a), min(h, -(-(y1 + reach) // a) * a))
+
+
+class Renderer(ABC):
+    """Refocus renderer: ``prepare`` once per image, ``render`` once per focus.
+
+    Parameters are fixed per renderer because the pyramid depends on them:
+    ``aperture`` (kernel shape), ``n_bands`` (disparity bands used for occlusion),
+    ``highlights`` (highlight boost gain, 0 = off).
+    """
+
+    device = "?"
+
+    def __init__(self, aperture: Aperture | None = None, n_bands: int = DEFAULT_BANDS, highlights: float = 0.0):
+        self.aperture = aperture or Aperture()
+        if not 1 <= n_bands <= 64:
+            raise ValueError("n_bands must be in 1..64")
+        self.n_bands = n_bands
+        try:
+            self.highlights = float(highlights)
+        except (TypeError, ValueError):
+            raise InputError(f"highlights must be a number, got {highlights!r}") from None
+        if not 0.0 <= self.highlights <= MAX_HIGHLIGHTS:  # False for NaN
+            raise InputError(f"highlights must be a finite gain in [0, {MAX_HIGHLIGHTS:g}], got {highlights}")
+        self.shape: tuple[int, int] | None = None
+
+    def warm_up(self) -> None:
+        """Load (or compile) what a render runs, so that the first real frame does not
+        wait for it. Drops the prepared photo. Default: nothing to do."""
+        return None
+
+    @staticmethod
+    def check_inputs(image_linear: np.ndarray, disparity: np.ndarray) -> None:
+        """Validate prepare()'s inputs; raise :class:`InputError` with a clear message."""
+        if image_linear.ndim != 3 or image_linear.shape[2] != 3 or min(image_linear.shape[:2]) < 1:
+            raise InputError(f"image must be (H, W, 3) RGB, got shape {tuple(image_linear.shape)}")
+        if disparity.shape != image_linear.shape[:2]:
+            raise InputError(f"disparity is {disparity.shape[1]}x{disparity.shape[0]} but the image is "
+                             f"{image_linear.shape[1]}x{image_linear.shape[0]}")
+        if not bool((abs(disparity) < np.inf).all()):
+            raise InputError("disparity contains NaN or infinite values (fill holes first)")
+        if not bool((abs(image_linear) < np.inf).all()):
+            raise InputError("image contains NaN or infinite values")
+        if float(disparity.min()) < 0.0 or float(disparity.max()) > 1.0:
+            raise InputError("disparity must be normalised to [0, 1]")
+
+    @staticmethod
+    def check_focus(focus_disparity: float, max_blur: float, dof: float) -> None:
+        """Validate render()'s arguments (NaN and infinities fail every range check)."""
+        try:
+            focus_disparity, max_blur, dof = float(focus_disparity), float(max_blur), float(dof)
+        except (TypeError, ValueError):
+            raise InputError(f"focus disparity, max blur and dof must be numbers, got "
+                             f"{focus_disparity!r}, {max_blur!r}, {dof!r}") from None
+        if not (0.0 <= focus_disparity <= 1.0):
+            raise InputError(f"focus disparity must be in [0, 1], got {focus_disparity}")
+        if not (0.0 <= max_blur <= MAX_RADIUS):
+            raise InputError(f"max blur must be in [0, {MAX_RADIUS:g}] pixels, got {max_blur}")
+        if not (0.0 <= dof <= 1.0):
+            raise InputError(f"depth-of-field range must be in [0, 1], got {dof}")
+
+    @abstractmethod
+    def prepare(self, image_linear, disparity, whole: BandStats | None = None) -> None:
+        """Per-image work. ``image_linear``: float32 (H, W, 3) linear RGB;
+        ``disparity``: float32 (H, W) in [0, 1], 1 = nearest. ``whole``: the
+        :class:`BandStats` of the photo this image is a crop of (None: it is the photo)."""
+
+    def render_region(self, image_linear, disparity, region, focus_disparity: float, max_blur: float,
+                      dof: float = 0.0, whole: BandStats | None = None):
+        """Region ``(x0, y0, x1, y1)`` (pixels, end exclusive) of the photo refocused: equal to that crop
+        of :meth:`render` after ``prepare(image_linear, disparity)`` within the backends' parity
+        tolerance, at the cost of the region and the kernel's reach around it only (this renderer
+        is prepared on that window). ``whole``: the photo's :class:`BandStats` if known."""
+        self.check_focus(focus_disparity, max_blur, dof)
+        h, w = disparity.shape[:2]
+        x0, y0, x1, y1 = (int(v) for v in region)
+        if not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):
+            raise InputError(f"region {region} is not within the {w}x{h} image")
+        whole = whole or BandStats.of(disparity, self.n_bands)
+        wx0, wy0, wx1, wy1 = aligned_window((x0, y0, x1, y1), region_reach(whole, focus_disparity, max_blur, dof),
+                                            (h, w))
+        self.prepare(image_linear[wy0:wy1, wx0:wx1], disparity[wy0:wy1, wx0:wx1], whole=whole)
+        return self.render_crop(focus_disparity, max_blur, dof, (x0 - wx0, y0 - wy0, x1 - wx0, y1 - wy0))
+
+    def render_crop(self, focus_disparity: float, max_blur: float, dof: float, box):
+        """The crop ``box`` (x0, y0, x1, y1) of :meth:`render` of the prepared image (a backend may
+        render only that part). Default: the whole render, cropped."""
+        x0, y0, x1, y1 = box
+        return self.render(focus_disparity, max_blur, dof)[y0:y1, x0:x1]
+
+    def release(self) -> None:  # noqa: B027 (a no-op unless the backend keeps buffers for the next photo)
+        """Free the prepared image's buffers (``render`` then needs ``prepare`` again): between the
+        strips of a one-shot render, whose windows differ, so that kept buffers do not add up."""
+
+    @abstractmethod
+    def ensure_levels(self, n_levels: int) -> None:
+        """Build the pyramid's levels ``0 .. n_levels - 1`` not built yet (``render``
+        calls it for the levels its ``max_blur`` needs; see :mod:`deocused.render.pyramid`)."""
+
+    @abstractmethod
+    def render(self, focus_disparity: float, max_blur: float, dof: float = 0.0):
+        """Per-focus work: the refocused image, float32 (H, W, 3) linear RGB, as an
+        array of the backend (NumPy or CuPy). Points at ``focus_disparity`` (+- ``dof``)
+        stay sharp; others blur with radius ``max_blur * |d - focus|`` pixels."""
+
+    def to_host(self, array) -> np.ndarray:
+        """Copy a backend array to a NumPy array."""
+        return np.asarray(array)
+
+    def synchronize(self) -> None:  # noqa: B027 (a no-op unless the backend queues work)
+        """Wait until all work this renderer issued has finished (for timing and
+        hand-over to other APIs). Backends that work synchronously return at once."""
+
+    def render_srgb8(self, focus_disparity: float, max_blur: float, dof: float = 0.0) -> np.ndarray:
+        """:meth:`render`, encoded as 8-bit sRGB on the host (uint8 (H, W, 3))."""
+        return self.to_host(linear_to_srgb8(self.render(focus_disparity, max_blur, dof)))

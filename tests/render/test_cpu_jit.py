@@ -1,0 +1,114 @@
+"""Loading the CPU kernels (deocused.render.cpu.jit): one declared signature per kernel, the one
+the Python wrappers pass; thread shares that cover every item once; progress on a cold
+cache and silence on a warm one."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from deocused.render.cpu import jit as cpu_jit
+from deocused.render.cpu import srgb8 as frames
+from deocused.render.cpu.backend import CpuRenderer
+from deocused.render.cpu.pixels import run_chunks
+
+
+def test_each_kernel_is_called_with_exactly_its_declared_signature():
+    """A render, a level build and the frame conversions use one specialisation per kernel,
+    the declared one: nothing compiles (or loads) at call time beyond what ensure() did."""
+    groups = ("photo", "levels", "render", "frames")
+    cpu_jit.ensure(*groups)
+    before = {d: list(d.signatures) for g in groups for d, _ in cpu_jit._kernels(g)}
+    r = CpuRenderer()
+    img = np.random.default_rng(1).random((40, 56, 3), dtype=np.float32)
+    disp = np.tile(np.linspace(0, 1, 56, dtype=np.float32), (40, 1))
+    r.prepare(img, disp)
+    r.render(0.2, 30.0)
+    r.ensure_levels(99)
+    frames.Srgb8Encoder()(img)
+    frames.srgb8_to_linear((img * 255).astype(np.uint8))
+    for group in groups:
+        for disp_, sig in cpu_jit._kernels(group):
+            assert sig in [tuple(s) for s in disp_.signatures], disp_.py_func.__name__
+            assert disp_.signatures == before[disp_], disp_.py_func.__name__
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 7, 64])
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_run_chunks_covers_each_item_once(monkeypatch, n, threads):
+    import numba
+
+    monkeypatch.setattr(numba, "get_num_threads", lambda: threads)
+    seen = np.zeros(n, np.int64)
+
+    def kernel(lo, hi, out):
+        assert 0 <= lo <= hi <= n
+        out[lo:hi] += 1
+
+    run_chunks(kernel, n, seen)
+    np.testing.assert_array_equal(seen, 1)
+
+
+def _ensure_photo(cache_dir) -> subprocess.CompletedProcess:
+    code = ("import logging, sys; h = logging.StreamHandler(sys.stderr); h.setFormatter(logging.Formatter("
+            "'refocus: %(message)s')); logging.getLogger('deocused').addHandler(h); "
+            "logging.getLogger('deocused').setLevel(logging.INFO); "
+            "from deocused.render.cpu import jit as cpu_jit; cpu_jit.ensure('photo'); print(cpu_jit.cold_groups(['photo']))")
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir))
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
+
+
+@pytest.mark.slow
+def test_a_cold_cache_shows_one_line_and_a_bar_and_a_warm_one_nothing(tmp_path):
+    cold = _ensure_photo(tmp_path)
+    assert cold.returncode == 0, cold.stderr
+    lines = [ln for ln in cold.stderr.splitlines() if ln.startswith("refocus: ")]
+    assert len(lines) == 1 and "compiling the CPU kernels once" in lines[0] and "photo" in lines[0]
+    assert "compiling CPU kernels: photo" in cold.stderr and "8/8" in cold.stderr  # the tqdm bar
+    assert cold.stdout.strip() == "[]"  # now in the cache
+    warm = _ensure_photo(tmp_path)
+    assert warm.returncode == 0, warm.stderr
+    assert warm.stderr == ""
+    assert any(p.suffix == ".nbi" for p in tmp_path.rglob("*"))
+
+
+def test_refocus_warmup_leaves_every_group_in_the_cache(capsys):
+    """(Compiles into the suite's own cache what the other tests load anyway.)"""
+    from deocused.cli import main
+
+    assert main(["warmup"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("CPU kernels ready in the cache")
+    assert all(g in out for g in ("photo", "levels", "render", "frames"))
+    assert cpu_jit.cold_groups(tuple(cpu_jit.GROUPS)) == []
+    for group in cpu_jit.GROUPS:
+        for disp, sig in cpu_jit._kernels(group):
+            assert cpu_jit._on_disk(disp, sig), disp.py_func.__name__
+
+
+def test_status_names_the_group_while_it_compiles_and_clears_after(monkeypatch):
+    """What the viewer's and live mode's status line show (cpu_jit.status) during a cold compile."""
+    seen = []
+    real = cpu_jit._kernels
+
+    class FakeKernel:
+        overloads: dict = {}
+
+        def compile(self, sig):
+            seen.append(cpu_jit.status())
+
+    monkeypatch.setitem(cpu_jit.GROUPS, "fake", (1.0, {}))
+    monkeypatch.setattr(cpu_jit, "_kernels", lambda g: [(FakeKernel(), ()), (FakeKernel(), ())] if g == "fake"
+                        else real(g))
+    monkeypatch.setattr(cpu_jit, "_on_disk", lambda disp, sig: False)
+    monkeypatch.setattr(cpu_jit, "_announced", True)
+    monkeypatch.setattr(cpu_jit, "_ready", set(cpu_jit._ready))
+    cpu_jit.ensure("fake")
+    assert seen == ["compiling CPU kernels once: fake 0/2", "compiling CPU kernels once: fake 1/2"]
+    assert cpu_jit.status() == ""
+    cpu_jit.ensure("fake")  # once per process
+    assert len(seen) == 2

@@ -1,0 +1,260 @@
+"""The fast CPU backend (Numba kernels, sparse tiled levels) against the
+straightforward NumPy/OpenCV implementation of the same algorithm
+(tests/helpers/reference_renderer.py) and against brute-force counts of its storage.
+
+Tolerances are in linear light: the two differ only by float32 summation order.
+"""
+
+import numpy as np
+import pytest
+from helpers.reference import smooth_texture
+from helpers.reference_renderer import ReferenceRenderer, outline_split
+
+import deocused.render.cpu.kernels as ck
+import deocused.render.cpu.refocus as cr
+from deocused.render.aperture import Aperture, ApertureImage
+from deocused.render.cpu.backend import BLOCK_BYTES, CpuRenderer
+from deocused.render.pyramid import LEVEL_RADII, level_scale, padded_shape
+
+TOL = 2e-5
+
+
+def scene(h, w, seed, kind):
+    """(image, disparity) with several bands: blocks, a ramp, or noise."""
+    rng = np.random.default_rng(seed)
+    img = smooth_texture(h, w, seed)
+    img[rng.random((h, w)) < 0.01] = 1.0  # bright specks
+    if kind == "blocks":
+        disp = np.full((h, w), 0.05, np.float32)
+        disp[h // 4: 3 * h // 4, w // 5: w // 2] = 0.93
+        disp[h // 3:, 2 * w // 3:] = 0.52
+        disp[5: h // 3, w // 2: w // 2 + 20] = 0.31
+    elif kind == "ramp":
+        disp = np.tile(np.linspace(0, 1, w, dtype=np.float32), (h, 1))
+    else:
+        disp = rng.random((h, w)).astype(np.float32)
+    return img, disp
+
+
+CASES = [
+    ("blocks", {}, [(0.05, 30.0, 0.0), (0.93, 60.0, 0.0), (0.52, 12.0, 0.1), (0.3, 256.0, 0.0)]),
+    ("ramp", {}, [(0.5, 40.0, 0.0), (0.0, 9.0, 0.0), (1.0, 100.0, 0.2)]),
+    ("noise", {}, [(0.4, 20.0, 0.0)]),
+    ("blocks", {"n_bands": 3}, [(0.93, 50.0, 0.0), (0.05, 7.0, 0.0)]),
+    ("blocks", {"n_bands": 13, "highlights": 2.0}, [(0.31, 45.0, 0.0)]),
+    ("ramp", {"aperture": Aperture(blades=6, rotation=15.0)}, [(0.2, 33.0, 0.0)]),
+    ("blocks", {"aperture": Aperture(anamorphic=0.5, image=ApertureImage.from_array(np.triu(np.ones((16, 16)))))},
+     [(0.6, 28.0, 0.0)]),
+]
+
+
+@pytest.mark.parametrize("kind,opts,renders", CASES)
+def test_fast_renderer_equals_the_reference_implementation(kind, opts, renders):
+    img, disp = scene(75, 133, len(kind) + len(opts), kind)
+    fast, ref = CpuRenderer(**opts), ReferenceRenderer(**opts)
+    fast.prepare(img, disp)
+    ref.prepare(img, disp)
+    np.testing.assert_array_equal(fast.band_count, ref.band_count)
+    np.testing.assert_array_equal(fast.band_centre, ref.band_centre)
+    for f, k, dof in renders:
+        a, b = fast.render(f, k, dof), ref.render(f, k, dof)
+        assert a.dtype == np.float32 and a.shape == img.shape
+        err = np.abs(a - b)
+        assert err.max() < TOL, (f, k, dof, float(err.max()))
+    # A second photo on the same renderer: nothing of the first one is left.
+    img2, disp2 = scene(64, 90, 9, "noise")
+    fast.prepare(img2, disp2)
+    ref.prepare(img2, disp2)
+    assert np.abs(fast.render(0.7, 25.0) - ref.render(0.7, 25.0)).max() < TOL
+
+
+def test_a_photo_of_the_same_size_reuses_the_buffers_and_renders_as_on_a_fresh_renderer():
+    """Same-size photos reuse the previous photo's block pool and padded image (no fresh
+    pages per live frame): nothing of the previous photo may show through."""
+    img, disp = scene(75, 133, 4, "ramp")  # needs more blocks than the second photo
+    img2, disp2 = scene(75, 133, 3, "blocks")
+    used = CpuRenderer()
+    used.prepare(img, disp)
+    used.render(0.05, 60.0)  # every level up to 60 px built
+    pool, image_p = used._pool, used._image_p
+    used.prepare(img2, disp2)
+    assert used._image_p is image_p
+    fresh = CpuRenderer()
+    fresh.prepare(img2, disp2)
+    for f, k in ((0.5, 40.0), (0.0, 9.0), (1.0, 100.0)):
+        np.testing.assert_array_equal(used.render(f, k), fresh.render(f, k))
+    assert used._pool is pool
+
+
+def dense_level(r: CpuRenderer, i: int, j: int) -> np.ndarray:
+    """Layer j of level i rebuilt from the sparse blocks (zero where the slot is -1)."""
+    hp, wp = r._band_p.shape
+    s = level_scale(LEVEL_RADII[i])
+    masks = r._masks[i]
+    nty, ntx = masks.shape
+    slots = r._slots[r._soff[i]: r._soff[i] + masks.size * r.n_bands].reshape(nty, ntx, r.n_bands)
+    T = ck.TILE
+    out = np.zeros((nty * T, ntx * T, 4), np.float32)
+    for ty in range(nty):
+        for tx in range(ntx):
+            if slots[ty, tx, j] >= 0:
+                out[ty * T:(ty + 1) * T, tx * T:(tx + 1) * T] = r._pool[slots[ty, tx, j]]
+    return out[: hp // s, : wp // s]
+
+
+def test_sparse_levels_equal_the_reference_dense_layers():
+    img, disp = scene(70, 150, 3, "blocks")
+    fast, ref = CpuRenderer(), ReferenceRenderer()
+    fast.prepare(img, disp)
+    ref.prepare(img, disp)
+    n = 17  # up to 80 px: scales 1 .. 16
+    fast.ensure_levels(n)
+    ref.ensure_levels(n)
+    for i in range(1, n):
+        for j in range(fast.n_bands):
+            want, _ = ref.level(j, i)
+            got = dense_level(fast, i, j)
+            assert got.shape == want.shape
+            assert np.abs(got - want).max() < 1e-5, (i, j)
+
+
+def bands_near_tiles(band_p, other_p, n, s, R):
+    """Brute force: the set of bands within each tile (TILE level pixels) grown by R
+    level pixels, at scale s; a pixel holds its band and its outline split's
+    (``other_p``, n where none)."""
+    hp, wp = band_p.shape
+    hl, wl = hp // s, wp // s
+    both = np.stack([band_p, other_p], axis=-1)
+    blocks = both.reshape(hl, s, wl, s, 2).transpose(0, 2, 1, 3, 4).reshape(hl, wl, 2 * s * s)
+    T = ck.TILE
+    out = {}
+    for ty in range(-(-hl // T)):
+        for tx in range(-(-wl // T)):
+            win = blocks[max(ty * T - R, 0): ty * T + T + R, max(tx * T - R, 0): tx * T + T + R]
+            out[ty, tx] = set(np.unique(win).tolist()) - {n}
+    return out
+
+
+def split_bands(r: CpuRenderer, h: int, w: int) -> np.ndarray:
+    """Padded map of the band each pixel's outline split goes to (n_bands: none), from
+    the reference's vectorised split, after checking the kernel's codes equal it."""
+    m = ck.MARGIN
+    codes, other, _ = outline_split(r._image_p[m:m + h, m:m + w, :3], r._band_p[:h, :w])
+    np.testing.assert_array_equal(r._codes[:h, :w], codes)  # the kernel's splits, exactly
+    assert codes.any()
+    other_p = np.full_like(r._band_p, r.n_bands)
+    other_p[:h, :w] = np.where(codes > 0, other, r.n_bands)
+    return other_p
+
+
+@pytest.mark.parametrize("i", [1, 6, 7, 10, 14, 19, 22])
+def test_tile_masks_hold_exactly_the_bands_in_reach(i):
+    rng = np.random.default_rng(i)
+    h, w = 150, 230
+    disp = np.zeros((h, w), np.float32)
+    for _ in range(12):  # random rectangles at random depths
+        y, x = rng.integers(0, h), rng.integers(0, w)
+        disp[y: y + rng.integers(3, 60), x: x + rng.integers(3, 60)] = rng.random()
+    r = CpuRenderer()
+    r.prepare(smooth_texture(h, w, 1), disp)
+    s = level_scale(LEVEL_RADII[i])
+    R = r._kernels[i].shape[0] // 2
+    other_p = split_bands(r, *disp.shape)
+    want = bands_near_tiles(r._band_p, other_p, r.n_bands, s, R)
+    masks = r._masks[i]
+    for (ty, tx), bands in want.items():
+        got = {b for b in range(r.n_bands) if int(masks[ty, tx]) >> b & 1}
+        assert got == bands, (ty, tx)
+
+
+def test_level_bytes_counts_the_blocks_to_build():
+    img, disp = scene(64, 96, 5, "ramp")
+    r = CpuRenderer()
+    r.prepare(img, disp)
+    hp, wp = padded_shape(64, 96)
+    n = 10  # levels 1..9: radii 1 .. 12.5, scales 1 and 2
+    other_p = split_bands(r, 64, 96)
+    blocks = 0
+    for i in range(1, n):
+        s = level_scale(LEVEL_RADII[i])
+        sets = bands_near_tiles(r._band_p, other_p, r.n_bands, s, r._kernels[i].shape[0] // 2)
+        blocks += sum(len(v) for v in sets.values())
+    # + the per-band box means at half resolution while the scale-2 levels are built
+    down = r.n_bands * (hp // 2) * (wp // 2) * 16
+    assert r.level_bytes(n) == blocks * BLOCK_BYTES + down
+    dense = 8 * 16 * hp * wp * (6 + 3 / 4)  # every layer of every level, float32
+    assert blocks * BLOCK_BYTES < dense
+    r.ensure_levels(n)
+    assert r.level_bytes(n) == 0  # built: nothing more to allocate
+
+
+def test_level_weights_match_the_shared_numpy_helper():
+    from deocused.render.pyramid import level_weights
+
+    radii = np.asarray(LEVEL_RADII, np.float32)
+    r = np.concatenate([radii, radii + np.float32(0.37), np.float32([0, 1e-7, 255.99, 300.0])])
+    r = np.concatenate([r, np.random.default_rng(0).random(2000).astype(np.float32) * 270]).astype(np.float32)
+    for n_levels in (1, 2, 7, 14, len(LEVEL_RADII)):
+        i_np, w_np = level_weights(r, n_levels)
+        got = [cr.level_weights1(v, radii, n_levels) for v in r]
+        np.testing.assert_array_equal(np.array([g[0] for g in got]), i_np)
+        np.testing.assert_array_equal(np.array([g[1] for g in got], np.float32), w_np)
+
+
+def test_warm_up_runs_the_kernels_and_leaves_no_photo(monkeypatch):
+    """warm_up() (the live pipeline calls it before the first frame) renders a tiny
+    scene at the largest radius; afterwards the renderer holds no photo, and the next
+    photo renders exactly as on a fresh renderer."""
+    import deocused.render.cpu.backend as cb
+
+    monkeypatch.setattr(cb, "_WARM", False)  # as in a fresh process
+    r = CpuRenderer()
+    r.warm_up()
+    assert r._n_levels == len(LEVEL_RADII)  # every level kernel ran
+    with pytest.raises(RuntimeError):
+        r.render(0.5, 10.0)
+    img, disp = scene(70, 90, 6, "blocks")
+    fresh = CpuRenderer()
+    for x in (r, fresh):
+        x.prepare(img, disp)
+    np.testing.assert_array_equal(r.render(0.93, 40.0), fresh.render(0.93, 40.0))
+
+
+def test_an_interrupt_inside_a_kernel_call_stays_an_interrupt():
+    """A signal handler's KeyboardInterrupt that lands while Numba calls back into Python
+    comes out of the dispatcher as SystemError; the renderer gives it back as Ctrl-C."""
+    from deocused.render.cpu.backend import _interruptible
+
+    def interrupted_kernel():
+        try:
+            raise KeyboardInterrupt("signal 15")
+        except KeyboardInterrupt as k:
+            try:
+                raise SystemError("_numba_unpickle returned a result with an exception set") from k
+            except SystemError as inner:
+                raise SystemError("CPUDispatcher returned a result with an exception set") from inner
+
+    with pytest.raises(KeyboardInterrupt, match="signal 15"), _interruptible():
+        interrupted_kernel()
+    with pytest.raises(SystemError, match="other"), _interruptible():
+        raise SystemError("other")
+
+
+@pytest.mark.parametrize("kind", ["blocks", "ramp", "noise"])
+def test_renders_that_build_full_resolution_tiles_on_demand_equal_renders_from_the_whole_pyramid(kind):
+    """render() builds the scale-1 levels only in the tiles it reads (a later render
+    builds what it lacks): a sequence of clicks equals, bit for bit, the same clicks on
+    a renderer whose whole pyramid was built first."""
+    img, disp = scene(150, 230, 7, kind)
+    lazy, whole = CpuRenderer(), CpuRenderer()
+    lazy.prepare(img, disp)
+    whole.prepare(img, disp)
+    whole.ensure_levels(len(LEVEL_RADII))
+    assert lazy._built.sum() == 0 and whole._built.all()
+    clicks = [(0.05, 20.0, 0.0), (0.9, 5.0, 0.0), (0.5, 60.0, 0.1), (0.3, 2.0, 0.0), (0.7, 12.0, 0.05), (0.05, 20.0, 0.0)]
+    for f, k, dof in clicks:
+        np.testing.assert_array_equal(lazy.render(f, k, dof), whole.render(f, k, dof))
+    assert 0 < lazy._built.sum() < lazy._built.size  # some tiles were left unbuilt by these clicks
+    lazy.ensure_levels(len(LEVEL_RADII))  # the rest on request
+    assert lazy._built.all()
+    np.testing.assert_array_equal(lazy.render(0.6, 30.0), whole.render(0.6, 30.0))
