@@ -158,6 +158,7 @@ class RenderScheduling:
         kernel's reach around it are prepared (:meth:`deocused.render.renderer.Renderer.render_region`, on the
         viewer's renderer), from the whole photo (decoded on this thread the first time, kept as 8 bits)."""
         from ..io.colour import srgb_to_linear
+        from ..render.cpu.srgb8 import srgb8_to_linear
         from ..render.renderer import BandStats, aligned_window, region_reach
 
         slot, r = self.slots[index], self.renderer  # one pyramid in memory: the fit view's is prepared again
@@ -173,7 +174,7 @@ class RenderScheduling:
         w, h = slot.size
         x0, y0, x1, y1 = aligned_window(region, region_reach(whole, focus, k, dof), (h, w))
         crop = srgb[y0:y1, x0:x1]
-        lin = srgb_to_linear(crop.astype(np.float32) / np.float32(255.0) if crop.dtype == np.uint8 else crop)
+        lin = srgb8_to_linear(crop) if crop.dtype == np.uint8 else srgb_to_linear(crop)  # a table: the same values
         rx0, ry0, rx1, ry1 = region
         out = r.render_region(lin, slot.disparity[y0:y1, x0:x1], (rx0 - x0, ry0 - y0, rx1 - x0, ry1 - y0),
                               focus, k, dof, whole=whole)
