@@ -6,6 +6,7 @@ import pytest
 import deocused
 
 
+@pytest.mark.slow
 def test_api_renders_like_the_cli(tmp_path):
     from deocused.cli import main
 

@@ -102,6 +102,7 @@ def test_expand_folders_globs_files_without_sidecars(photos, tmp_path):
         expand_inputs([str(tmp_path / "*.jpg")], out)
 
 
+@pytest.mark.slow
 def test_folder_batch_matches_render_byte_for_byte(photos, tmp_path, capsys):
     out = tmp_path / "out"
     assert batch(photos, "-o", out, "-j", "2", "--max-blur", "6") == 0
@@ -118,6 +119,7 @@ def test_folder_batch_matches_render_byte_for_byte(photos, tmp_path, capsys):
     assert sorted(p.name for p in (photos / "out").rglob("*.png")) == ["a.png", "b.png", "c.png"]
 
 
+@pytest.mark.slow
 def test_focus_flags_and_focus_file(photos, tmp_path):
     csv = tmp_path / "focus.csv"
     csv.write_text("name,x,y\na.png,20,50\n# a comment\nsub/c.png,0.25\n")
@@ -153,6 +155,7 @@ def test_autofocus_batch(photos, tmp_path):
     assert report["items"][0]["focus_disparity"] == pytest.approx(f)
 
 
+@pytest.mark.slow
 def test_sweep_stack_and_focus_pull_video(photos, tmp_path):
     out = tmp_path / "out"
     assert sweep_disparities(3) == [1.0, 0.5, 0.0]
@@ -167,6 +170,7 @@ def test_sweep_stack_and_focus_pull_video(photos, tmp_path):
         assert np.array_equal(cv2.imread(str(p))[:, :, ::-1], f)
 
 
+@pytest.mark.slow
 def test_video_every_frame_refocused(tmp_path):
     src = tmp_path / "clip.mkv"
     frames = write_video(src, (4, 5, 6))
@@ -185,6 +189,7 @@ def test_video_every_frame_refocused(tmp_path):
     assert len(h264) == 3 and np.abs(h264[0].astype(int) - got[0]).mean() < 6
 
 
+@pytest.mark.slow
 def test_corrupt_files_reported_batch_goes_on(tmp_path, capsys):
     src = tmp_path / "in"
     for i in range(100):
@@ -210,6 +215,7 @@ def test_corrupt_files_reported_batch_goes_on(tmp_path, capsys):
     assert report["summary"]["ok"] == 95 and report["summary"]["failed"] == 5
 
 
+@pytest.mark.slow
 def test_resume_redoes_only_unfinished(photos, tmp_path, capsys):
     for i in range(3):
         write_photo(photos / f"x{i}.png", 10 + i)
@@ -264,6 +270,7 @@ def _thread_settings():
         numba.get_num_threads()
 
 
+@pytest.mark.slow
 def test_workers_single_threaded_and_pipelined_chunks_match(photos, tmp_path):
     """Worker set-up, and the stage-overlapping path of GPU workers (run here on
     the CPU) against one job at a time: same results, same bytes."""
@@ -290,6 +297,7 @@ def test_workers_single_threaded_and_pipelined_chunks_match(photos, tmp_path):
     assert (tmp_path / "chunk" / "clip.mkv").is_file()
 
 
+@pytest.mark.slow
 def test_bench_batch_flag_runs_the_throughput_measurement(tmp_path):
     """`refocus bench --batch` measures the local pool for each worker count (Ray left out here)."""
     from deocused.cli import main

@@ -23,6 +23,7 @@ def tiny_model(tmp_path_factory):
     return build_tiny_model(tmp_path_factory.mktemp("batch-faults-model") / "tiny.tflite")
 
 
+@pytest.mark.slow
 def test_batch_depth_worker_killed_restarted_once_then_one_error_and_resume(tiny_model, tmp_path):
     """Photos without depth (the network makes it). SIGKILL to the depth worker after the first item:
     one warning line, a new worker. SIGKILL to that one while it loads: the batch stops with exit code 1
@@ -119,6 +120,7 @@ def _no_temp_files(folder: Path) -> bool:
     return not [p for p in folder.rglob("*") if ".tmp" in p.name]
 
 
+@pytest.mark.slow
 def test_batch_disk_full_stops_with_one_line_and_resume_redoes_what_is_missing(tmp_path):
     """A file size limit makes the write of item 3 fail with EFBIG (a full disk): the batch stops there
     with one `refocus: error:` line naming the file and the cause; no partial or temp file is left; the
@@ -180,6 +182,7 @@ json.loads(old)
     assert _no_temp_files(tmp_path)
 
 
+@pytest.mark.slow
 def test_render_disk_full_leaves_no_file(tmp_path):
     """`refocus render` whose output write fails (file size limit): one error line, exit 2, and neither
     the output nor a temp file exists; an existing output (with --overwrite) is left as it was."""
@@ -199,6 +202,7 @@ def test_render_disk_full_leaves_no_file(tmp_path):
     assert r.returncode == 2 and out.read_bytes() == b"earlier result" and _no_temp_files(tmp_path)
 
 
+@pytest.mark.slow
 def test_batch_video_disk_full_leaves_no_file_and_stops(tmp_path):
     """A clip whose refocused video cannot be written whole (file size limit: EFBIG, as on a full disk):
     one `refocus: error:` line naming the output and the cause, the batch stops (exit 1), and neither the
@@ -259,6 +263,7 @@ def test_second_batch_into_a_folder_in_use_is_refused_and_stale_locks_are_taken_
     assert not (out / LOCK_NAME).exists() and sorted(p.name for p in out.glob("*.png")) == ["p00.png", "p01.png"]
 
 
+@pytest.mark.slow
 def test_two_renders_overwriting_one_output_leave_one_complete_file(tmp_path):
     """Two `refocus render --overwrite` at once into the same file (different focus, so their results
     differ): both succeed, and the file is exactly one of the two results -- never a mix or a torn

@@ -8,6 +8,7 @@ import pytest
 from test_batch import batch, video_frames, write_photo, write_video
 
 ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.slow  # starting a Ray session takes seconds; every test here uses one
 
 
 @pytest.fixture(scope="module")

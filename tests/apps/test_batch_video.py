@@ -33,6 +33,7 @@ def run(src, out, *extra):
                  "--focus-disparity", "0.4", "-K", "4", *extra])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["cfr", "vfr", "rot90", "rot180", "rot270"])
 def test_clip_round_trips_through_batch(tmp_path, kind):
     src = tmp_path / "clip.mp4"
@@ -58,6 +59,7 @@ def test_clip_round_trips_through_batch(tmp_path, kind):
     assert report["items"][0]["status"] == "ok"
 
 
+@pytest.mark.slow
 def test_depth_video_sidecar_and_codec_choice(tmp_path):
     src = tmp_path / "clip.mov"
     make_clip(src, n=6, size=(W, H))
@@ -88,6 +90,7 @@ def test_depth_video_sidecar_and_codec_choice(tmp_path):
             assert np.abs(x.astype(int) - y).mean() < 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["cfr", "vfr", "sparse-keyframes"])
 def test_long_clip_is_split_and_joined(tmp_path, kind):
     """--video-parts 3 on two workers: parts start at keyframes (or, far from one, at the even cut), the

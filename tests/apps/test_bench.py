@@ -92,6 +92,7 @@ def test_validator_catches_errors(schema):
     assert validate(rec, schema["$defs"]["result"], schema)
 
 
+@pytest.mark.slow
 def test_tiny_run_matches_schema(tiny_run, schema):
     rc, wall, report, _, md = tiny_run
     assert rc == 0

@@ -56,6 +56,7 @@ def test_models_fetch_offline(tmp_path, monkeypatch):
         _run("models", "fetch", "m")
 
 
+@pytest.mark.slow
 def test_depth_command_writes_16bit_png(tmp_path):
     src = _photo(tmp_path / "photo.jpg")
     out = tmp_path / "d.png"

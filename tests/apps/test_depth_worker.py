@@ -33,6 +33,7 @@ def tflite():
     return h.tflite_file()
 
 
+@pytest.mark.slow
 def test_worker_infers_async_restarts_and_closes(tflite):
     img = h.rng_image(48, 64, seed=2)
     w = DepthWorker(model_path=tflite)
@@ -89,6 +90,7 @@ def test_worker_infers_async_restarts_and_closes(tflite):
     w.close()  # idempotent
 
 
+@pytest.mark.slow
 def test_broken_model_error_is_clean_exception(tmp_path):
     bad = tmp_path / "broken.pb"
     bad.write_bytes(h.broken_model_file().read_bytes())
@@ -99,6 +101,7 @@ def test_broken_model_error_is_clean_exception(tmp_path):
         assert w.pid is None  # no worker left running
 
 
+@pytest.mark.slow
 def test_no_tensorflow_in_parent_and_worker_dies_with_parent(tflite, tmp_path):
     """A parent that imports deocused.depth and runs inference never imports TensorFlow;
     when that parent is killed, its worker goes away too."""
@@ -133,6 +136,7 @@ def test_no_tensorflow_in_parent_and_worker_dies_with_parent(tflite, tmp_path):
     assert _wait_dead(pid, 10.0), "worker outlived its killed parent"
 
 
+@pytest.mark.slow
 def test_estimate_disparity_shared_worker(tflite):
     try:
         img = h.rng_image(20, 24, seed=9)
@@ -173,6 +177,7 @@ def test_worker_that_exits_while_loading_reports_its_exit_code(tflite, tmp_path)
     assert "process object is closed" not in r.stderr
 
 
+@pytest.mark.slow
 def test_result_never_waits_past_its_timeout(tflite):
     """result(timeout=t) with the answer not there yet waits at most t (the live loop
     polls with t = 0 every frame; it used to wait 50 ms each time)."""
@@ -206,6 +211,7 @@ def test_result_never_waits_past_its_timeout(tflite):
         w.close()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(os, "sched_getscheduler"), reason="Linux scheduling policies")
 def test_background_worker_runs_at_a_nice_level_and_gives_the_same_depth(tflite):
     """background=True (live mode on the CPU renderer): the worker process runs at nice

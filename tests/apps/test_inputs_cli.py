@@ -191,6 +191,7 @@ def run_cli(*args):
     return subprocess.run([sys.executable, "-m", "deocused.cli", *args], capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["missing", "truncated", "empty", "nan_depth", "wrong_size_depth", "not_image",
                                   "bad_focus", "gpu_without_gpu"])
 def test_bad_inputs_give_one_line_error_and_nonzero_exit(scene, tmp_path, case):
@@ -230,6 +231,7 @@ def test_bad_inputs_give_one_line_error_and_nonzero_exit(scene, tmp_path, case):
     assert not (tmp_path / "o.png").exists()
 
 
+@pytest.mark.slow
 def test_partial_nan_and_resized_depth_warn_but_work(scene, tmp_path):
     path, _, _, disp = scene
     d = disp.copy()

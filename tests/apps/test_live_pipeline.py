@@ -88,6 +88,7 @@ def rss_bytes() -> int:
 
 # ---------------------------------------------------------------- the whole pipeline, through the CLI
 
+@pytest.mark.slow
 def test_cli_headless_output_matches_renderer(tiny_model, input_video, worker, tmp_path, capsys):
     """30-frame MJPG input -> `refocus live --headless`; FFV1 (lossless) output must equal the renderer
     run on the decoded frames with the same model's depth; the MJPG --record copy must equal those
@@ -366,6 +367,7 @@ def _sigint_as_in_a_terminal():
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_record_is_playable_after_a_real_signal(tmp_path, sig):
     """A separate process records an endless source; SIGINT (Ctrl-C) or SIGTERM ends it: the file is finalised."""
@@ -488,6 +490,7 @@ def test_every_frame_capture_waits_for_each_frames_depth():
     pipe.close()
 
 
+@pytest.mark.slow
 def test_realtime_frames_flow_unblurred_until_the_first_depth_map(monkeypatch):
     """A camera whose depth network takes 1.5 s for its first map (a model warming up, a busy machine):
     frames do not wait for it beyond FIRST_DEPTH_WAIT_S (0.2 s here). Until it arrives each frame is the

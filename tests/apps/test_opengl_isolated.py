@@ -16,6 +16,7 @@ from conftest import GL_CHILD_ENV, GL_TEST_MODULES
 TESTS = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("module", GL_TEST_MODULES)
 def test_opengl_module_in_its_own_process(module):
     path = TESTS / module

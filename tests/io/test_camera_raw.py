@@ -112,6 +112,7 @@ def test_missing_rawpy_names_the_extra(monkeypatch):
         decode_camera_raw(_flat(1000), "x.dng", 10**8)
 
 
+@pytest.mark.slow
 def test_batch_picks_up_raw_files(tmp_path):
     from deocused.cli import main
 

@@ -181,6 +181,7 @@ def test_render_no_embedded_depth_goes_to_the_network(tmp_path, monkeypatch):
     assert calls and "focus disparity 0.0" in res.out  # the ramp: far at the left
 
 
+@pytest.mark.slow
 def test_batch_uses_embedded_depth_and_heic_like_render(tmp_path):
     """A folder with a GDepth JPEG and a HEIC (with a sidecar): batch finds both and
     writes what render writes for each."""

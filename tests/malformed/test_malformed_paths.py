@@ -78,6 +78,7 @@ def test_bad_model_path(ws, kind):
     m.expect_refused(res, snap, mention=why)
 
 
+@pytest.mark.slow
 def test_fifo_inputs_do_not_hang_a_real_process(ws):
     for args in (["render", ws / "in" / "fifo"], ["render", ws / "in" / "photo.png", "--depth", ws / "in" / "fifo"],
                  ["depth", ws / "in" / "fifo"]):
@@ -158,6 +159,7 @@ def test_default_output_name_too_long_is_refused(ws):
     m.expect_refused(res, snap, mention="too long")
 
 
+@pytest.mark.slow
 def test_file_names_that_are_not_utf8(ws):
     """Names are bytes on Linux: one that is not UTF-8 works, and shows up
     escaped in messages (a real process: its stdout is a real encoder)."""
@@ -176,6 +178,7 @@ def test_file_names_that_are_not_utf8(ws):
         m.expect_refused(res, mention="UTF-8")
 
 
+@pytest.mark.slow
 def test_output_parent_is_a_file_in_a_real_process(ws):
     res = m.run_subprocess("render", ws / "in" / "photo.png", "--depth", ws / "in" / "d.npy",
                            "-o", ws / "in" / "photo.png" / "o.png")
@@ -293,6 +296,7 @@ def model_file(ws, fmt, kind) -> Path:
     return p
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["garbage", "text", "tiny", "truncated_zip"])
 @pytest.mark.parametrize("fmt", ["tflite", "keras", "pb"])
 def test_bad_model_file_is_one_line_input_error(ws, fmt, kind):

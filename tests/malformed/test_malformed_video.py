@@ -103,6 +103,7 @@ def _depth_size(ws):
     return clip(ws, depth_size=(48, 48)), "different aspect ratio"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", [_truncated, _empty, _audio_only, _absurd_rate, _zero_rate, _depth_count,
                                   _depth_size], ids=lambda f: f.__name__.strip("_"))
 def test_bad_video_is_one_error_line_and_no_output(ws, case):
@@ -140,6 +141,7 @@ def _truncated_faststart(video):
     video.write_bytes(data[: len(data) * 6 // 10])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", [_corrupt_mid_stream, _truncated_faststart], ids=["corrupt", "truncated"])
 def test_damaged_clip_keeps_the_frames_before_the_damage(ws, damage):
     video = clip(ws)

@@ -252,6 +252,7 @@ def test_renderer_kernel_arguments_checked(cp):
 
 
 # -- compilation --------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_constants_come_from_the_defines(cp):
     """The kernels do not compile without gpu_backend's -D options (one source for constants)."""
     from deocused.render.gpu.backend import KERNEL_DIR, NVRTC_OPTIONS
@@ -269,6 +270,7 @@ def test_unknown_inline_asm_is_refused(cp):
         cp.RawModule(code=src)
 
 
+@pytest.mark.slow
 def test_build_cache_keyed_by_source(cp, tmp_path, monkeypatch):
     monkeypatch.setenv("CUDAHOST_BUILD_DIR", str(tmp_path))
     cp.RawModule(code=SCALE)

@@ -35,6 +35,7 @@ MEAN_ERR = 0.05  # 8-bit levels
 
 
 # -- CPU-only: the kernels compile ---------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not on PATH")
 @pytest.mark.parametrize("path", KERNELS, ids=[p.name for p in KERNELS])
 def test_kernel_compiles_with_nvcc(path, tmp_path):
@@ -94,6 +95,7 @@ CASES = [  # (h, w, n_bands, aperture, highlights, renders [(focus, K, dof)])
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.gpu
 @pytest.mark.parametrize("case", range(len(CASES)))
 def test_parity_random(case, cupy_device):
@@ -141,6 +143,7 @@ def test_outline_codes_equal_the_cpu(cupy_device):
 EMULATED_CROP = (128, 192)
 
 
+@pytest.mark.slow
 @pytest.mark.gpu
 def test_parity_sample_motorcycle(cupy_device):
     pytest.importorskip("skimage")
@@ -165,6 +168,7 @@ def test_parity_sample_motorcycle(cupy_device):
         _compare(cpu.render_srgb8(f, K), gpu.render_srgb8(f, K), f"motorcycle K={K}")
 
 
+@pytest.mark.slow
 @pytest.mark.gpu
 def test_cupy_inputs_and_output_type(cupy_device):
     cp = cupy_device
@@ -223,6 +227,7 @@ def test_synchronize_then_result_is_final(renderer_factory):
     np.testing.assert_array_equal(r.to_host(r.render(0.3, 12.0)), first)
 
 
+@pytest.mark.slow
 @pytest.mark.gpu
 def test_buffers_reused(cupy_device):
     from deocused.render.gpu.backend import GpuRenderer
@@ -252,6 +257,7 @@ extern "C" __global__ void sleep_cycles(long long cycles) {
 """
 
 
+@pytest.mark.slow
 @pytest.mark.gpu
 def test_stream_honoured(cupy_device):
     cp = cupy_device
@@ -282,6 +288,7 @@ def test_stream_honoured(cupy_device):
     np.testing.assert_array_equal(cp.asnumpy(out), expected)
 
 
+@pytest.mark.slow
 @pytest.mark.gpu
 def test_copy_on_caller_stream_not_overwritten(cupy_device):
     """A .copy() of render()'s result queued on the caller's stream sees that result,
@@ -337,6 +344,7 @@ def test_make_renderer_gpu(cupy_device):
     assert isinstance(make_renderer("auto"), GpuRenderer)
 
 
+@pytest.mark.slow
 @pytest.mark.gpu
 def test_out_of_memory_half_way_frees_what_the_renderer_took(cupy_device):
     """The GPU fills up half way through a render's allocations (all of them happen in prepare(); render()

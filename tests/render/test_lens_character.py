@@ -29,6 +29,7 @@ def _point_spread(factory, ap: Aperture, radius: float, size: int = 121) -> tupl
     return out, xx, yy
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ratio", [2.0, 0.6])
 @pytest.mark.parametrize("radius", [6.5, 12.0, 23.5])
 def test_anamorphic_disc_is_an_ellipse_of_the_right_axes(renderer_factory, ratio, radius):
@@ -57,6 +58,7 @@ def _quadrant_image(n: int = 64) -> np.ndarray:
     return a
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("radius", [6.5, 16.0])
 def test_custom_aperture_imprint_is_the_image_mirrored_left_right(renderer_factory, radius):
     emulated_subset(renderer_factory, radius, {6.5})

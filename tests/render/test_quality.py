@@ -29,6 +29,7 @@ def test_psnr_and_edge_band_helpers():
     assert band[:, 11:29].all() and not band[:, :10].any() and not band[:, 30:].any()
 
 
+@pytest.mark.slow
 def test_engine_beats_gaussian_stack_on_ground_truth(tmp_path):
     from quality import edge_band, run_engine, scores
 

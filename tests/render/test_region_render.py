@@ -23,6 +23,7 @@ def photo():
 REGIONS = [(130, 90, 200, 150), (0, 0, 80, 60), (250, 170, 320, 224), (0, 0, 320, 224)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("focus,k", [(0.25, 6.0), (0.8, 20.0)])
 def test_region_equals_the_crop_of_the_full_render(renderer_factory, photo, focus, k):
     emulated_subset(renderer_factory, k, keep=(20.0,))
@@ -67,6 +68,7 @@ def test_region_outside_the_photo_is_refused(photo):
     assert np.array_equal(BandStats.of(disp, 8).counts.sum(), disp.size)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bits", [8, 16])
 def test_render_photo_in_strips_equals_the_whole_render(renderer_factory, photo, monkeypatch, bits):
     """A photo above STRIP_ABOVE_PIXELS renders in horizontal strips (render_region per strip): the same codes

@@ -25,6 +25,7 @@ def host(r, a):
     return r.to_host(a)
 
 
+@pytest.mark.slow
 def test_uniform_image_stays_uniform(renderer_factory):
     rng = np.random.default_rng(1)
     img = np.full((90, 130, 3), (0.2, 0.5, 0.8), np.float32)
@@ -47,6 +48,7 @@ def test_in_focus_plane_is_unchanged(renderer_factory):
     assert np.abs(out.astype(int) - linear_to_srgb8(img).astype(int)).max() <= 1
 
 
+@pytest.mark.slow
 def test_pixels_at_focus_unchanged_unless_covered_by_nearer_blur(renderer_factory):
     # Near square (d=0.9) in front of a far textured plane (d=0.1).
     img = smooth_texture(120, 160, 3)
@@ -80,6 +82,7 @@ def test_zero_blur_returns_the_input(renderer_factory):
         np.testing.assert_allclose(r.to_host(r.render(focus, 0.0)), img, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_outline_pixel_takes_the_blurred_background(renderer_factory):
     """An anti-aliased edge: the near plane's last column is 0.7 of its colour A and
     0.3 of the far plane's first column B1 (far plane: stripes B1, B2 of 2 px). In focus
@@ -105,6 +108,7 @@ def test_outline_pixel_takes_the_blurred_background(renderer_factory):
     np.testing.assert_allclose(out[rows, :edge], np.broadcast_to(a, out[rows, :edge].shape), atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("blades", [0, 5])
 @pytest.mark.parametrize("radius", [2.0, 7.3, 12.0, 23.5, 41.0])
 def test_point_light_becomes_aperture_of_the_thin_lens_radius(renderer_factory, blades, radius):
@@ -133,6 +137,7 @@ def test_point_light_becomes_aperture_of_the_thin_lens_radius(renderer_factory, 
     assert out[outside].sum() < 0.01
 
 
+@pytest.mark.slow
 def test_blur_grows_monotonically_with_disparity_difference(renderer_factory):
     # A vertical black/white edge on a constant-depth plane; edge width (10-90 %) vs |d - d_f|.
     img = np.zeros((64, 200, 3), np.float32)
@@ -155,6 +160,7 @@ def test_blur_grows_monotonically_with_disparity_difference(renderer_factory):
         assert abs(v[0] - v[1]) <= 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("radius,max_err,mean_err", [
     (1.0, 1, 0.05), (3.0, 1, 0.05), (5.0, 1, 0.05),        # full-resolution levels: exact
     (8.0, 8, 1.0), (16.0, 8, 1.0), (32.0, 8, 1.0),         # downsampled levels
@@ -173,6 +179,7 @@ def test_constant_depth_plane_matches_brute_force_disc_average(renderer_factory,
     assert err.mean() <= mean_err
 
 
+@pytest.mark.slow
 def test_sharp_foreground_does_not_bleed_into_blurred_background(renderer_factory):
     # Saturated red disc in focus (near) over a blurred green/blue textured background.
     h, w = 160, 160
@@ -190,6 +197,7 @@ def test_sharp_foreground_does_not_bleed_into_blurred_background(renderer_factor
     assert np.abs(out[inside] - img[inside]).max() < 2e-3
 
 
+@pytest.mark.slow
 def test_blurred_foreground_edge_is_see_through_with_the_expected_width(renderer_factory):
     # White near half-plane (left) blurred with radius R over a sharp black/grey stripe background.
     h, w = 80, 200
