@@ -165,8 +165,14 @@ class Renderer(ABC):
         whole = whole or BandStats.of(disparity, self.n_bands)
         wx0, wy0, wx1, wy1 = aligned_window((x0, y0, x1, y1), region_reach(whole, focus_disparity, max_blur, dof),
                                             (h, w))
-        self.prepare(image_linear[wy0:wy1, wx0:wx1], disparity[wy0:wy1, wx0:wx1], whole=whole)
-        return self.render_crop(focus_disparity, max_blur, dof, (x0 - wx0, y0 - wy0, x1 - wx0, y1 - wy0))
+        box = (x0 - wx0, y0 - wy0, x1 - wx0, y1 - wy0)
+        self.prepare_for(box, image_linear[wy0:wy1, wx0:wx1], disparity[wy0:wy1, wx0:wx1], whole=whole)
+        return self.render_crop(focus_disparity, max_blur, dof, box)
+
+    def prepare_for(self, box, image_linear, disparity, whole: BandStats | None = None) -> None:
+        """:meth:`prepare`, for :meth:`render_crop` of ``box`` (x0, y0, x1, y1) only: a backend may leave out
+        what only other pixels need. Default: :meth:`prepare`."""
+        self.prepare(image_linear, disparity, whole=whole)
 
     def render_crop(self, focus_disparity: float, max_blur: float, dof: float, box):
         """The crop ``box`` (x0, y0, x1, y1) of :meth:`render` of the prepared image (a backend may

@@ -155,7 +155,13 @@ class CpuRenderer(Renderer):
             cpu_jit.ensure("photo")
             self._prepare(image_linear, disparity, whole)
 
-    def _prepare(self, image_linear, disparity, whole=None) -> None:
+    def prepare_for(self, box, image_linear, disparity, whole=None) -> None:
+        """The scale-1 levels' tile masks (so their blocks) only under ``box``'s tile rows."""
+        with _KERNEL_LOCK, _interruptible():
+            cpu_jit.ensure("photo")
+            self._prepare(image_linear, disparity, whole, box)
+
+    def _prepare(self, image_linear, disparity, whole=None, box=None) -> None:
         image_linear = np.asarray(image_linear, np.float32)
         disparity = np.ascontiguousarray(disparity, np.float32)
         self.check_inputs(image_linear, disparity)
@@ -196,6 +202,7 @@ class CpuRenderer(Renderer):
         self._image_p = image_p
         self._codes, self._split_masks = cpx.outline_codes(image_p, band_p, n, h, w, np.float32(OUTLINE_MAX_SHARE),
                                                            np.float32(OUTLINE_STEPS), np.float32(OUTLINE_FLATNESS))
+        self._box = box  # render() may render only this (x0, y0, x1, y1); None: every pixel
         self._layout()
         self._built = np.zeros((len(_FULL),) + self._masks[1].shape, np.bool_)  # scale-1 level tiles built
         levels = self.level_bytes(levels_needed(MIN_PYRAMID_RADIUS))
@@ -268,7 +275,9 @@ class CpuRenderer(Renderer):
         n = self.n_bands
         radii = [k.shape[0] // 2 for k in self._kernels]
         masks = [np.zeros((1, 1), np.uint64)] * _N_RADII
-        for i, m in zip(_FULL, ck.tile_masks_bands(self._band_p, self._codes, n, np.array([radii[i] for i in _FULL]))):
+        rows = None if self._box is None else (self._box[1] // ck.TILE, -(-self._box[3] // ck.TILE))
+        for i, m in zip(_FULL, ck.tile_masks_bands(self._band_p, self._codes, n, np.array([radii[i] for i in _FULL]),
+                                                   rows)):
             masks[i] = m
         blocks = ck.block_masks(self._band_p, self._codes, n, 2)
         s = 2
@@ -410,6 +419,9 @@ class CpuRenderer(Renderer):
         self.check_focus(focus_disparity, max_blur, dof)
         h, w = self.shape
         n = self.n_bands
+        prepared = getattr(self, "_box", None)
+        if prepared is not None and (box is None or not (prepared[1] <= box[1] and box[3] <= prepared[3])):
+            raise RuntimeError(f"render of {box or 'the whole image'} after prepare_for({prepared})")
         # The largest radius is at an extreme disparity (monotonic in |d - f|, float32 too).
         rmax = float(coc_radius(self._d_extremes, focus_disparity, max_blur, dof).astype(np.float32).max())
         band_radius = coc_radius(self.band_centre, focus_disparity, max_blur, dof).astype(np.float32)
