@@ -23,3 +23,15 @@ def huge_pages(enabled: bool) -> bool | None:
     except ImportError:
         return None
     return bool(_set_madvise_hugepage(bool(enabled)))
+
+
+def empty_scattered(shape, dtype) -> np.ndarray:
+    """``np.empty`` for an array written in scattered blocks (the CPU renderer's block pool): without
+    huge pages, so a written block costs its own 4 KiB pages, not a zeroed 2 MiB page each (on the
+    12 MP photo: 150 MB less memory)."""
+    was = huge_pages(False)
+    try:
+        return np.empty(shape, dtype)
+    finally:
+        if was is not None:
+            huge_pages(was)
