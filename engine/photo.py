@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError, check_float_array
-from .io.colour import linear_to_srgb, linear_to_srgb8, srgb_to_linear
+from .io.colour import code_table, codes8, decode_codes, linear_to_srgb, linear_to_srgb8, srgb_to_linear
 from .io.metadata import PhotoMeta
 from .settings import RenderSettings
 
@@ -183,22 +183,27 @@ def render_photo(photo: Photo, settings: RenderSettings, renderer, bit_depth: in
     (dtype('uint8'), True)
     """
     (focus_disparity,), max_blur, transfer = _render_inputs(photo, settings, renderer, bit_depth)
-    image, disparity = photo.linear(transfer), photo.disparity
+    linear, disparity = _linear_rows(photo, transfer), photo.disparity
     h, w = disparity.shape
     if _strip_rows(h, w) >= h:
-        renderer.prepare(image, disparity)
+        renderer.prepare(linear(0, h), disparity)
         return _encode(renderer, renderer.render(focus_disparity, max_blur, settings.dof), transfer, bit_depth)
-    from .render.renderer import BandStats, region_reach
+    from .render.renderer import BandStats, aligned_window, region_reach
 
     whole = BandStats.of(disparity, renderer.n_bands)
+    reach = region_reach(whole, focus_disparity, max_blur, settings.dof)
     # each strip prepares its rows and the reach above and below: strips under twice the reach would cost more
-    step = max(_strip_rows(h, w), 2 * region_reach(whole, focus_disparity, max_blur, settings.dof))
+    step = max(_strip_rows(h, w), 2 * reach)
     out = np.empty((h, w, 3), np.uint8 if bit_depth == 8 else np.uint16)
     for y0 in range(0, h, step):
         y1 = min(h, y0 + step)
-        strip = renderer.render_region(image, disparity, (0, y0, w, y1), focus_disparity, max_blur, settings.dof,
-                                       whole=whole)
+        # the rows render_region prepares (the photo's linear light made for those rows only)
+        _, wy0, _, wy1 = aligned_window((0, y0, w, y1), reach, (h, w))
+        strip = renderer.render_region(linear(wy0, wy1), disparity[wy0:wy1], (0, y0 - wy0, w, y1 - wy0),
+                                       focus_disparity, max_blur, settings.dof, whole=whole)
         out[y0:y1] = _encode(renderer, strip, transfer, bit_depth)
+        del strip
+        renderer.release()  # the next strip's window is another: its buffers would only add up
     return out
 
 
@@ -234,6 +239,19 @@ def _render_inputs(photo: Photo, settings: RenderSettings, renderer, bit_depth: 
     if transfer is not None and transfer.is_srgb:
         transfer = None  # the engine's own sRGB curve (the same to 2e-4), on the renderer's device
     return list(focus_disparities), max_blur, transfer
+
+
+def _linear_rows(photo: Photo, transfer):
+    """``rows(y0, y1)``: the photo's linear light (float32, as :meth:`Photo.linear`) in rows
+    y0..y1-1, made when asked for. An 8-bit photo is decoded once per code (a table)."""
+    if photo.image_linear is not None:
+        return lambda y0, y1: photo.image_linear[y0:y1]
+    decode = srgb_to_linear if transfer is None else transfer.decode
+    codes = codes8(photo.image_srgb)
+    if codes is None:
+        return lambda y0, y1: decode(photo.image_srgb[y0:y1])
+    table = code_table(decode)
+    return lambda y0, y1: decode_codes(codes[y0:y1], table)
 
 
 def _strip_rows(h: int, w: int) -> int:

@@ -227,9 +227,24 @@ class Renderer(ABC):
         whole = whole or BandStats.of(disparity, self.n_bands)
         wx0, wy0, wx1, wy1 = aligned_window((x0, y0, x1, y1), region_reach(whole, focus_disparity, max_blur, dof),
                                             (h, w))
-        self.prepare(image_linear[wy0:wy1, wx0:wx1], disparity[wy0:wy1, wx0:wx1], whole=whole)
-        out = self.render(focus_disparity, max_blur, dof)
-        return out[y0 - wy0:y1 - wy0, x0 - wx0:x1 - wx0]
+        box = (x0 - wx0, y0 - wy0, x1 - wx0, y1 - wy0)
+        self.prepare_for(box, image_linear[wy0:wy1, wx0:wx1], disparity[wy0:wy1, wx0:wx1], whole=whole)
+        return self.render_crop(focus_disparity, max_blur, dof, box)
+
+    def prepare_for(self, box, image_linear, disparity, whole: BandStats | None = None) -> None:
+        """:meth:`prepare`, for :meth:`render_crop` of ``box`` (x0, y0, x1, y1) only: a backend may leave out
+        what only other pixels need. Default: :meth:`prepare`."""
+        self.prepare(image_linear, disparity, whole=whole)
+
+    def render_crop(self, focus_disparity: float, max_blur: float, dof: float, box):
+        """The crop ``box`` (x0, y0, x1, y1) of :meth:`render` of the prepared image (a backend may
+        render only that part). Default: the whole render, cropped."""
+        x0, y0, x1, y1 = box
+        return self.render(focus_disparity, max_blur, dof)[y0:y1, x0:x1]
+
+    def release(self) -> None:  # noqa: B027 (a no-op unless the backend keeps buffers for the next photo)
+        """Free the prepared image's buffers (``render`` then needs ``prepare`` again): between the
+        strips of a one-shot render, whose windows differ, so that kept buffers do not add up."""
 
     @abstractmethod
     def ensure_levels(self, n_levels: int) -> None:

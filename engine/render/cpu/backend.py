@@ -33,6 +33,7 @@ from ...constants import (
     OUTLINE_STEPS,
 )
 from ...errors import DeviceError
+from ...xp import empty_scattered
 from ..pyramid import (
     LEVEL_RADII,
     level_scale,
@@ -112,7 +113,13 @@ class CpuRenderer(Renderer):
             cpu_jit.ensure("photo")
             self._prepare(image_linear, disparity, whole)
 
-    def _prepare(self, image_linear, disparity, whole=None) -> None:
+    def prepare_for(self, box, image_linear, disparity, whole=None) -> None:
+        """The scale-1 levels' tile masks (so their blocks) only under ``box``'s tile rows."""
+        with _KERNEL_LOCK, _interruptible():
+            cpu_jit.ensure("photo")
+            self._prepare(image_linear, disparity, whole, box)
+
+    def _prepare(self, image_linear, disparity, whole=None, box=None) -> None:
         self.check_shapes(image_linear, disparity)  # before the conversion: integer images are refused
         image_linear = np.asarray(image_linear, np.float32)
         disparity = np.ascontiguousarray(disparity, np.float32)
@@ -149,6 +156,7 @@ class CpuRenderer(Renderer):
         self._image_p = image_p
         self._codes, self._split_masks = cpx.outline_codes(image_p, band_p, n, h, w, np.float32(OUTLINE_MAX_SHARE),
                                                            np.float32(OUTLINE_STEPS), np.float32(OUTLINE_FLATNESS))
+        self._box = box  # render() may render only this (x0, y0, x1, y1); None: every pixel
         self._layout()
         self._built = np.zeros((len(_FULL),) + self._masks[1].shape, np.bool_)  # scale-1 level tiles built
         levels = self.level_bytes(levels_needed(MIN_PYRAMID_RADIUS))
@@ -169,6 +177,12 @@ class CpuRenderer(Renderer):
             self._band_p = self._pool = self._image_p = self._codes = None
             raise DeviceError(f"not enough memory for the {w}x{h} image's blur pyramid: needs at least "
                               f"{total / 2**30:.1f} GiB, {free / 2**30:.1f} GiB available; use a smaller image")
+
+    def release(self) -> None:
+        with _KERNEL_LOCK:
+            self.shape = None
+            self._spare = (None, None)
+            self._pool = self._image_p = self._band_p = self._codes = self._split_masks = self.disparity = None
 
     def warm_up(self) -> None:
         """Run every kernel once on a tiny two-plane image with an outline (Numba loads
@@ -205,7 +219,9 @@ class CpuRenderer(Renderer):
         n = self.n_bands
         radii = [k.shape[0] // 2 for k in self._kernels]
         masks = [np.zeros((1, 1), np.uint64)] * _N_RADII
-        for i, m in zip(_FULL, ck.tile_masks_bands(self._band_p, self._codes, n, np.array([radii[i] for i in _FULL]))):
+        rows = None if self._box is None else (self._box[1] // ck.TILE, -(-self._box[3] // ck.TILE))
+        for i, m in zip(_FULL, ck.tile_masks_bands(self._band_p, self._codes, n, np.array([radii[i] for i in _FULL]),
+                                                   rows)):
             masks[i] = m
         blocks = ck.block_masks(self._band_p, self._codes, n, 2)
         s = 2
@@ -246,7 +262,7 @@ class CpuRenderer(Renderer):
             self._pool = spare  # every block a render reads is written when its level is built
         else:
             spare = self._pool = None
-            self._pool = np.empty((need, ck.TILE, ck.TILE, 4), np.float32)
+            self._pool = empty_scattered((need, ck.TILE, ck.TILE, 4), np.float32)
 
     def level_bytes(self, n: int, todo: np.ndarray | None = None) -> int:
         """Memory that building levels ``self._n_levels .. n-1`` and the scale-1 level tiles
@@ -332,11 +348,23 @@ class CpuRenderer(Renderer):
             cpu_jit.ensure("render")
             return self._render(focus_disparity, max_blur, dof)
 
-    def _render(self, focus_disparity: float, max_blur: float, dof: float = 0.0) -> np.ndarray:
+    def render_crop(self, focus_disparity: float, max_blur: float, dof: float, box) -> np.ndarray:
+        """Only the tiles under ``box`` are rendered, and only their full-resolution level tiles built."""
+        with _KERNEL_LOCK, _interruptible():
+            cpu_jit.ensure("render")
+            x0, y0, x1, y1 = box
+            return self._render(focus_disparity, max_blur, dof, box)[y0:y1, x0:x1]
+
+    def _render(self, focus_disparity: float, max_blur: float, dof: float = 0.0, box=None) -> np.ndarray:
+        """The refocused image (h, w, 3); with ``box`` (x0, y0, x1, y1) only the tiles it touches are
+        written (the rest of the array is left unwritten)."""
         self.check_prepared()
         self.check_focus(focus_disparity, max_blur, dof)
         h, w = self.shape
         n = self.n_bands
+        prepared = getattr(self, "_box", None)
+        if prepared is not None and (box is None or not (prepared[1] <= box[1] and box[3] <= prepared[3])):
+            raise RuntimeError(f"render of {box or 'the whole image'} after prepare_for({prepared})")
         band_radius, need = self._band_radii(focus_disparity, max_blur, dof)
         need = min(need, _N_RADII)
         n_levels = max(self._n_levels, need)  # the levels this render interpolates between
@@ -350,17 +378,24 @@ class CpuRenderer(Renderer):
         band_i = band_i.astype(np.int64)
         front = cr.front_tiles(self._mask_flat, self._moff, self._ntx, _SCALES, lh, lw, band_i, band_w, act,
                                self._split_masks, n, -(-h // ck.TILE), -(-w // ck.TILE))
+        t = ck.TILE
+        x0, y0, x1, y1 = (0, 0, w, h) if box is None else box
+        ty0, ty1, tx0, tx1 = y0 // t, -(-y1 // t), x0 // t, -(-x1 // t)
         radii = np.asarray(LEVEL_RADII, np.float32)
         f32 = np.float32
         focus = cr.Focus(f32(focus_disparity), f32(max_blur), f32(dof))
         # The downsampled levels the radii need, whole; the full-resolution ones only in
         # the tiles this render reads (the rest when a later render or ensure_levels needs them).
-        self._ensure_levels(need, cr.full_levels_needed(*self._tile_stats, front, *focus, radii, n_levels, band_i, below,
-                                                        len(_FULL)))
+        full = cr.full_levels_needed(*self._tile_stats, front, *focus, radii, n_levels, band_i, below, len(_FULL))
+        if box is not None:  # a pixel reads the scale-1 level tiles it lies in only
+            inside = np.zeros(full.shape[1:], np.bool_)
+            inside[ty0:ty1, tx0:tx1] = True
+            full &= inside
+        self._ensure_levels(need, full)
         out = np.empty((h, w, 3), np.float32)
         levels = cr.Levels(self._slots, self._soff, self._ntx, n, self._pool.reshape(-1), _SCALES, lh, lw)
         level0 = cr.Level0(self._image_p, self._band_p, self._codes, f32(OUTLINE_STEPS))
         fill = cr.Fill(f32(EPS), f32(FILL_BEHIND_RAMP), f32(FILL_MIN_COVER), f32(FILL_COVER_RAMP))
         cr.refocus(levels, level0, self.disparity, focus, radii, self._n_levels, cr.BandLevels(band_i, band_w, below),
-                   front, fill, cr.row_order(front.shape[0], numba.get_num_threads()), out)
+                   front, fill, cr.row_order(ty1 - ty0, numba.get_num_threads(), ty0), (tx0, tx1), out)
         return out

@@ -49,14 +49,17 @@ def _block_masks_rows(y0, y1, band_p, codes, n, s, out):
             out[y, x] = m
 
 
-def tile_masks_bands(band_p, codes, n, radii):
+def tile_masks_bands(band_p, codes, n, radii, rows=None):
     """Bands present (outline splits included) in each tile of a scale-1 level grown by each kernel radius in
     ``radii`` (px, each < TILE; uint64 (len(radii), nty, ntx)), in one pass per tile:
     per window row, the tile's columns and the columns 1..d px to either side (ORs
-    growing with d) serve every radius."""
+    growing with d) serve every radius. ``rows`` (first, end): only those tile rows (the rest: none)."""
     hl, wl = band_p.shape
     out = np.zeros((radii.size, (hl + TILE - 1) // TILE, (wl + TILE - 1) // TILE), np.uint64)
-    run_chunks(_tile_masks_bands_tiles, out.shape[1] * out.shape[2], band_p, codes, n, radii, out)
+    ntx = out.shape[2]
+    r0, r1 = (0, out.shape[1]) if rows is None else (max(0, rows[0]), min(out.shape[1], rows[1]))
+    run_chunks(lambda lo, hi, *a: _tile_masks_bands_tiles(r0 * ntx + lo, r0 * ntx + hi, *a), max(r1 - r0, 0) * ntx,
+               band_p, codes, n, radii, out)
     return out
 
 

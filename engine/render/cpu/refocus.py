@@ -211,46 +211,50 @@ def _layer2(L, n_levels, j, i, w, x, y, PX, pair):
             w * lo[4] + u * hi[4], w * lo[5] + u * hi[5], w * lo[6] + u * hi[6], w * lo[7] + u * hi[7])
 
 
-def row_order(n_rows: int, threads: int) -> np.ndarray:
-    """Tile rows c, c + T, c + 2T, ... for c = 0 .. T-1 (T threads): :func:`refocus`
-    gives each thread one contiguous share (see :func:`deocused.render.cpu.pixels.run_chunks`), so each thread gets every
-    T-th row (balanced over the image), with neighbouring tiles, which share the
-    blocks of the downsampled levels, one after another."""
-    return np.concatenate([np.arange(c, n_rows, threads) for c in range(threads)]).astype(np.int64)
+def row_order(n_rows: int, threads: int, first: int = 0) -> np.ndarray:
+    """Tile rows first + c, first + c + T, ... (of ``n_rows`` from ``first``) for c = 0 .. T-1
+    (T threads): :func:`refocus` gives each thread one contiguous share (see
+    :func:`deocused.render.cpu.pixels.run_chunks`), so each thread gets every T-th row (balanced over
+    the image), with neighbouring tiles, which share the blocks of the downsampled levels,
+    one after another."""
+    return first + np.concatenate([np.arange(c, n_rows, threads) for c in range(threads)]).astype(np.int64)
 
 
 def refocus(levels: Levels, level0: Level0, disparity, focus: Focus, radii, n_levels, bands: BandLevels, front,
-            fill: Fill, rows, out):
+            fill: Fill, rows, cols, out):
     """Per pixel: own band at its own radius over the background fill, the bands in
     front composited far to near, divided by the coverage (see deocused.render.cpu.backend).
     ``disparity``: float32 (h, w); ``radii``: the levels' radii, the first ``n_levels``
-    built; ``front``: see :func:`front_tiles`; ``rows``: see :func:`row_order`. Writes
-    linear RGB into ``out`` (h, w, 3)."""
-    run_chunks(_refocus_tiles, front.size, *level0[:3], disparity, levels.n, *focus, radii, n_levels,
+    built; ``front``: see :func:`front_tiles`. Writes linear RGB into ``out`` (h, w, 3)
+    in the tiles of the tile rows ``rows`` (see :func:`row_order`) and the tile columns
+    ``cols`` = (first, end); the rest of ``out`` is left as it is."""
+    ncol = cols[1] - cols[0]
+    run_chunks(_refocus_tiles, rows.size * ncol, *level0[:3], disparity, levels.n, *focus, radii, n_levels,
                levels.slots, levels.soff, levels.ntx, levels.data, levels.scales, levels.lh, levels.lw,
-               bands.band_i, bands.band_w, front, bands.below, *fill, level0.steps, rows, out)
+               bands.band_i, bands.band_w, front, bands.below, *fill, level0.steps, rows, cols[0], ncol, out)
     return out
 
 
 @njit(_nrt=False, **_JIT)  # no array is made here: no reference counting in the per-pixel loop
 def _refocus_tiles(q0, q1, image, band, codes, disp, n, focus, K, dof, radii, n_levels, slots, soff, ntx, data, scales,
-                   lh, lw, band_i, band_w, front, below, eps, behind_ramp, min_cover, cover_ramp, steps, rows, out):
-    """Tiles q0..q1-1 (in the order ``rows``) of :func:`refocus` (its named tuples passed
-    field by field: the kernel's compiled signature is flat, see deocused.cpu_jit).
+                   lh, lw, band_i, band_w, front, below, eps, behind_ramp, min_cover, cover_ramp, steps, rows, col0, ncol,
+                   out):
+    """Tiles q0..q1-1 (tile rows in the order ``rows``, ``ncol`` tile columns from ``col0``) of
+    :func:`refocus` (its named tuples passed field by field: the kernel's compiled signature is
+    flat, see deocused.render.cpu.jit).
 
     One function of ~70 lines on purpose: the per-pixel loop calls :func:`_layer2` at one
-    site (each inlined copy costs compile time, see deocused.cpu_pixels)."""
+    site (each inlined copy costs compile time, see deocused.render.cpu.pixels)."""
     h, w = out.shape[0], out.shape[1]
     L = Levels(slots, soff, ntx, n, data, scales, lh, lw)
     PX = Level0(image, band, codes, steps)
     one, zero = np.float32(1.0), np.float32(0.0)
-    ntx_f = front.shape[1]
     # Tile-major (a tile's pixels share level blocks in cache), tile rows in the order
     # ``rows`` (see :func:`row_order`).
     for q in range(q0, q1):
-        t = rows[q // ntx_f] * ntx_f + q % ntx_f
-        fm = front[t // ntx_f, t % ntx_f]
-        yt, xt = (t // ntx_f) * TILE, (t % ntx_f) * TILE
+        ty, tx = rows[q // ncol], col0 + q % ncol
+        fm = front[ty, tx]
+        yt, xt = ty * TILE, tx * TILE
         for y in range(yt, min(yt + TILE, h)):
             for x in range(xt, min(xt + TILE, w)):
                 b = np.int64(band[y, x])
