@@ -24,7 +24,6 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -41,7 +40,8 @@ GROUP_OF = {
                      "_tile_masks_bands_tiles", "block_masks", "_block_masks_rows", "halve_masks", "tile_masks",
                      "slot_table", "count_blocks"], "photo"),
     **dict.fromkeys(["conv_full", "_conv_full_tiles", "conv_down", "_conv_down_tiles", "down_from_image",
-                     "_down_from_image_rows", "down_next", "_down_next_rows"], "levels"),
+                     "_down_from_image_rows", "down_next", "_down_next_rows",
+                     "down_from_down", "_down_from_down_rows"], "levels"),
     **dict.fromkeys(["refocus", "_refocus_tiles", "front_tiles", "full_levels_needed", "_levels_needed_tiles"],
                     "render"),
 }
@@ -145,8 +145,10 @@ def main() -> int:
         "benchmark": "compile_time", "command": "refocus " + " ".join(RENDER) + " -o OUT.png",
         "note": "empty NUMBA_CACHE_DIR; cpu_s = user + sys of the child; the machine's 2 cores are shared with "
                 "other work, so compare cpu_s and look at loadavg", "runs": {}}
-    data["cpu"] = platform.processor() or platform.machine()
-    data["cpu_count"] = os.cpu_count()
+    from deocused.bench.machine import run_context
+
+    ctx = run_context()
+    data["cpu"], data["cpu_count"] = ctx["cpu"], ctx["cpu_count"]
     data["runs"][args.label] = entry
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(data, indent=1) + "\n")

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -41,7 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from deocused.bench.machine import cpu_model  # noqa: E402
+from deocused.bench.machine import run_context  # noqa: E402
 
 BUILD = r"""
 import sys
@@ -112,7 +111,7 @@ def run_one(video: Path, model_path: Path, frames: int, warmup: int, out: Path, 
     }
 
 
-def main() -> int:
+def main() -> int:  # ~70 lines on purpose: the script read top to bottom (flags, runs, the JSON record)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="640x480,1280x720")
     ap.add_argument("--frames", type=int, default=12, help="measured frames per run (after --warmup)")
@@ -156,9 +155,7 @@ def main() -> int:
         "benchmark": "refocus live, headless pipeline: capture (30 fps video paced like a camera, newest frame "
                      "only) -> DepthWorker -> CPU renderer -> MJPG writer",
         "command": " ".join(["python", "bench/live_fps.py"] + sys.argv[1:]),
-        "cpu": cpu_model(), "cpu_count": os.cpu_count(), "gpu_visible": False, "renderer": "cpu",
-        "python": platform.python_version(), "numpy": np.__version__, "opencv": cv2.__version__,
-        "date": time.strftime("%Y-%m-%d"),
+        **run_context(), "gpu_visible": False, "renderer": "cpu", "numpy": np.__version__, "opencv": cv2.__version__,
         "input": "deocused.io.samples.synthetic_scene panning 2 px/frame, MJPG .avi at 30 fps, looped",
         "settings": "default K (4% of the longer side), dof 0, depth + focus smoothing on, guided depth upsampling",
         "latency_definition": "capture timestamp (frame handed over by the capture thread) -> after the writer "

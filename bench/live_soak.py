@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -33,7 +32,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from live_fps import BUILD, MODELS, make_video  # noqa: E402
 
-from deocused.bench.machine import cpu_model  # noqa: E402
+from deocused.bench.machine import run_context  # noqa: E402
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -166,8 +165,7 @@ def main() -> int:
         "benchmark": "refocus live soak: capture (looping 30 fps video paced like a camera, newest frame only) -> "
                      "DepthWorker (shared memory) -> CPU renderer -> MJPG recorder, RSS sampled every second",
         "command": " ".join(["python", "bench/live_soak.py"] + sys.argv[1:]),
-        "cpu": cpu_model(), "cpu_count": os.cpu_count(), "renderer": "cpu", "python": platform.python_version(),
-        "numpy": np.__version__, "date": time.strftime("%Y-%m-%d"), "size": f"{w}x{h}",
+        **run_context(), "renderer": "cpu", "numpy": np.__version__, "size": f"{w}x{h}",
         "depth_model": MODELS[args.model], "weights": "random (stand-in, untrained)",
         "minutes": args.minutes, "wall_s": round(wall, 1),
         "cpu_s_this_process": round(times.user + times.system, 1),

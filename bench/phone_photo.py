@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
-import time
 from pathlib import Path
 
 import cv2
@@ -26,15 +23,11 @@ import numpy as np
 
 
 def timed(fn, repeat: int) -> dict:
-    fn()
-    walls, cpus = [], []
-    for _ in range(repeat):
-        w, c = time.perf_counter(), time.process_time()
-        fn()
-        walls.append(time.perf_counter() - w)
-        cpus.append(time.process_time() - c)
-    return {"wall_ms": round(1e3 * statistics.median(walls), 1), "cpu_ms": round(1e3 * statistics.median(cpus), 1),
-            "wall_min_ms": round(1e3 * min(walls), 1), "repeat": repeat}
+    from deocused.bench.timing import wall_and_cpu
+
+    walls, cpus = wall_and_cpu(fn, repeat, warmup=1)
+    return {"wall_ms": round(statistics.median(walls), 1), "cpu_ms": round(statistics.median(cpus), 1),
+            "wall_min_ms": round(min(walls), 1), "repeat": repeat}
 
 
 def heic_timings(path: Path, repeat: int) -> dict:
@@ -105,8 +98,10 @@ def main() -> int:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--markdown", type=Path)
     args = ap.parse_args()
-    res = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
-           "loadavg": [round(x, 2) for x in os.getloadavg()]}
+    from deocused.bench.machine import run_context
+
+    ctx = run_context()
+    res = {"machine": f"{ctx['cpu']}, {ctx['cpu_count']} CPUs", "loadavg": ctx["loadavg"]}
     if args.heic.exists():
         res["heic"] = heic_timings(args.heic, args.repeat)
     if args.groundtruth.is_dir():

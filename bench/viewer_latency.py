@@ -99,21 +99,21 @@ def measure(v, args, w, h):
     def to_window(fx, fy):
         return layout.image_to_window(fx * w, fy * h, v.win_size, v.fb_size, (w, h))
 
-    clicks, last = [], v.focus
+    clicks, last = [], v.focus_disparity
     for i in range(4 * args.clicks):
         if len(clicks) == args.clicks:
             break
         t0, c0 = time.perf_counter(), os.times()
         v.on_click(*to_window(*CLICKS[i % len(CLICKS)]))
-        if v.focus == last:
+        if v.focus_disparity == last:
             continue
-        last = v.focus
+        last = v.focus_disparity
         t1 = wait_full(v, t0)
         c1 = os.times()
-        clicks.append({"focus_disparity": round(v.focus, 4), "click_to_full_ms": round(1e3 * (t1 - t0), 1),
+        clicks.append({"focus_disparity": round(v.focus_disparity, 4), "click_to_full_ms": round(1e3 * (t1 - t0), 1),
                        "cpu_ms": round(1e3 * ((c1.user - c0.user) + (c1.system - c0.system))),
                        "render_ms": round(v.render_ms, 1), "upload_ms": round(v.upload_ms, 1)})
-        print(f"click {len(clicks)}: focus {v.focus:.3f}  {clicks[-1]['click_to_full_ms']:.0f} ms, "
+        print(f"click {len(clicks)}: focus {v.focus_disparity:.3f}  {clicks[-1]['click_to_full_ms']:.0f} ms, "
               f"CPU {clicks[-1]['cpu_ms']} ms "
               f"(render {v.render_ms:.0f} ms)", flush=True)
     drag_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -151,7 +151,7 @@ def measure(v, args, w, h):
     return clicks, drag, zooms
 
 
-def main() -> int:
+def main() -> int:  # ~70 lines on purpose: the script read top to bottom (flags, runs, the JSON record)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cpu", choices=("cpu", "gpu", "auto"))
     ap.add_argument("--size", default="4032x3024")

@@ -4,7 +4,7 @@ The Python API (see the README's "Python API")::
 
     import deocused
     photo = deocused.load_photo("photo.jpg")                # + its depth (file, sidecar or network)
-    settings = deocused.RenderSettings(focus=(300, 250))    # or focus_disparity=0.6, max_blur=32
+    settings = deocused.RenderSettings(focus_point=(300, 250))  # or focus_disparity=0.6, max_blur=32
     renderer = deocused.make_renderer("auto", **settings.renderer_options())
     deocused.write_image("out.png", deocused.render_photo(photo, settings, renderer))
 
@@ -20,7 +20,7 @@ Conventions: colours are RGB; images are float32 in [0, 1]; "sRGB" values are
 gamma-encoded, "linear" values are light intensities. Depth is carried as
 *disparity* (inverse depth, near = large) normalised to [0, 1]. Blur radii are
 in pixels of the full-resolution image; ``max_blur`` (K) is the radius for a
-disparity difference of 1; ``focus`` is a pixel point (x, y) and
+disparity difference of 1; ``focus_point`` is a pixel (x, y) and
 ``focus_disparity`` a disparity.
 """
 

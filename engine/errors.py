@@ -47,3 +47,29 @@ class DeviceError(RefocusError):
 
 class GpuMemoryError(DeviceError):
     """The GPU ran out of memory for this image (the renderer has freed what it took)."""
+
+
+class NotPreparedError(InputError, RuntimeError):
+    """``render()`` called on a renderer that holds no prepared photo (call ``prepare()`` first).
+    Also a RuntimeError, as it was before it had its own class."""
+
+
+def check_float_array(a, what: str, shape: str) -> None:
+    """Raise :class:`InputError` unless ``a`` is an array (NumPy, CuPy or a nested sequence) of
+    floats: integer codes (uint8, uint16 ...) are not taken as values in [0, 1], booleans,
+    complex numbers and objects are refused. ``what`` names the array and ``shape`` its
+    expected shape in the message (e.g. ``"image", "(H, W, 3)"``)."""
+    dtype = getattr(a, "dtype", None)
+    if dtype is None or not hasattr(a, "shape"):
+        import numpy as np
+
+        try:
+            dtype = np.asarray(a).dtype
+        except (TypeError, ValueError):  # ragged sequences
+            dtype = np.dtype(object)
+    if dtype.kind == "f":
+        return
+    if dtype.kind == "u":
+        raise InputError(f"{what} is {dtype.name}: the API takes floats in [0, 1], not integer codes "
+                         f"(divide by {(1 << 8 * dtype.itemsize) - 1}.0 first); shape {shape}")
+    raise InputError(f"{what} must be a float array of shape {shape}, got {dtype.name} values")

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
-from .io.colour import linear_to_srgb, linear_to_srgb8, srgb_to_linear
+from .errors import InputError, check_float_array
+from .io.colour import code_table, codes8, decode_codes, linear_to_srgb, linear_to_srgb8, srgb_to_linear
 from .io.metadata import PhotoMeta
 from .settings import RenderSettings
 
@@ -35,11 +35,34 @@ class Photo:
 
     image_srgb: np.ndarray  # float32 (H, W, 3) sRGB in [0, 1]
     disparity: np.ndarray | None  # float32 (H, W) in [0, 1], 1 = nearest
-    focus: tuple[float, float] | None = None  # the photo's default focus point (a sample's), pixels
+    focus_point: tuple[float, float] | None = None  # the photo's default focus point (a sample's), pixels
     image_path: Path | None = None
     depth_path: Path | None = None
     meta: PhotoMeta | None = None  # the input file's ICC profile, EXIF and XMP, ready for outputs
     image_linear: np.ndarray | None = None  # scene-linear RGB of a camera RAW (values above 1 kept)
+
+    def __post_init__(self):
+        """Refuse what the renderer cannot take (:class:`InputError`): integer images (codes, not
+        values in [0, 1]), other dtypes, and shapes other than (H, W, 3) and (H, W)."""
+        check_float_array(self.image_srgb, "Photo.image_srgb", "(H, W, 3)")
+        shape = tuple(np.shape(self.image_srgb))
+        if len(shape) != 3 or shape[2] != 3 or min(shape[:2]) < 1:
+            raise InputError(f"Photo.image_srgb must be (H, W, 3) RGB, got shape {shape}")
+        if self.disparity is not None:
+            check_float_array(self.disparity, "Photo.disparity", "(H, W)")
+            if tuple(np.shape(self.disparity)) != shape[:2]:
+                raise InputError(f"Photo.disparity has shape {tuple(np.shape(self.disparity))}, "
+                                 f"the image {shape[:2]}")
+        if self.image_linear is not None:
+            check_float_array(self.image_linear, "Photo.image_linear", "(H, W, 3)")
+            if tuple(np.shape(self.image_linear)) != shape:
+                raise InputError(f"Photo.image_linear has shape {tuple(np.shape(self.image_linear))}, "
+                                 f"image_srgb {shape}")
+
+    @property
+    def focus(self) -> tuple[float, float] | None:
+        """The old name of ``focus_point``."""
+        return self.focus_point
 
     def linear(self, transfer=None) -> np.ndarray:
         """The photo in linear light: a RAW's own values, else ``image_srgb`` decoded
@@ -68,6 +91,10 @@ def load_photo(image: str | Path | None = None, *, sample: str | None = None, de
     Without a depth file or sidecar, the depth embedded in the photo is used
     (unless ``embedded`` is False); without any, the depth network runs (in its
     worker process) when ``estimate``, else ``Photo.disparity`` stays None.
+
+    >>> photo = load_photo(sample="synthetic")
+    >>> photo.shape, photo.image_srgb.dtype, photo.disparity.shape == photo.shape
+    ((426, 640), dtype('float32'), True)
     """
     from .io.depthmap import find_sidecar, fit_to_image, load_disparity, to_disparity
     from .io.images import load_image, read_bytes
@@ -146,36 +173,85 @@ def render_photo(photo: Photo, settings: RenderSettings, renderer, bit_depth: in
     :data:`~deocused.constants.STRIP_ABOVE_PIXELS` renders in horizontal strips
     (:meth:`~deocused.render.renderer.Renderer.render_region`, so memory is bounded by a
     strip): the whole render within the region render's tolerance (on the CPU
-    the same codes in the tests and on the 12 MP motorcycle photo)."""
+    the same codes in the tests and on the 12 MP motorcycle photo).
+
+    >>> import deocused
+    >>> photo = deocused.load_photo(sample="synthetic")
+    >>> settings = deocused.RenderSettings(focus_disparity=0.6, max_blur=12)
+    >>> out = render_photo(photo, settings, deocused.make_renderer("cpu", **settings.renderer_options()))
+    >>> out.dtype, out.shape == (*photo.shape, 3)
+    (dtype('uint8'), True)
+    """
+    (focus_disparity,), max_blur, transfer = _render_inputs(photo, settings, renderer, bit_depth)
+    linear, disparity = _linear_rows(photo, transfer), photo.disparity
+    h, w = disparity.shape
+    if _strip_rows(h, w) >= h:
+        renderer.prepare(linear(0, h), disparity)
+        return _encode(renderer, renderer.render(focus_disparity, max_blur, settings.dof), transfer, bit_depth)
+    from .render.renderer import BandStats, aligned_window, region_reach
+
+    whole = BandStats.of(disparity, renderer.n_bands)
+    reach = region_reach(whole, focus_disparity, max_blur, settings.dof)
+    # each strip prepares its rows and the reach above and below: strips under twice the reach would cost more
+    step = max(_strip_rows(h, w), 2 * reach)
+    out = np.empty((h, w, 3), np.uint8 if bit_depth == 8 else np.uint16)
+    for y0 in range(0, h, step):
+        y1 = min(h, y0 + step)
+        # the rows render_region prepares (the photo's linear light made for those rows only)
+        _, wy0, _, wy1 = aligned_window((0, y0, w, y1), reach, (h, w))
+        strip = renderer.render_region(linear(wy0, wy1), disparity[wy0:wy1], (0, y0 - wy0, w, y1 - wy0),
+                                       focus_disparity, max_blur, settings.dof, whole=whole)
+        out[y0:y1] = _encode(renderer, strip, transfer, bit_depth)
+        del strip
+        renderer.release()  # the next strip's window is another: its buffers would only add up
+    return out
+
+
+def render_photo_sweep(photo: Photo, settings: RenderSettings, renderer, focus_disparities, bit_depth: int = 8):
+    """:func:`render_photo` at each of ``focus_disparities`` (``settings``' focus aside): one
+    ``prepare``, then one render per disparity (the photo whole, not in strips). Checks
+    everything at once, then yields the encoded frames one by one."""
+    focus_disparities, max_blur, transfer = _render_inputs(photo, settings, renderer, bit_depth, focus_disparities)
+    renderer.prepare(photo.linear(transfer), photo.disparity)
+    return (_encode(renderer, renderer.render(d, max_blur, settings.dof), transfer, bit_depth)
+            for d in focus_disparities)
+
+
+def _render_inputs(photo: Photo, settings: RenderSettings, renderer, bit_depth: int, focus_disparities=None):
+    """Check a render of ``photo`` before the slow part (:class:`InputError`); return its focus
+    disparities (default: the one ``settings`` resolve to), ``max_blur`` (pixels) and the
+    transfer curve of the photo's ICC profile (None: the engine's sRGB curve)."""
     from .io.iccolour import transfer_from_icc
 
+    if not isinstance(photo, Photo):
+        raise InputError(f"render_photo takes a Photo (deocused.Photo(image_srgb, disparity)), "
+                         f"got {type(photo).__name__}")
     if photo.disparity is None:
         raise InputError("the photo has no depth yet")
     if bit_depth not in (8, 16):
         raise InputError(f"--bit-depth must be 8 or 16, got {bit_depth}")
-    focus_disparity = settings.resolve_focus_disparity(photo.disparity, photo.focus)
+    if focus_disparities is None:
+        focus_disparities = [settings.resolve_focus_disparity(photo.disparity, photo.focus_point)]
     max_blur = settings.resolve_max_blur(photo.shape)
-    renderer.check_focus(focus_disparity, max_blur, settings.dof)
+    for d in focus_disparities:
+        renderer.check_focus(d, max_blur, settings.dof)
     transfer = transfer_from_icc(photo.meta.icc if photo.meta else None, str(photo.image_path or "photo"))
     if transfer is not None and transfer.is_srgb:
         transfer = None  # the engine's own sRGB curve (the same to 2e-4), on the renderer's device
-    image, disparity = photo.linear(transfer), photo.disparity
-    h, w = disparity.shape
-    if _strip_rows(h, w) >= h:
-        renderer.prepare(image, disparity)
-        return _encode(renderer, renderer.render(focus_disparity, max_blur, settings.dof), transfer, bit_depth)
-    from .render.renderer import BandStats, region_reach
+    return list(focus_disparities), max_blur, transfer
 
-    whole = BandStats.of(disparity, renderer.n_bands)
-    # each strip prepares its rows and the reach above and below: strips under twice the reach would cost more
-    step = max(_strip_rows(h, w), 2 * region_reach(whole, focus_disparity, max_blur, settings.dof))
-    out = np.empty((h, w, 3), np.uint8 if bit_depth == 8 else np.uint16)
-    for y0 in range(0, h, step):
-        y1 = min(h, y0 + step)
-        strip = renderer.render_region(image, disparity, (0, y0, w, y1), focus_disparity, max_blur, settings.dof,
-                                       whole=whole)
-        out[y0:y1] = _encode(renderer, strip, transfer, bit_depth)
-    return out
+
+def _linear_rows(photo: Photo, transfer):
+    """``rows(y0, y1)``: the photo's linear light (float32, as :meth:`Photo.linear`) in rows
+    y0..y1-1, made when asked for. An 8-bit photo is decoded once per code (a table)."""
+    if photo.image_linear is not None:
+        return lambda y0, y1: photo.image_linear[y0:y1]
+    decode = srgb_to_linear if transfer is None else transfer.decode
+    codes = codes8(photo.image_srgb)
+    if codes is None:
+        return lambda y0, y1: decode(photo.image_srgb[y0:y1])
+    table = code_table(decode)
+    return lambda y0, y1: decode_codes(codes[y0:y1], table)
 
 
 def _strip_rows(h: int, w: int) -> int:

@@ -5,7 +5,8 @@ aperture and highlight boost from the command line (or a Python caller) through
 the apps to the renderer. :func:`add_render_arguments` defines the command-line
 flags that ``render``, ``view``, ``live`` and ``batch`` share.
 
-Conventions: ``focus`` is a point (x = column, y = row, pixels from the top-left);
+Conventions: ``focus_point`` is a pixel (x = column, y = row, from the top-left; the
+``--focus X,Y`` flag; ``focus`` is its old name, still accepted);
 ``focus_disparity`` a normalised disparity in [0, 1] (1 = nearest); ``max_blur``
 (K) the blur radius in pixels for a disparity difference of 1; ``dof`` a
 disparity range kept sharp around the focus.
@@ -22,12 +23,15 @@ import numpy as np
 
 from .errors import InputError
 from .render.aperture import MAX_ANAMORPHIC, MAX_BLADES, MAX_ROTATION, Aperture, ApertureImage, check_anamorphic, check_aperture
-from .render.optics import default_max_blur, focus_disparity_at
+from .render.optics import focus_disparity_at, resolve_max_blur
 from .render.pyramid import MAX_RADIUS
 from .render.renderer import MAX_HIGHLIGHTS
 
+#: Default of RenderSettings' ``focus`` keyword (the old name of ``focus_point``): not given.
+_OLD_NAME_UNSET = object()
+
 #: The command-line flag of each setting, for error messages.
-FLAGS = {"focus": "--focus", "focus_disparity": "--focus-disparity", "max_blur": "--max-blur", "dof": "--dof",
+FLAGS = {"focus_point": "--focus", "focus_disparity": "--focus-disparity", "max_blur": "--max-blur", "dof": "--dof",
          "blades": "--blades", "rotation": "--rotation", "highlights": "--highlights",
          "anamorphic": "--anamorphic", "aperture_image": "--aperture-image"}
 
@@ -46,16 +50,16 @@ def check_settings(values: dict, names: dict | None = None) -> None:
     calls them (default: the field names)."""
     names = names or {}
     n = {k: names.get(k, k) for k in FLAGS}
-    focus = values.get("focus")
+    focus = values.get("focus_point")
     if focus is not None:
         try:
             if isinstance(focus, (str, bytes)):
                 raise TypeError
             x, y = (float(c) for c in focus)
         except (TypeError, ValueError):
-            raise InputError(f"{n['focus']} must be a pixel point X,Y, got {focus!r}") from None
+            raise InputError(f"{n['focus_point']} must be a pixel point X,Y, got {focus!r}") from None
         if not (math.isfinite(x) and math.isfinite(y) and x >= 0 and y >= 0):
-            raise InputError(f"{n['focus']} must be finite pixel coordinates >= 0, got {x:g},{y:g}")
+            raise InputError(f"{n['focus_point']} must be finite pixel coordinates >= 0, got {x:g},{y:g}")
     if values.get("focus_disparity") is not None:
         _number(n["focus_disparity"], values["focus_disparity"], 0.0, 1.0, "a normalised disparity")
     if values.get("max_blur") is not None:
@@ -80,19 +84,29 @@ def _aperture_image(value, name: str) -> ApertureImage | None:
 @dataclass(frozen=True)
 class RenderSettings:
     """One image's render settings. ``None`` means "the default for this image":
-    the centre (or a sample's own point) for ``focus``, :func:`deocused.render.optics.default_max_blur`
-    for ``max_blur``. ``focus_disparity``, when set, wins over ``focus``.
+    the centre (or a sample's own point) for ``focus_point``, :func:`deocused.render.optics.default_max_blur`
+    for ``max_blur``. ``focus_disparity``, when set, wins over ``focus_point``
+    (``focus=`` is accepted as its old name).
 
     Limits (checked on construction; :class:`InputError` otherwise): all numbers
-    finite; ``focus`` >= 0 (and inside the image when resolved);
+    finite; ``focus_point`` >= 0 (and inside the image when resolved);
     ``focus_disparity`` and ``dof`` in [0, 1]; ``max_blur`` in [0, MAX_RADIUS]
     pixels; ``blades`` 0 or 3..MAX_BLADES; ``rotation`` in [-MAX_ROTATION,
     MAX_ROTATION] degrees; ``highlights`` in [0, MAX_HIGHLIGHTS]; ``anamorphic``
     (height / width of a bokeh disc) in [1/MAX_ANAMORPHIC, MAX_ANAMORPHIC];
     ``aperture_image`` a greyscale aperture (an image file path or 2-D array,
-    turned into an :class:`~deocused.render.aperture.ApertureImage`; replaces the blades)."""
+    turned into an :class:`~deocused.render.aperture.ApertureImage`; replaces the blades).
 
-    focus: tuple[float, float] | None = None
+    >>> settings = RenderSettings(focus_point=(320, 200), blades=6)
+    >>> settings.resolve_max_blur((480, 640))  # the default: 4 % of the longer side
+    25.6
+    >>> RenderSettings(max_blur=-1)
+    Traceback (most recent call last):
+    ...
+    deocused.errors.InputError: max_blur must be a blur radius in pixels in [0, 256], got -1
+    """
+
+    focus_point: tuple[float, float] | None = None
     focus_disparity: float | None = None
     max_blur: float | None = None
     dof: float = 0.0
@@ -102,9 +116,25 @@ class RenderSettings:
     anamorphic: float = 1.0
     aperture_image: ApertureImage | None = None
 
-    def __post_init__(self):
-        check_settings({f.name: getattr(self, f.name) for f in fields(self)})
-        object.__setattr__(self, "aperture_image", _aperture_image(self.aperture_image, "aperture_image"))
+    def __init__(self, focus_point=None, focus_disparity=None, max_blur=None, dof=0.0, blades=0, rotation=0.0,
+                 highlights=0.0, anamorphic=1.0, aperture_image=None, *, focus=_OLD_NAME_UNSET):
+        """The fields in order (the dataclass's own ``__init__``), and ``focus``: the old name of
+        ``focus_point``, still accepted."""
+        if focus is not _OLD_NAME_UNSET:
+            if focus_point is not None:
+                raise InputError("give focus_point or focus (its old name), not both")
+            focus_point = focus
+        values = dict(zip((f.name for f in fields(self)), (focus_point, focus_disparity, max_blur, dof, blades,
+                                                           rotation, highlights, anamorphic, aperture_image)))
+        check_settings(values)
+        values["aperture_image"] = _aperture_image(aperture_image, "aperture_image")
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+    @property
+    def focus(self) -> tuple[float, float] | None:
+        """The old name of ``focus_point``."""
+        return self.focus_point
 
     def aperture(self) -> Aperture:
         """The aperture shape."""
@@ -115,11 +145,11 @@ class RenderSettings:
         return {"aperture": self.aperture(), "highlights": self.highlights}
 
     def resolve_max_blur(self, shape) -> float:
-        """K in pixels for an image of ``shape`` (rows, cols)."""
-        return float(self.max_blur) if self.max_blur is not None else default_max_blur(shape)
+        """``max_blur`` in pixels for an image of ``shape`` (rows, cols)."""
+        return resolve_max_blur(self.max_blur, shape)
 
     def resolve_focus_disparity(self, disparity: np.ndarray, default_focus=None) -> float:
-        """The focus disparity: ``focus_disparity``, else the disparity at ``focus``,
+        """The focus disparity: ``focus_disparity``, else the disparity at ``focus_point``,
         else at ``default_focus`` (e.g. a sample's point), else at the centre."""
         if self.focus_disparity is not None:
             d = float(self.focus_disparity)
@@ -127,11 +157,13 @@ class RenderSettings:
                 raise InputError(f"--focus-disparity must be in [0, 1], got {d}")
             return d
         h, w = disparity.shape[:2]
-        x, y = self.focus or default_focus or (w / 2, h / 2)
+        x, y = self.focus_point or default_focus or (w / 2, h / 2)
         return focus_disparity_at(disparity, x, y)
 
     def with_(self, **changes) -> RenderSettings:
-        """A copy with some fields changed."""
+        """A copy with some fields changed (``focus``: the old name of ``focus_point``)."""
+        if "focus" in changes:
+            changes["focus_point"] = changes.pop("focus")
         return replace(self, **changes)
 
     @classmethod
@@ -140,7 +172,7 @@ class RenderSettings:
         from .render.optics import parse_point
 
         focus = getattr(args, "focus", None)
-        values = {"focus": parse_point(focus) if isinstance(focus, str) else focus,
+        values = {"focus_point": parse_point(focus) if isinstance(focus, str) else focus,
                   "focus_disparity": getattr(args, "focus_disparity", None),
                   "max_blur": getattr(args, "max_blur", None), "dof": getattr(args, "dof", 0.0),
                   "blades": getattr(args, "blades", 0), "rotation": getattr(args, "rotation", 0.0),

@@ -1,6 +1,6 @@
 """Batch refocusing: ``refocus batch INPUT... --output-dir DIR``.
 
-Modules: ``inputs`` (expansion, output names, focus file, :class:`Job`),
+Modules: ``inputs`` (expansion, output names, focus file, :class:`BatchJob`),
 ``focus`` (autofocus rule, sweeps), ``worker`` (one item in a worker process),
 ``video`` (video in/out), ``pools`` (local processes, Ray actors), ``report``
 (``batch-report.json``, resume), ``runner`` (:func:`run_batch`), ``throughput``
@@ -96,7 +96,7 @@ def jobs_from_args(args: argparse.Namespace):
         raise InputError(f"--focus-disparity must be in [0, 1], got {args.focus_disparity:g}")
     focus = Focus(point=parse_point(args.focus) if args.focus else None, disparity=args.focus_disparity,
                   auto=args.autofocus)
-    settings = RenderSettings.from_args(args).with_(focus=None, focus_disparity=None)
+    settings = RenderSettings.from_args(args).with_(focus_point=None, focus_disparity=None)
     settings.aperture()  # a bad aperture fails here, before any work
     output_bits(args.bit_depth, None, Path(f"out.{args.format}"))  # and a 16-bit JPEG
     return plan_jobs(args.inputs, args.output_dir, settings, focus=focus, focus_file=args.focus_file,

@@ -57,9 +57,9 @@ def sweep_disparities(n: int) -> list[float]:
 def focus_settings(settings, focus: Focus, disparity: np.ndarray):
     """``settings`` with the item's focus applied (a copy; ``settings`` unchanged)."""
     if focus.disparity is not None:
-        return settings.with_(focus=None, focus_disparity=focus.disparity)
+        return settings.with_(focus_point=None, focus_disparity=focus.disparity)
     if focus.point is not None:
-        return settings.with_(focus=focus.point, focus_disparity=None)
+        return settings.with_(focus_point=focus.point, focus_disparity=None)
     if focus.auto:
-        return settings.with_(focus=None, focus_disparity=autofocus_disparity(disparity))
+        return settings.with_(focus_point=None, focus_disparity=autofocus_disparity(disparity))
     return settings

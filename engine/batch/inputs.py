@@ -3,7 +3,7 @@
 * :func:`expand_inputs` -- files, folders (searched recursively for photo and
   video extensions) and glob patterns, in a stable order, without depth
   sidecars (``IMAGE.depth.png``...) and without anything under the output folder.
-* :func:`plan_jobs` -- one :class:`Job` per input: its output paths under the
+* :func:`plan_jobs` -- one :class:`BatchJob` per input: its output paths under the
   output folder (mirroring the input's path below the folder it was found in)
   and its focus (the focus file's entry, else the rule for all items).
 * :func:`read_focus_file` -- the ``--focus-file`` CSV: ``name,x,y`` (a point in
@@ -56,7 +56,7 @@ class Focus:
 
 
 @dataclass
-class Job:
+class BatchJob:
     """One batch item, self-contained and picklable (it travels to worker
     processes and Ray actors). Paths are absolute so workers on shared storage
     find them; ``key`` is the input as the user named it (the report's key)."""
@@ -215,10 +215,10 @@ def plan_jobs(inputs: list[str], output_dir: str | os.PathLike, settings: Render
               focus_file: str | None = None, fmt: str = "png", sweep: int = 0, sweep_video: bool = False,
               fps: float = 24.0, codec: str | None = None, crf: int | None = None, depth: str | None = None,
               depth_kind: str = "disparity", model: str | None = None, model_path: str | None = None,
-              embedded_depth: bool = True, output: dict | None = None) -> list[Job]:
-    """One :class:`Job` per input (see the module docstring). Two inputs that
+              embedded_depth: bool = True, output: dict | None = None) -> list[BatchJob]:
+    """One :class:`BatchJob` per input (see the module docstring). Two inputs that
     would write the same output file get their extension added to the name.
-    ``output``: the Job's output fields (``quality``, ``bit_depth``, ``strip_metadata``)."""
+    ``output``: the BatchJob's output fields (``quality``, ``bit_depth``, ``strip_metadata``)."""
     out_dir = Path(output_dir).resolve()
     found = expand_inputs(inputs, out_dir)
     if depth is not None and len(found) > 1:
@@ -244,7 +244,7 @@ def plan_jobs(inputs: list[str], output_dir: str | os.PathLike, settings: Render
         if hit is not None:
             used.add(hit[0])
             item_focus = hit[1]
-        jobs.append(Job(key=key, path=str(file.resolve()), kind=kind, outputs=[str(o) for o in outs],
+        jobs.append(BatchJob(key=key, path=str(file.resolve()), kind=kind, outputs=[str(o) for o in outs],
                         settings=settings, focus=item_focus, sweep=sweep if kind == "photo" else 0,
                         sweep_video=sweep_video, fps=fps, codec=codec, crf=crf,
                         depth=str(Path(depth).resolve()) if depth else None, depth_kind=depth_kind,

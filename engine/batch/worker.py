@@ -3,7 +3,7 @@
 :func:`init_worker` runs once per worker: single-threaded numerics (a worker per
 core, so no library may start a thread per core of its own), the renderer, and
 on a multi-GPU machine the worker's GPU. :func:`process_job` then turns one
-:class:`~deocused.batch.inputs.Job` into its output files and returns a result
+:class:`~deocused.batch.inputs.BatchJob` into its output files and returns a result
 record: ``{"key", "status": "ok"|"failed", "error", "outputs", "timings"
 (seconds: load, render, write, total), "worker", "focus_disparity"}``. A failing
 job never raises; its error is one line.
@@ -149,16 +149,6 @@ def process_jobs(jobs) -> list[dict]:
     return results
 
 
-def _prepare(photo, settings):
-    """Prepare the worker's renderer for ``photo``; returns (renderer, K)."""
-
-    r = renderer()
-    max_blur = settings.resolve_max_blur(photo.shape)
-    r.check_focus(0.0, max_blur, settings.dof)
-    r.prepare(photo.linear(), photo.disparity)
-    return r, max_blur
-
-
 def _load(job, result):
     """Decode the photo and find its depth: (Photo, settings with the item's focus)."""
     from ..photo import load_photo
@@ -176,7 +166,7 @@ def _render(job, loaded, result) -> list:
     """Render a loaded photo: [(output path, uint8 RGB image)]; a sweep video is
     rendered and written here, frame by frame (nothing left to write)."""
     from ..io.video import VideoWriter
-    from ..photo import render_photo
+    from ..photo import render_photo, render_photo_sweep
     from ..settings import output_bits
     from .focus import sweep_disparities
 
@@ -185,22 +175,22 @@ def _render(job, loaded, result) -> list:
     t = time.perf_counter()
     if not job.sweep:
         image = render_photo(photo, settings, renderer(), bit_depth=output_bits(job.bit_depth, photo.meta, job.outputs[0]))
-        result["focus_disparity"] = settings.resolve_focus_disparity(photo.disparity, photo.focus)
+        result["focus_disparity"] = settings.resolve_focus_disparity(photo.disparity, photo.focus_point)
         timings["render"] += time.perf_counter() - t
         return [(job.outputs[0], image)]
     planes = sweep_disparities(job.sweep)
     result["focus_disparity"] = planes
-    r, max_blur = _prepare(photo, settings)
+    sweep = render_photo_sweep(photo, settings, renderer(), planes)  # prepares the photo
     timings["render"] += time.perf_counter() - t
     if not job.sweep_video:
         t = time.perf_counter()
-        frames = [(job.outputs[i], r.render_srgb8(d, max_blur, settings.dof)) for i, d in enumerate(planes)]
+        frames = [(job.outputs[i], frame) for i, frame in enumerate(sweep)]
         timings["render"] += time.perf_counter() - t
         return frames
     with VideoWriter(job.outputs[0], codec=job.codec, crf=job.crf, rate=job.fps) as out:
-        for d in planes:
+        for _ in planes:
             t = time.perf_counter()
-            frame = r.render_srgb8(d, max_blur, settings.dof)
+            frame = next(sweep)
             timings["render"] += time.perf_counter() - t
             t = time.perf_counter()
             out.write(frame)

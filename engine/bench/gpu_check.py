@@ -9,7 +9,7 @@
    the frame already on the device), host->device upload of an 8-bit frame
    from pinned memory. Baselines, same sizes and K: the Gaussian stack of
    :mod:`deocused.bench.baseline` (the same function and border as ``refocus bench``)
-   and a naive per-pixel disc gather (``engine/bench/baseline.cu``; slow
+   and a naive per-pixel disc gather (``engine/bench/disc_gather.cu``; slow
    baselines run fewer times, the count is reported).
 3. The memory-bandwidth floor of the click: :func:`deocused.bench.timing.refocus_min_bytes`
    / measured device copy bandwidth.
@@ -35,7 +35,7 @@ from .timing import GpuTimer, copy_bandwidth, refocus_floor
 SIZES = [(1920, 1080), (3840, 2160)]
 KS = [16.0, 32.0, 64.0]
 FOCI = (0.3, 0.7)
-KERNEL = Path(__file__).resolve().parent / "baseline.cu"
+KERNEL = Path(__file__).resolve().parent / "disc_gather.cu"
 
 
 def stats(times) -> dict:

@@ -6,6 +6,7 @@ import importlib.metadata
 import os
 import platform
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +43,13 @@ def memory_gib() -> float | None:
         return round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 30, 1)
     except (ValueError, OSError, AttributeError):
         return None
+
+
+def run_context() -> dict:
+    """Where and when a bench script ran, the fields its JSON records first: the CPU model, its
+    logical cores, Python, the load average at the start (other work beside the run) and the date."""
+    return {"cpu": cpu_model(), "cpu_count": os.cpu_count(), "python": platform.python_version(),
+            "loadavg": [round(v, 2) for v in os.getloadavg()], "date": time.strftime("%Y-%m-%d")}
 
 
 def machine_info(gpu: bool) -> dict:

@@ -77,6 +77,18 @@ def _cell(x) -> str:
 def markdown_table(report: dict) -> str:
     """The results as Markdown: one table per device (K-dependent stages) and one of the rest."""
     res = report["results"]
+    by = {(r["device"], r["stage"], r["width"], r["height"], r["max_blur"]): r for r in res if r["stage"] != "depth"}
+    devices = [d for d in ("cpu", "gpu") if any(r["device"] == d for r in res)]
+    sizes = sorted({(r["width"], r["height"]) for r in res}, key=lambda s: s[0] * s[1])
+    lines = _machine_lines(report)
+    for dev in devices:
+        lines += _device_table(report, by, dev, sizes)
+    lines += _k_free_table(by, devices, sizes) + _depth_table(res) + _skipped_lines(report)
+    return "\n".join(lines)
+
+
+def _machine_lines(report: dict) -> list[str]:
+    """The machine and the method, above the tables."""
     m = report["machine"]
     cpu = m["cpu"]
     head = f"Machine: {cpu['model']}, {cpu['usable_cores']} usable cores"
@@ -86,53 +98,66 @@ def markdown_table(report: dict) -> str:
     v = m["versions"]
     head += f"; numpy {v['numpy']}, OpenCV {v['opencv']}" + (f", CuPy {v['cupy']}" if v.get("cupy") else "")
     cfg = report["config"]
-    lines = [head + ".", "",
-             f"Median (p95) in ms over {cfg['repeat']} runs after {cfg['warmup']} warm-up; "
-             f"input: {cfg.get('scene', 'synthetic')} scene; focus alternating {cfg['focus']}. "
-             "click = render with the pyramid reused; new photo = sRGB->linear + prepare + render; "
-             "full frame = prepare + render. Ratio = engine / baseline (8 Gaussian copies) on the same device "
-             "and input; < 1 is faster. Peak RSS: the size's own process, engine stages (inputs included).", ""]
-    by = {(r["device"], r["stage"], r["width"], r["height"], r["max_blur"]): r for r in res if r["stage"] != "depth"}
-    devices = [d for d in ("cpu", "gpu") if any(r["device"] == d for r in res)]
-    sizes = sorted({(r["width"], r["height"]) for r in res}, key=lambda s: s[0] * s[1])
-    ks = sorted({r["max_blur"] for r in res if r["max_blur"] is not None})
+    return [head + ".", "",
+            f"Median (p95) in ms over {cfg['repeat']} runs after {cfg['warmup']} warm-up; "
+            f"input: {cfg.get('scene', 'synthetic')} scene; focus alternating {cfg['focus']}. "
+            "click = render with the pyramid reused; new photo = sRGB->linear + prepare + render; "
+            "full frame = prepare + render. Ratio = engine / baseline (8 Gaussian copies) on the same device "
+            "and input; < 1 is faster. Peak RSS: the size's own process, engine stages (inputs included).", ""]
+
+
+def _device_table(report: dict, by: dict, dev: str, sizes: list) -> list[str]:
+    """The K-dependent stages of one device: a row per size and K."""
+    ks = sorted({r["max_blur"] for r in report["results"] if r["max_blur"] is not None})
     floors = {(f["device"], f["width"], f["height"], f["max_blur"]): f for f in report.get("refocus_floor", [])}
     mem = {(x["width"], x["height"]): x for x in report.get("memory", [])}
-    for dev in devices:
-        lines += [f"**{dev.upper()}**", "",
-                  "| size | K | click ms | click fps | new photo ms | full frame ms | pyramid ms | baseline full ms "
-                  "| click / baseline select | new photo / baseline full | refocus floor ms | peak RSS MiB |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-        for (w, h) in sizes:
-            for k in ks:
-                g = lambda s: by.get((dev, s, w, h, k))  # noqa: E731
-                p, r, f, n, b = g("pyramid"), g("refocus"), g("full_frame"), g("new_photo"), g("baseline_full")
-                if not any((p, r, f, n, b)):
-                    continue
-                fl = floors.get((dev, w, h, k))
-                rss = mem.get((w, h), {}).get("peak_rss_mib")
-                lines.append(f"| {w}x{h} | {k:g} | {_cell(r)} | {_num(r and r['fps'])} | {_cell(n)} | {_cell(f)} "
-                             f"| {_cell(p)} | {_cell(b)} | {_num(r and r['ratio_to_baseline'])} "
-                             f"| {_num(n and n['ratio_to_baseline'])} | {_ms(fl and fl['floor_ms'])} "
-                             f"| {_num(rss, 0)} |")
-        lines.append("")
+    lines = [f"**{dev.upper()}**", "",
+             "| size | K | click ms | click fps | new photo ms | full frame ms | pyramid ms | baseline full ms "
+             "| click / baseline select | new photo / baseline full | refocus floor ms | peak RSS MiB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for (w, h) in sizes:
+        for k in ks:
+            g = lambda s: by.get((dev, s, w, h, k))  # noqa: E731
+            p, r, f, n, b = g("pyramid"), g("refocus"), g("full_frame"), g("new_photo"), g("baseline_full")
+            if not any((p, r, f, n, b)):
+                continue
+            fl = floors.get((dev, w, h, k))
+            rss = mem.get((w, h), {}).get("peak_rss_mib")
+            lines.append(f"| {w}x{h} | {k:g} | {_cell(r)} | {_num(r and r['fps'])} | {_cell(n)} | {_cell(f)} "
+                         f"| {_cell(p)} | {_cell(b)} | {_num(r and r['ratio_to_baseline'])} "
+                         f"| {_num(n and n['ratio_to_baseline'])} | {_ms(fl and fl['floor_ms'])} "
+                         f"| {_num(rss, 0)} |")
+    return lines + [""]
+
+
+def _k_free_table(by: dict, devices: list, sizes: list) -> list[str]:
+    """The per-frame stages that do not depend on K."""
     other = [("host", "decode_jpeg"), ("host", "decode_png")] + \
             [(d, s) for d in devices for s in ("to_linear", "display")]
-    lines += ["**Per-frame stages that do not depend on K** (median (p95) ms)", "",
-              "| size | " + " | ".join(f"{s} ({d})" for d, s in other) + " |",
-              "|---|" + "---|" * len(other)]
+    lines = ["**Per-frame stages that do not depend on K** (median (p95) ms)", "",
+             "| size | " + " | ".join(f"{s} ({d})" for d, s in other) + " |",
+             "|---|" + "---|" * len(other)]
     for (w, h) in sizes:
         lines.append(f"| {w}x{h} | " + " | ".join(_cell(by.get((d, s, w, h, None))) for d, s in other) + " |")
-    lines.append("")
+    return lines + [""]
+
+
+def _depth_table(res: list) -> list[str]:
+    """Depth inference rows, if any."""
     depth = [r for r in res if r["stage"] == "depth"]
-    if depth:
-        lines += ["**Depth inference** (median ms)", "", "| size | model | model input | median ms | fps |",
-                  "|---|---|---|---|---|"]
-        for r in depth:
-            mi = "x".join(str(v) for v in r["model_input"]) if r["model_input"] else "-"
-            lines.append(f"| {r['width']}x{r['height']} | {r['model']} | {mi} | {_ms(r['median_ms'])} "
-                         f"| {_num(r['fps'])} |")
-        lines.append("")
+    if not depth:
+        return []
+    lines = ["**Depth inference** (median ms)", "", "| size | model | model input | median ms | fps |",
+             "|---|---|---|---|---|"]
+    for r in depth:
+        mi = "x".join(str(v) for v in r["model_input"]) if r["model_input"] else "-"
+        lines.append(f"| {r['width']}x{r['height']} | {r['model']} | {mi} | {_ms(r['median_ms'])} "
+                     f"| {_num(r['fps'])} |")
+    return lines + [""]
+
+
+def _skipped_lines(report: dict) -> list[str]:
+    """What was skipped and why, each line once."""
     seen = []
     for s in report.get("skipped", []):
         what = f"{s['stage']} {s['model']}" if s.get("model") else s["stage"]
@@ -141,9 +166,7 @@ def markdown_table(report: dict) -> str:
         line = f"- {what} ({s['device']}{where}): {s['reason']}"
         if line not in seen:
             seen.append(line)
-    if seen:
-        lines += ["Skipped:", ""] + seen + [""]
-    return "\n".join(lines)
+    return ["Skipped:", ""] + seen + [""] if seen else []
 
 
 def plot(report: dict, path: str | os.PathLike) -> None:

@@ -89,6 +89,20 @@ class GpuTimer:
         return out
 
 
+def wall_and_cpu(fn, repeat: int, warmup: int = 1) -> tuple[list[float], list[float]]:
+    """Wall and process CPU milliseconds of ``repeat`` calls of ``fn()`` after ``warmup`` untimed
+    ones: the bench scripts' timer (CPU time is the figure to compare on a shared machine)."""
+    for _ in range(warmup):
+        fn()
+    walls, cpus = [], []
+    for _ in range(repeat):
+        w, c = time.perf_counter(), time.process_time()
+        fn()
+        walls.append(1e3 * (time.perf_counter() - w))
+        cpus.append(1e3 * (time.process_time() - c))
+    return walls, cpus
+
+
 def summarise(samples_ms: list[float], megapixels: float) -> dict:
     """Median, p95, min, mean (ms) and the frames/s and megapixels/s the median implies."""
     a = np.asarray(samples_ms, np.float64)

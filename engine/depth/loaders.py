@@ -121,16 +121,7 @@ def nchw_to_nhwc(graph_def):
         inner.CopyFrom(node)
         inner.name = node.name + "/_nhwc"
         inner.attr["data_format"].s = b"NHWC"
-        for key in ("strides", "ksize", "dilations"):
-            if key in inner.attr and len(inner.attr[key].list.i) == 4:
-                vals = _permute(list(inner.attr[key].list.i), [0, 2, 3, 1])
-                del inner.attr[key].list.i[:]
-                inner.attr[key].list.i.extend(vals)
-        if "explicit_paddings" in inner.attr and len(inner.attr["explicit_paddings"].list.i) == 8:
-            p = list(inner.attr["explicit_paddings"].list.i)
-            pairs = _permute([p[0:2], p[2:4], p[4:6], p[6:8]], [0, 2, 3, 1])
-            del inner.attr["explicit_paddings"].list.i[:]
-            inner.attr["explicit_paddings"].list.i.extend(sum(pairs, []))
+        _attrs_to_nhwc(inner)
         tin = out.node.add()
         tin.name, tin.op = node.name + "/_to_nhwc", "Transpose"
         tin.input.extend([node.input[data_idx], to_nhwc])
@@ -140,19 +131,7 @@ def nchw_to_nhwc(graph_def):
             tin.device = node.device
         inner.input[data_idx] = tin.name
         if node.op == "Conv2DBackpropInput":  # input_sizes is an NCHW shape vector: permute it
-            g = out.node.add()
-            g.name, g.op = node.name + "/_sizes_nhwc", "GatherV2"
-            axis = node.name + "/_axis0"
-            ax = out.node.add()
-            ax.name, ax.op = axis, "Const"
-            ax.attr["dtype"].type = tf.int32.as_datatype_enum
-            ax.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(0, tf.int32))
-            g.input.extend([node.input[0], to_nhwc, axis])
-            g.attr["Tparams"].type = tf.int32.as_datatype_enum
-            g.attr["Tindices"].type = tf.int32.as_datatype_enum
-            g.attr["Taxis"].type = tf.int32.as_datatype_enum
-            g.attr["batch_dims"].i = 0
-            inner.input[0] = g.name
+            inner.input[0] = _sizes_to_nhwc(out, node, to_nhwc)
         back = out.node.add()
         back.name, back.op = node.name, "Transpose"
         back.input.extend([inner.name, to_nchw])
@@ -165,6 +144,37 @@ def nchw_to_nhwc(graph_def):
             c.attr["dtype"].type = tf.int32.as_datatype_enum
             c.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(np.array(perm, np.int32)))
     return out, n
+
+
+def _attrs_to_nhwc(inner) -> None:
+    """Permute a node's NCHW strides, ksize, dilations and explicit paddings to NHWC, in place."""
+    for key in ("strides", "ksize", "dilations"):
+        if key in inner.attr and len(inner.attr[key].list.i) == 4:
+            vals = _permute(list(inner.attr[key].list.i), [0, 2, 3, 1])
+            del inner.attr[key].list.i[:]
+            inner.attr[key].list.i.extend(vals)
+    if "explicit_paddings" in inner.attr and len(inner.attr["explicit_paddings"].list.i) == 8:
+        p = list(inner.attr["explicit_paddings"].list.i)
+        pairs = _permute([p[0:2], p[2:4], p[4:6], p[6:8]], [0, 2, 3, 1])
+        del inner.attr["explicit_paddings"].list.i[:]
+        inner.attr["explicit_paddings"].list.i.extend(sum(pairs, []))
+
+
+def _sizes_to_nhwc(out, node, to_nhwc: str) -> str:
+    """Add to ``out`` a gather that permutes ``node``'s NCHW input_sizes vector to NHWC; its name."""
+    g = out.node.add()
+    g.name, g.op = node.name + "/_sizes_nhwc", "GatherV2"
+    axis = node.name + "/_axis0"
+    ax = out.node.add()
+    ax.name, ax.op = axis, "Const"
+    ax.attr["dtype"].type = tf.int32.as_datatype_enum
+    ax.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(0, tf.int32))
+    g.input.extend([node.input[0], to_nhwc, axis])
+    g.attr["Tparams"].type = tf.int32.as_datatype_enum
+    g.attr["Tindices"].type = tf.int32.as_datatype_enum
+    g.attr["Taxis"].type = tf.int32.as_datatype_enum
+    g.attr["batch_dims"].i = 0
+    return g.name
 
 
 def _tensor_name(name: str) -> str:

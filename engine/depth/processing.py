@@ -59,8 +59,9 @@ def normalise(d: np.ndarray) -> np.ndarray:
     return ((d - lo) / (hi - lo)).astype(np.float32)
 
 
-def to_disparity(raw: np.ndarray, output_kind: str) -> np.ndarray:
-    """Raw network map -> disparity in [0, 1] (1 = nearest), at the network's resolution."""
+def network_to_disparity(raw: np.ndarray, output_kind: str) -> np.ndarray:
+    """Raw network map -> disparity in [0, 1] (1 = nearest), at the network's resolution
+    (a depth file's values: :func:`deocused.io.depthmap.to_disparity`)."""
     d = squeeze_output(raw)
     if output_kind == "depth":
         d = np.where(d > 0, 1.0 / np.maximum(d, 1e-12), 0.0).astype(np.float32)
@@ -107,7 +108,7 @@ def guided_upsample(disparity: np.ndarray, guide_srgb: np.ndarray, radius: int |
 
 def postprocess(raw: np.ndarray, spec: ModelSpec, image_srgb: np.ndarray, guided: bool = True) -> np.ndarray:
     """Network output -> float32 disparity (H, W) of the image, in [0, 1], 1 = nearest."""
-    d = to_disparity(raw, spec.output)
+    d = network_to_disparity(raw, spec.output)
     H, W = image_srgb.shape[:2]
     if guided:
         full = guided_upsample(d, image_srgb)

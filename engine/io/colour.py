@@ -11,11 +11,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import check_float_array
 from ..xp import array_module as _xp
 
 
 def srgb_to_linear(srgb):
-    """Decode sRGB values in [0, 1] to linear light in [0, 1] (float32)."""
+    """Decode sRGB values in [0, 1] to linear light in [0, 1] (float32). Integer codes are
+    refused (:class:`~deocused.errors.InputError`): divide them by 255 (65535) first.
+
+    >>> srgb_to_linear(np.array([0.0, 0.5, 1.0], np.float32)).round(4)
+    array([0.   , 0.214, 1.   ], dtype=float32)
+    """
+    check_float_array(srgb, "image", "(H, W, 3)")
     xp = _xp(srgb)
     s = xp.clip(srgb.astype(xp.float32, copy=False), 0.0, 1.0)
     if xp is not np:
@@ -29,7 +36,9 @@ def srgb_to_linear(srgb):
 
 
 def linear_to_srgb(linear):
-    """Encode linear light (clipped to [0, 1]) to sRGB values in [0, 1] (float32)."""
+    """Encode linear light (clipped to [0, 1]; floats, else :class:`~deocused.errors.InputError`)
+    to sRGB values in [0, 1] (float32)."""
+    check_float_array(linear, "image", "(H, W, 3)")
     xp = _xp(linear)
     v = xp.clip(linear.astype(xp.float32, copy=False), 0.0, 1.0)
     if xp is not np:
@@ -42,8 +51,48 @@ def linear_to_srgb(linear):
 
 
 def linear_to_srgb8(linear):
-    """Encode linear light to 8-bit sRGB (uint8, rounded to nearest)."""
+    """Encode linear light to 8-bit sRGB (uint8, rounded to nearest).
+
+    >>> linear_to_srgb8(np.array([0.0, 0.5, 1.0], np.float32))
+    array([  0, 188, 255], dtype=uint8)
+    """
     xp = _xp(linear)
     v = linear_to_srgb(linear)
     v *= 255.0
     return xp.rint(v, out=v).astype(xp.uint8)
+
+
+def codes8(srgb, chunk: int = 1 << 18):
+    """The 8-bit codes (uint8, same shape) of a float32 image whose every value is exactly
+    ``code * float32(1/255)`` (how :mod:`deocused.images` decodes 8-bit files), else None.
+    Bitwise: -0.0, NaN and any other value are not codes."""
+    if not isinstance(srgb, np.ndarray) or srgb.dtype != np.float32 or not srgb.flags.c_contiguous:
+        return None
+    flat = srgb.reshape(-1)
+    out = np.empty(flat.size, np.uint8)
+    for i in range(0, flat.size, chunk):
+        part = flat[i:i + chunk]
+        code = np.rint(part * np.float32(255.0)).astype(np.uint8)  # out of range: wraps, then fails below
+        back = np.multiply(code, np.float32(1 / 255), dtype=np.float32)
+        if not np.array_equal(back.view(np.uint32), part.view(np.uint32)):
+            return None
+        out[i:i + chunk] = code
+    return out.reshape(srgb.shape)
+
+
+def code_table(decode) -> np.ndarray:
+    """``decode`` (an elementwise, per-channel map of (H, W, 3) float32 arrays) of the 256 codes'
+    values: float32 (256, 3), so that ``table[codes[..., c], c]`` is ``decode`` of the image
+    :func:`codes8` gave ``codes`` of, bit for bit."""
+    values = np.multiply(np.arange(256, dtype=np.uint8), np.float32(1 / 255), dtype=np.float32)
+    return np.ascontiguousarray(decode(np.repeat(values[None, :, None], 3, axis=2))[0], np.float32)
+
+
+def decode_codes(codes: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """float32 (H, W, 3): ``table`` (see :func:`code_table`) looked up per channel."""
+    if (table == table[:, :1]).all():  # the same curve for every channel: one look-up
+        return table[:, 0][codes]
+    out = np.empty(codes.shape, np.float32)
+    for c in range(3):
+        out[..., c] = table[:, c][codes[..., c]]
+    return out

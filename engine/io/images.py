@@ -273,7 +273,14 @@ def _to_unit_float(img: np.ndarray, path: Path) -> np.ndarray:
 
 
 def load_image(path: str | os.PathLike) -> np.ndarray:
-    """Load a photo as float32 sRGB RGB in [0, 1], shape (H, W, 3)."""
+    """Load a photo as float32 sRGB RGB in [0, 1], shape (H, W, 3).
+
+    >>> import os, tempfile
+    >>> path = write_image(os.path.join(tempfile.mkdtemp(), "grey.png"), np.full((4, 6, 3), 128, np.uint8))
+    >>> image = load_image(path)
+    >>> image.dtype, image.shape, bool(image[0, 0, 0] == np.float32(128 / 255))
+    (dtype('float32'), (4, 6, 3), True)
+    """
     return decode_image(read_bytes(path, "image"), str(path))
 
 
@@ -363,6 +370,15 @@ def write_image(path: str | os.PathLike, srgb8: np.ndarray, *, protect=(), overw
 
     Refuses (:func:`check_output_path`) to overwrite any path in ``protect`` (the
     inputs) and, unless ``overwrite`` is set, any existing file.
+
+    >>> import os, tempfile
+    >>> path = write_image(os.path.join(tempfile.mkdtemp(), "black.png"), np.zeros((2, 3, 3), np.uint8))
+    >>> path.name, path.stat().st_size > 0
+    ('black.png', True)
+    >>> write_image(path, np.zeros((2, 3, 3), np.uint8))
+    Traceback (most recent call last):
+    ...
+    deocused.errors.InputError: ...
     """
     from .encode import encode_image
 

@@ -211,17 +211,21 @@ def cmd_live(args) -> int:
             n = win.run(max_frames=args.frames)
         for rec in recorders:
             rec.close()
-        st = pipe.stats
-        w, h = capture.size
-        parts = [f"{n} frames {w}x{h} from {capture.spec.describe()}", renderer.device]
-        if st.fps:
-            parts.append(f"{st.fps:.2f} fps")
-        if st.latency_ms is not None:
-            parts.append(f"latency {st.latency_ms:.0f} ms, depth {st.depth_ms:.0f} ms, render {st.render_ms:.0f} ms")
-        if capture.reconnects or capture.failures:
-            parts.append(f"{capture.failures} source failures, {capture.reconnects} reconnects")
-        if capture.dropped:
-            parts.append(f"{capture.dropped} frames dropped")
-        outs = ", ".join(f"wrote {r.path} ({r.frames} frames)" for r in recorders)
-        print(f"live: {'; '.join(parts)}" + (f"; {outs}" if outs else ""), file=sys.stderr)
+        print(_summary(n, pipe.stats, capture, renderer.device, recorders), file=sys.stderr)
     return 0
+
+
+def _summary(n: int, st, capture, device: str, recorders) -> str:
+    """The one line ``refocus live`` prints at the end: frames, speed, source trouble, outputs."""
+    w, h = capture.size
+    parts = [f"{n} frames {w}x{h} from {capture.spec.describe()}", device]
+    if st.fps:
+        parts.append(f"{st.fps:.2f} fps")
+    if st.latency_ms is not None:
+        parts.append(f"latency {st.latency_ms:.0f} ms, depth {st.depth_ms:.0f} ms, render {st.render_ms:.0f} ms")
+    if capture.reconnects or capture.failures:
+        parts.append(f"{capture.failures} source failures, {capture.reconnects} reconnects")
+    if capture.dropped:
+        parts.append(f"{capture.dropped} frames dropped")
+    outs = ", ".join(f"wrote {r.path} ({r.frames} frames)" for r in recorders)
+    return f"live: {'; '.join(parts)}" + (f"; {outs}" if outs else "")

@@ -131,7 +131,7 @@ class LiveWindow:
             self.controls.depth_view = not self.controls.depth_view
             self._depth_dirty = True
         elif key == g.KEY_L:
-            self.controls.toggle_lock(self._shown.focus if self._shown is not None else None)
+            self.controls.toggle_lock(self._shown.focus_disparity if self._shown is not None else None)
         elif key == g.KEY_R:
             self.controls.reset()
         elif key == g.KEY_H:
@@ -155,13 +155,13 @@ class LiveWindow:
             status = "end of the video - Q to quit" if self.error is None else f"stopped: {self.error}"
         return format_live_status(
             p.capture.spec.describe(), self.image_size, self.device, p.capture.fps, st.depth_ms, st.render_ms,
-            st.latency_ms, st.fps, shown.focus if shown else None,
+            st.latency_ms, st.fps, shown.focus_disparity if shown else None,
             shown.max_blur if shown else None, self.controls.locked is not None, status)
 
     def _draw(self) -> None:
         shown = self._shown
         self.screen.draw(self.fb_size, self.win_size, self.image_size if shown is not None else None,
-                         depth_view=self.controls.depth_view, focus=shown.focus if shown is not None else None,
+                         depth_view=self.controls.depth_view, focus=shown.focus_disparity if shown is not None else None,
                          hud_lines=self.hud_lines(), help_lines=HELP_LINES if self.help else None)
 
     def read_framebuffer(self) -> np.ndarray:

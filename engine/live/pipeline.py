@@ -49,7 +49,7 @@ import numpy as np
 
 from ..errors import RefocusError
 from ..render.cpu import jit as cpu_jit
-from ..render.cpu.srgb8 import Srgb8Encoder, srgb8_to_linear
+from ..render.cpu.srgb8 import srgb8_to_linear
 from .capture import CaptureEnded, Frame
 from .temporal import DepthSmoother, FocusSmoother
 from .thread_depth import ThreadDepth
@@ -120,9 +120,10 @@ class Controls:
             self.point, self.locked, self.max_blur = (0.5, 0.5), None, max_blur
 
     def resolve_max_blur(self, shape) -> float:
-        from ..render.optics import default_max_blur
+        """As :meth:`deocused.settings.RenderSettings.resolve_max_blur`."""
+        from ..render.optics import resolve_max_blur
 
-        return float(self.max_blur) if self.max_blur is not None else default_max_blur(shape)
+        return resolve_max_blur(self.max_blur, shape)
 
 
 @dataclass
@@ -133,11 +134,16 @@ class FrameResult:
     rgb: np.ndarray  # refocused sRGB uint8 (H, W, 3), at the processing size (``scale``)
     image_rgb: np.ndarray  # the captured frame at the processing size, uint8
     disparity: np.ndarray  # the (smoothed) disparity used
-    focus: float
+    focus_disparity: float
     max_blur: float  # blur radius K in pixels (of the captured frame) per unit disparity
     t_capture: float
     depth_ms: float
     render_ms: float
+
+    @property
+    def focus(self) -> float:
+        """The old name of ``focus_disparity``."""
+        return self.focus_disparity
 
 
 @dataclass
@@ -205,7 +211,6 @@ class LivePipeline:
         self.last: FrameResult | None = None
         self._stop = threading.Event()
         self._depth_failures = 0
-        self._encode = Srgb8Encoder()
 
     # ---------------------------------------------------------------- control
 
@@ -273,13 +278,7 @@ class LivePipeline:
         k = c.resolve_max_blur(frame.rgb.shape[:2])  # in pixels of the captured frame
         t0 = time.perf_counter()
         self.renderer.prepare(lin, d)
-        out = self.renderer.render(focus, k * self.scale, c.dof)
-        if isinstance(out, np.ndarray):  # host frame: 8-bit through a table, buffers reused
-            out = self._encode(out)
-        else:
-            from ..io.colour import linear_to_srgb8
-
-            out = self.renderer.to_host(linear_to_srgb8(out))
+        out = self.renderer.to_host(self.renderer.encode_srgb8(self.renderer.render(focus, k * self.scale, c.dof)))
         render_ms = 1e3 * (time.perf_counter() - t0)
         return FrameResult(frame.index, out, rgb, d, focus, k, frame.t_capture, depth_ms, render_ms)
 

@@ -142,7 +142,12 @@ class Aperture:
     polygon; ``rotation`` in degrees, finite, |rotation| <= MAX_ROTATION;
     ``anamorphic`` (height / width) in [1/MAX_ANAMORPHIC, MAX_ANAMORPHIC];
     ``image`` an :class:`ApertureImage` (replaces blades and rotation) or None.
-    Anything else raises :class:`~deocused.errors.InputError`."""
+    Anything else raises :class:`~deocused.errors.InputError`.
+
+    >>> k = Aperture(blades=6).kernel(3.0)  # a hexagon of radius 3 px, weights summing to 1
+    >>> k.shape, round(float(k.sum()), 6)
+    ((7, 7), 1.0)
+    """
 
     blades: int = 0
     rotation: float = 0.0  # degrees, counter-clockwise on screen

@@ -17,7 +17,12 @@ DEVICES = ("auto", "cpu", "gpu")
 
 
 def gpu_available() -> tuple[bool, str]:
-    """Whether CuPy and a CUDA device are usable, and if not, why (one line)."""
+    """Whether CuPy and a CUDA device are usable, and if not, why (one line).
+
+    >>> ok, why = gpu_available()
+    >>> ok or why != ""
+    True
+    """
     try:
         import cupy
     except Exception as e:  # ImportError, or a broken CUDA install
@@ -36,6 +41,12 @@ def make_renderer(device: str = "auto", **options) -> Renderer:
 
     "auto" picks the GPU when CuPy and a CUDA device are present, else the CPU
     with a one-line notice; "gpu" without a GPU is a :class:`DeviceError`.
+    ``options``: :class:`~deocused.render.renderer.Renderer`'s (``aperture``,
+    ``n_bands``, ``highlights``; see ``RenderSettings.renderer_options()``).
+
+    >>> renderer = make_renderer("cpu", highlights=4.0)
+    >>> renderer.device, renderer.n_bands
+    ('cpu', 8)
     """
     if device not in DEVICES:
         raise InputError(f"unknown device '{device}' (expected one of {', '.join(DEVICES)})")

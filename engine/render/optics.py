@@ -25,6 +25,11 @@ def default_max_blur(shape) -> float:
     return min(round(DEFAULT_MAX_BLUR_FRACTION * max(shape[:2]), 1), MAX_RADIUS)
 
 
+def resolve_max_blur(max_blur: float | None, shape) -> float:
+    """``max_blur`` (pixels) as a float, or :func:`default_max_blur` for ``shape`` when None."""
+    return float(max_blur) if max_blur is not None else default_max_blur(shape)
+
+
 def coc_radius(disparity, focus_disparity: float, max_blur: float, dof: float = 0.0):
     """Blur radius in pixels: ``K * max(|d - d_f| - dof, 0)`` (NumPy or CuPy)."""
     diff = abs(disparity - focus_disparity) - dof

@@ -9,10 +9,8 @@ resolution (box-downsampled; sampled back bilinearly), with the kernel radius
 shrunk so the total blur variance matches a kernel of ``LEVEL_RADII[i]`` at
 full resolution. Disparity bands are ``n_bands`` equal slices of [0, 1].
 
-Per focus, each pixel picks levels by its own blur radius, interpolating between
-the two nearest levels with weights linear in radius squared (so the spread's
-second moment equals the requested radius's), and composites the bands in front
-of it over itself (see :mod:`deocused.render.cpu.backend`).
+Per focus, each pixel interpolates between the two levels around its radius
+(weights linear in radius squared); ``engine/DESIGN.md`` describes the algorithm.
 """
 
 from __future__ import annotations

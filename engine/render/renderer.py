@@ -14,21 +14,24 @@ picks one.
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import InputError
+from ..constants import HIGHLIGHT_THRESHOLD, MAX_BANDS
+from ..errors import InputError, NotPreparedError, check_float_array
 from ..io.colour import linear_to_srgb8
 from .aperture import Aperture
-from .pyramid import DEFAULT_BANDS, LEVEL_RADII, MAX_RADIUS, MAX_SCALE, band_of, level_scale, levels_needed
+from .optics import coc_radius
+from .pyramid import DEFAULT_BANDS, LEVEL_RADII, MAX_RADIUS, MAX_SCALE, band_of, level_scale, levels_needed, small_radius
 
 #: Largest highlight boost gain a renderer accepts.
 MAX_HIGHLIGHTS = 100.0
 
 
-def boost_highlights(linear, gain: float, threshold: float = 0.9):
+def boost_highlights(linear, gain: float, threshold: float = HIGHLIGHT_THRESHOLD):
     """Brighten near-clipped pixels of a linear image (NumPy or CuPy).
 
     8-bit photos clip bright lights at 1.0, so blurred lights come out dull. A
@@ -70,8 +73,6 @@ class BandStats:
 def region_reach(stats: BandStats, focus_disparity: float, max_blur: float, dof: float) -> int:
     """Pixels around a region whose input a render of it reads: the largest level's radius, its
     downsampling box and bilinear footprint, and the outline split's neighbour."""
-    from .optics import coc_radius
-
     r = float(coc_radius(np.array([stats.d_lo, stats.d_hi], np.float32), focus_disparity, max_blur, dof).max())
     rho = LEVEL_RADII[min(levels_needed(r), len(LEVEL_RADII)) - 1]
     return int(np.ceil(rho)) + 2 * level_scale(rho) + 2
@@ -93,14 +94,23 @@ class Renderer(ABC):
     Parameters are fixed per renderer because the pyramid depends on them:
     ``aperture`` (kernel shape), ``n_bands`` (disparity bands used for occlusion),
     ``highlights`` (highlight boost gain, 0 = off).
+
+    >>> import deocused
+    >>> renderer = deocused.make_renderer("cpu")
+    >>> image = np.full((32, 48, 3), 0.25, np.float32)  # linear RGB
+    >>> disparity = np.tile(np.linspace(0, 1, 48, dtype=np.float32), (32, 1))
+    >>> renderer.prepare(image, disparity)
+    >>> out = renderer.render(focus_disparity=0.5, max_blur=8.0)  # float32 linear RGB
+    >>> out.shape, bool(abs(out - 0.25).max() < 1e-4)  # a flat image stays flat
+    ((32, 48, 3), True)
     """
 
     device = "?"
 
     def __init__(self, aperture: Aperture | None = None, n_bands: int = DEFAULT_BANDS, highlights: float = 0.0):
         self.aperture = aperture or Aperture()
-        if not 1 <= n_bands <= 64:
-            raise ValueError("n_bands must be in 1..64")
+        if isinstance(n_bands, bool) or not isinstance(n_bands, (int, np.integer)) or not 1 <= n_bands <= MAX_BANDS:
+            raise InputError(f"n_bands must be an integer in 1..{MAX_BANDS}, got {n_bands!r}")
         self.n_bands = n_bands
         try:
             self.highlights = float(highlights)
@@ -116,19 +126,40 @@ class Renderer(ABC):
         return None
 
     @staticmethod
-    def check_inputs(image_linear: np.ndarray, disparity: np.ndarray) -> None:
-        """Validate prepare()'s inputs; raise :class:`InputError` with a clear message."""
-        if image_linear.ndim != 3 or image_linear.shape[2] != 3 or min(image_linear.shape[:2]) < 1:
-            raise InputError(f"image must be (H, W, 3) RGB, got shape {tuple(image_linear.shape)}")
-        if disparity.shape != image_linear.shape[:2]:
-            raise InputError(f"disparity is {disparity.shape[1]}x{disparity.shape[0]} but the image is "
-                             f"{image_linear.shape[1]}x{image_linear.shape[0]}")
+    def check_shapes(image_linear, disparity) -> None:
+        """Validate the types and shapes of prepare()'s inputs (NumPy or CuPy arrays, before any
+        conversion: integer images are refused, not taken as floats); raise :class:`InputError`."""
+        check_float_array(image_linear, "image", "(H, W, 3)")
+        check_float_array(disparity, "disparity", "(H, W)")
+        ishape, dshape = tuple(np.shape(image_linear)), tuple(np.shape(disparity))
+        if len(ishape) != 3 or ishape[2] != 3 or min(ishape[:2]) < 1:
+            raise InputError(f"image must be (H, W, 3) RGB, got shape {ishape}")
+        if dshape != ishape[:2]:
+            what = "x".join(str(v) for v in dshape[::-1]) if len(dshape) == 2 else f"of shape {dshape}"
+            raise InputError(f"disparity is {what} but the image is {ishape[1]}x{ishape[0]}")
+
+    @classmethod
+    def check_inputs(cls, image_linear: np.ndarray, disparity: np.ndarray) -> None:
+        """Validate prepare()'s inputs (types, shapes, then values; NumPy arrays); raise
+        :class:`InputError` with a clear message."""
+        cls.check_shapes(image_linear, disparity)
+        cls.check_values(image_linear, disparity)
+
+    @staticmethod
+    def check_values(image_linear: np.ndarray, disparity: np.ndarray) -> None:
+        """Validate the values of prepare()'s inputs (NumPy arrays of checked shapes): finite, the
+        disparity normalised; raise :class:`InputError`."""
         if not bool((abs(disparity) < np.inf).all()):
             raise InputError("disparity contains NaN or infinite values (fill holes first)")
         if not bool((abs(image_linear) < np.inf).all()):
             raise InputError("image contains NaN or infinite values")
         if float(disparity.min()) < 0.0 or float(disparity.max()) > 1.0:
             raise InputError("disparity must be normalised to [0, 1]")
+
+    def check_prepared(self) -> None:
+        """Raise :class:`~deocused.errors.NotPreparedError` (an InputError) unless a photo is prepared."""
+        if self.shape is None:
+            raise NotPreparedError("render() before prepare(): prepare the photo first")
 
     @staticmethod
     def check_focus(focus_disparity: float, max_blur: float, dof: float) -> None:
@@ -144,6 +175,37 @@ class Renderer(ABC):
             raise InputError(f"max blur must be in [0, {MAX_RADIUS:g}] pixels, got {max_blur}")
         if not (0.0 <= dof <= 1.0):
             raise InputError(f"depth-of-field range must be in [0, 1], got {dof}")
+
+    # -- shared by the backends ---------------------------------------------------------
+    @functools.cached_property
+    def _kernels(self) -> list[np.ndarray]:
+        """Each level's aperture kernel at the level's scale, flipped (the kernels correlate),
+        float32 C order; level 0 (the image itself): [[1]]. The aperture is fixed per renderer."""
+        out = [np.ones((1, 1), np.float32)]
+        for rho in LEVEL_RADII[1:]:
+            k = self.aperture.kernel(small_radius(rho, level_scale(rho), self.aperture))
+            out.append(np.ascontiguousarray(k[::-1, ::-1], dtype=np.float32))
+        return out
+
+    def _set_bands(self, counts: np.ndarray, sums: np.ndarray, d_lo: float, d_hi: float,
+                   whole: BandStats | None) -> None:
+        """Keep what render() uses of prepare()'s statistics: each band's pixel count
+        (``band_count``) and mean disparity (``band_centre``, float32; an empty band's middle),
+        and the disparity range. ``whole``: a crop's photo, whose bands win (see :meth:`render_region`)."""
+        if whole is not None:
+            counts, sums, d_lo, d_hi = whole.counts, whole.sums, whole.d_lo, whole.d_hi
+        mids = (np.arange(self.n_bands) + 0.5) / self.n_bands
+        self.band_count = counts
+        self.band_centre = np.where(counts > 0, sums / np.maximum(counts, 1), mids).astype(np.float32)
+        self._d_extremes = np.array([d_lo, d_hi], np.float32)
+
+    def _band_radii(self, focus_disparity: float, max_blur: float, dof: float) -> tuple[np.ndarray, int]:
+        """Each band's blur radius (float32, at its mean disparity) and the levels a render needs
+        (:func:`deocused.render.pyramid.levels_needed` of the largest radius, which lies at an extreme
+        disparity: the radius is monotonic in ``|d - focus_disparity|``, in float32 too)."""
+        rmax = float(coc_radius(self._d_extremes, focus_disparity, max_blur, dof).astype(np.float32).max())
+        band_radius = coc_radius(self.band_centre, focus_disparity, max_blur, dof).astype(np.float32)
+        return band_radius, levels_needed(max(rmax, float(band_radius.max())))
 
     @abstractmethod
     def prepare(self, image_linear, disparity, whole: BandStats | None = None) -> None:
@@ -165,9 +227,24 @@ class Renderer(ABC):
         whole = whole or BandStats.of(disparity, self.n_bands)
         wx0, wy0, wx1, wy1 = aligned_window((x0, y0, x1, y1), region_reach(whole, focus_disparity, max_blur, dof),
                                             (h, w))
-        self.prepare(image_linear[wy0:wy1, wx0:wx1], disparity[wy0:wy1, wx0:wx1], whole=whole)
-        out = self.render(focus_disparity, max_blur, dof)
-        return out[y0 - wy0:y1 - wy0, x0 - wx0:x1 - wx0]
+        box = (x0 - wx0, y0 - wy0, x1 - wx0, y1 - wy0)
+        self.prepare_for(box, image_linear[wy0:wy1, wx0:wx1], disparity[wy0:wy1, wx0:wx1], whole=whole)
+        return self.render_crop(focus_disparity, max_blur, dof, box)
+
+    def prepare_for(self, box, image_linear, disparity, whole: BandStats | None = None) -> None:
+        """:meth:`prepare`, for :meth:`render_crop` of ``box`` (x0, y0, x1, y1) only: a backend may leave out
+        what only other pixels need. Default: :meth:`prepare`."""
+        self.prepare(image_linear, disparity, whole=whole)
+
+    def render_crop(self, focus_disparity: float, max_blur: float, dof: float, box):
+        """The crop ``box`` (x0, y0, x1, y1) of :meth:`render` of the prepared image (a backend may
+        render only that part). Default: the whole render, cropped."""
+        x0, y0, x1, y1 = box
+        return self.render(focus_disparity, max_blur, dof)[y0:y1, x0:x1]
+
+    def release(self) -> None:  # noqa: B027 (a no-op unless the backend keeps buffers for the next photo)
+        """Free the prepared image's buffers (``render`` then needs ``prepare`` again): between the
+        strips of a one-shot render, whose windows differ, so that kept buffers do not add up."""
 
     @abstractmethod
     def ensure_levels(self, n_levels: int) -> None:
@@ -188,6 +265,20 @@ class Renderer(ABC):
         """Wait until all work this renderer issued has finished (for timing and
         hand-over to other APIs). Backends that work synchronously return at once."""
 
+    def encode_srgb8(self, linear):
+        """A frame :meth:`render` returned, as 8-bit sRGB (uint8 (H, W, 3)) on the frame's device,
+        equal to :func:`deocused.io.colour.linear_to_srgb8`: a host frame through the table encoder
+        (:class:`deocused.render.cpu.srgb8.Srgb8Encoder`, several times faster; its buffers kept
+        per renderer), a device frame with ``linear_to_srgb8`` on the device."""
+        if type(linear) is not np.ndarray:  # a device array (the CUDA host layer's are NumPy subclasses)
+            return linear_to_srgb8(linear)
+        encoder = self.__dict__.get("_srgb8_encoder")
+        if encoder is None:
+            from .cpu.srgb8 import Srgb8Encoder
+
+            encoder = self.__dict__["_srgb8_encoder"] = Srgb8Encoder()
+        return encoder(linear)
+
     def render_srgb8(self, focus_disparity: float, max_blur: float, dof: float = 0.0) -> np.ndarray:
-        """:meth:`render`, encoded as 8-bit sRGB on the host (uint8 (H, W, 3))."""
-        return self.to_host(linear_to_srgb8(self.render(focus_disparity, max_blur, dof)))
+        """:meth:`render`, encoded as 8-bit sRGB on the host (uint8 (H, W, 3); see :meth:`encode_srgb8`)."""
+        return self.to_host(self.encode_srgb8(self.render(focus_disparity, max_blur, dof)))

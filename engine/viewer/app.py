@@ -1,16 +1,13 @@
 """The click-to-refocus viewer: a GLFW window with an OpenGL 3.3 core context.
 
-:class:`Viewer` owns the window (:mod:`deocused.window`) and the state (focus,
-K, depth view, help, current image); loading and depth are
-:mod:`.loader`'s part, render scheduling and the preview :mod:`.scheduler`'s.
-Its input handlers -- :meth:`Viewer.on_click`, :meth:`Viewer.on_key`,
-:meth:`Viewer.on_char`, :meth:`Viewer.on_scroll`, :meth:`Viewer.on_resize` --
-are exactly what the GLFW callbacks call, so tests drive the same code path as
-real events. :meth:`Viewer.step` runs one iteration of the event loop and
-:meth:`Viewer.run_until_idle` runs until nothing is pending. Only a change of
-focus, K or image triggers a render; only a change of what is shown triggers a
-redraw.
-"""
+:class:`Viewer` owns the window (:mod:`deocused.window`), the state (focus_disparity and
+focus_point, max_blur, depth view, help), the photos (an :class:`~.loader.ImageList`), the
+view transform (:class:`~.view.ViewTransform`) and the saver (:class:`~.saving.Saver`); render
+scheduling and the preview are :mod:`.scheduler`'s. Its input handlers -- :meth:`Viewer.on_click`,
+:meth:`Viewer.on_key`, :meth:`Viewer.on_char`, :meth:`Viewer.on_scroll`, ... -- are exactly what
+the GLFW callbacks call, so tests drive the same code path as real events. :meth:`Viewer.step`
+runs one iteration of the event loop, :meth:`Viewer.run_until_idle` runs until nothing is pending.
+Only a change of focus, max_blur or image triggers a render; only a change of what is shown a redraw."""
 
 from __future__ import annotations
 
@@ -27,7 +24,7 @@ from ..window import layout
 from ..window.display import check_display, close_window, open_window, screen_pixels, toggle_fullscreen
 from ..window.input import install_callbacks, k_key_steps, key_for_char, step_max_blur
 from . import hud
-from .loader import ImageLoading, Slot, Source
+from .loader import ImageList, Slot, Source
 from .saving import Saver, photo_loader, save_base
 from .scheduler import (
     INTERACTION_S,
@@ -45,7 +42,7 @@ log = logging.getLogger("deocused")
 __all__ = ["Viewer", "Source", "PREVIEW_MIN_PIXELS", "PREVIEW_PIXELS"]
 
 
-class Viewer(ImageLoading, RenderScheduling):
+class Viewer(RenderScheduling):
     """Interactive refocus viewer over a list of :class:`Source` entries.
 
     ``renderer``: an :class:`deocused.render.renderer.Renderer` (made from ``device`` and
@@ -68,10 +65,8 @@ class Viewer(ImageLoading, RenderScheduling):
         if not sources:
             raise InputError("no image to show")
         check_display("refocus view")
-        self.slots = [Slot(s) for s in sources]
-        self.depth_kind = depth_kind
-        self.embedded_depth = embedded_depth
-        self.model, self.model_path = model, model_path
+        self.images = ImageList(sources, depth_kind=depth_kind, embedded_depth=embedded_depth, model=model,
+                                model_path=model_path, flash=self.flash)
         self.max_blur_override = max_blur
         self.dof = float(dof)
         if renderer is None:
@@ -88,9 +83,8 @@ class Viewer(ImageLoading, RenderScheduling):
         self.interaction_s = INTERACTION_S  # a drag or wheel turn lasts this long after its last event
 
         # state
-        self.index = 0
-        self.focus: float | None = None
-        self.focus_xy: tuple[float, float] | None = None
+        self.focus_disparity: float | None = None  # the focus plane's disparity
+        self.focus_point: tuple[float, float] | None = None  # the photo pixel (x, y) focused on
         self.max_blur: float | None = None
         self.depth_view = False
         self.help = False
@@ -104,7 +98,7 @@ class Viewer(ImageLoading, RenderScheduling):
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="refocus-render") if threaded else None
         self._job: Job | None = None
         self._prepared = None  # (index, display size) the renderer is prepared for
-        self.shown: tuple | None = None  # (index, focus, k, dof, display size) of the frame in the texture
+        self.shown: tuple | None = None  # (index, focus_disparity, max_blur, dof, display size) of the frame in the texture
         self._frame = None  # last rendered sRGB8 frame (backend array)
         self.render_ms: float | None = None
         self.upload_ms: float | None = None
@@ -120,7 +114,7 @@ class Viewer(ImageLoading, RenderScheduling):
         self._tex_kind: TexKind | None = None
         self._tex_place = None  # None: the texture fills the fit; else (framebuffer Rect, nearest)
         self._preview_prepared = None  # (index, display size) the preview renderer is prepared for
-        self._preview_done = None  # (index, focus, k, dof) whose preview has been rendered
+        self._preview_done = None  # (index, focus_disparity, max_blur, dof) whose preview has been rendered
         self.preview_ms: float | None = None
         self.saver = Saver(threaded=threaded)
         self._tex_index: int | None = None
@@ -128,8 +122,8 @@ class Viewer(ImageLoading, RenderScheduling):
 
         if self._pool is not None:  # load the renderer's code while the first photo decodes
             self._pool.submit(self.renderer.warm_up)
-        self.reduce_to = screen_pixels()  # a JPEG larger than this opens from a reduced decode
-        self._load(0, direction=+1)
+        self.images.reduce_to = screen_pixels()  # a JPEG larger than this opens from a reduced decode
+        self.images.load(0, direction=+1)
         self.glfw, self.window = open_window(size, title, visible, image_size=self.slots[self.index].size,
                                              command="refocus view")
         self._init_gl()
@@ -143,6 +137,18 @@ class Viewer(ImageLoading, RenderScheduling):
 
     # ------------------------------------------------------------------ setup
 
+    slots = property(lambda self: self.images.slots, doc="The photos (:attr:`ImageList.slots`).")
+    index = property(lambda self: self.images.index, doc="The current photo's place in :attr:`slots`.")
+
+    def _poll_depth(self) -> None:
+        """The depth worker's news: the current photo's depth arrived (entered) or failed (skipped)."""
+        news = self.images.poll_depth()
+        if news is None:
+            return
+        if news[0] == "ready" and news[1] == self.index or news[0] == "failed" and self.images.skip_failed():
+            self._enter_slot()
+        self._needs_draw = True
+
     def _init_gl(self):
         from ..window.screen import Screen
 
@@ -154,20 +160,15 @@ class Viewer(ImageLoading, RenderScheduling):
 
             self._gpu_uploader = try_gpu_uploader()
 
-    @property
-    def _hud_lines(self):
-        """The HUD lines on screen (as last drawn)."""
-        return self.screen.hud_lines
-
+    _hud_lines = property(lambda self: self.screen.hud_lines, doc="The HUD lines on screen (as last drawn).")
     image_rect = property(lambda self: self.screen.image_rect, doc="framebuffer rectangle of the picture")
     hud_rect = property(lambda self: self.screen.hud_rect, doc="framebuffer rectangle of the HUD panel")
 
     def _enter_slot(self) -> None:
-        """Reset focus/K for the current image and show its unblurred preview at once."""
+        """Reset focus and max_blur for the current image and show it unblurred at once (a stand-in)."""
         slot = self.slots[self.index]
         self.glfw.set_window_title(self.window, f"{self.title} - {slot.source.name}")
-        self.focus = self.focus_xy = None
-        self.max_blur = None
+        self.focus_disparity = self.focus_point = self.max_blur = None
         self.view = ViewTransform()
         if slot.image is not None:
             self._reset_params(slot)
@@ -175,8 +176,7 @@ class Viewer(ImageLoading, RenderScheduling):
                 from .display import resample_linear
 
                 shown = resample_linear(slot.image, self.display_size())  # sRGB: a stand-in until the render
-                preview = np.rint(np.clip(shown, 0.0, 1.0) * 255.0).astype(np.uint8)
-                self.screen.tex_image.upload(preview)
+                self.screen.tex_image.upload(np.rint(np.clip(shown, 0.0, 1.0) * 255.0).astype(np.uint8))
                 self._tex_index, self._tex_kind, self._tex_place = self.index, TexKind.PHOTO, None
                 self.shown = None
         self._needs_draw = True
@@ -187,9 +187,9 @@ class Viewer(ImageLoading, RenderScheduling):
         w, h = slot.size
         self.max_blur = self.max_blur_override if self.max_blur_override is not None else default_max_blur((h, w))
         if slot.disparity is not None:
-            x, y = slot.focus_xy if slot.focus_xy is not None else (w / 2, h / 2)
-            self.focus_xy = (x, y)
-            self.focus = focus_disparity_at(slot.disparity, x, y)
+            x, y = slot.focus_point if slot.focus_point is not None else (w / 2, h / 2)
+            self.focus_point = (x, y)
+            self.focus_disparity = focus_disparity_at(slot.disparity, x, y)
 
     # ------------------------------------------------------------------ input handlers
 
@@ -211,8 +211,8 @@ class Viewer(ImageLoading, RenderScheduling):
             return p
         from ..render.optics import focus_disparity_at
 
-        self.focus_xy = p
-        self.focus = focus_disparity_at(slot.disparity, p[0], p[1])
+        self.focus_point = p
+        self.focus_disparity = focus_disparity_at(slot.disparity, p[0], p[1])
         self._needs_draw = True
         return p
 
@@ -293,7 +293,7 @@ class Viewer(ImageLoading, RenderScheduling):
     def goto(self, index: int, direction: int = +1) -> None:
         if len(self.slots) == 1:
             return
-        self._load(index % len(self.slots), direction)
+        self.images.load(index % len(self.slots), direction)
         self._enter_slot()
 
     def flash(self, text: str, seconds: float = 6.0) -> None:
@@ -309,9 +309,10 @@ class Viewer(ImageLoading, RenderScheduling):
         if want is None:
             self.flash("nothing to save yet (no depth)")
             return None
-        src, (_, focus, k, dof, *_) = slot.source, want  # the settings of the frame shown
+        src, (_, focus_disparity, max_blur, dof, *_) = slot.source, want  # the settings of the frame shown
         options = {n: getattr(self.renderer, n) for n in ("aperture", "n_bands", "highlights")}
-        out = self.saver.start(photo_loader(slot, self.depth_kind, self.embedded_depth), (focus, k, dof),
+        loader = photo_loader(slot, self.images.depth_kind, self.images.embedded_depth)
+        out = self.saver.start(loader, (focus_disparity, max_blur, dof),
                                save_base(src), self.device, options, protect=[p for p in (src.path, src.depth) if p],
                                on_done=self.glfw.post_empty_event)
         self._needs_draw = True
@@ -344,7 +345,7 @@ class Viewer(ImageLoading, RenderScheduling):
         recent = [t for t in self._present_times if now - t <= 1.0]
         fps = len(recent) if len(recent) > 1 else None
         return hud.format_status(slot.source.name, self.index, len(self.slots), slot.size, self.device,
-                                 self.focus, self.max_blur, self.render_ms, fps, self._status(), msg)
+                                 self.focus_disparity, self.max_blur, self.render_ms, fps, self._status(), msg)
 
     def _draw(self, overlay: bool = True) -> None:
         slot = self.slots[self.index]
@@ -355,7 +356,7 @@ class Viewer(ImageLoading, RenderScheduling):
             self._depth_tex_index = self.index
         place = None if depth else self._tex_place  # a zoomed frame: (framebuffer rect, as blocks)
         self.screen.draw(self.fb_size, self.win_size, slot.size if show else None, depth_view=depth,
-                         focus=self.focus, hud_lines=self._hud_text() if overlay else None,
+                         focus=self.focus_disparity, hud_lines=self._hud_text() if overlay else None,
                          help_lines=hud.HELP_LINES if overlay and self.help else None,
                          rect=place and place[0], nearest=bool(place and place[1]))
 
@@ -393,7 +394,7 @@ class Viewer(ImageLoading, RenderScheduling):
             g.wait_events_timeout(wait)
         else:
             g.poll_events()
-        if self._depth_slot is not None or any(s.status == "depth" for s in self.slots):
+        if self.images.depth_pending:
             self._poll_depth()
         self._update_render()
         if self.saver.busy:
@@ -430,11 +431,10 @@ class Viewer(ImageLoading, RenderScheduling):
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
         self.saver.close()
-        if self._depth_worker is not None:
-            try:
-                self._depth_worker.close()
-            except Exception as e:  # closing must not hide the real outcome
-                log.debug("depth worker close: %s", e)
+        try:
+            self.images.close()
+        except Exception as e:  # closing must not hide the real outcome
+            log.debug("depth worker close: %s", e)
         try:
             if self._gpu_uploader is not None:
                 self._gpu_uploader.close()

@@ -27,12 +27,13 @@ HELP_LINES = (
 )
 
 
-def format_status(name: str, index: int, count: int, size, device: str, focus, k: float,
+def format_status(name: str, index: int, count: int, size, device: str, focus_disparity, max_blur: float,
                   render_ms, fps, state: str = "", message: str = "") -> list[str]:
     """The HUD's lines: image and device; focus, K, timing; then the state or message."""
     w, h = size if size else (0, 0)
     lines = [f"{name}  [{index + 1}/{count}]" + (f"  {w}x{h}" if size else "") + f"  {device}"]
-    parts = [f"focus d={focus:.3f}" if focus is not None else "focus -", f"K {k:.1f} px" if k is not None else "K -"]
+    parts = [f"focus d={focus_disparity:.3f}" if focus_disparity is not None else "focus -",
+             f"K {max_blur:.1f} px" if max_blur is not None else "K -"]
     parts.append(f"render {render_ms:.0f} ms" if render_ms is not None else "render -")
     parts.append(f"{fps:.0f} fps" if fps else "- fps")
     lines.append("  ".join(parts))

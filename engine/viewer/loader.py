@@ -34,7 +34,7 @@ class Source:
     depth: str | None = None
     image: np.ndarray | None = None  # sRGB float32 (H, W, 3) in [0, 1]
     disparity: np.ndarray | None = None  # float32 (H, W) in [0, 1]
-    focus_xy: tuple[float, float] | None = None
+    focus_point: tuple[float, float] | None = None
 
 
 @dataclass
@@ -47,7 +47,7 @@ class Slot:
     status: str = "pending"  # pending, depth, ready, failed
     image: np.ndarray | None = None  # sRGB float32 (h, w, 3), the photo or its reduced decode
     disparity: np.ndarray | None = None
-    focus_xy: tuple[float, float] | None = None
+    focus_point: tuple[float, float] | None = None
     meta: object = None  # the input file's PhotoMeta (ICC, EXIF, XMP), kept in saved images
     error: str = ""
     full_size: tuple[int, int] | None = None  # (w, h) of the photo when ``image`` is reduced
@@ -100,17 +100,39 @@ def _is_timeout(e: BaseException) -> bool:
     return isinstance(e, (TimeoutError, queue.Empty)) or "Timeout" in type(e).__name__
 
 
-class ImageLoading:
-    """The image list of the viewer: loading, depth requests and their polling.
+class ImageList:
+    """The viewer's photos: one :class:`Slot` per source, the current one (``index``), loading and
+    the depth requests (one at a time, to the depth worker, made when first needed).
 
-    Needs from the viewer: ``slots``, ``index``, ``depth_kind``, ``embedded_depth``, ``model``,
-    ``model_path``, ``flash`` and ``_enter_slot``.
+    ``flash(text)``: shows a one-line message (a file that failed). ``reduce_to``: (w, h) framebuffer
+    pixels the screen can show, None: no reduced decodes (see :meth:`_load_reduced`).
     """
 
-    _depth_worker = None
-    _depth_slot: int | None = None
+    def __init__(self, sources, *, depth_kind: str = "disparity", embedded_depth: bool = True,
+                 model: str | None = None, model_path: str | None = None, flash=lambda text: None,
+                 reduce_to=None):
+        self.slots = [Slot(s) for s in sources]
+        self.index = 0
+        self.depth_kind, self.embedded_depth = depth_kind, embedded_depth
+        self.model, self.model_path = model, model_path
+        self.flash = flash
+        self.reduce_to = reduce_to
+        self.depth_worker = None
+        self.depth_slot: int | None = None  # the slot whose depth the worker computes
 
-    def _load(self, index: int, direction: int = +1) -> None:
+    def __len__(self) -> int:
+        return len(self.slots)
+
+    @property
+    def current(self) -> Slot:
+        return self.slots[self.index]
+
+    @property
+    def depth_pending(self) -> bool:
+        """Some photo waits for its depth."""
+        return self.depth_slot is not None or any(s.status == "depth" for s in self.slots)
+
+    def load(self, index: int, direction: int = +1) -> None:
         """Make ``index`` the current image, loading it; failed files are skipped in ``direction``."""
         n = len(self.slots)
         for step in range(n):
@@ -123,13 +145,20 @@ class ImageLoading:
                 return
         self.index = index % n  # nothing loadable: stay, show the messages
 
+    def skip_failed(self) -> bool:
+        """After a failure: if the current photo failed, move on to the next loadable one (True)."""
+        if self.current.status != "failed":
+            return False
+        self.load(self.index + 1, +1)
+        return True
+
     def _load_slot(self, slot: Slot) -> None:
         from ..photo import load_photo
 
         src = slot.source
         try:
             if src.image is not None:
-                img, disp, focus = src.image, src.disparity, src.focus_xy
+                img, disp, focus = src.image, src.disparity, src.focus_point
             elif self._load_reduced(slot):
                 return
             else:
@@ -138,7 +167,7 @@ class ImageLoading:
                 img, disp, focus = photo.image_srgb, photo.disparity, photo.focus
                 slot.meta = photo.meta
             slot.image = np.asarray(img, np.float32)
-            slot.focus_xy = focus
+            slot.focus_point = focus
             if disp is None:
                 self._start_depth(slot)
             else:
@@ -156,7 +185,7 @@ class ImageLoading:
         from ..io.images import load_image_reduced
 
         src = slot.source
-        if getattr(self, "reduce_to", None) is None or src.path is None:
+        if self.reduce_to is None or src.path is None:
             return False
         depth = src.depth or find_sidecar(str(src.path))
         if depth is None or not _may_reduce(src.path, self.reduce_to):
@@ -184,42 +213,45 @@ class ImageLoading:
 
     def _start_depth(self, slot: Slot) -> None:
         slot.status = "depth"
-        if self._depth_slot is not None:
+        if self.depth_slot is not None:
             return  # one request at a time; this one starts when the current one is done
         try:
             from ..depth import DepthWorker
         except ImportError:
             raise InputError(f"{slot.source.name}: no depth map (IMAGE.depth.png or --depth FILE) "
                              f"and no depth model available") from None
-        if self._depth_worker is None:
-            self._depth_worker = DepthWorker(model=self.model, model_path=self.model_path)
-        self._depth_worker.submit(slot.image)
-        self._depth_slot = self.slots.index(slot)
+        if self.depth_worker is None:
+            self.depth_worker = DepthWorker(model=self.model, model_path=self.model_path)
+        self.depth_worker.submit(slot.image)
+        self.depth_slot = self.slots.index(slot)
 
-    def _poll_depth(self) -> None:
-        if self._depth_slot is None:
+    def poll_depth(self) -> tuple[str, int] | None:
+        """Take the depth worker's result if there is one (or start the next request): ("ready", slot
+        index) when a photo got its depth, ("failed", slot index) when its depth failed (the photo is
+        then skipped), else None."""
+        if self.depth_slot is None:
             waiting = [i for i, s in enumerate(self.slots) if s.status == "depth"]
             if waiting:
                 slot = self.slots[waiting[0]]
                 try:
                     self._start_depth(slot)
                 except RefocusError as e:
-                    self._fail(slot, str(e))
-            return
-        slot = self.slots[self._depth_slot]
+                    self._fail(slot, str(e))  # shown at once; the viewer moves on when the user does
+            return None
+        index = self.depth_slot
+        slot = self.slots[index]
         try:
-            raw = self._depth_worker.result(timeout=0)
+            raw = self.depth_worker.result(timeout=0)
         except Exception as e:
             if _is_timeout(e):
-                return
-            self._depth_slot = None
+                return None
+            self.depth_slot = None
             why = str(e).splitlines()[0] if str(e) else type(e).__name__
             self._fail(slot, f"{slot.source.name}: depth estimation failed ({why})")
-            self._after_failure()
-            return
+            return "failed", index
         if raw is None:
-            return
-        self._depth_slot = None
+            return None
+        self.depth_slot = None
         from ..io.depthmap import fit_to_image, to_disparity
 
         try:
@@ -228,13 +260,11 @@ class ImageLoading:
             slot.status = "ready"
         except RefocusError as e:
             self._fail(slot, str(e))
-            self._after_failure()
-            return
-        if self.slots.index(slot) == self.index:
-            self._enter_slot()
-        self._needs_draw = True
+            return "failed", index
+        return "ready", index
 
-    def _after_failure(self):
-        if self.slots[self.index].status == "failed":
-            self._load(self.index + 1, +1)
-            self._enter_slot()
+    def close(self) -> None:
+        """Stop the depth worker (if one was started)."""
+        if self.depth_worker is not None:
+            self.depth_worker.close()
+            self.depth_worker = None

@@ -83,7 +83,7 @@ class TexKind(Enum):
 @dataclass
 class Job:
     index: int
-    params: tuple  # (focus, K in image pixels, dof, display size (w, h), zoomed view or None)
+    params: tuple  # (focus_disparity, max_blur in image pixels, dof, display size (w, h), zoomed view or None)
     future: Future = field(default=None)
     prepare: bool = False
     kind: JobKind = JobKind.FULL
@@ -92,7 +92,7 @@ class Job:
 class RenderScheduling:
     """Which frame to render next, the render itself, and taking its result.
 
-    Needs from the viewer: ``slots``, ``index``, ``focus``, ``k``, ``dof``,
+    Needs from the viewer: ``images``, ``slots``, ``index``, ``focus_disparity``, ``max_blur``, ``dof``,
     ``renderer``, ``device``, ``preview``, ``screen``, ``_pool`` and ``glfw``.
     """
 
@@ -106,22 +106,22 @@ class RenderScheduling:
 
     @property
     def wanted(self):
-        """(index, focus, K, dof, display size, zoomed view) the screen should show, or None when not
+        """(index, focus_disparity, max_blur, dof, display size, zoomed view) the screen should show, or None when not
         renderable yet. The zoomed view is None at the fit, else ((x0, y0, x1, y1) photo pixels shown,
         framebuffer origin, zoom) (see :mod:`.view`)."""
         slot = self.slots[self.index]
-        if slot.status != "ready" or self.focus is None or self.max_blur is None:
+        if slot.status != "ready" or self.focus_disparity is None or self.max_blur is None:
             return None
         region = self.view.region(slot.size, self.fb_size)
-        return (self.index, round(self.focus, 6), round(self.max_blur, 4), self.dof, self.display_size(),
+        return (self.index, round(self.focus_disparity, 6), round(self.max_blur, 4), self.dof, self.display_size(),
                 None if region is None else (*region, self.view.zoom))
 
     @property
     def busy(self) -> bool:
         """Work pending: a render in flight or needed, a save running, or depth being computed."""
         w = self.wanted
-        return self._job is not None or (w is not None and w != self.shown) or self._depth_slot is not None \
-            or any(s.status == "depth" for s in self.slots) or self.saver.busy
+        return self._job is not None or (w is not None and w != self.shown) or self.images.depth_pending \
+            or self.saver.busy
 
     def _status(self) -> str:
         """The HUD's state line: loading, depth, rendering, saving, or nothing."""
@@ -153,11 +153,12 @@ class RenderScheduling:
         s = math.sqrt(PREVIEW_PIXELS / (w * h))
         return max(1, round(w * s)), max(1, round(h * s))
 
-    def _render_region(self, index: int, region, focus: float, k: float, dof: float):
+    def _render_region(self, index: int, region, focus_disparity: float, max_blur: float, dof: float):
         """The photo pixels ``region`` refocused at full resolution (sRGB8): only the region and the
         kernel's reach around it are prepared (:meth:`deocused.render.renderer.Renderer.render_region`, on the
         viewer's renderer), from the whole photo (decoded on this thread the first time, kept as 8 bits)."""
         from ..io.colour import srgb_to_linear
+        from ..render.cpu.srgb8 import srgb8_to_linear
         from ..render.renderer import BandStats, aligned_window, region_reach
 
         slot, r = self.slots[index], self.renderer  # one pyramid in memory: the fit view's is prepared again
@@ -171,12 +172,12 @@ class RenderScheduling:
             cached = self._full_cache = (index, srgb, BandStats.of(slot.disparity, r.n_bands))
         _, srgb, whole = cached
         w, h = slot.size
-        x0, y0, x1, y1 = aligned_window(region, region_reach(whole, focus, k, dof), (h, w))
+        x0, y0, x1, y1 = aligned_window(region, region_reach(whole, focus_disparity, max_blur, dof), (h, w))
         crop = srgb[y0:y1, x0:x1]
-        lin = srgb_to_linear(crop.astype(np.float32) / np.float32(255.0) if crop.dtype == np.uint8 else crop)
+        lin = srgb8_to_linear(crop) if crop.dtype == np.uint8 else srgb_to_linear(crop)  # a table: the same values
         rx0, ry0, rx1, ry1 = region
         out = r.render_region(lin, slot.disparity[y0:y1, x0:x1], (rx0 - x0, ry0 - y0, rx1 - x0, ry1 - y0),
-                              focus, k, dof, whole=whole)
+                              focus_disparity, max_blur, dof, whole=whole)
         frame = self._to_srgb8(out, JobKind.REGION)
         r.synchronize()
         return frame
@@ -227,16 +228,17 @@ class RenderScheduling:
 
     def _render_job(self, index: int, params, prepare: bool, kind: JobKind = JobKind.FULL):
         """The work of one job on the render thread: (sRGB8 frame at display size or None, prepare ms, render ms).
-        ``params``: (focus, K in image pixels, dof, display size); K is scaled to the pixels rendered."""
+        ``params``: (focus_disparity, max_blur in image pixels, dof, display size); max_blur is scaled to the
+        pixels rendered."""
         t0 = time.perf_counter()
-        focus, k, dof, size, view = params
+        focus_disparity, max_blur, dof, size, view = params
         scale = size[0] / self.slots[index].size[0]
         if kind is JobKind.REGION:
-            return self._render_region(index, view[0], focus, k, dof), 0.0, 1e3 * (time.perf_counter() - t0)
+            return self._render_region(index, view[0], focus_disparity, max_blur, dof), 0.0, 1e3 * (time.perf_counter() - t0)
         if kind is JobKind.COMPLETE:  # idle: the levels a render of this K may read (a CPU render
             from ..render.pyramid import levels_needed  # builds only the full-resolution tiles it reads)
 
-            self.renderer.ensure_levels(levels_needed(k * scale))
+            self.renderer.ensure_levels(levels_needed(max_blur * scale))
             return None, 0.0, 1e3 * (time.perf_counter() - t0)
         if kind is JobKind.PREVIEW:
             import cv2
@@ -249,13 +251,13 @@ class RenderScheduling:
                 image, disparity = self._display_inputs(index, size)
                 r.prepare(resample_linear(image, (pw, ph)), resample_disparity(disparity, (pw, ph)))
             t1 = time.perf_counter()
-            small = r.to_host(self._to_srgb8(r.render(focus, k * pw / self.slots[index].size[0], dof), kind))
+            small = r.to_host(self._to_srgb8(r.render(focus_disparity, max_blur * pw / self.slots[index].size[0], dof), kind))
             frame = cv2.resize(small, size, interpolation=cv2.INTER_LINEAR)
             return frame, 1e3 * (t1 - t0), 1e3 * (time.perf_counter() - t1)
         if prepare:
             self.renderer.prepare(*self._display_inputs(index, size))
         t1 = time.perf_counter()
-        frame = self._to_srgb8(self.renderer.render(focus, k * scale, dof), kind)
+        frame = self._to_srgb8(self.renderer.render(focus_disparity, max_blur * scale, dof), kind)
         self.renderer.synchronize()
         t2 = time.perf_counter()
         return frame, 1e3 * (t1 - t0), 1e3 * (t2 - t1)

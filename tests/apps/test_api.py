@@ -37,3 +37,81 @@ def test_api_refocus_again_matches_render_photo():
     once = deocused.render_photo(photo, deocused.RenderSettings(focus_disparity=0.8, max_blur=12),
                                  deocused.make_renderer("cpu"))
     np.testing.assert_array_equal(again, once)
+
+
+def test_api_refuses_integer_images_and_wrong_shapes():
+    """Integer codes are not values in [0, 1]: the API refuses them (InputError), as it
+    refuses other dtypes and shapes, instead of taking them as floats."""
+    photo = deocused.load_photo(sample="synthetic")
+    srgb8 = np.rint(photo.image_srgb * 255).astype(np.uint8)
+    with pytest.raises(deocused.InputError, match=r"uint8.*255"):
+        deocused.Photo(srgb8, photo.disparity)
+    with pytest.raises(deocused.InputError, match=r"uint16.*65535"):
+        deocused.Photo(photo.image_srgb, (photo.disparity * 65535).astype(np.uint16))
+    with pytest.raises(deocused.InputError, match=r"\(H, W, 3\)"):
+        deocused.Photo(photo.image_srgb[..., 0], photo.disparity)
+    with pytest.raises(deocused.InputError, match="shape"):
+        deocused.Photo(photo.image_srgb, photo.disparity[:-1])
+    with pytest.raises(deocused.InputError, match="bool"):
+        deocused.Photo(photo.image_srgb, photo.disparity > 0.5)
+    with pytest.raises(deocused.InputError, match="uint8"):
+        deocused.srgb_to_linear(srgb8)
+    with pytest.raises(deocused.InputError, match="int64"):
+        deocused.linear_to_srgb8(np.zeros((2, 2, 3), np.int64))
+    with pytest.raises(deocused.InputError, match="Photo"):
+        deocused.render_photo(photo.image_srgb, deocused.RenderSettings(), deocused.make_renderer("cpu"))
+    with pytest.raises(deocused.InputError, match="n_bands"):
+        deocused.make_renderer("cpu", n_bands=0)
+    # a photo made of floats is taken as before
+    assert deocused.Photo(srgb8 / np.float32(255), photo.disparity).shape == photo.shape
+
+
+def test_renderer_refuses_integer_inputs_and_render_before_prepare():
+    photo = deocused.load_photo(sample="synthetic")
+    linear = deocused.srgb_to_linear(photo.image_srgb)
+    renderer = deocused.make_renderer("cpu")
+    with pytest.raises(deocused.InputError, match="before prepare"):
+        renderer.render(0.5, 10.0)
+    with pytest.raises(deocused.InputError, match="uint8"):
+        renderer.prepare(np.rint(linear * 255).astype(np.uint8), photo.disparity)
+    with pytest.raises(deocused.InputError, match="uint16"):
+        renderer.prepare(linear, (photo.disparity * 65535).astype(np.uint16))
+    with pytest.raises(deocused.InputError, match="complex"):
+        renderer.prepare(linear.astype(np.complex64), photo.disparity)
+    with pytest.raises(deocused.InputError, match="object"):
+        renderer.prepare(linear, np.array([[0.5, None]], dtype=object))
+    with pytest.raises(deocused.InputError, match=r"\(H, W, 3\)"):
+        renderer.prepare(linear[:, :, 0], photo.disparity)
+    with pytest.raises(deocused.InputError, match="before prepare"):
+        renderer.render(0.5, 10.0)  # nothing was prepared by the refused calls
+    renderer.prepare(linear.astype(np.float64), photo.disparity.tolist())  # other floats are converted
+    assert renderer.render(0.5, 10.0).shape == (*photo.shape, 3)
+
+
+def test_api_docstring_examples():
+    """The examples in the public API's docstrings (``deocused.__all__``) run as shown."""
+    import doctest
+    import inspect
+
+    finder, runner = doctest.DocTestFinder(recurse=False), doctest.DocTestRunner(
+        optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    examples = 0
+    for name in deocused.__all__:
+        obj = getattr(deocused, name)
+        module = inspect.getmodule(obj)
+        for test in finder.find(obj, name, module=module, globs=vars(module)):
+            examples += len(test.examples)
+            runner.run(test)
+    assert runner.failures == 0, f"{runner.failures} docstring example(s) failed (output above)"
+    assert examples >= 20  # load_photo, render_photo, RenderSettings, Renderer, make_renderer ...
+
+
+def test_focus_point_and_its_old_name():
+    """``focus_point`` is the pixel (x, y); ``focus``, its old name, is still taken and read."""
+    s = deocused.RenderSettings(focus_point=(30, 40), max_blur=8)
+    assert deocused.RenderSettings(focus=(30, 40), max_blur=8) == s and s.focus == (30, 40)
+    assert s.with_(focus=None).focus_point is None and s.with_(dof=0.1).focus_point == (30, 40)
+    with pytest.raises(deocused.InputError, match="not both"):
+        deocused.RenderSettings(focus=(1, 2), focus_point=(1, 2))
+    photo = deocused.load_photo(sample="synthetic")
+    assert photo.focus_point is not None and photo.focus == photo.focus_point

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from deocused.depth.processing import guided_upsample, normalise, postprocess, preprocess, squeeze_output, to_disparity
+from deocused.depth.processing import guided_upsample, normalise, postprocess, preprocess, squeeze_output
+from deocused.depth.processing import network_to_disparity as to_disparity
 from deocused.depth.registry import ModelSpec
 
 

@@ -87,7 +87,7 @@ def test_viewer_depth_worker_killed_is_restarted_once_then_one_error_and_the_vie
         # the viewer goes on: the next photo is shown, rendered and refocused by a click
         assert v.index == 1 and v.run_until_idle(60) and not v.closed
         assert v.on_click(10, 20) and v.run_until_idle(60)
-        assert v.focus == pytest.approx(0.1) and v.shown[1] == pytest.approx(0.1)
+        assert v.focus_disparity == pytest.approx(0.1) and v.shown[1] == pytest.approx(0.1)
         assert any("SIGKILL" in line for line in v._hud_lines)
     assert not segments()
 

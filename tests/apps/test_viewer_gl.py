@@ -103,7 +103,7 @@ def test_click_via_callback_refocuses(viewer):
     p = viewer.on_click(20.0, 60.0)
     assert p == (20.0, 60.0)
     assert viewer.run_until_idle(30)
-    assert viewer.focus == pytest.approx(0.1) and viewer.shown[1] == pytest.approx(0.1)
+    assert viewer.focus_disparity == pytest.approx(0.1) and viewer.shown[1] == pytest.approx(0.1)
     fb = viewer.read_framebuffer(overlay=False)
     exp = expected(viewer)
     assert np.abs(fb.astype(int) - exp).max() <= 2
@@ -120,11 +120,11 @@ def test_click_with_xdotool_on_the_x_window(viewer):
     assert wid, "xdotool did not find the window"
     subprocess.run(["xdotool", "mousemove", "--window", wid[0], "130", "40", "click", "1"], check=True, timeout=10)
     end = time.monotonic() + 10
-    while viewer.focus_xy is None or int(viewer.focus_xy[0]) != 130:
+    while viewer.focus_point is None or int(viewer.focus_point[0]) != 130:
         viewer.step(wait=0.01)
         assert time.monotonic() < end, "click not delivered"
-    assert (int(viewer.focus_xy[0]), int(viewer.focus_xy[1])) == (130, 40)
-    assert viewer.focus == pytest.approx(0.9)
+    assert (int(viewer.focus_point[0]), int(viewer.focus_point[1])) == (130, 40)
+    assert viewer.focus_disparity == pytest.approx(0.9)
     assert viewer.run_until_idle(30)
     fb = viewer.read_framebuffer(overlay=False)
     assert np.abs(fb.astype(int) - expected(viewer)).max() <= 2
@@ -191,7 +191,7 @@ def test_keys_change_state(viewer):
 
     viewer.on_click(10, 10)
     viewer.on_key(glfw.KEY_R)
-    assert viewer.max_blur == pytest.approx(k0) and viewer.focus == pytest.approx(0.9)
+    assert viewer.max_blur == pytest.approx(k0) and viewer.focus_disparity == pytest.approx(0.9)
 
     viewer.on_key(glfw.KEY_F)
     assert viewer.fullscreen
@@ -295,7 +295,7 @@ def test_photo_without_depth_uses_the_depth_worker(xdisplay, tmp_path, monkeypat
         assert "computing depth..." in v._hud_lines[-1]
         assert v.run_until_idle(30)
         assert calls["polls"] >= 5 and v.slots[0].status == "ready"
-        assert v.on_click(20, 60) and v.focus == pytest.approx(0.0, abs=1e-6)  # min-max normalised
+        assert v.on_click(20, 60) and v.focus_disparity == pytest.approx(0.0, abs=1e-6)  # min-max normalised
     assert calls["closed"]
 
 

@@ -214,6 +214,26 @@ def test_input_validation(renderer_factory):
         r.render(1.5, 10.0)
 
 
+
+def test_integer_inputs_and_render_before_prepare_are_input_errors(renderer_factory):
+    """Both backends refuse integer images (codes, not values in [0, 1]), host or device, and
+    render() before prepare(), with InputError."""
+    r = renderer_factory()
+    img, disp = _scene(24, 32, seed=4)
+    with pytest.raises(InputError, match="before prepare"):
+        r.render(0.5, 10.0)
+    with pytest.raises(InputError, match="uint8"):
+        r.prepare((img * 255).astype(np.uint8), disp)
+    with pytest.raises(InputError, match="uint16"):
+        r.prepare(img, (disp * 65535).astype(np.uint16))
+    if renderer_factory.device == "gpu":
+        import cupy as cp
+
+        with pytest.raises(InputError, match="uint8"):
+            r.prepare(cp.asarray((img * 255).astype(np.uint8)), cp.asarray(disp))
+    with pytest.raises(InputError, match="before prepare"):
+        r.render(0.5, 10.0)
+
 def test_synchronize_then_result_is_final(renderer_factory):
     """``synchronize()`` is part of the renderer contract; afterwards the result is complete."""
     img, disp = _scene(40, 56, seed=8)

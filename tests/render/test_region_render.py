@@ -96,3 +96,51 @@ def test_render_photo_in_strips_equals_the_whole_render(renderer_factory, photo,
     assert diff <= (1 if bits == 8 else 257)
     if renderer_factory.device == "cpu":
         assert diff == 0
+
+
+def test_an_8_bit_photo_is_linearised_per_code_as_a_whole_decode(photo):
+    """render_photo decodes an 8-bit photo (every value code * float32(1/255), as decode_image makes it)
+    through a table of the 256 codes, per strip window: bit for bit the whole photo's Photo.linear, for the
+    sRGB curve and an ICC profile's own curves; anything else is decoded as before."""
+    from deocused.io.colour import codes8
+    from deocused.io.iccolour import _GRID, Transfer
+    from deocused.photo import Photo, _linear_rows
+
+    rng = np.random.default_rng(3)
+    codes = rng.integers(0, 256, (61, 47, 3)).astype(np.uint8)
+    codes[0, :3] = [[0, 255, 1], [254, 128, 2], [3, 4, 5]]
+    srgb = np.multiply(codes, np.float32(1 / 255), dtype=np.float32)
+    assert np.array_equal(codes8(srgb), codes)
+    own = Transfer([_GRID ** 1.8, _GRID ** 2.2, np.sqrt(_GRID)], "test curves")
+    assert not own.is_srgb
+    for transfer in (None, own):
+        p = Photo(srgb, None)
+        rows = _linear_rows(p, transfer)
+        ref = p.linear(transfer)
+        for y0, y1 in ((0, 61), (10, 33), (60, 61)):
+            assert np.array_equal(rows(y0, y1).view(np.uint32), ref[y0:y1].view(np.uint32))
+    lin, _ = photo
+    divided = (linear_to_srgb8(lin) / np.float32(255)).astype(np.float32)  # code / 255: not always the same float
+    assert codes8(divided) is None or np.array_equal(codes8(divided), linear_to_srgb8(lin))
+    for other in (np.where(srgb == 0, np.float32(-0.0), srgb), srgb + np.float32(1e-3), -srgb, srgb * 1.002,
+                  srgb.astype(np.float64), np.asfortranarray(srgb)):
+        assert codes8(other) is None
+
+
+def test_a_cpu_renderer_prepared_for_a_box_renders_that_box_only_and_exactly(photo):
+    """prepare_for(box) builds the scale-1 levels' tile masks under the box's tile rows only: render_crop of
+    the box equals the whole render's crop bit for bit; rendering more than the box is refused."""
+    from deocused.render.cpu.backend import CpuRenderer
+
+    lin, disp = photo
+    full = CpuRenderer()
+    full.prepare(lin, disp)
+    ref = full.render(0.5, 12.0)
+    r = CpuRenderer()
+    box = (40, 70, 250, 131)
+    r.prepare_for(box, lin, disp)
+    assert np.array_equal(r.render_crop(0.5, 12.0, 0.0, box), ref[70:131, 40:250])
+    with pytest.raises(RuntimeError, match="prepare_for"):
+        r.render(0.5, 12.0)
+    with pytest.raises(RuntimeError, match="prepare_for"):
+        r.render_crop(0.5, 12.0, 0.0, (0, 0, 320, 224))

@@ -1,39 +1,7 @@
 """CPU backend: the blur pyramid and the per-pixel compositing as Numba kernels.
 
-Algorithm (identical on the GPU, see :mod:`deocused.render.pyramid` for the pyramid):
-
-0. outline split: a pixel at a depth edge gives the part of its colour that
-   matches its neighbour across the edge to the neighbour's band (see
-   :data:`deocused.constants.OUTLINE_MAX_SHARE`), so an anti-aliased outline
-   blurs with the surface it belongs to.
-
-For a pixel x with blur radius r = K*|d(x) - d_f| in disparity band b, write
-S_j(r) for layer j's premultiplied RGBA sampled at x with radius r (levels
-interpolated in r^2) and B_k(r) = S_k(r) - S_{k-1}(r) for band k alone.
-
-1. own    = B_b(r): x's own band gathered at x's own radius. Pixels in front of
-   x are not in it, so a sharp foreground never bleeds into a blurred
-   background (no halo), and in-focus pixels (r = 0) are returned unchanged.
-   The part of x's neighbourhood that nearer bands hide (1 - S_b(r).alpha) is
-   added, coloured as layer b renormalised at the level at or below
-   HIDDEN_FILL_RADIUS * r: the hidden background continues what lies next to x
-   (see :mod:`deocused.constants`).
-2. behind = S_{b-1}(R) / alpha: everything behind x's band, renormalised;
-   it fills the part of x's neighbourhood the own band does not cover (what a
-   blurred foreground hides), so a blurred foreground edge fades into the
-   background behind it rather than into black. R is the radius of the nearest
-   non-empty band behind (the hidden background's own blur) where that layer
-   covers at least about FILL_MIN_COVER of x's neighbourhood, else x's own radius
-   r (blended linearly over FILL_COVER_RAMP). The fill weighs in with
-   g = clip(alpha_behind / FILL_BEHIND_RAMP, 0, 1): no hard thresholds, so float16
-   rounding of the levels (GPU) cannot flip a pixel (see :mod:`deocused.constants`).
-3. the result of 1-2 is divided by its coverage (what lies behind the bands in
-   front is opaque); over it, for each band k in front of x (k = b+1 .. n-1, far
-   to near), the band blurred with its own radius R_k = K*|c_k - d_f| (c_k: the
-   band's mean disparity) is composited with premultiplied "over": a blurred
-   foreground spreads over sharp pixels behind it and is see-through at its edge
-   (at R_k = 0 only x's own outline share of band k is there).
-4. the result is divided by the accumulated coverage.
+The algorithm (the same on the GPU) is described in ``engine/DESIGN.md``; the
+pyramid's layout in :mod:`deocused.render.pyramid`.
 
 Levels are float32, stored sparsely in tiles (see :mod:`deocused.render.cpu.kernels`:
 a tile keeps one block per band present in it or its kernel halo, not one per
@@ -67,14 +35,13 @@ from ...constants import (
     OUTLINE_STEPS,
 )
 from ...errors import DeviceError
-from ..optics import coc_radius
+from ...xp import empty_scattered
 from ..pyramid import (
     LEVEL_RADII,
     level_scale,
     level_weights,
     levels_needed,
     padded_shape,
-    small_radius,
 )
 from ..renderer import Renderer, boost_highlights
 from . import jit as cpu_jit
@@ -148,10 +115,17 @@ class CpuRenderer(Renderer):
             cpu_jit.ensure("photo")
             self._prepare(image_linear, disparity, whole)
 
-    def _prepare(self, image_linear, disparity, whole=None) -> None:
+    def prepare_for(self, box, image_linear, disparity, whole=None) -> None:
+        """The scale-1 levels' tile masks (so their blocks) only under ``box``'s tile rows."""
+        with _KERNEL_LOCK, _interruptible():
+            cpu_jit.ensure("photo")
+            self._prepare(image_linear, disparity, whole, box)
+
+    def _prepare(self, image_linear, disparity, whole=None, box=None) -> None:
+        self.check_shapes(image_linear, disparity)  # before the conversion: integer images are refused
         image_linear = np.asarray(image_linear, np.float32)
         disparity = np.ascontiguousarray(disparity, np.float32)
-        self.check_inputs(image_linear, disparity)
+        self.check_values(image_linear, disparity)
         self.shape = None
         h, w = disparity.shape
         hp, wp = padded_shape(h, w)
@@ -178,22 +152,18 @@ class CpuRenderer(Renderer):
         band_p = np.empty((hp, wp), np.uint8)  # outside the image band n: no layer has content
         counts, sums, d_lo, d_hi, *self._tile_stats = cpx.ingest(boost_highlights(image_linear, self.highlights),
                                                                  disparity, n, image_p, band_p)
-        if whole is not None:  # a crop: the photo's bands (see Renderer.render_region)
-            counts, sums, d_lo, d_hi = whole.counts, whole.sums, whole.d_lo, whole.d_hi
-        mids = (np.arange(n) + 0.5) / n
-        self.band_count = counts
-        self.band_centre = np.where(counts > 0, sums / np.maximum(counts, 1), mids).astype(np.float32)
+        self._set_bands(counts, sums, d_lo, d_hi, whole)
         self._band_p = band_p
         self.disparity = disparity
-        self._d_extremes = np.array([d_lo, d_hi], np.float32)
         self._image_p = image_p
         self._codes, self._split_masks = cpx.outline_codes(image_p, band_p, n, h, w, np.float32(OUTLINE_MAX_SHARE),
                                                            np.float32(OUTLINE_STEPS), np.float32(OUTLINE_FLATNESS))
+        self._box = box  # render() may render only this (x0, y0, x1, y1); None: every pixel
         self._layout()
         self._built = np.zeros((len(_FULL),) + self._masks[1].shape, np.bool_)  # scale-1 level tiles built
         levels = self.level_bytes(levels_needed(MIN_PYRAMID_RADIUS))
         self._refuse_unless_fits(base + levels, hp * wp * OUTPUT_BYTES_PER_PIXEL + levels, h, w)
-        used = np.flatnonzero(counts)
+        used = np.flatnonzero(self.band_count)
         self._bidx = np.zeros(n + 1, np.int64)
         self._bidx[used] = np.arange(used.size)
         self.shape = (h, w)
@@ -209,6 +179,12 @@ class CpuRenderer(Renderer):
             self._band_p = self._pool = self._image_p = self._codes = None
             raise DeviceError(f"not enough memory for the {w}x{h} image's blur pyramid: needs at least "
                               f"{total / 2**30:.1f} GiB, {free / 2**30:.1f} GiB available; use a smaller image")
+
+    def release(self) -> None:
+        with _KERNEL_LOCK:
+            self.shape = None
+            self._spare = (None, None)
+            self._pool = self._image_p = self._band_p = self._codes = self._split_masks = self.disparity = None
 
     def warm_up(self) -> None:
         """Run every kernel once on a tiny two-plane image with an outline (Numba loads
@@ -230,16 +206,6 @@ class CpuRenderer(Renderer):
 
     # -- pyramid -------------------------------------------------------------------------
     @functools.cached_property
-    def _kernels(self) -> list[np.ndarray]:
-        """Each level's kernel, flipped (the kernels correlate), at the level's scale
-        (the aperture is fixed per renderer)."""
-        out = []
-        for rho in LEVEL_RADII:
-            k = self.aperture.kernel(small_radius(rho, level_scale(rho), self.aperture))
-            out.append(np.ascontiguousarray(k[::-1, ::-1], dtype=np.float32))
-        return out
-
-    @functools.cached_property
     def _plans(self) -> dict:
         return {}
 
@@ -255,7 +221,9 @@ class CpuRenderer(Renderer):
         n = self.n_bands
         radii = [k.shape[0] // 2 for k in self._kernels]
         masks = [np.zeros((1, 1), np.uint64)] * _N_RADII
-        for i, m in zip(_FULL, ck.tile_masks_bands(self._band_p, self._codes, n, np.array([radii[i] for i in _FULL]))):
+        rows = None if self._box is None else (self._box[1] // ck.TILE, -(-self._box[3] // ck.TILE))
+        for i, m in zip(_FULL, ck.tile_masks_bands(self._band_p, self._codes, n, np.array([radii[i] for i in _FULL]),
+                                                   rows)):
             masks[i] = m
         blocks = ck.block_masks(self._band_p, self._codes, n, 2)
         s = 2
@@ -296,7 +264,7 @@ class CpuRenderer(Renderer):
             self._pool = spare  # every block a render reads is written when its level is built
         else:
             spare = self._pool = None
-            self._pool = np.empty((need, ck.TILE, ck.TILE, 4), np.float32)
+            self._pool = empty_scattered((need, ck.TILE, ck.TILE, 4), np.float32)
 
     def level_bytes(self, n: int, todo: np.ndarray | None = None) -> int:
         """Memory that building levels ``self._n_levels .. n-1`` and the scale-1 level tiles
@@ -371,7 +339,7 @@ class CpuRenderer(Renderer):
             while cur_s < s:
                 cur = (ck.down_from_image(self._image_p, self._band_p, self._codes, nb, self._bidx, used,
                                           np.float32(OUTLINE_STEPS)) if cur is None
-                       else ck.down_next(*cur))
+                       else ck.down_from_down(*cur))
                 cur_s *= 2
             ck.conv_down(cur[0], self._bidx, nb, plan, masks, slots, build, self._pool)
         self._n_levels = max(self._n_levels, n)
@@ -382,16 +350,25 @@ class CpuRenderer(Renderer):
             cpu_jit.ensure("render")
             return self._render(focus_disparity, max_blur, dof)
 
-    def _render(self, focus_disparity: float, max_blur: float, dof: float = 0.0) -> np.ndarray:
-        if self.shape is None:
-            raise RuntimeError("render() before prepare()")
+    def render_crop(self, focus_disparity: float, max_blur: float, dof: float, box) -> np.ndarray:
+        """Only the tiles under ``box`` are rendered, and only their full-resolution level tiles built."""
+        with _KERNEL_LOCK, _interruptible():
+            cpu_jit.ensure("render")
+            x0, y0, x1, y1 = box
+            return self._render(focus_disparity, max_blur, dof, box)[y0:y1, x0:x1]
+
+    def _render(self, focus_disparity: float, max_blur: float, dof: float = 0.0, box=None) -> np.ndarray:
+        """The refocused image (h, w, 3); with ``box`` (x0, y0, x1, y1) only the tiles it touches are
+        written (the rest of the array is left unwritten)."""
+        self.check_prepared()
         self.check_focus(focus_disparity, max_blur, dof)
         h, w = self.shape
         n = self.n_bands
-        # The largest radius is at an extreme disparity (monotonic in |d - f|, float32 too).
-        rmax = float(coc_radius(self._d_extremes, focus_disparity, max_blur, dof).astype(np.float32).max())
-        band_radius = coc_radius(self.band_centre, focus_disparity, max_blur, dof).astype(np.float32)
-        need = min(levels_needed(max(rmax, float(band_radius.max()))), _N_RADII)
+        prepared = getattr(self, "_box", None)
+        if prepared is not None and (box is None or not (prepared[1] <= box[1] and box[3] <= prepared[3])):
+            raise RuntimeError(f"render of {box or 'the whole image'} after prepare_for({prepared})")
+        band_radius, need = self._band_radii(focus_disparity, max_blur, dof)
+        need = min(need, _N_RADII)
         n_levels = max(self._n_levels, need)  # the levels this render interpolates between
         band_i, band_w = level_weights(band_radius, n_levels)
         act = self.band_count > 0  # non-empty; at radius 0 a front band adds the outline splits behind it
@@ -403,17 +380,26 @@ class CpuRenderer(Renderer):
         band_i = band_i.astype(np.int64)
         front = cr.front_tiles(self._mask_flat, self._moff, self._ntx, _SCALES, lh, lw, band_i, band_w, act,
                                self._split_masks, n, -(-h // ck.TILE), -(-w // ck.TILE))
+        t = ck.TILE
+        x0, y0, x1, y1 = (0, 0, w, h) if box is None else box
+        ty0, ty1, tx0, tx1 = y0 // t, -(-y1 // t), x0 // t, -(-x1 // t)
         radii = np.asarray(LEVEL_RADII, np.float32)
         f32 = np.float32
+        focus = cr.Focus(f32(focus_disparity), f32(max_blur), f32(dof))
         # The downsampled levels the radii need, whole; the full-resolution ones only in
         # the tiles this render reads (the rest when a later render or ensure_levels needs them).
-        self._ensure_levels(need, cr.full_levels_needed(*self._tile_stats, front, f32(focus_disparity), f32(max_blur),
-                                                        f32(dof), radii, n_levels, band_i, below, len(_FULL),
-                                                        f32(HIDDEN_FILL_RADIUS)))
+        full = cr.full_levels_needed(*self._tile_stats, front, *focus, radii, n_levels, band_i, below, len(_FULL),
+                                     f32(HIDDEN_FILL_RADIUS))
+        if box is not None:  # a pixel reads the scale-1 level tiles it lies in only
+            inside = np.zeros(full.shape[1:], np.bool_)
+            inside[ty0:ty1, tx0:tx1] = True
+            full &= inside
+        self._ensure_levels(need, full)
         out = np.empty((h, w, 3), np.float32)
-        cr.refocus(self._image_p, self._band_p, self._codes, self.disparity, n, f32(focus_disparity), f32(max_blur), f32(dof),
-                   radii, self._n_levels, self._slots, self._soff, self._ntx, self._pool.reshape(-1),
-                   _SCALES, lh, lw, band_i, band_w, front, below,
-                   f32(EPS), f32(FILL_BEHIND_RAMP), f32(FILL_MIN_COVER), f32(FILL_COVER_RAMP), f32(OUTLINE_STEPS),
-                   f32(HIDDEN_FILL_RADIUS), f32(HIDDEN_MIN_SHARE), cr.row_order(front.shape[0], numba.get_num_threads()), out)
+        levels = cr.Levels(self._slots, self._soff, self._ntx, n, self._pool.reshape(-1), _SCALES, lh, lw)
+        level0 = cr.Level0(self._image_p, self._band_p, self._codes, f32(OUTLINE_STEPS))
+        fill = cr.Fill(f32(EPS), f32(FILL_BEHIND_RAMP), f32(FILL_MIN_COVER), f32(FILL_COVER_RAMP),
+                       f32(HIDDEN_FILL_RADIUS), f32(HIDDEN_MIN_SHARE))
+        cr.refocus(levels, level0, self.disparity, focus, radii, self._n_levels, cr.BandLevels(band_i, band_w, below),
+                   front, fill, cr.row_order(ty1 - ty0, numba.get_num_threads(), ty0), (tx0, tx1), out)
         return out

@@ -57,14 +57,14 @@ GROUPS: dict[str, tuple[float, dict[str, str]]] = {
     "levels": (8.0, {
         "kernels:_conv_full_tiles": "i8 i8 f4[3] u1[2] u1[2] i8 plan u8[3] i8[4] b1[3] f4[4] f4",
         "kernels:_down_from_image_rows": "i8 i8 f4[3] u1[2] u1[2] i8 i8[1] f4 f4[4] u8[2]",
-        "kernels:_down_next_rows": "i8 i8 f4[4] u8[2] f4[4] u8[2]",
+        "kernels:_down_from_down_rows": "i8 i8 f4[4] u8[2] f4[4] u8[2]",
         "kernels:_conv_down_tiles": "i8 i8 f4[4] i8[1] i8 plan u8[3] i8[4] b1[3] f4[4]",
     }),
     "render": (9.0, {
         "refocus:front_tiles": "u8[1] i8[1] i8[1] i8[1] i8[1] i8[1] i8[1] f4[1] b1[1] u8[2] i8 i8 i8",
         "refocus:_levels_needed_tiles": "i8 i8 f4[2] f4[2] u8[2] u8[2] f4 f4 f4 f4[1] i8 i8[1] i8[1] f4 b1[3]",
         "refocus:_refocus_tiles": "i8 i8 f4[3] u1[2] u1[2] f4[2] i8 f4 f4 f4 f4[1] i8 i8[1] i8[1] i8[1] f4[1] "
-                                      "i8[1] i8[1] i8[1] i8[1] f4[1] u8[2] i8[1] f4 f4 f4 f4 f4 f4 f4 i8[1] f4[3]",
+                                      "i8[1] i8[1] i8[1] i8[1] f4[1] u8[2] i8[1] f4 f4 f4 f4 f4 f4 f4 i8[1] i8 i8 f4[3]",
     }),
 }
 #: The groups a CPU render uses.

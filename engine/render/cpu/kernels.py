@@ -49,14 +49,17 @@ def _block_masks_rows(y0, y1, band_p, codes, n, s, out):
             out[y, x] = m
 
 
-def tile_masks_bands(band_p, codes, n, radii):
+def tile_masks_bands(band_p, codes, n, radii, rows=None):
     """Bands present (outline splits included) in each tile of a scale-1 level grown by each kernel radius in
     ``radii`` (px, each < TILE; uint64 (len(radii), nty, ntx)), in one pass per tile:
     per window row, the tile's columns and the columns 1..d px to either side (ORs
-    growing with d) serve every radius."""
+    growing with d) serve every radius. ``rows`` (first, end): only those tile rows (the rest: none)."""
     hl, wl = band_p.shape
     out = np.zeros((radii.size, (hl + TILE - 1) // TILE, (wl + TILE - 1) // TILE), np.uint64)
-    run_chunks(_tile_masks_bands_tiles, out.shape[1] * out.shape[2], band_p, codes, n, radii, out)
+    ntx = out.shape[2]
+    r0, r1 = (0, out.shape[1]) if rows is None else (max(0, rows[0]), min(out.shape[1], rows[1]))
+    run_chunks(lambda lo, hi, *a: _tile_masks_bands_tiles(r0 * ntx + lo, r0 * ntx + hi, *a), max(r1 - r0, 0) * ntx,
+               band_p, codes, n, radii, out)
     return out
 
 
@@ -130,18 +133,18 @@ def _down_from_image_rows(y0, y1, image_p, band_p, codes, n, bidx, steps, out, m
             masks[y, x] = m
 
 
-def down_next(src, src_masks):
+def down_from_down(src, src_masks):
     """The next scale: 2 x 2 means of every band's blocks (mean of means == block mean)."""
     n_used, hs, ws, _ = src.shape
     out = np.empty((n_used, hs // 2, ws // 2, 4), np.float32)
     masks = np.zeros((hs // 2, ws // 2), np.uint64)
-    run_chunks(_down_next_rows, hs // 2, src, src_masks, out, masks)
+    run_chunks(_down_from_down_rows, hs // 2, src, src_masks, out, masks)
     return out, masks
 
 
 @njit(**_JIT)
-def _down_next_rows(y0, y1, src, src_masks, out, masks):
-    """Rows y0..y1-1 of :func:`down_next` into ``out`` and ``masks``."""
+def _down_from_down_rows(y0, y1, src, src_masks, out, masks):
+    """Rows y0..y1-1 of :func:`down_from_down` into ``out`` and ``masks``."""
     n_used, wl = out.shape[0], out.shape[2]
     q = np.float32(0.25)
     for y in range(y0, y1):

@@ -133,7 +133,7 @@ def outline_codes(image_p, band_p, n, h, w, max_share, steps, flatness):
     on its far side (F) to the neighbour (B), t = (p - F).(B - F) / |B - F|^2, times
     the far side's flatness 1 - |F2 - F|^2 / (flatness^2 |B - F|^2) (F2: the pixel
     beyond F, F where outside), at most ``max_share``, rounded to q = int(t * steps
-    + 0.5), all in float32 (the GPU kernel outline_code does the same operations).
+    + 0.5), all in float32 (the GPU kernel outline_codes does the same operations).
     Returns the codes (uint8, padded size) and, per TILE x TILE tile, the bit mask
     of the bands that receive a share."""
     hp, wp = band_p.shape

@@ -9,10 +9,67 @@ linear-light premultiplied RGBA.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 
 from .pixels import _JIT, MARGIN, TILE, TILE_SHIFT, run_chunks, split_of
+
+
+class Levels(NamedTuple):
+    """The sparse levels 1.. a render samples (refocus.cu's ``Levels``; see :mod:`deocused.render.cpu.kernels`).
+    Level i's slot table starts at ``slots[soff[i]]`` (``ntx[i]`` tiles a row, ``n`` bands a
+    tile; slot -1: a zero block); it is stored at 1/``scales[i]`` resolution, ``lh[i]`` x
+    ``lw[i]`` level pixels; ``data``: the block pool as a flat float32 array."""
+
+    slots: np.ndarray  # int64, every level's slot table
+    soff: np.ndarray  # int64 (levels,)
+    ntx: np.ndarray  # int64 (levels,)
+    n: int  # bands
+    data: np.ndarray  # float32, blocks of TILE x TILE RGBA
+    scales: np.ndarray  # int64 (levels,)
+    lh: np.ndarray  # int64 (levels,)
+    lw: np.ndarray  # int64 (levels,)
+
+
+class Level0(NamedTuple):
+    """Level 0, the pixel itself (refocus.cu reads it into its ``Pixel``): the padded RGBA image
+    (MARGIN zeros around), the band map, the outline codes and OUTLINE_STEPS."""
+
+    image: np.ndarray  # float32 (hp + 2 MARGIN, wp + 2 MARGIN, 4)
+    band: np.ndarray  # uint8 (hp, wp)
+    codes: np.ndarray  # uint8 (hp, wp)
+    steps: np.float32
+
+
+class Focus(NamedTuple):
+    """A render's focus, float32 (refocus.cu's ``focus``, ``K``, ``dof``): blur radius
+    ``max_blur * max(|d - focus_disparity| - dof, 0)`` pixels."""
+
+    focus_disparity: np.float32
+    max_blur: np.float32
+    dof: np.float32
+
+
+class BandLevels(NamedTuple):
+    """Per band k: the level pair of its radius (levels ``band_i[k]``, +1 with weight
+    ``band_w[k]`` of the first) and ``below[k]``, the nearest non-empty band behind (-1: none)."""
+
+    band_i: np.ndarray  # int64 (n,)
+    band_w: np.ndarray  # float32 (n,)
+    below: np.ndarray  # int64 (n,)
+
+
+class Fill(NamedTuple):
+    """The constants of the background fill (:mod:`deocused.constants`), float32."""
+
+    eps: np.float32
+    behind_ramp: np.float32
+    min_cover: np.float32
+    cover_ramp: np.float32
+    hidden: np.float32  # HIDDEN_FILL_RADIUS
+    hidden_min: np.float32  # HIDDEN_MIN_SHARE
 
 
 @njit(inline="always", **_JIT)
@@ -115,10 +172,9 @@ def _bil4(dt, slot, pa, pb, pc, pd, tx, ty, ux, uy):
 @njit(inline="always", **_JIT)
 def _pixel_layers(PX, x, y, j):
     """Layers j and j-1 of level 0 at pixel (x, y): the pixel's own part in its band
-    plus its outline split's share in the split's band. ``PX`` = (padded RGBA image,
-    band map, outline codes, OUTLINE_STEPS). Read here, only where level 0 is
+    plus its outline split's share in the split's band. ``PX``: a :class:`Level0`. Read here, only where level 0 is
     sampled, rather than carried through the per-pixel loop."""
-    image, band, codes, steps = PX
+    image, band, codes, steps = PX.image, PX.band, PX.codes, PX.steps
     z = np.float32(0.0)
     pb = np.int64(band[y, x])
     qb, sh, e0, e1, e2 = split_of(image, band, codes, y, x, steps)
@@ -135,8 +191,9 @@ def _pixel_layers(PX, x, y, j):
 
 @njit(inline="always", **_JIT)
 def _layer2(L, n_levels, j, i, w, x, y, PX, pair):
-    """Layers j and j-1 at pixel (x, y) between levels i and i+1 (weight w of level i).
-    Level 0 is the pixel itself (see :func:`_pixel_layers`; ``PX``: its inputs).
+    """Layers j and j-1 at pixel (x, y) between levels i and i+1 (weight w of level i) of
+    ``L`` (:class:`Levels`). Level 0 is the pixel itself (see :func:`_pixel_layers`; ``PX``: its
+    :class:`Level0`).
     ``pair`` False: only layer j is read (the last four values are then not layer j-1)."""
     z = np.float32(0.0)
     if j < 0:
@@ -146,56 +203,60 @@ def _layer2(L, n_levels, j, i, w, x, y, PX, pair):
         if i == 0:
             lo = _pixel_layers(PX, x, y, j)
         else:
-            lo = _level2(L[0], L[1][i], L[2][i], L[3], L[4], L[5][i], L[6][i], L[7][i], j, x, y, pair)
+            lo = _level2(L.slots, L.soff[i], L.ntx[i], L.n, L.data, L.scales[i], L.lh[i], L.lw[i], j, x, y, pair)
     if n_levels == 1 or w == 1.0:  # w == 1: the result is lo exactly
         return lo
     k = i + 1
-    hi = _level2(L[0], L[1][k], L[2][k], L[3], L[4], L[5][k], L[6][k], L[7][k], j, x, y, pair)
+    hi = _level2(L.slots, L.soff[k], L.ntx[k], L.n, L.data, L.scales[k], L.lh[k], L.lw[k], j, x, y, pair)
     u = np.float32(1.0) - w
     return (w * lo[0] + u * hi[0], w * lo[1] + u * hi[1], w * lo[2] + u * hi[2], w * lo[3] + u * hi[3],
             w * lo[4] + u * hi[4], w * lo[5] + u * hi[5], w * lo[6] + u * hi[6], w * lo[7] + u * hi[7])
 
 
-def row_order(n_rows: int, threads: int) -> np.ndarray:
-    """Tile rows c, c + T, c + 2T, ... for c = 0 .. T-1 (T threads): :func:`refocus`
-    gives each thread one contiguous share (see :func:`deocused.render.cpu.pixels.run_chunks`), so each thread gets every
-    T-th row (balanced over the image), with neighbouring tiles, which share the
-    blocks of the downsampled levels, one after another."""
-    return np.concatenate([np.arange(c, n_rows, threads) for c in range(threads)]).astype(np.int64)
+def row_order(n_rows: int, threads: int, first: int = 0) -> np.ndarray:
+    """Tile rows first + c, first + c + T, ... (of ``n_rows`` from ``first``) for c = 0 .. T-1
+    (T threads): :func:`refocus` gives each thread one contiguous share (see
+    :func:`deocused.render.cpu.pixels.run_chunks`), so each thread gets every T-th row (balanced over
+    the image), with neighbouring tiles, which share the blocks of the downsampled levels,
+    one after another."""
+    return first + np.concatenate([np.arange(c, n_rows, threads) for c in range(threads)]).astype(np.int64)
 
 
-def refocus(image, band, codes, disp, n, focus, K, dof, radii, n_levels, slots, soff, ntx, data, scales, lh, lw,
-            band_i, band_w, front, below, eps, behind_ramp, min_cover, cover_ramp, steps, hidden,
-            hidden_min, rows, out):
+def refocus(levels: Levels, level0: Level0, disparity, focus: Focus, radii, n_levels, bands: BandLevels, front,
+            fill: Fill, rows, cols, out):
     """Per pixel: own band at its own radius over the background fill, the bands in
     front composited far to near, divided by the coverage (see deocused.render.cpu.backend).
-    ``focus``, ``K``, ``dof``: float32; per band k: level pair (band_i, band_w) of its
-    radius, ``front`` (see :func:`front_tiles`), below (nearest non-empty band
-    behind, -1: none); ``codes``: outline splits; ``hidden``, ``hidden_min``:
-    HIDDEN_FILL_RADIUS, HIDDEN_MIN_SHARE (float32).
-    Writes linear RGB into ``out`` (h, w, 3)."""
-    run_chunks(_refocus_tiles, front.size, image, band, codes, disp, n, focus, K, dof, radii, n_levels, slots, soff, ntx,
-               data, scales, lh, lw, band_i, band_w, front, below, eps, behind_ramp, min_cover, cover_ramp, steps, hidden,
-               hidden_min, rows, out)
+    ``disparity``: float32 (h, w); ``radii``: the levels' radii, the first ``n_levels``
+    built; ``front``: see :func:`front_tiles`. Writes linear RGB into ``out`` (h, w, 3)
+    in the tiles of the tile rows ``rows`` (see :func:`row_order`) and the tile columns
+    ``cols`` = (first, end); the rest of ``out`` is left as it is."""
+    ncol = cols[1] - cols[0]
+    run_chunks(_refocus_tiles, rows.size * ncol, *level0[:3], disparity, levels.n, *focus, radii, n_levels,
+               levels.slots, levels.soff, levels.ntx, levels.data, levels.scales, levels.lh, levels.lw,
+               bands.band_i, bands.band_w, front, bands.below, *fill, level0.steps, rows, cols[0], ncol, out)
     return out
 
 
 @njit(_nrt=False, **_JIT)  # no array is made here: no reference counting in the per-pixel loop
 def _refocus_tiles(q0, q1, image, band, codes, disp, n, focus, K, dof, radii, n_levels, slots, soff, ntx, data, scales,
-                   lh, lw, band_i, band_w, front, below, eps, behind_ramp, min_cover, cover_ramp, steps, hidden,
-                   hidden_min, rows, out):
-    """Tiles q0..q1-1 (in the order ``rows``) of :func:`refocus`."""
+                   lh, lw, band_i, band_w, front, below, eps, behind_ramp, min_cover, cover_ramp, hidden, hidden_min, steps,
+                   rows, col0, ncol, out):
+    """Tiles q0..q1-1 (tile rows in the order ``rows``, ``ncol`` tile columns from ``col0``) of
+    :func:`refocus` (its named tuples passed field by field: the kernel's compiled signature is
+    flat, see deocused.render.cpu.jit).
+
+    One function of ~70 lines on purpose: the per-pixel loop calls :func:`_layer2` at one
+    site (each inlined copy costs compile time, see deocused.render.cpu.pixels)."""
     h, w = out.shape[0], out.shape[1]
-    L = (slots, soff, ntx, n, data, scales, lh, lw)
-    PX = (image, band, codes, steps)
+    L = Levels(slots, soff, ntx, n, data, scales, lh, lw)
+    PX = Level0(image, band, codes, steps)
     one, zero = np.float32(1.0), np.float32(0.0)
-    ntx_f = front.shape[1]
     # Tile-major (a tile's pixels share level blocks in cache), tile rows in the order
     # ``rows`` (see :func:`row_order`).
     for q in range(q0, q1):
-        t = rows[q // ntx_f] * ntx_f + q % ntx_f
-        fm = front[t // ntx_f, t % ntx_f]
-        yt, xt = (t // ntx_f) * TILE, (t % ntx_f) * TILE
+        ty, tx = rows[q // ncol], col0 + q % ncol
+        fm = front[ty, tx]
+        yt, xt = ty * TILE, tx * TILE
         for y in range(yt, min(yt + TILE, h)):
             for x in range(xt, min(xt + TILE, w)):
                 b = np.int64(band[y, x])

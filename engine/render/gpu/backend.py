@@ -6,7 +6,7 @@ module for the algorithm and :mod:`deocused.render.pyramid` for the pyramid. Ker
 beside this module (``engine/render/gpu/*.cu``) and are compiled once per process with
 ``cupy.RawModule``:
 
-* ``pyramid.cu`` -- input packing (highlight boost, per-band statistics), box
+* ``pyramid.cu`` -- input packing (``ingest``: highlight boost, per-band statistics), box
   downsampling of all layers, the 2-D convolutions (shared-memory tiles,
   per-tile band ranges so that only the layers that differ inside a tile are
   convolved), storing float16 RGBA levels into one packed buffer.
@@ -49,14 +49,11 @@ from ...constants import (
     OUTLINE_STEPS,
 )
 from ...errors import DeviceError, GpuMemoryError, InputError
-from ..optics import coc_radius
 from ..pyramid import (
     DEFAULT_BANDS,
     LEVEL_RADII,
     level_scale,
-    levels_needed,
     padded_shape,
-    small_radius,
 )
 from ..renderer import Renderer
 
@@ -148,29 +145,21 @@ class GpuRenderer(Renderer):
         self._device_id = dev
         pyr, ref = _module("pyramid.cu", dev), _module("refocus.cu", dev)
         self._k_stats_init = pyr.get_function("stats_init")
-        self._k_pack = pyr.get_function("pack_input")
-        self._k_outline = pyr.get_function("outline_code")
-        self._k_down_img = pyr.get_function("down_from_img")
-        self._k_down_down = pyr.get_function("down_from_down")
+        self._k_ingest = pyr.get_function("ingest")
+        self._k_outline_codes = pyr.get_function("outline_codes")
+        self._k_down_from_image = pyr.get_function("down_from_image")
+        self._k_down_from_down = pyr.get_function("down_from_down")
         self._k_conv_full = pyr.get_function("conv_full")
         self._k_conv_down = pyr.get_function("conv_down")
         self._k_refocus = ref.get_function("refocus")
         # Per-level layout that does not depend on the image size.
         self._n_radii = len(LEVEL_RADII)
         self._scales = [level_scale(r) for r in LEVEL_RADII]
-        self._kernels = [self._flipped_kernel(i) for i in range(self._n_radii)]
         self._alloc_shape: tuple[int, int] | None = None
         self._consts = None  # device copies of the size-independent tables
         self.shape = None
 
     # -- buffers -------------------------------------------------------------------------
-    def _flipped_kernel(self, i: int) -> np.ndarray:
-        if i == 0:
-            return np.ones((1, 1), np.float32)
-        rho, s = LEVEL_RADII[i], self._scales[i]
-        k = self.aperture.kernel(small_radius(rho, s, self.aperture))
-        return np.ascontiguousarray(k[::-1, ::-1], dtype=np.float32)
-
     def _upload_consts(self) -> None:
         """Size-independent device tables: kernel weights, radii (once per renderer)."""
         if self._consts is not None:
@@ -260,19 +249,12 @@ class GpuRenderer(Renderer):
 
     # -- prepare -------------------------------------------------------------------------
     def prepare(self, image_linear, disparity, whole=None) -> None:
+        self.check_shapes(image_linear, disparity)  # the value checks run on the GPU
         if not isinstance(image_linear, cp.ndarray):
             image_linear = np.asarray(image_linear, np.float32)
         if not isinstance(disparity, cp.ndarray):
             disparity = np.asarray(disparity, np.float32)
-        # Shape checks (as Renderer.check_inputs; the value checks run on the GPU).
-        if image_linear.ndim != 3 or image_linear.shape[2] != 3:
-            raise InputError(f"image must be (H, W, 3) RGB, got shape {tuple(image_linear.shape)}")
-        if disparity.shape != image_linear.shape[:2]:
-            raise InputError(f"disparity is {disparity.shape[1]}x{disparity.shape[0]} but the image is "
-                             f"{image_linear.shape[1]}x{image_linear.shape[0]}")
         h, w = disparity.shape
-        if h == 0 or w == 0:
-            raise InputError("image is empty")
         try:
             self._prepare(image_linear, disparity, h, w, whole)
         except InputError:
@@ -310,11 +292,11 @@ class GpuRenderer(Renderer):
             dsp = self._device_input(disp, b["disp"], (h, w))
             n_pix = h * w
             self._k_stats_init((1,), (64,), (b["stats_i"], b["stats_d"], np.int32(n)))
-            self._k_pack(((n_pix + 255) // 256,), (256,),
-                         (img, dsp, np.int64(n_pix), np.int32(n), np.float32(max(self.highlights, 0.0)),
-                          b["img4"], b["stats_i"], b["stats_d"]))
-            self._k_outline(((w + 15) // 16, (h + 15) // 16), (16, 16),
-                            (b["img4"], np.int32(w), np.int32(h), np.int32(n), b["codes"]))
+            self._k_ingest(((n_pix + 255) // 256,), (256,),
+                           (img, dsp, np.int64(n_pix), np.int32(n), np.float32(max(self.highlights, 0.0)),
+                            b["img4"], b["stats_i"], b["stats_d"]))
+            self._k_outline_codes(((w + 15) // 16, (h + 15) // 16), (16, 16),
+                                  (b["img4"], np.int32(w), np.int32(h), np.int32(n), b["codes"]))
             stats_i = b["stats_i"].get(stream=self.stream)  # synchronises the stream
             stats_d = b["stats_d"].get(stream=self.stream)
         if stats_i[n + 2] > 0:
@@ -322,15 +304,9 @@ class GpuRenderer(Renderer):
         dmin, dmax = _unordered(stats_i[n]), _unordered(stats_i[n + 1])
         if dmin < 0.0 or dmax > 1.0:
             raise InputError("disparity must be normalised to [0, 1]")
-        counts, sums = stats_i[:n].astype(np.int64), stats_d
-        if whole is not None:  # a crop: the photo's bands (see Renderer.render_region)
-            counts, sums, dmin, dmax = whole.counts, whole.sums, whole.d_lo, whole.d_hi
-        mids = (np.arange(n) + 0.5) / n
-        self.band_count = counts
-        self.band_centre = np.where(counts > 0, sums / np.maximum(counts, 1), mids).astype(np.float32)
-        self._d_extremes = np.array([dmin, dmax], np.float32)
+        self._set_bands(stats_i[:n].astype(np.int64), stats_d, dmin, dmax, whole)
         b["centre"].set(self.band_centre, stream=self.stream)
-        b["count"].set(counts.astype(np.int32), stream=self.stream)
+        b["count"].set(self.band_count.astype(np.int32), stream=self.stream)
         self._n_levels = 1      # levels 1.. are built lazily by render()
         self._down_done = set()
         self.shape = (h, w)
@@ -346,12 +322,13 @@ class GpuRenderer(Renderer):
                 hl, wl = int(self._lh[0]) // t, int(self._lw[0]) // t
                 grid = ((wl + 15) // 16, (hl + 15) // 16)
                 with self.stream:
+                    out = (b[("down", t)], b[("range", t)], np.int32(wl), np.int32(hl))
                     if t == 2:
-                        self._k_down_img(grid, (16, 16), (b["img4"], b["codes"], np.int32(w), np.int32(h), np.int32(n),
-                                                          b[("down", 2)], b[("range", 2)], np.int32(wl), np.int32(hl)))
+                        self._k_down_from_image(grid, (16, 16), (b["img4"], b["codes"], np.int32(w), np.int32(h),
+                                                                 np.int32(n), *out))
                     else:
-                        self._k_down_down(grid, (16, 16), (b[("down", t // 2)], b[("range", t // 2)], np.int32(n),
-                                                           b[("down", t)], b[("range", t)], np.int32(wl), np.int32(hl)))
+                        self._k_down_from_down(grid, (16, 16), (b[("down", t // 2)], b[("range", t // 2)],
+                                                                np.int32(n), *out))
                 self._down_done.add(t)
             t *= 2
 
@@ -387,8 +364,7 @@ class GpuRenderer(Renderer):
 
     # -- per focus -----------------------------------------------------------------------
     def render(self, focus_disparity: float, max_blur: float, dof: float = 0.0):
-        if self.shape is None:
-            raise RuntimeError("render() before prepare()")
+        self.check_prepared()
         self.check_focus(focus_disparity, max_blur, dof)
         try:
             return self._render(float(focus_disparity), float(max_blur), float(dof))
@@ -398,14 +374,10 @@ class GpuRenderer(Renderer):
         h, w = self.shape  # out of memory: raised outside the except block (see prepare)
         raise self._oom(h, w)
 
-    def _render(self, focus: float, K: float, dof: float):
+    def _render(self, focus_disparity: float, max_blur: float, dof: float):
         h, w = self.shape
         n, b, c = self.n_bands, self._buf, self._consts
-        # The largest radius (monotonic in |d - f|, so at the extreme disparities) and
-        # the front bands' radii, in float32 exactly as the CPU computes them.
-        rmax = float(coc_radius(self._d_extremes, focus, K, dof).astype(np.float32).max())
-        band_radius = coc_radius(self.band_centre, focus, K, dof).astype(np.float32)
-        n_levels = levels_needed(max(rmax, float(band_radius.max())))
+        _, n_levels = self._band_radii(focus_disparity, max_blur, dof)  # as the CPU computes them
         self.ensure_levels(n_levels)
         # The output buffer is overwritten: work the caller queued on its stream on the
         # previous result (e.g. a .copy()) must finish first.
@@ -414,7 +386,7 @@ class GpuRenderer(Renderer):
         with self.stream:
             self._k_refocus(((w + bx - 1) // bx, (h + by - 1) // by), REFOCUS_BLOCK,
                         (b["img4"], b["codes"], np.int32(w), np.int32(h), np.int32(n), np.int32(n_levels),
-                         np.float32(focus), np.float32(K), np.float32(dof),
+                         np.float32(focus_disparity), np.float32(max_blur), np.float32(dof),
                          b["levels"], b["table"], b["lvl_w"], b["lvl_h"], b["lvl_s"], c["radii"],
                          np.int32(self._n_radii), b["centre"], b["count"], b["out"]))
         # Let the caller's current stream see the result without a host sync.

@@ -10,10 +10,10 @@
 //
 // Kernels (all launched by engine/render/gpu/backend.py on the renderer's stream):
 //   stats_init     zero the per-prepare statistics
-//   pack_input     boost highlights, pack (r, g, b, disparity) as float4, per-band
+//   ingest         boost highlights, pack (r, g, b, disparity) as float4, per-band
 //                  pixel counts and disparity sums, min/max and non-finite count
-//   outline_code   the outline split of every pixel (see common.cuh split_of)
-//   down_from_img  scale-2 box downsample of every layer + per-pixel band range
+//   outline_codes  the outline split of every pixel (see common.cuh split_of)
+//   down_from_image scale-2 box downsample of every layer + per-pixel band range
 //   down_from_down next power-of-two scale from the previous one (mean of 2x2 means
 //                  == mean of the 4x4 block)
 //   conv_full      one scale-1 level of every layer, straight from the packed image
@@ -69,7 +69,7 @@ extern "C" __global__ void stats_init(int* stats_i, double* stats_d, int n)
 }
 
 // One thread per pixel, 1-D blocks of >= MAX_BANDS threads; n_bands <= MAX_BANDS.
-extern "C" __global__ void pack_input(const float* __restrict__ image, const float* __restrict__ disp,
+extern "C" __global__ void ingest(const float* __restrict__ image, const float* __restrict__ disp,
                                       long long n_pix, int n, float gain,
                                       float4* __restrict__ img4, int* stats_i, double* stats_d)
 {
@@ -138,7 +138,7 @@ extern "C" __global__ void pack_input(const float* __restrict__ image, const flo
 // times the flatness 1 - |F2 - F|^2 / (OUTLINE_FLATNESS^2 |B - F|^2) (F2: beyond F),
 // clamped to OUTLINE_MAX_SHARE, q = (int)(t * OUTLINE_STEPS + 0.5), in float32 with
 // the _rn intrinsics in the same order (bit-equal to the CPU). Block (16, 16).
-extern "C" __global__ void outline_code(const float4* __restrict__ img4, int w, int h, int n,
+extern "C" __global__ void outline_codes(const float4* __restrict__ img4, int w, int h, int n,
                                         unsigned char* __restrict__ codes)
 {
     const int x = blockIdx.x * blockDim.x + threadIdx.x;
@@ -193,7 +193,7 @@ extern "C" __global__ void outline_code(const float4* __restrict__ img4, int w, 
 // Scale-2 downsample of all layers. down: n layers of (hl, wl) float4; range: (hl, wl)
 // band range (min, max) of the image pixels in the 2x2 block, (255, 0) if none.
 // img4 is (h, w); the padded full-resolution grid is (2 hl, 2 wl).
-extern "C" __global__ void down_from_img(const float4* __restrict__ img4, const unsigned char* __restrict__ codes,
+extern "C" __global__ void down_from_image(const float4* __restrict__ img4, const unsigned char* __restrict__ codes,
                                          int w, int h, int n, float4* __restrict__ down, uchar2* __restrict__ range,
                                          int wl, int hl)
 {

@@ -1,24 +1,7 @@
 // Per-focus level selection and compositing of the GPU renderer: one thread per
-// pixel, the same algorithm as CpuRenderer.render (engine/render/cpu/backend.py):
-//
-//   r = K * max(|d - f| - dof, 0), band b = clip(int(d * n), 0, n - 1)
-//   (i, w) = level_weights(r): levels i and i + 1 mixed with weights w, 1 - w
-//   here = S_b(r), behind = S_{b-1}(r), own = here - behind
-//   if HIDDEN_FILL_RADIUS > 0 and 1 - here.a > HIDDEN_MIN_SHARE (the part that bands in front hide):
-//       hn = layer b at the lower level of HIDDEN_FILL_RADIUS r's pair, hid = clip(hn.a / FILL_BEHIND_RAMP, 0, 1) (1 - here.a)
-//       own.rgb += hid hn.rgb / max(hn.a, EPS), own.a += hid
-//   near = S_{b-1}(R_nb), nb = the nearest non-empty band below b
-//   g = clip(behind.a / FILL_BEHIND_RAMP, 0, 1)
-//   fill = behind.rgb / max(behind.a, EPS); if a non-empty band lies below b:
-//       t = clip((near.a - FILL_MIN_COVER) / FILL_COVER_RAMP + 0.5, 0, 1)
-//       fill = fill + t (near.rgb / max(near.a, EPS) - fill)
-//   colour = own.rgb + g (1 - own.a) fill
-//   cover  = own.a + g (1 - own.a)
-//   colour /= cover, cover = 1 where cover > EPS (what lies behind the front is opaque)
-//   for k = b + 1 .. n - 1 with count_k > 0, R_k = K * max(|c_k - f| - dof, 0) (R_k = 0:
-//   only the outline split shares of the pixels behind add anything):
-//       F = S_k(R_k) - S_{k-1}(R_k); colour = F.rgb + (1 - F.a) colour; cover = F.a + (1 - F.a) cover
-//   out = colour / max(cover, EPS)
+// pixel, the same algorithm as CpuRenderer.render (engine/render/cpu/backend.py),
+// described once, in engine/DESIGN.md (own band, hidden part, background fill, bands in front).
+// Here r = K * max(|d - f| - dof, 0) and band b = clip(int(d * n), 0, n - 1).
 //
 // S_j(r) samples layer j: level 0 is the pixel itself, (rgb * m, m) with m = [b <= j]
 // for a pixel without an outline split (else its own part and its share, common.cuh);

@@ -1,5 +1,5 @@
-// Benchmark baseline (engine/bench/gpu_check.py), not used by the renderer: a naive
-// per-pixel disc gather. Every pixel averages the image over the disc of its own
+// A naive per-pixel disc gather for the GPU benchmark (engine/bench/gpu_check.py), not used by
+// the renderer ("baseline" in the benchmarks is the Gaussian stack of baseline.py). Every pixel averages the image over the disc of its own
 // blur radius r = K * |d - focus| (no occlusion handling, no pyramid): the
 // straightforward "gather" renderer the pyramid is compared with.
 
