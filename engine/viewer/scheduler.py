@@ -336,15 +336,19 @@ class RenderScheduler:
             self._full_render_ms[job.index] = render_ms
             self._request_draw()
 
+    def _cpu_renderer(self):
+        """A new CPU renderer with the options of :attr:`renderer`."""
+        from ..render.backends import make_renderer
+
+        r = self.renderer
+        return make_renderer("cpu", aperture=r.aperture, n_bands=r.n_bands, highlights=r.highlights)
+
     def _fall_back_to_cpu(self, e: GpuMemoryError) -> bool:
         """The GPU ran out of memory (the GPU renderer has freed what it took): with device "auto" the
         viewer goes on with a CPU renderer, saying so on the HUD and in one log line; True if it did."""
         if self.device != "gpu" or self.device_asked != "auto":
             return False
-        from ..render.backends import make_renderer
-
-        r = self.renderer
-        self.renderer = make_renderer("cpu", aperture=r.aperture, n_bands=r.n_bands, highlights=r.highlights)
+        self.renderer = self._cpu_renderer()
         self.device, self._prepared, self._completed = "cpu", None, None
         notice = f"{str(e).split(';')[0]}; rendering on the CPU instead"
         log.warning("%s", notice)
@@ -396,11 +400,7 @@ class RenderScheduler:
             return None
         if preview and self.preview_done != want:
             if self.preview_renderer is None:
-                from ..render.backends import make_renderer
-
-                r = self.renderer
-                self.preview_renderer = make_renderer("cpu", aperture=r.aperture, n_bands=r.n_bands,
-                                                      highlights=r.highlights)
+                self.preview_renderer = self._cpu_renderer()
             job = Job(index, params, prepare=self._preview_prepared != (index, params[3]), kind=JobKind.PREVIEW)
             if job.prepare:
                 self._preview_prepared = None
