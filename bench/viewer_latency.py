@@ -85,7 +85,7 @@ def start_xvfb(screen="1920x1080x24"):
 def wait_full(v, t0, timeout=120.0):
     """Step until the display-resolution frame for what is wanted is on screen (swapped after ``t0``)."""
     end = time.monotonic() + timeout
-    while v.wanted is None or v.shown != v.wanted or v.showing_preview or v.last_present_time < t0:
+    while v.wanted is None or v.scheduler.shown != v.wanted or v.scheduler.showing_preview or v.last_present_time < t0:
         v.step(wait=0.001)
         if time.monotonic() > end:
             raise SystemExit("no final frame within the timeout")
@@ -112,13 +112,13 @@ def measure(v, args, w, h):
         c1 = os.times()
         clicks.append({"focus_disparity": round(v.focus_disparity, 4), "click_to_full_ms": round(1e3 * (t1 - t0), 1),
                        "cpu_ms": round(1e3 * ((c1.user - c0.user) + (c1.system - c0.system))),
-                       "render_ms": round(v.render_ms, 1), "upload_ms": round(v.upload_ms, 1)})
+                       "render_ms": round(v.scheduler.render_ms, 1), "upload_ms": round(v.scheduler.upload_ms, 1)})
         print(f"click {len(clicks)}: focus {v.focus_disparity:.3f}  {clicks[-1]['click_to_full_ms']:.0f} ms, "
               f"CPU {clicks[-1]['cpu_ms']} ms "
-              f"(render {v.render_ms:.0f} ms)", flush=True)
+              f"(render {v.scheduler.render_ms:.0f} ms)", flush=True)
     drag_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak memory before the drag and zoom: {drag_peak:.0f} MB", flush=True)
-    n0, t_start = v.frames_rendered, time.perf_counter()
+    n0, t_start = v.scheduler.frames_rendered, time.perf_counter()
     n_events = round(60 * args.drag_seconds)
     for i in range(n_events):
         u = i / max(1, n_events - 1)
@@ -130,7 +130,7 @@ def measure(v, args, w, h):
     t_stop = time.perf_counter()
     while time.perf_counter() < t_start + n_events / 60:
         v.step(wait=0.002)
-    fps = (v.frames_rendered - n0) / (time.perf_counter() - t_start)
+    fps = (v.scheduler.frames_rendered - n0) / (time.perf_counter() - t_start)
     t_full = wait_full(v, t_stop)
     drag = {"peak_memory_mb_before": round(drag_peak), "events": n_events, "seconds": args.drag_seconds,
             "frames_per_s": round(fps, 1), "stop_to_full_ms": round(1e3 * (t_full - t_stop), 1)}
@@ -141,7 +141,7 @@ def measure(v, args, w, h):
         v.on_zoom(1, *to_window(fx, fy))
         t1 = wait_full(v, t0)
         c1 = os.times()
-        zooms.append({"at": [fx, fy], "region": list(v.shown[5][0]), "zoom_to_sharp_ms": round(1e3 * (t1 - t0), 1),
+        zooms.append({"at": [fx, fy], "region": list(v.scheduler.shown[5][0]), "zoom_to_sharp_ms": round(1e3 * (t1 - t0), 1),
                       "cpu_ms": round(1e3 * ((c1.user - c0.user) + (c1.system - c0.system)))})
         zooms[-1]["peak_memory_mb_so_far"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         print(f"zoom 1:1 at {fx},{fy}: {zooms[-1]['zoom_to_sharp_ms']:.0f} ms, CPU {zooms[-1]['cpu_ms']} ms, "
@@ -188,13 +188,13 @@ def main() -> int:  # ~70 lines on purpose: the script read top to bottom (flags
         c1 = os.times()
         open_cpu_ms = 1e3 * ((c1.user - c0.user) + (c1.system - c0.system))
         print(f"open -> photo shown {first_ms:.0f} ms, -> final first frame {open_ms:.0f} ms "
-              f"(CPU {open_cpu_ms:.0f} ms; display {v.display_size()}, K {v.max_blur} px)",
+              f"(CPU {open_cpu_ms:.0f} ms; display {v.scheduler.display_size()}, K {v.max_blur} px)",
               flush=True)
         clicks, drag, zooms = measure(v, args, w, h)
         info = {"reduced_decode": list(v.slots[0].image.shape[1::-1]) if v.slots[0].reduced else None,
                 "open_to_first_frame_ms": round(first_ms, 1), "open_cpu_ms": round(open_cpu_ms),
-                "fb": list(v.fb_size), "display": list(v.display_size()), "max_blur_px": v.max_blur,
-                "preview_size": v.preview_size()}
+                "fb": list(v.fb_size), "display": list(v.scheduler.display_size()), "max_blur_px": v.max_blur,
+                "preview_size": v.scheduler.preview_size()}
         v.close()
     finally:
         if xvfb is not None:

@@ -2,8 +2,9 @@
 
 :class:`Viewer` owns the window (:mod:`deocused.window`), the state (focus_disparity and
 focus_point, max_blur, depth view, help), the photos (an :class:`~.loader.ImageList`), the
-view transform (:class:`~.view.ViewTransform`) and the saver (:class:`~.saving.Saver`); render
-scheduling and the preview are :mod:`.scheduler`'s. Its input handlers -- :meth:`Viewer.on_click`,
+view transform (:class:`~.view.ViewTransform`), the saver (:class:`~.saving.Saver`) and the render
+scheduler (:class:`~.scheduler.RenderScheduler`: the renderers, the render thread, the preview and the
+display texture's content), each an object of its own. Its input handlers -- :meth:`Viewer.on_click`,
 :meth:`Viewer.on_key`, :meth:`Viewer.on_char`, :meth:`Viewer.on_scroll`, ... -- are exactly what
 the GLFW callbacks call, so tests drive the same code path as real events. :meth:`Viewer.step`
 runs one iteration of the event loop, :meth:`Viewer.run_until_idle` runs until nothing is pending.
@@ -14,27 +15,19 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError
+from ..render.cpu import jit as cpu_jit
 from ..window import layout
 from ..window.display import check_display, close_window, open_window, screen_pixels, toggle_fullscreen
 from ..window.input import install_callbacks, k_key_steps, key_for_char, step_max_blur
 from . import hud
 from .loader import ImageList, Slot, Source
 from .saving import Saver, photo_loader, save_base
-from .scheduler import (
-    INTERACTION_S,
-    PREVIEW_IF_SLOWER_MS,
-    PREVIEW_MIN_PIXELS,
-    PREVIEW_PIXELS,
-    Job,
-    RenderScheduling,
-    TexKind,
-)
+from .scheduler import INTERACTION_S, PREVIEW_MIN_PIXELS, PREVIEW_PIXELS, RenderScheduler
 from .view import ViewTransform, zoom_steps
 
 log = logging.getLogger("deocused")
@@ -42,7 +35,7 @@ log = logging.getLogger("deocused")
 __all__ = ["Viewer", "Source", "PREVIEW_MIN_PIXELS", "PREVIEW_PIXELS"]
 
 
-class Viewer(RenderScheduling):
+class Viewer:
     """Interactive refocus viewer over a list of :class:`Source` entries.
 
     ``renderer``: an :class:`deocused.render.renderer.Renderer` (made from ``device`` and
@@ -54,7 +47,7 @@ class Viewer(RenderScheduling):
     and its full render then run in two successive steps).
     ``preview``: on the CPU renderer, show a low-resolution preview of each new
     focus/K before the full render (images above :data:`PREVIEW_MIN_PIXELS`
-    whose full render takes longer than ``preview_if_slower_ms``).
+    whose full render takes longer than ``scheduler.preview_if_slower_ms``).
     """
 
     def __init__(self, sources, *, renderer=None, device: str = "auto", renderer_options=None,
@@ -73,14 +66,10 @@ class Viewer(RenderScheduling):
             from ..render.backends import make_renderer
 
             renderer = make_renderer(device, **(renderer_options or {}))
-        self.renderer, self.device_asked = renderer, device  # "auto": a GPU out of memory falls back to the CPU
-        self.device = getattr(renderer, "device", "cpu")
         self.threaded = threaded
         self.title = title
-        self.preview = bool(preview) and self.device == "cpu"
-        self.preview_renderer = None  # CPU renderer on the downscaled image (made when first needed)
-        self.preview_if_slower_ms = PREVIEW_IF_SLOWER_MS
         self.interaction_s = INTERACTION_S  # a drag or wheel turn lasts this long after its last event
+        self._interacting_until = 0.0
 
         # state
         self.focus_disparity: float | None = None  # the focus plane's disparity
@@ -94,34 +83,21 @@ class Viewer(RenderScheduling):
         self.closed = False
         self.saved: list[Path] = []
 
-        # render bookkeeping
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="refocus-render") if threaded else None
-        self._job: Job | None = None
-        self._prepared = None  # (index, display size) the renderer is prepared for
-        self.shown: tuple | None = None  # (index, focus_disparity, max_blur, dof, display size) of the frame in the texture
-        self._frame = None  # last rendered sRGB8 frame (backend array)
-        self.render_ms: float | None = None
-        self.upload_ms: float | None = None
+        # presenting
         self._present_times: deque = deque(maxlen=120)
         self.frames_presented = 0
-        self.frames_rendered = 0  # refocused frames put on screen (previews included)
-        self._new_frame = False  # a refocused frame is in the texture and not yet presented
         self.last_present_time = 0.0
         self.sync_present = False
         self._needs_draw = True
         self._status_key = None
         self._saved_geometry = None
-        self._tex_kind: TexKind | None = None
-        self._tex_place = None  # None: the texture fills the fit; else (framebuffer Rect, nearest)
-        self._preview_prepared = None  # (index, display size) the preview renderer is prepared for
-        self._preview_done = None  # (index, focus_disparity, max_blur, dof) whose preview has been rendered
-        self.preview_ms: float | None = None
         self.saver = Saver(threaded=threaded)
-        self._tex_index: int | None = None
         self._depth_tex_index: int | None = None
+        self.fb_size = self.win_size = None  # (known once the window is open)
+        self.scheduler = RenderScheduler(self.images, renderer, device_asked=device, threaded=threaded,
+                                         preview=preview, fb_size=lambda: self.fb_size, flash=self.flash,
+                                         request_draw=self._request_draw)
 
-        if self._pool is not None:  # load the renderer's code while the first photo decodes
-            self._pool.submit(self.renderer.warm_up)
         self.images.reduce_to = screen_pixels()  # a JPEG larger than this opens from a reduced decode
         self.images.load(0, direction=+1)
         self.glfw, self.window = open_window(size, title, visible, image_size=self.slots[self.index].size,
@@ -140,6 +116,42 @@ class Viewer(RenderScheduling):
     slots = property(lambda self: self.images.slots, doc="The photos (:attr:`ImageList.slots`).")
     index = property(lambda self: self.images.index, doc="The current photo's place in :attr:`slots`.")
 
+    @property
+    def wanted(self):
+        """(index, focus_disparity, max_blur, dof, display size, zoomed view) the screen should show, or None when not
+        renderable yet. The zoomed view is None at the fit, else ((x0, y0, x1, y1) photo pixels shown,
+        framebuffer origin, zoom) (see :mod:`.view`)."""
+        slot = self.slots[self.index]
+        if slot.status != "ready" or self.focus_disparity is None or self.max_blur is None:
+            return None
+        region = self.view.region(slot.size, self.fb_size)
+        return (self.index, round(self.focus_disparity, 6), round(self.max_blur, 4), self.dof,
+                self.scheduler.display_size(), None if region is None else (*region, self.view.zoom))
+
+    @property
+    def busy(self) -> bool:
+        """Work pending: a render in flight or needed, a save running, or depth being computed."""
+        w = self.wanted
+        return self.scheduler.job is not None or (w is not None and w != self.scheduler.shown) \
+            or self.images.depth_pending or self.saver.busy
+
+    @property
+    def interacting(self) -> bool:
+        """A drag or wheel turn is in progress (its last event is under :attr:`interaction_s` old)."""
+        return time.monotonic() < self._interacting_until
+
+    def _status(self) -> str:
+        """The HUD's state line: loading, depth, rendering, saving, or nothing."""
+        slot = self.slots[self.index]
+        if slot.status == "failed":
+            return "no image could be loaded" if all(s.status == "failed" for s in self.slots) else slot.error
+        if (compiling := cpu_jit.status()) or slot.status == "depth":
+            return compiling or "computing depth..."
+        return self.scheduler.status(self.wanted) or self.saver.progress()
+
+    def _request_draw(self) -> None:
+        self._needs_draw = True
+
     def _poll_depth(self) -> None:
         """The depth worker's news: the current photo's depth arrived (entered) or failed (skipped)."""
         news = self.images.poll_depth()
@@ -154,11 +166,7 @@ class Viewer(RenderScheduling):
 
         self.screen = Screen()
         self.GL = self.screen.GL
-        self._gpu_uploader = None
-        if self.device == "gpu":
-            from .interop import try_gpu_uploader  # CUDA-GL interop (None: upload through host memory)
-
-            self._gpu_uploader = try_gpu_uploader()
+        self.scheduler.attach(self.screen.tex_image, self.glfw.post_empty_event)
 
     _hud_lines = property(lambda self: self.screen.hud_lines, doc="The HUD lines on screen (as last drawn).")
     image_rect = property(lambda self: self.screen.image_rect, doc="framebuffer rectangle of the picture")
@@ -172,13 +180,7 @@ class Viewer(RenderScheduling):
         self.view = ViewTransform()
         if slot.image is not None:
             self._reset_params(slot)
-            if self._tex_index != self.index:
-                from .display import resample_linear
-
-                shown = resample_linear(slot.image, self.display_size())  # sRGB: a stand-in until the render
-                self.screen.tex_image.upload(np.rint(np.clip(shown, 0.0, 1.0) * 255.0).astype(np.uint8))
-                self._tex_index, self._tex_kind, self._tex_place = self.index, TexKind.PHOTO, None
-                self.shown = None
+            self.scheduler.show_photo(self.index)
         self._needs_draw = True
 
     def _reset_params(self, slot: Slot) -> None:
@@ -310,10 +312,11 @@ class Viewer(RenderScheduling):
             self.flash("nothing to save yet (no depth)")
             return None
         src, (_, focus_disparity, max_blur, dof, *_) = slot.source, want  # the settings of the frame shown
-        options = {n: getattr(self.renderer, n) for n in ("aperture", "n_bands", "highlights")}
+        renderer = self.scheduler.renderer
+        options = {n: getattr(renderer, n) for n in ("aperture", "n_bands", "highlights")}
         loader = photo_loader(slot, self.images.depth_kind, self.images.embedded_depth)
         out = self.saver.start(loader, (focus_disparity, max_blur, dof),
-                               save_base(src), self.device, options, protect=[p for p in (src.path, src.depth) if p],
+                               save_base(src), self.scheduler.device, options, protect=[p for p in (src.path, src.depth) if p],
                                on_done=self.glfw.post_empty_event)
         self._needs_draw = True
         return out
@@ -344,17 +347,18 @@ class Viewer(RenderScheduling):
         msg = self.message if now < self._message_until else ""
         recent = [t for t in self._present_times if now - t <= 1.0]
         fps = len(recent) if len(recent) > 1 else None
-        return hud.format_status(slot.source.name, self.index, len(self.slots), slot.size, self.device,
-                                 self.focus_disparity, self.max_blur, self.render_ms, fps, self._status(), msg)
+        return hud.format_status(slot.source.name, self.index, len(self.slots), slot.size, self.scheduler.device,
+                                 self.focus_disparity, self.max_blur, self.scheduler.render_ms, fps, self._status(),
+                                 msg)
 
     def _draw(self, overlay: bool = True) -> None:
         slot = self.slots[self.index]
-        show = slot.image is not None and self._tex_index == self.index
+        show = slot.image is not None and self.scheduler.tex_index == self.index
         depth = show and self.depth_view and slot.disparity is not None
         if depth and self._depth_tex_index != self.index:
             self.screen.tex_depth.upload(slot.disparity)
             self._depth_tex_index = self.index
-        place = None if depth else self._tex_place  # a zoomed frame: (framebuffer rect, as blocks)
+        place = None if depth else self.scheduler.tex_place  # a zoomed frame: (framebuffer rect, as blocks)
         self.screen.draw(self.fb_size, self.win_size, slot.size if show else None, depth_view=depth,
                          focus=self.focus_disparity, hud_lines=self._hud_text() if overlay else None,
                          help_lines=hud.HELP_LINES if overlay and self.help else None,
@@ -373,7 +377,7 @@ class Viewer(RenderScheduling):
         self._present_times.append(now)
         self.last_present_time = time.perf_counter()
         self.frames_presented += 1
-        self._needs_draw = self._new_frame = False
+        self._needs_draw = self.scheduler.new_frame = False
 
     def read_framebuffer(self, overlay: bool = True) -> np.ndarray:
         """Draw the current state into the back buffer and read it with glReadPixels.
@@ -396,7 +400,7 @@ class Viewer(RenderScheduling):
             g.poll_events()
         if self.images.depth_pending:
             self._poll_depth()
-        self._update_render()
+        self.scheduler.update(self.wanted, self.interacting)
         if self.saver.busy:
             self._poll_saves()
             self._needs_draw = True  # the HUD's save progress
@@ -407,7 +411,7 @@ class Viewer(RenderScheduling):
         if key != self._status_key:
             self._status_key = key
             self._needs_draw = True
-        if self._needs_draw and (self._new_frame or not self.interacting):
+        if self._needs_draw and (self.scheduler.new_frame or not self.interacting):
             self._present()  # during a drag only new frames are drawn: they carry the HUD's changes too
 
     def run(self) -> None:
@@ -428,18 +432,12 @@ class Viewer(RenderScheduling):
         if self.closed:
             return
         self.closed = True
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+        self.scheduler.close()
         self.saver.close()
         try:
             self.images.close()
         except Exception as e:  # closing must not hide the real outcome
             log.debug("depth worker close: %s", e)
-        try:
-            if self._gpu_uploader is not None:
-                self._gpu_uploader.close()
-        except Exception as e:
-            log.debug("interop close: %s", e)
         close_window(self.glfw, self.window)
 
     def __enter__(self):

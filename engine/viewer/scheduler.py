@@ -1,11 +1,11 @@
 """Render scheduling of the viewer: one render at a time on a background thread, with a quick preview.
 
-:class:`RenderScheduling` (a part of :class:`deocused.viewer.app.Viewer`)
-compares what the screen should show (:attr:`~RenderScheduling.wanted`: image,
-focus, K, dof) with what it shows (``shown``) and starts the render that
-closes the gap. Rendering runs on one background thread (NumPy/OpenCV and CuPy
-release the GIL), so the window keeps handling events while a slow CPU render
-is in flight; a click during a render is remembered and rendered next
+:class:`RenderScheduler` (an object the :class:`deocused.viewer.app.Viewer` owns)
+compares what the screen should show (the viewer's ``wanted``: image, focus, K,
+dof, display size, zoomed view) with what it shows (``shown``) and starts the
+render that closes the gap (:meth:`RenderScheduler.update`). Rendering runs on
+one background thread (NumPy/OpenCV and CuPy release the GIL), so the window
+keeps handling events while a slow CPU render is in flight; a click during a render is remembered and rendered next
 (intermediate clicks are coalesced). The pyramid is prepared once per image:
 a new focus or K only renders.
 
@@ -31,15 +31,13 @@ from __future__ import annotations
 import logging
 import math
 import time
-from concurrent.futures import Future
-from dataclasses import dataclass, field
-from enum import Enum
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
 from ..errors import GpuMemoryError, RefocusError
-from ..render.cpu import jit as cpu_jit
 from ..window.layout import Rect
+from .jobs import Job, JobKind, TexKind
 
 log = logging.getLogger("deocused")
 
@@ -63,88 +61,108 @@ def _to_uint8(srgb: np.ndarray) -> np.ndarray:
     return np.rint(srgb, out=srgb).astype(np.uint8)
 
 
-class JobKind(Enum):
-    """What a render job does."""
+class RenderScheduler:
+    """Which frame to render next, the render itself, and taking its result (owned by the viewer).
 
-    FULL = "full"  # the fit view at display resolution
-    PREVIEW = "preview"  # the quick low-resolution frame (CPU; clicks on slow renders, drags)
-    COMPLETE = "complete"  # idle: the rest of the pyramid the current K may read
-    REGION = "region"  # zoomed in: the photo pixels shown, from the full-resolution photo
-
-
-class TexKind(Enum):
-    """What the display texture holds."""
-
-    PHOTO = "photo"  # the photo unblurred (until its first render)
-    LOWRES = "lowres"  # a preview render
-    RENDER = "render"  # a display-resolution render
-
-
-@dataclass
-class Job:
-    index: int
-    params: tuple  # (focus_disparity, max_blur in image pixels, dof, display size (w, h), zoomed view or None)
-    future: Future = field(default=None)
-    prepare: bool = False
-    kind: JobKind = JobKind.FULL
-
-
-class RenderScheduling:
-    """Which frame to render next, the render itself, and taking its result.
-
-    Needs from the viewer: ``images``, ``slots``, ``index``, ``focus_disparity``, ``max_blur``, ``dof``,
-    ``renderer``, ``device``, ``preview``, ``screen``, ``_pool`` and ``glfw``.
+    It owns the renderers (``renderer``, ``preview_renderer``), the render thread and the job in flight
+    (``job``), what the renderer is prepared for, the display texture's content (``tex_index``,
+    ``tex_kind``, ``tex_place``) and the frame bookkeeping (``shown``, ``render_ms``, ``frames_rendered``...).
+    What it needs from the viewer is passed in: ``images`` (the :class:`~.loader.ImageList`), ``fb_size``
+    (a callable: the framebuffer's (width, height)), ``flash`` (a HUD message) and ``request_draw`` (the
+    screen needs drawing); :meth:`attach` gives it the display texture and the event loop's ``wake`` once
+    the window is open. :meth:`update` takes the frame the viewer wants (:attr:`Viewer.wanted
+    <deocused.viewer.app.Viewer.wanted>`) and whether a drag or wheel turn is in progress.
     """
+
+    def __init__(self, images, renderer, *, device_asked: str, threaded: bool, preview: bool, fb_size,
+                 flash, request_draw):
+        self.images, self._fb_size, self._flash, self._request_draw = images, fb_size, flash, request_draw
+        self.renderer, self.device_asked = renderer, device_asked  # "auto": a GPU out of memory falls back to the CPU
+        self.device = getattr(renderer, "device", "cpu")
+        self.preview = bool(preview) and self.device == "cpu"
+        self.preview_renderer = None  # CPU renderer on the downscaled image (made when first needed)
+        self.preview_if_slower_ms = PREVIEW_IF_SLOWER_MS
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="refocus-render") if threaded else None
+        self.job: Job | None = None  # the job in flight
+        self._prepared = None  # (index, display size) the renderer is prepared for
+        self._preview_prepared = None  # (index, display size) the preview renderer is prepared for
+        self.preview_done = None  # (index, focus_disparity, max_blur, dof, ...) whose preview has been rendered
+        self._completed = None  # the wanted frame whose pyramid has been completed while idle
+        self.shown: tuple | None = None  # (index, focus_disparity, max_blur, dof, display size, view) in the texture
+        self._frame = None  # last rendered sRGB8 frame (backend array)
+        self.render_ms: float | None = None
+        self.upload_ms: float | None = None
+        self.preview_ms: float | None = None
+        self.frames_rendered = 0  # refocused frames put on screen (previews included)
+        self.new_frame = False  # a refocused frame is in the texture and not yet presented (the viewer clears it)
+        self.tex_index: int | None = None  # the image the display texture shows
+        self.tex_kind: TexKind | None = None
+        self.tex_place = None  # None: the texture fills the fit; else (framebuffer Rect, nearest)
+        self._full_render_ms: dict[int, float] = {}  # the last full render's time per image
+        self._full_cache = self._display_cache = None
+        self._encoders: dict[JobKind, object] = {}
+        self._texture = self._wake = self._gpu_uploader = None
+        if self._pool is not None:  # load the renderer's code while the first photo decodes
+            self._pool.submit(self.renderer.warm_up)
+
+    def attach(self, texture, wake) -> None:
+        """The display texture (``upload(sRGB8 frame)``) and ``wake()`` (a finished job wakes the event loop)."""
+        self._texture, self._wake = texture, wake
+        if self.device == "gpu":
+            from .interop import try_gpu_uploader  # CUDA-GL interop (None: upload through host memory)
+
+            self._gpu_uploader = try_gpu_uploader()
+
+    def close(self) -> None:
+        """Stop the render thread (the job in flight finishes) and release the interop."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        try:
+            if self._gpu_uploader is not None:
+                self._gpu_uploader.close()
+        except Exception as e:
+            log.debug("interop close: %s", e)
 
     def display_size(self, index: int | None = None):
         """(width, height) of the fit view of image ``index`` in framebuffer pixels (at most the image's
         size), or None before the image is loaded; see :mod:`.display`."""
         from .display import display_size
 
-        slot = self.slots[self.index if index is None else index]
-        return None if slot.size is None else display_size(slot.size, self.fb_size)
+        slot = self.images.slots[self.images.index if index is None else index]
+        return None if slot.size is None else display_size(slot.size, self._fb_size())
 
-    @property
-    def wanted(self):
-        """(index, focus_disparity, max_blur, dof, display size, zoomed view) the screen should show, or None when not
-        renderable yet. The zoomed view is None at the fit, else ((x0, y0, x1, y1) photo pixels shown,
-        framebuffer origin, zoom) (see :mod:`.view`)."""
-        slot = self.slots[self.index]
-        if slot.status != "ready" or self.focus_disparity is None or self.max_blur is None:
-            return None
-        region = self.view.region(slot.size, self.fb_size)
-        return (self.index, round(self.focus_disparity, 6), round(self.max_blur, 4), self.dof, self.display_size(),
-                None if region is None else (*region, self.view.zoom))
+    def in_flight(self, want) -> bool:
+        """A render is in flight or needed for ``want`` (the idle completion of the pyramid aside)."""
+        return (self.job is not None and self.job.kind is not JobKind.COMPLETE) or (want is not None
+                                                                                   and want != self.shown)
 
-    @property
-    def busy(self) -> bool:
-        """Work pending: a render in flight or needed, a save running, or depth being computed."""
-        w = self.wanted
-        return self._job is not None or (w is not None and w != self.shown) or self.images.depth_pending \
-            or self.saver.busy
-
-    def _status(self) -> str:
-        """The HUD's state line: loading, depth, rendering, saving, or nothing."""
-        slot = self.slots[self.index]
-        if slot.status == "failed":
-            return "no image could be loaded" if all(s.status == "failed" for s in self.slots) else slot.error
-        if (compiling := cpu_jit.status()) or slot.status == "depth":
-            return compiling or "computing depth..."
-        if (self._job is not None and self._job.kind is not JobKind.COMPLETE) or (self.wanted is not None
-                                                                          and self.wanted != self.shown):
-            if self.showing_preview:
-                return "preview - rendering..."
-            return "preparing..." if self._prepared is None or self._prepared[0] != self.index else "rendering..."
-        return self.saver.progress()
+    def status(self, want) -> str:
+        """The HUD's render state: preview, preparing or rendering while a frame is on its way, else ""."""
+        if not self.in_flight(want):
+            return ""
+        if self.showing_preview:
+            return "preview - rendering..."
+        return "preparing..." if self._prepared is None or self._prepared[0] != self.images.index else "rendering..."
 
     @property
     def showing_preview(self) -> bool:
         """The display texture holds a low-resolution preview (the full render is pending)."""
-        return self._tex_kind is TexKind.LOWRES and self._tex_index == self.index
+        return self.tex_kind is TexKind.LOWRES and self.tex_index == self.images.index
+
+    def show_photo(self, index: int) -> None:
+        """Show image ``index`` unblurred at once (sRGB at display size: a stand-in until its first render)."""
+        if self.tex_index == index:
+            return
+        from .display import resample_linear
+
+        shown = resample_linear(self.images.slots[index].image, self.display_size(index))
+        self._texture.upload(np.rint(np.clip(shown, 0.0, 1.0) * 255.0).astype(np.uint8))
+        self.tex_index, self.tex_kind, self.tex_place = index, TexKind.PHOTO, None
+        self.shown = None
 
     def preview_size(self, index: int | None = None):
         """(width, height) of the quick preview of image ``index``, or None when it gets none."""
-        slot = self.slots[self.index if index is None else index]
+        slot = self.images.slots[self.images.index if index is None else index]
         if not self.preview or slot.image is None:
             return None
         w, h = self.display_size(index)
@@ -161,9 +179,9 @@ class RenderScheduling:
         from ..render.cpu.srgb8 import srgb8_to_linear
         from ..render.renderer import BandStats, aligned_window, region_reach
 
-        slot, r = self.slots[index], self.renderer  # one pyramid in memory: the fit view's is prepared again
+        slot, r = self.images.slots[index], self.renderer  # one pyramid in memory: the fit view's is prepared again
         self._prepared = None                           # on the way back (display-sized, quick)
-        cached = getattr(self, "_full_cache", None)
+        cached = self._full_cache
         if cached is None or cached[0] != index:
             self._full_cache = None
             srgb = slot.image if not slot.reduced else slot.full_srgb8()
@@ -182,15 +200,15 @@ class RenderScheduling:
         r.synchronize()
         return frame
 
-    def _display_inputs(self, index: int, size):
+    def display_inputs(self, index: int, size):
         """(linear image, disparity) of image ``index`` at display ``size``, computed once per image and size
         (the preview and the fit view share them)."""
         from .display import display_inputs
 
-        cached = getattr(self, "_display_cache", None)
+        cached = self._display_cache
         if cached is None or cached[0] != (index, size):
             self._display_cache = None  # free the old ones first
-            slot = self.slots[index]
+            slot = self.images.slots[index]
             if slot.reduced and (slot.image.shape[1] < size[0] or slot.image.shape[0] < size[1]):
                 slot.image, slot.full_size, slot.reduced = slot.full_image(), None, False  # a bigger screen
             cached = self._display_cache = ((index, size), display_inputs(slot.image, slot.disparity, size))
@@ -202,27 +220,23 @@ class RenderScheduling:
             from ..io.colour import linear_to_srgb8
 
             return linear_to_srgb8(frame)
-        encoders = self.__dict__.setdefault("_encoders", {})
+        encoders = self._encoders
         if kind not in encoders:
             from ..render.cpu.srgb8 import Srgb8Encoder
 
             encoders[kind] = Srgb8Encoder()
         return encoders[kind](frame)
 
-    @property
-    def interacting(self) -> bool:
-        """A drag or wheel turn is in progress (its last event is under :data:`INTERACTION_S` old)."""
-        return time.monotonic() < getattr(self, "_interacting_until", 0.0)
-
-    def _preview_pays(self, index: int) -> bool:
+    def _preview_pays(self, index: int, interacting: bool) -> bool:
         """A preview first, unless the last full render of image ``index`` was quick (for the frame
         rate of a drag in progress, quick means :data:`INTERACTION_FRAME_MS`), or the image has just
-        opened: the photo itself is on screen, and a preview would only delay its first refocused frame."""
-        last = self.__dict__.get("_full_render_ms", {}).get(index)
-        if last is None and not self.interacting and self._tex_kind is TexKind.PHOTO and self._tex_index == index:
+        opened: the photo itself is on screen, and a preview would only delay its first refocused frame.
+        ``interacting``: a drag or wheel turn is in progress."""
+        last = self._full_render_ms.get(index)
+        if last is None and not interacting and self.tex_kind is TexKind.PHOTO and self.tex_index == index:
             return False
-        limit = getattr(self, "preview_if_slower_ms", PREVIEW_IF_SLOWER_MS)
-        if self.interacting:
+        limit = self.preview_if_slower_ms
+        if interacting:
             limit = min(limit, INTERACTION_FRAME_MS)
         return last is None or last > limit
 
@@ -232,7 +246,8 @@ class RenderScheduling:
         pixels rendered."""
         t0 = time.perf_counter()
         focus_disparity, max_blur, dof, size, view = params
-        scale = size[0] / self.slots[index].size[0]
+        full_w = self.images.slots[index].size[0]
+        scale = size[0] / full_w
         if kind is JobKind.REGION:
             return self._render_region(index, view[0], focus_disparity, max_blur, dof), 0.0, 1e3 * (time.perf_counter() - t0)
         if kind is JobKind.COMPLETE:  # idle: the levels a render of this K may read (a CPU render
@@ -248,14 +263,14 @@ class RenderScheduling:
             pw, ph = self.preview_size(index)
             r = self.preview_renderer
             if prepare:
-                image, disparity = self._display_inputs(index, size)
+                image, disparity = self.display_inputs(index, size)
                 r.prepare(resample_linear(image, (pw, ph)), resample_disparity(disparity, (pw, ph)))
             t1 = time.perf_counter()
-            small = r.to_host(self._to_srgb8(r.render(focus_disparity, max_blur * pw / self.slots[index].size[0], dof), kind))
+            small = r.to_host(self._to_srgb8(r.render(focus_disparity, max_blur * pw / full_w, dof), kind))
             frame = cv2.resize(small, size, interpolation=cv2.INTER_LINEAR)
             return frame, 1e3 * (t1 - t0), 1e3 * (time.perf_counter() - t1)
         if prepare:
-            self.renderer.prepare(*self._display_inputs(index, size))
+            self.renderer.prepare(*self.display_inputs(index, size))
         t1 = time.perf_counter()
         frame = self._to_srgb8(self.renderer.render(focus_disparity, max_blur * scale, dof), kind)
         self.renderer.synchronize()
@@ -277,103 +292,115 @@ class RenderScheduling:
         except (RefocusError, MemoryError) as e:
             if isinstance(e, GpuMemoryError) and self._fall_back_to_cpu(e):
                 return  # wanted != shown: rendered again, on the CPU
-            self.flash(str(e) if isinstance(e, RefocusError) else "out of memory while rendering")
+            self._flash(str(e) if isinstance(e, RefocusError) else "out of memory while rendering")
             if job.kind is JobKind.PREVIEW:
-                self._preview_done = key  # go on with the full render (it reports its own error)
+                self.preview_done = key  # go on with the full render (it reports its own error)
             else:
                 self.shown = key  # do not retry the same parameters forever
             return
         if job.kind is JobKind.REGION:
-            if job.index == self.index:
+            if job.index == self.images.index:
                 self._upload_frame(frame)
                 (x0, y0, x1, y1), (ox, oy), z = job.params[4]
-                self._tex_index, self._tex_kind = job.index, TexKind.RENDER
-                self._tex_place = (Rect(ox, oy, (x1 - x0) * z, (y1 - y0) * z), z > 1)
+                self.tex_index, self.tex_kind = job.index, TexKind.RENDER
+                self.tex_place = (Rect(ox, oy, (x1 - x0) * z, (y1 - y0) * z), z > 1)
                 self.shown, self.render_ms = key, render_ms
                 self.frames_rendered += 1
-                self._new_frame = self._needs_draw = True
+                self.new_frame = True
+                self._request_draw()
             return
         if job.kind is JobKind.PREVIEW:
             if job.prepare:
                 self._preview_prepared = (job.index, job.params[3])
-            self._preview_done = key
-            if job.index == self.index:  # even a stale one: it is the newest frame there is (a drag)
-                self.screen.tex_image.upload(frame)
-                self._tex_index, self._tex_kind, self._tex_place = job.index, TexKind.LOWRES, None
+            self.preview_done = key
+            if job.index == self.images.index:  # even a stale one: it is the newest frame there is (a drag)
+                self._texture.upload(frame)
+                self.tex_index, self.tex_kind, self.tex_place = job.index, TexKind.LOWRES, None
                 self.preview_ms = render_ms
                 self.frames_rendered += 1
-                self._new_frame = True
-                self._needs_draw = True
+                self.new_frame = True
+                self._request_draw()
             return
         if job.prepare:
             self._prepared = (job.index, job.params[3])
-        if job.index == self.index:
+        if job.index == self.images.index:
             t0 = time.perf_counter()
             self._upload_frame(frame)
             self.upload_ms = 1e3 * (time.perf_counter() - t0)
             self._frame = frame
-            self._tex_index, self._tex_kind, self._tex_place = job.index, TexKind.RENDER, None
+            self.tex_index, self.tex_kind, self.tex_place = job.index, TexKind.RENDER, None
             self.shown = key
             self.render_ms = render_ms
             self.frames_rendered += 1
-            self._new_frame = True
-            self.__dict__.setdefault("_full_render_ms", {})[job.index] = render_ms
-            self._needs_draw = True
+            self.new_frame = True
+            self._full_render_ms[job.index] = render_ms
+            self._request_draw()
+
+    def _cpu_renderer(self):
+        """A new CPU renderer with the options of :attr:`renderer`."""
+        from ..render.backends import make_renderer
+
+        r = self.renderer
+        return make_renderer("cpu", aperture=r.aperture, n_bands=r.n_bands, highlights=r.highlights)
 
     def _fall_back_to_cpu(self, e: GpuMemoryError) -> bool:
         """The GPU ran out of memory (the GPU renderer has freed what it took): with device "auto" the
         viewer goes on with a CPU renderer, saying so on the HUD and in one log line; True if it did."""
         if self.device != "gpu" or self.device_asked != "auto":
             return False
-        from ..render.backends import make_renderer
-
-        r = self.renderer
-        self.renderer = make_renderer("cpu", aperture=r.aperture, n_bands=r.n_bands, highlights=r.highlights)
+        self.renderer = self._cpu_renderer()
         self.device, self._prepared, self._completed = "cpu", None, None
         notice = f"{str(e).split(';')[0]}; rendering on the CPU instead"
         log.warning("%s", notice)
-        self.flash(notice)
+        self._flash(notice)
         return True
 
-    def _update_render(self) -> None:
-        job = self._job
+    def update(self, want, interacting: bool) -> None:
+        """Take a finished job and start the render that brings the screen to ``want`` (:attr:`Viewer.wanted
+        <deocused.viewer.app.Viewer.wanted>`; None: nothing renderable); ``interacting``: a drag or wheel turn
+        is in progress (frames at the preview resolution while the display-resolution render is slow)."""
+        job = self.job
         if job is not None:
             if not job.future.done():
                 return
-            self._job = None
+            self.job = None
             self._finish_job(job)
             if self._pool is None and job.kind is JobKind.PREVIEW:
                 return  # unthreaded: let step() present the preview before the full render runs
-        want = self.wanted
         if want is not None and want == self.shown and self.showing_preview:
             if self._frame is not None:  # back to the parameters of the full frame on hand (e.g. R)
                 self._upload_frame(self._frame)
-            self._tex_kind, self._tex_place = TexKind.RENDER, None
-            self._needs_draw = True
+            self.tex_kind, self.tex_place = TexKind.RENDER, None
+            self._request_draw()
         if want is None or want == self.shown:
             if (want is not None and want[5] is None and self._prepared == (want[0], want[4])
-                    and getattr(self, "_completed", None) != want):
+                    and self._completed != want):
                 self._submit(Job(want[0], want[1:], kind=JobKind.COMPLETE))  # idle: the rest of the pyramid
                 if self._pool is None:
-                    self._update_render()  # unthreaded: it has run; take it
+                    self.update(want, interacting)  # unthreaded: it has run; take it
             return
         index, params = want[0], want[1:]
         if params[4] is not None:  # zoomed in: the region, at full resolution
-            self._submit(Job(index, params, kind=JobKind.REGION))
-            self._needs_draw = True
-            if self._pool is None:
-                self._update_render()
-            return
-        preview = self.preview_size(index) is not None and self._preview_pays(index)
-        if preview and self._preview_done == want and self.interacting:
-            return  # the pointer still moves: the display-resolution frame waits until it rests
-        if preview and self._preview_done != want:
-            if self.preview_renderer is None:
-                from ..render.backends import make_renderer
+            job = Job(index, params, kind=JobKind.REGION)
+        else:
+            job = self._next_fit_job(want, interacting)
+            if job is None:
+                return  # the pointer still moves: the display-resolution frame waits until it rests
+        self._submit(job)
+        self._request_draw()  # status line shows "rendering..."
+        if self._pool is None:
+            self.update(want, interacting)
 
-                r = self.renderer
-                self.preview_renderer = make_renderer("cpu", aperture=r.aperture, n_bands=r.n_bands,
-                                                      highlights=r.highlights)
+    def _next_fit_job(self, want, interacting: bool) -> Job | None:
+        """The job that brings the fit view to ``want``: its preview first where that pays, else the full
+        render; None while a drag goes on and its preview is on screen."""
+        index, params = want[0], want[1:]
+        preview = self.preview_size(index) is not None and self._preview_pays(index, interacting)
+        if preview and self.preview_done == want and interacting:
+            return None
+        if preview and self.preview_done != want:
+            if self.preview_renderer is None:
+                self.preview_renderer = self._cpu_renderer()
             job = Job(index, params, prepare=self._preview_prepared != (index, params[3]), kind=JobKind.PREVIEW)
             if job.prepare:
                 self._preview_prepared = None
@@ -381,31 +408,28 @@ class RenderScheduling:
             job = Job(index, params, prepare=self._prepared != (index, params[3]))
             if job.prepare:
                 self._prepared = None
-        self._submit(job)
-        self._needs_draw = True  # status line shows "rendering..."
-        if self._pool is None:
-            self._update_render()
+        return job
 
     def _submit(self, job: Job) -> None:
         """Run ``job`` on the render thread (or here, unthreaded); it becomes the job in flight."""
         if self._pool is not None:
             job.future = self._pool.submit(self._render_job, job.index, job.params, job.prepare, job.kind)
-            job.future.add_done_callback(lambda f: self.glfw.post_empty_event())
+            job.future.add_done_callback(lambda f: self._wake())
         else:
             job.future = Future()
             try:
                 job.future.set_result(self._render_job(job.index, job.params, job.prepare, job.kind))
             except BaseException as e:
                 job.future.set_exception(e)
-        self._job = job
+        self.job = job
 
     def _upload_frame(self, frame) -> None:
         """Put a rendered sRGB8 frame into the display texture."""
         if self.device == "gpu" and self._gpu_uploader is not None:
             try:
-                self._gpu_uploader.upload(self.screen.tex_image, frame)
+                self._gpu_uploader.upload(self._texture, frame)
                 return
             except Exception as e:
                 log.warning("CUDA-OpenGL interop failed (%s); uploading through host memory", e)
                 self._gpu_uploader = None
-        self.screen.tex_image.upload(self.renderer.to_host(frame))
+        self._texture.upload(self.renderer.to_host(frame))

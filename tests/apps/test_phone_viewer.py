@@ -35,7 +35,7 @@ def test_viewer_save_keeps_icc_and_exif(xdisplay, tmp_path):
         with Image.open(v.saved[0]) as im:
             assert im.info.get("icc_profile") == icc
             assert im.getexif()[0x010F] == "TestMake"
-        _, focus, k, dof, *_ = v.shown
+        _, focus, k, dof, *_ = v.scheduler.shown
     from deocused.cli import main  # the same bytes as render with the settings shown (tone curve, metadata)
 
     assert main(["render", str(photo), "--focus-disparity", repr(focus), "--max-blur", repr(k), "--dof", repr(dof),

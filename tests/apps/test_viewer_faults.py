@@ -87,7 +87,7 @@ def test_viewer_depth_worker_killed_is_restarted_once_then_one_error_and_the_vie
         # the viewer goes on: the next photo is shown, rendered and refocused by a click
         assert v.index == 1 and v.run_until_idle(60) and not v.closed
         assert v.on_click(10, 20) and v.run_until_idle(60)
-        assert v.focus_disparity == pytest.approx(0.1) and v.shown[1] == pytest.approx(0.1)
+        assert v.focus_disparity == pytest.approx(0.1) and v.scheduler.shown[1] == pytest.approx(0.1)
         assert any("SIGKILL" in line for line in v._hud_lines)
     assert not segments()
 
@@ -116,7 +116,7 @@ def test_viewer_gpu_out_of_memory_mid_render_falls_back_to_the_cpu_or_shows_the_
 
     caplog.set_level(logging.INFO, logger="deocused")
     with Viewer(sources, renderer=GpuRenderer(), device=device, size=(W, H)) as v:
-        assert v.device == "gpu" and v.run_until_idle(60) and v.frames_rendered >= 1
+        assert v.scheduler.device == "gpu" and v.run_until_idle(60) and v.scheduler.frames_rendered >= 1
         old = cp.cuda.get_allocator()
         cp.cuda.set_allocator(failing_malloc)
         try:
@@ -129,17 +129,17 @@ def test_viewer_gpu_out_of_memory_mid_render_falls_back_to_the_cpu_or_shows_the_
         if device == "auto":
             assert len(notices) == 1 and notices[0].startswith("GPU out of memory for the 40x48 image")
             assert notices[0].endswith("; rendering on the CPU instead") and notices[0] == v.message
-            assert v.device == "cpu" and isinstance(v.renderer, CpuRenderer)
-            assert v.shown is not None and v.shown[0] == 1
+            assert v.scheduler.device == "cpu" and isinstance(v.scheduler.renderer, CpuRenderer)
+            assert v.scheduler.shown is not None and v.scheduler.shown[0] == 1
             fb = v.read_framebuffer(overlay=False)[:, 12:52]  # the 40x48 photo at 1:1, centred
             ref = CpuRenderer()  # a fresh CPU renderer on the same photo
-            ref.prepare(*v._display_inputs(1, (40, H)))
-            _, focus, k, dof, *_ = v.shown
+            ref.prepare(*v.scheduler.display_inputs(1, (40, H)))
+            _, focus, k, dof, *_ = v.scheduler.shown
             assert np.abs(fb.astype(int) - ref.render_srgb8(focus, k, dof)).max() <= 2
             assert v.on_click(12 + 10, 20) and v.run_until_idle(60)
-            assert v.shown[1] == pytest.approx(0.9)  # flipped: the left half is near
+            assert v.scheduler.shown[1] == pytest.approx(0.9)  # flipped: the left half is near
         else:
-            assert v.device == "gpu" and "GPU out of memory" in " ".join(v._hud_lines)
+            assert v.scheduler.device == "gpu" and "GPU out of memory" in " ".join(v._hud_lines)
             v.goto(0)  # memory is back: the GPU renders again
-            assert v.run_until_idle(60) and v.shown[0] == 0
+            assert v.run_until_idle(60) and v.scheduler.shown[0] == 0
         assert not v.closed

@@ -55,8 +55,8 @@ def viewer(xdisplay):
 
 
 def expected(v):
-    _, focus, k, dof, *_ = v.shown
-    return v.renderer.render_srgb8(focus, k, dof)
+    _, focus, k, dof, *_ = v.scheduler.shown
+    return v.scheduler.renderer.render_srgb8(focus, k, dof)
 
 
 def hud_mask(v, shape):
@@ -85,7 +85,8 @@ def test_window_opens_with_gl33_core(viewer):
     assert int(GL.glGetIntegerv(GL.GL_CONTEXT_PROFILE_MASK)) & GL.GL_CONTEXT_CORE_PROFILE_BIT
     assert viewer.win_size == (W, H) and viewer.fb_size == (W, H)
     assert viewer.frames_presented >= 1
-    assert viewer.shown is not None and viewer.shown[1] == pytest.approx(0.9)  # centre box: 5 of 9 columns near
+    shown = viewer.scheduler.shown
+    assert shown is not None and shown[1] == pytest.approx(0.9)  # centre box: 5 of 9 columns near
 
 
 def test_framebuffer_equals_render_at_1_to_1(viewer):
@@ -103,7 +104,7 @@ def test_click_via_callback_refocuses(viewer):
     p = viewer.on_click(20.0, 60.0)
     assert p == (20.0, 60.0)
     assert viewer.run_until_idle(30)
-    assert viewer.focus_disparity == pytest.approx(0.1) and viewer.shown[1] == pytest.approx(0.1)
+    assert viewer.focus_disparity == pytest.approx(0.1) and viewer.scheduler.shown[1] == pytest.approx(0.1)
     fb = viewer.read_framebuffer(overlay=False)
     exp = expected(viewer)
     assert np.abs(fb.astype(int) - exp).max() <= 2
@@ -148,7 +149,7 @@ def test_resize_letterboxes_and_keeps_click_mapping(viewer):
     assert np.abs(img - expected(viewer))[m[:, 80:240]].max() <= 2
     assert viewer.on_click(80 + 130, 40) == (130.0, 40.0)
     assert viewer.on_click(40, 40) is None  # on the bar: ignored
-    assert viewer.run_until_idle(30) and viewer.shown[1] == pytest.approx(0.9)
+    assert viewer.run_until_idle(30) and viewer.scheduler.shown[1] == pytest.approx(0.9)
 
     resize_window(viewer, 240, 240)  # letterbox: image scaled 1.5x at y = 30..209
     fb = viewer.read_framebuffer(overlay=False)
@@ -157,7 +158,7 @@ def test_resize_letterboxes_and_keeps_click_mapping(viewer):
     diff = np.abs(fb[30:210].astype(np.float32) - exp)
     assert diff.max() <= 4 and diff.mean() <= 1
     assert viewer.on_click(20 * 1.5, 30 + 60 * 1.5) == (20.0, 60.0)
-    assert viewer.run_until_idle(30) and viewer.shown[1] == pytest.approx(0.1)
+    assert viewer.run_until_idle(30) and viewer.scheduler.shown[1] == pytest.approx(0.1)
 
 
 def test_keys_change_state(viewer):
@@ -169,7 +170,7 @@ def test_keys_change_state(viewer):
     assert viewer.max_blur == pytest.approx(k0 / 1.25, abs=0.02)
     viewer.on_scroll(+2)
     assert viewer.max_blur == pytest.approx(k0 * 1.25, abs=0.05)
-    assert viewer.run_until_idle(30) and viewer.shown[2] == pytest.approx(viewer.max_blur)
+    assert viewer.run_until_idle(30) and viewer.scheduler.shown[2] == pytest.approx(viewer.max_blur)
     assert np.abs(viewer.read_framebuffer(overlay=False).astype(int) - expected(viewer)).max() <= 2
 
     photo = viewer.read_framebuffer(overlay=False)
@@ -248,10 +249,10 @@ def test_left_right_move_between_images(xdisplay, tmp_path):
     with Viewer([a, b], device="cpu", size=(W, H)) as v:
         assert v.run_until_idle(30) and v.index == 0
         v.on_key(glfw.KEY_RIGHT)
-        assert v.index == 1 and v.run_until_idle(30) and v.shown[0] == 1
+        assert v.index == 1 and v.run_until_idle(30) and v.scheduler.shown[0] == 1
         assert np.abs(v.read_framebuffer(overlay=False).astype(int) - expected(v)).max() <= 2
         v.on_key(glfw.KEY_LEFT)
-        assert v.index == 0 and v.run_until_idle(30) and v.shown[0] == 0
+        assert v.index == 0 and v.run_until_idle(30) and v.scheduler.shown[0] == 0
 
 
 def test_viewer_never_imports_tensorflow():
@@ -324,29 +325,29 @@ def big_viewer(xdisplay):
 
     img, disp = big_scene()
     with Viewer([Source("big", image=img, disparity=disp)], device="cpu", size=(BW, BH)) as v:
-        v.preview_if_slower_ms = -1.0  # always a preview first, however fast the full render
+        v.scheduler.preview_if_slower_ms = -1.0  # always a preview first, however fast the full render
         assert v.fb_size == (BW, BH)
         assert v.run_until_idle(60)
         yield v
 
 
 def expected_preview(v):
-    _, focus, k, dof, *_ = v.shown
-    pw, ph = v.preview_size()
-    small = v.preview_renderer.render_srgb8(focus, k * pw / BW, dof)
+    _, focus, k, dof, *_ = v.scheduler.shown
+    pw, ph = v.scheduler.preview_size()
+    small = v.scheduler.preview_renderer.render_srgb8(focus, k * pw / BW, dof)
     assert small.shape == (ph, pw, 3)
     return cv2.resize(small, (BW, BH), interpolation=cv2.INTER_LINEAR)
 
 
 def click_until_preview(v, fx, fy, timeout=30.0):
     """Click at (fx, fy) of the frame; step until the preview is on screen. Returns the framebuffer then."""
-    before = v.shown
+    before = v.scheduler.shown
     v.on_click(fx * BW, fy * BH)
     assert v.wanted != before, "pick a point at another depth"
     end = time.monotonic() + timeout
-    while not v.showing_preview:
+    while not v.scheduler.showing_preview:
         v.step(wait=0.005)
-        assert v.shown == before, "the full render was shown before the preview"
+        assert v.scheduler.shown == before, "the full render was shown before the preview"
         assert time.monotonic() < end, "no preview shown"
     return v.read_framebuffer(overlay=False)
 
@@ -355,9 +356,9 @@ def test_preview_renderer_setup(big_viewer):
     v = big_viewer
     click_until_preview(v, 0.5, 0.95)  # the image opened without one; a click makes it
     assert v.run_until_idle(60)
-    pw, ph = v.preview_size()
+    pw, ph = v.scheduler.preview_size()
     assert 0.25e6 <= pw * ph <= 0.4e6 and abs(pw / ph - BW / BH) < 0.01
-    r, p = v.renderer, v.preview_renderer
+    r, p = v.scheduler.renderer, v.scheduler.preview_renderer
     assert p is not r and p.device == "cpu" and p.shape == (ph, pw)
     assert (p.n_bands, p.highlights, p.aperture) == (r.n_bands, r.highlights, r.aperture)
 
@@ -365,11 +366,11 @@ def test_preview_renderer_setup(big_viewer):
 def test_click_shows_preview_then_full(big_viewer):
     v = big_viewer
     fb_prev = click_until_preview(v, 0.34, 0.62)  # the sphere
-    assert v.shown != v.wanted
+    assert v.scheduler.shown != v.wanted
     assert "preview" in v._status() and "preview" in v._hud_lines[-1]  # on the HUD as presented
     assert v.busy
     assert v.run_until_idle(60)
-    assert not v.showing_preview and "preview" not in v._status()
+    assert not v.scheduler.showing_preview and "preview" not in v._status()
     fb = v.read_framebuffer(overlay=False)
     full = expected(v)
     assert np.abs(fb.astype(int) - full).max() <= 2
@@ -399,15 +400,15 @@ def test_click_during_full_render_gets_its_preview_next(big_viewer):
 
     v = big_viewer
     click_until_preview(v, 0.34, 0.62)  # the sphere; its full render is now running
-    assert v._job is not None and v._job.kind is JobKind.FULL
+    assert v.scheduler.job is not None and v.scheduler.job.kind is JobKind.FULL
     v.on_click(0.85 * BW, 0.45 * BH)  # the far card, before that render is done
     want = v.wanted
     end = time.monotonic() + 30
-    while not (v.showing_preview and v._preview_done == want):
+    while not (v.scheduler.showing_preview and v.scheduler.preview_done == want):
         v.step(wait=0.005)
-        assert v.shown != want, "full render of the new focus before its preview"
+        assert v.scheduler.shown != want, "full render of the new focus before its preview"
         assert time.monotonic() < end
-    assert v.run_until_idle(60) and v.shown == want
+    assert v.run_until_idle(60) and v.scheduler.shown == want
 
 
 def test_unthreaded_preview_then_full_in_two_steps(xdisplay):
@@ -419,15 +420,15 @@ def test_unthreaded_preview_then_full_in_two_steps(xdisplay):
     img, disp = big_scene()
     with Viewer([Source("big", image=img, disparity=disp)], device="cpu", size=(BW, BH), threaded=False) as v:
         v.step()
-        assert not v.showing_preview and v.shown == v.wanted and v.preview_renderer is None
-        v.preview_if_slower_ms = -1.0  # every render is "slow"
-        first = v.shown
+        assert not v.scheduler.showing_preview and v.scheduler.shown == v.wanted and v.scheduler.preview_renderer is None
+        v.scheduler.preview_if_slower_ms = -1.0  # every render is "slow"
+        first = v.scheduler.shown
         v.on_click(0.85 * BW, 0.45 * BH)
         v.step()
-        assert v.showing_preview and v.shown == first and "preview" in v._hud_lines[-1]
+        assert v.scheduler.showing_preview and v.scheduler.shown == first and "preview" in v._hud_lines[-1]
         assert np.abs(v.read_framebuffer(overlay=False).astype(int) - expected_preview_for(v)).max() <= 2
         v.step()
-        assert not v.showing_preview and v.shown == v.wanted and not v.busy
+        assert not v.scheduler.showing_preview and v.scheduler.shown == v.wanted and not v.busy
         assert np.abs(v.read_framebuffer(overlay=False).astype(int) - expected(v)).max() <= 2
 
 
@@ -438,17 +439,17 @@ def test_quick_full_render_skips_the_preview(xdisplay):
 
     img, disp = big_scene()
     with Viewer([Source("big", image=img, disparity=disp)], device="cpu", size=(BW, BH), threaded=False) as v:
-        assert v.run_until_idle(120) and v.render_ms is not None
-        v.preview_if_slower_ms = v.render_ms + 1e6  # quick enough
+        assert v.run_until_idle(120) and v.scheduler.render_ms is not None
+        v.scheduler.preview_if_slower_ms = v.scheduler.render_ms + 1e6  # quick enough
         v.on_click(0.34 * BW, 0.62 * BH)
         v.step()
-        assert not v.showing_preview and v.shown == v.wanted
-        v.preview_if_slower_ms = -1.0  # every render is "slow"
+        assert not v.scheduler.showing_preview and v.scheduler.shown == v.wanted
+        v.scheduler.preview_if_slower_ms = -1.0  # every render is "slow"
         v.on_click(0.85 * BW, 0.45 * BH)
         v.step()
-        assert v.showing_preview and v.shown != v.wanted
+        assert v.scheduler.showing_preview and v.scheduler.shown != v.wanted
         v.step()
-        assert not v.showing_preview and v.shown == v.wanted
+        assert not v.scheduler.showing_preview and v.scheduler.shown == v.wanted
 
 
 def test_idle_viewer_completes_the_pyramid_of_the_current_blur(xdisplay):
@@ -461,16 +462,16 @@ def test_idle_viewer_completes_the_pyramid_of_the_current_blur(xdisplay):
 
     img, disp = big_scene()
     with Viewer([Source("big", image=img, disparity=disp)], device="cpu", size=(BW, BH), threaded=False) as v:
-        assert v.run_until_idle(120) and v.shown == v.wanted
-        r, n = v.renderer, levels_needed(v.max_blur)
+        assert v.run_until_idle(120) and v.scheduler.shown == v.wanted
+        r, n = v.scheduler.renderer, levels_needed(v.max_blur)
         assert r._n_levels >= n and r._built[:sum(1 for i in _FULL if i < n)].all()
         assert v._status() == ""
 
 
 def expected_preview_for(v):
     _, focus, k, dof, *_ = v.wanted
-    pw, _ = v.preview_size()
-    small = v.preview_renderer.render_srgb8(focus, k * pw / BW, dof)
+    pw, _ = v.scheduler.preview_size()
+    small = v.scheduler.preview_renderer.render_srgb8(focus, k * pw / BW, dof)
     return cv2.resize(small, (BW, BH), interpolation=cv2.INTER_LINEAR)
 
 
@@ -480,10 +481,10 @@ def test_no_preview_option(xdisplay):
     img, disp = big_scene()
     with Viewer([Source("big", image=img, disparity=disp)], device="cpu", size=(BW, BH), threaded=False,
                 preview=False) as v:
-        assert v.preview_size() is None
+        assert v.scheduler.preview_size() is None
         v.step()  # unthreaded: the full render comes straight away
-        assert not v.showing_preview and v.preview_renderer is None
-        assert v.shown == v.wanted and not v.busy and "preview" not in v._hud_lines[-1]
+        assert not v.scheduler.showing_preview and v.scheduler.preview_renderer is None
+        assert v.scheduler.shown == v.wanted and not v.busy and "preview" not in v._hud_lines[-1]
 
 
 # --------------------------------------------------------------------------- fit view at the window's resolution
@@ -497,17 +498,17 @@ def test_fit_view_renders_at_the_window_resolution(xdisplay):
     img, disp = big_scene()
     with Viewer([Source("big", image=img, disparity=disp)], device="cpu", size=(BW // 2, BH // 2),
                 threaded=False) as v:
-        assert v.fb_size == (BW // 2, BH // 2) and v.display_size() == (BW // 2, BH // 2)
-        assert v.run_until_idle(60) and v.shown == v.wanted
-        assert v.renderer.shape == (BH // 2, BW // 2)
+        assert v.fb_size == (BW // 2, BH // 2) and v.scheduler.display_size() == (BW // 2, BH // 2)
+        assert v.run_until_idle(60) and v.scheduler.shown == v.wanted
+        assert v.scheduler.renderer.shape == (BH // 2, BW // 2)
         assert v.on_click(0.34 * BW / 2, 0.62 * BH / 2) == pytest.approx((0.34 * BW, 0.62 * BH))
-        assert v.run_until_idle(60) and v.shown == v.wanted
-        _, focus, k, dof, size, _ = v.shown
+        assert v.run_until_idle(60) and v.scheduler.shown == v.wanted
+        _, focus, k, dof, size, _ = v.scheduler.shown
         assert size == (BW // 2, BH // 2)
         fb = v.read_framebuffer(overlay=False)
-        assert np.abs(fb.astype(int) - v.renderer.render_srgb8(focus, k / 2, dof)).max() <= 2
+        assert np.abs(fb.astype(int) - v.scheduler.renderer.render_srgb8(focus, k / 2, dof)).max() <= 2
         resize_window(v, BW // 4, BH // 4)  # a smaller window: prepared again at its size
-        assert v.renderer.shape == (BH // 4, BW // 4) and v.shown[4] == (BW // 4, BH // 4)
+        assert v.scheduler.renderer.shape == (BH // 4, BW // 4) and v.scheduler.shown[4] == (BW // 4, BH // 4)
 
 
 def test_save_is_byte_identical_to_refocus_render(xdisplay, tmp_path):
@@ -526,7 +527,7 @@ def test_save_is_byte_identical_to_refocus_render(xdisplay, tmp_path):
         v.on_click(0.85 * BW / 2, 0.45 * BH / 2)
         v.on_scroll(1)
         assert v.run_until_idle(60)
-        _, focus, k, dof, *_ = v.shown
+        _, focus, k, dof, *_ = v.scheduler.shown
         out = v.save()
         assert out == tmp_path / "big.refocus.png" and v.saver.busy
         end = time.monotonic() + 5
@@ -534,7 +535,7 @@ def test_save_is_byte_identical_to_refocus_render(xdisplay, tmp_path):
             v.step(wait=0.01)
         assert "saving big.refocus.png" in v._hud_lines[-1]
         v.on_click(0.34 * BW / 2, 0.62 * BH / 2)  # input stays live: a new focus while saving
-        assert v.run_until_idle(60) and v.saved == [out] and v.shown[1] != focus
+        assert v.run_until_idle(60) and v.saved == [out] and v.scheduler.shown[1] != focus
     assert main(["render", str(photo), "--focus-disparity", repr(focus), "--max-blur", repr(k), "--dof", repr(dof),
                  "--output", str(tmp_path / "cli.png")]) == 0
     assert cv2.imread(str(out)).shape == (BH, BW, 3)
@@ -550,18 +551,18 @@ def test_focus_drag_renders_at_the_interaction_resolution_then_the_full_frame(xd
     img, disp = big_scene()
     with Viewer([Source("big", image=img, disparity=disp)], device="cpu", size=(BW, BH), threaded=False) as v:
         assert v.run_until_idle(120)
-        v.preview_if_slower_ms = -1.0  # every display-resolution render counts as slow
+        v.scheduler.preview_if_slower_ms = -1.0  # every display-resolution render counts as slow
         v.interaction_s = 3.0  # (0.05 s in use; longer than an unthreaded preview step on a loaded machine)
-        n = v.frames_rendered
+        n = v.scheduler.frames_rendered
         for fx, fy in ((0.34, 0.62), (0.85, 0.45), (0.5, 0.95)):  # sphere, far card, floor
             v.on_drag(fx * BW, fy * BH)
             v.step()
-            assert v.interacting and v.showing_preview and v.shown != v.wanted
-        assert v.frames_rendered == n + 3
+            assert v.interacting and v.scheduler.showing_preview and v.scheduler.shown != v.wanted
+        assert v.scheduler.frames_rendered == n + 3
         assert np.abs(v.read_framebuffer(overlay=False).astype(int) - expected_preview_for(v)).max() <= 2
         time.sleep(v.interaction_s)
         v.step()
-        assert not v.showing_preview and v.shown == v.wanted
+        assert not v.scheduler.showing_preview and v.scheduler.shown == v.wanted
         assert np.abs(v.read_framebuffer(overlay=False).astype(int) - expected(v)).max() <= 2
 
 
@@ -582,14 +583,14 @@ def test_large_jpeg_opens_from_a_reduced_decode_and_saves_full_resolution(xdispl
         slot = v.slots[0]
         assert slot.reduced and slot.image.shape == (320, 512, 3) and slot.size == (BW, BH)  # 1/2
         assert slot.disparity.shape == (BH, BW)
-        assert v.run_until_idle(60) and v.shown[4] == (256, 160) and v.renderer.shape == (160, 256)
+        assert v.run_until_idle(60) and v.scheduler.shown[4] == (256, 160) and v.scheduler.renderer.shape == (160, 256)
         assert v.on_click(0.85 * 256, 0.45 * 160) == pytest.approx((0.85 * BW, 0.45 * BH))
         assert v.run_until_idle(60)
-        _, focus, k, dof, *_ = v.shown
+        _, focus, k, dof, *_ = v.scheduler.shown
         out = v.save()
         assert v.run_until_idle(60) and v.saved == [out]
         v.on_zoom(1, 128, 80)  # 1:1: the whole photo decoded (on the render thread) for the region shown
-        assert v.run_until_idle(60) and v.shown[5][0] == (384, 240, 640, 400)
+        assert v.run_until_idle(60) and v.scheduler.shown[5][0] == (384, 240, 640, 400)
         zoomed = v.read_framebuffer(overlay=False)
     assert main(["render", str(photo), "--focus-disparity", repr(focus), "--max-blur", repr(k), "--dof", repr(dof),
                  "--output", str(tmp_path / "cli.png")]) == 0
@@ -613,10 +614,10 @@ def test_zoom_renders_the_region_from_the_full_resolution_photo(xdisplay):
     with Viewer([Source("big", image=img, disparity=disp)], device="cpu", size=(BW // 2, BH // 2),
                 threaded=False) as v:
         assert v.run_until_idle(60)
-        _, focus, k, dof, *_ = v.shown
+        _, focus, k, dof, *_ = v.scheduler.shown
         v.on_zoom(1, BW / 4, BH / 4)  # 1:1 about the window's centre: the photo's centre stays there
         assert v.run_until_idle(60)
-        assert v.shown[5] == ((BW // 4, BH // 4, 3 * BW // 4, 3 * BH // 4), (0, 0), 1)
+        assert v.scheduler.shown[5] == ((BW // 4, BH // 4, 3 * BW // 4, 3 * BH // 4), (0, 0), 1)
         ref = full.render_srgb8(focus, k, dof)
         fb = v.read_framebuffer(overlay=False)
         assert np.abs(fb.astype(int) - ref[BH // 4:3 * BH // 4, BW // 4:3 * BW // 4]).max() <= 1
@@ -624,17 +625,17 @@ def test_zoom_renders_the_region_from_the_full_resolution_photo(xdisplay):
         assert v.run_until_idle(60)
         v.on_zoom(2, 0, 0)  # 4:1 about the top-left corner: photo pixel (256, 160) stays there
         assert v.run_until_idle(60)
-        (x0, y0, x1, y1), origin, zoom = v.shown[5]
+        (x0, y0, x1, y1), origin, zoom = v.scheduler.shown[5]
         assert (x0, y0, zoom, origin) == (BW // 4, BH // 4, 4, (0, 0)) and (x1 - x0, y1 - y0) == (128, 80)
         fb = v.read_framebuffer(overlay=False).astype(int)
-        _, focus, k, dof, *_ = v.shown
+        _, focus, k, dof, *_ = v.scheduler.shown
         ref = full.render_srgb8(focus, k, dof)[y0:y1, x0:x1].astype(int)
         assert np.abs(fb - np.repeat(np.repeat(ref, 4, 0), 4, 1)).max() <= 1  # pixels as 4x4 blocks
         v.on_click(200, 100)
         v.on_drag(160, 100)  # 40 framebuffer pixels left: 10 photo pixels
-        assert v.run_until_idle(60) and v.shown[5][0][0] == x0 + 10
+        assert v.run_until_idle(60) and v.scheduler.shown[5][0][0] == x0 + 10
         v.on_key(glfw.KEY_0)
-        assert v.run_until_idle(60) and v.shown[5] is None and v.renderer.shape == (BH // 2, BW // 2)
-        _, focus, k, dof, *_ = v.shown
-        fit = v.renderer.render_srgb8(focus, k / 2, dof)  # the fit view: K at the display's scale
+        assert v.run_until_idle(60) and v.scheduler.shown[5] is None and v.scheduler.renderer.shape == (BH // 2, BW // 2)
+        _, focus, k, dof, *_ = v.scheduler.shown
+        fit = v.scheduler.renderer.render_srgb8(focus, k / 2, dof)  # the fit view: K at the display's scale
         assert np.abs(v.read_framebuffer(overlay=False).astype(int) - fit).max() <= 2
