@@ -67,9 +67,20 @@ class Photo:
     def linear(self, transfer=None) -> np.ndarray:
         """The photo in linear light: a RAW's own values, else ``image_srgb`` decoded
         with ``transfer`` (:class:`deocused.io.iccolour.Transfer`; None: the sRGB curve)."""
+        return self.linear_rows(transfer)(0, self.shape[0])
+
+    def linear_rows(self, transfer=None):
+        """``rows(y0, y1)``: :meth:`linear` of rows y0..y1-1 (float32), made when asked for. An 8-bit
+        photo (every value code * float32(1/255)) is decoded once per code through a table: the same
+        floats as decoding every value."""
         if self.image_linear is not None:
-            return self.image_linear
-        return srgb_to_linear(self.image_srgb) if transfer is None else transfer.decode(self.image_srgb)
+            return lambda y0, y1: self.image_linear[y0:y1]
+        decode = srgb_to_linear if transfer is None else transfer.decode
+        codes = codes8(self.image_srgb)
+        if codes is None:
+            return lambda y0, y1: decode(self.image_srgb[y0:y1])
+        table = code_table(decode)
+        return lambda y0, y1: decode_codes(codes[y0:y1], table)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -183,7 +194,7 @@ def render_photo(photo: Photo, settings: RenderSettings, renderer, bit_depth: in
     (dtype('uint8'), True)
     """
     (focus_disparity,), max_blur, transfer = _render_inputs(photo, settings, renderer, bit_depth)
-    linear, disparity = _linear_rows(photo, transfer), photo.disparity
+    linear, disparity = photo.linear_rows(transfer), photo.disparity
     h, w = disparity.shape
     if _strip_rows(h, w) >= h:
         renderer.prepare(linear(0, h), disparity)
@@ -239,19 +250,6 @@ def _render_inputs(photo: Photo, settings: RenderSettings, renderer, bit_depth: 
     if transfer is not None and transfer.is_srgb:
         transfer = None  # the engine's own sRGB curve (the same to 2e-4), on the renderer's device
     return list(focus_disparities), max_blur, transfer
-
-
-def _linear_rows(photo: Photo, transfer):
-    """``rows(y0, y1)``: the photo's linear light (float32, as :meth:`Photo.linear`) in rows
-    y0..y1-1, made when asked for. An 8-bit photo is decoded once per code (a table)."""
-    if photo.image_linear is not None:
-        return lambda y0, y1: photo.image_linear[y0:y1]
-    decode = srgb_to_linear if transfer is None else transfer.decode
-    codes = codes8(photo.image_srgb)
-    if codes is None:
-        return lambda y0, y1: decode(photo.image_srgb[y0:y1])
-    table = code_table(decode)
-    return lambda y0, y1: decode_codes(codes[y0:y1], table)
 
 
 def _strip_rows(h: int, w: int) -> int:
