@@ -25,14 +25,12 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,6 +96,8 @@ def main() -> int:
         shutil.rmtree(folder, ignore_errors=True)
     if len({r["sha256"] for r in runs}) != 1:
         raise SystemExit("the runs wrote different bytes")
+    from deocused.bench.machine import run_context
+
     result = {
         "what": "refocus render of the photo, whole command in a fresh process (GNU time): wall, CPU, peak memory",
         "photo": f"motorcycle sample scaled to {w}x{h}, JPEG q95 + 16-bit depth sidecar, default K",
@@ -105,8 +105,7 @@ def main() -> int:
         "median_wall_s": statistics.median(r["wall_s"] for r in runs),
         "median_cpu_s": statistics.median(r["cpu_s"] for r in runs),
         "max_peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
-        "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
-        "python": platform.python_version(), "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        **run_context(),
         "command": "python bench/render_oneshot.py " + " ".join(sys.argv[1:]),
     }
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import select
 import shutil
@@ -205,6 +204,8 @@ def main() -> int:  # ~70 lines on purpose: the script read top to bottom (flags
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     med = round(statistics.median(c["click_to_full_ms"] for c in clicks), 1)
     med_cpu = round(statistics.median(c["cpu_ms"] for c in clicks))
+    from deocused.bench.machine import run_context
+
     result = {
         "what": "refocus view on a real photo: open -> final first frame, click -> full (display-resolution) frame, "
                 "frames shown per second during a focus drag, peak memory (ru_maxrss of the viewer process)",
@@ -216,8 +217,7 @@ def main() -> int:  # ~70 lines on purpose: the script read top to bottom (flags
         "zoom_1to1_new_place_ms": zooms[-1]["zoom_to_sharp_ms"], "peak_memory_mb": round(peak_mb),
         "cpu_seconds_user_sys": round((cpu1.user - cpu0.user) + (cpu1.system - cpu0.system), 1),
         "loadavg_1min_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
-        "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
-        "python": platform.python_version(), "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        **run_context(),
         "command": "python bench/viewer_latency.py " + " ".join(sys.argv[1:]),
     }
     out.parent.mkdir(parents=True, exist_ok=True)

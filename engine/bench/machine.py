@@ -47,9 +47,10 @@ def memory_gib() -> float | None:
 
 def run_context() -> dict:
     """Where and when a bench script ran, the fields its JSON records first: the CPU model, its
-    logical cores, Python, the load average at the start (other work beside the run) and the date."""
+    logical cores, Python, the load average at the start (other work beside the run) and the date and
+    local time."""
     return {"cpu": cpu_model(), "cpu_count": os.cpu_count(), "python": platform.python_version(),
-            "loadavg": [round(v, 2) for v in os.getloadavg()], "date": time.strftime("%Y-%m-%d")}
+            "loadavg": [round(v, 2) for v in os.getloadavg()], "date": time.strftime("%Y-%m-%d %H:%M:%S")}
 
 
 def machine_info(gpu: bool) -> dict:
