@@ -42,14 +42,14 @@ def _watch_parent(parent_pid: int) -> None:
 def worker_main(conn, spec_dict: dict, model_path: str, parent_pid: int, background: bool = False) -> None:
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True, name="parent-watch").start()
     spec = ModelSpec(**spec_dict)
-    if background:
-        lower_priority()
     try:
         from . import loaders  # imports TensorFlow: only ever in this process
         from .processing import postprocess, preprocess
 
         runner = loaders.load(model_path, spec, threads=background_threads() if background else None)
         size = tuple(spec.input_size or runner.input_hw or FALLBACK_INPUT_SIZE)
+        if background:  # after loading: the parent waits for the load (at nice 10 under load: ~30 s)
+            lower_priority()
         conn.send(("ready", runner.description, size, loaders.gpu_available()))
     except BaseException as e:
         try:

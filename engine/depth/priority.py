@@ -14,13 +14,18 @@ BACKGROUND_NICE = 10
 
 
 def lower_priority() -> None:
-    """Raise this process's nice level to :data:`BACKGROUND_NICE` (threads started later inherit it)."""
+    """Raise the nice level of every thread of this process to :data:`BACKGROUND_NICE` (Linux
+    nice levels are per thread; threads started later inherit their creator's)."""
     try:
-        current = os.getpriority(os.PRIO_PROCESS, 0)
-        if current < BACKGROUND_NICE:
-            os.setpriority(os.PRIO_PROCESS, 0, BACKGROUND_NICE)
-    except (AttributeError, OSError):
-        pass
+        threads = [int(t) for t in os.listdir("/proc/self/task")]
+    except OSError:
+        threads = [0]  # this thread only
+    for tid in threads:
+        try:
+            if os.getpriority(os.PRIO_PROCESS, tid) < BACKGROUND_NICE:
+                os.setpriority(os.PRIO_PROCESS, tid, BACKGROUND_NICE)
+        except (AttributeError, OSError):
+            pass
 
 
 def background_threads() -> int:

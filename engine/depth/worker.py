@@ -94,8 +94,8 @@ class DepthWorker:
     1 = nearest, for a float32 sRGB RGB image (H, W, 3) in [0, 1];
     ``submit(image)`` + ``result()`` do the same asynchronously (requests are
     answered in submission order). ``guided=False`` skips edge-aware
-    upsampling (plain bilinear). ``background=True``: the worker runs at nice
-    :data:`~deocused.depth.priority.BACKGROUND_NICE` with
+    upsampling (plain bilinear). ``background=True``: the worker loads its model at the
+    command's priority, then runs at nice :data:`~deocused.depth.priority.BACKGROUND_NICE` with
     :func:`~deocused.depth.priority.background_threads` threads, so a renderer on the
     same CPU keeps most of its frame rate and the depth maps still come on a busy
     machine (live mode with the CPU renderer).

@@ -225,5 +225,7 @@ def test_background_worker_runs_at_a_nice_level_and_gives_the_same_depth(tflite)
         ref, d = normal.infer(img), bg.infer(img)
         assert os.sched_getscheduler(bg.pid) == os.SCHED_OTHER
         assert os.getpriority(os.PRIO_PROCESS, bg.pid) == max(base, BACKGROUND_NICE)
+        for tid in os.listdir(f"/proc/{bg.pid}/task"):  # every thread: the network's pool threads too
+            assert os.getpriority(os.PRIO_PROCESS, int(tid)) == max(base, BACKGROUND_NICE), tid
         assert os.getpriority(os.PRIO_PROCESS, normal.pid) == base
     np.testing.assert_allclose(d, ref, atol=1e-5)
