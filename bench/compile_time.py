@@ -37,8 +37,8 @@ RENDER = ["render", "--sample", "motorcycle", "--focus", "300,250", "--overwrite
 #: Kernel -> group, for the names before (parallel kernels) and after (serial tile kernels) the change.
 GROUP_OF = {
     **dict.fromkeys(["ingest", "_ingest_rows", "outline_codes", "_outline_rows", "tile_masks_bands",
-                     "_tile_masks_bands_tiles", "block_masks", "_block_masks_rows", "halve_masks", "tile_masks",
-                     "slot_table", "count_blocks"], "photo"),
+                     "_tile_masks_bands_tiles", "block_masks", "_block_masks_rows", "pixel_masks",
+                     "_pixel_masks_rows", "halve_masks", "tile_masks", "slot_table", "count_blocks"], "photo"),
     **dict.fromkeys(["conv_full", "_conv_full_tiles", "conv_down", "_conv_down_tiles", "down_from_image",
                      "_down_from_image_rows", "down_next", "_down_next_rows",
                      "down_from_down", "_down_from_down_rows"], "levels"),

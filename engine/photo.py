@@ -15,6 +15,7 @@ Images are float32 sRGB in [0, 1], RGB order; disparity is float32 in [0, 1],
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,18 +121,21 @@ def load_photo(image: str | Path | None = None, *, sample: str | None = None, de
         return Photo(img, to_disparity(raw, "disparity", f"sample '{sample}'"), focus)
     if not image:
         raise InputError("no image given (pass IMAGE or --sample NAME)")
-    linear = _camera_raw(image)
-    img = load_image(str(image)) if linear is None else linear_to_srgb(linear)
-    shape = img.shape[:2]
-    data = read_bytes(str(image), "image")  # for its metadata and embedded depth
-    meta = read_metadata(data, str(image))
     if depth is None:
-        side = find_sidecar(str(image))
-        if side is not None:
-            log.info("using depth map %s", side)
-            depth = side
-    if depth is not None:
-        return Photo(img, load_disparity(str(depth), shape, depth_kind), None, Path(image), Path(depth), meta, linear)
+        depth = find_sidecar(str(image))
+        if depth is not None:
+            log.info("using depth map %s", depth)
+    with ThreadPoolExecutor(1) as pool:
+        # the depth file decodes beside the photo (both decoders release the GIL); the photo's errors come first
+        disparity = None if depth is None else pool.submit(load_disparity, str(depth), None, depth_kind)
+        linear = _camera_raw(image)
+        img = load_image(str(image)) if linear is None else linear_to_srgb(linear)
+        shape = img.shape[:2]
+        data = read_bytes(str(image), "image")  # for its metadata and embedded depth
+        meta = read_metadata(data, str(image))
+        if disparity is not None:
+            disparity = fit_to_image(disparity.result(), shape, str(depth))
+            return Photo(img, disparity, None, Path(image), Path(depth), meta, linear)
     if embedded:
         photo = _embedded_photo(img, data, Path(image), meta)
         if photo is not None:
@@ -213,8 +217,8 @@ def render_photo(photo: Photo, settings: RenderSettings, renderer, bit_depth: in
         strip = renderer.render_region(linear(wy0, wy1), disparity[wy0:wy1], (0, y0 - wy0, w, y1 - wy0),
                                        focus_disparity, max_blur, settings.dof, whole=whole)
         out[y0:y1] = _encode(renderer, strip, transfer, bit_depth)
-        del strip
-        renderer.release()  # the next strip's window is another: its buffers would only add up
+        del strip  # the next strip reuses the renderer's buffers (CPU: see render/cpu/scratch.py)
+    renderer.release()  # prepared on the last strip's window: of no use to a later render
     return out
 
 

@@ -257,9 +257,14 @@ def decode_image(data: bytes, name: str = "<image>") -> np.ndarray:
     return img.astype(np.float32, copy=False)
 
 
+#: code * float32(1/255) for each 8-bit code: OpenCV's table lookup makes the same floats several
+#: times faster than NumPy's mixed-type multiply (0.02-0.07 s instead of 0.33 s for 12 MP).
+_UNIT8 = np.arange(256, dtype=np.float32) * np.float32(1 / 255)
+
+
 def _to_unit_float(img: np.ndarray, path: Path) -> np.ndarray:
     if img.dtype == np.uint8:
-        return np.multiply(img, np.float32(1 / 255), dtype=np.float32)
+        return cv2.LUT(np.ascontiguousarray(img), _UNIT8)
     if img.dtype == np.uint16:
         return np.multiply(img, np.float32(1 / 65535), dtype=np.float32)
     if img.dtype in (np.float32, np.float64, np.float16):

@@ -243,8 +243,8 @@ class Renderer(ABC):
         return self.render(focus_disparity, max_blur, dof)[y0:y1, x0:x1]
 
     def release(self) -> None:  # noqa: B027 (a no-op unless the backend keeps buffers for the next photo)
-        """Free the prepared image's buffers (``render`` then needs ``prepare`` again): between the
-        strips of a one-shot render, whose windows differ, so that kept buffers do not add up."""
+        """Free the prepared image's buffers and those kept for the next ``prepare`` (``render`` then
+        needs ``prepare`` again): after the last strip of a one-shot render."""
 
     @abstractmethod
     def ensure_levels(self, n_levels: int) -> None:

@@ -68,6 +68,10 @@ def test_fast_renderer_equals_the_reference_implementation(kind, opts, renders):
     assert np.abs(fast.render(0.7, 25.0) - ref.render(0.7, 25.0)).max() < TOL
 
 
+def _address(a: np.ndarray) -> int:
+    return a.__array_interface__["data"][0]
+
+
 def test_a_photo_of_the_same_size_reuses_the_buffers_and_renders_as_on_a_fresh_renderer():
     """Same-size photos reuse the previous photo's block pool and padded image (no fresh
     pages per live frame): nothing of the previous photo may show through."""
@@ -76,14 +80,32 @@ def test_a_photo_of_the_same_size_reuses_the_buffers_and_renders_as_on_a_fresh_r
     used = CpuRenderer()
     used.prepare(img, disp)
     used.render(0.05, 60.0)  # every level up to 60 px built
-    pool, image_p = used._pool, used._image_p
+    pool, image_p = _address(used._pool), _address(used._image_p)
     used.prepare(img2, disp2)
-    assert used._image_p is image_p
+    assert _address(used._image_p) == image_p
     fresh = CpuRenderer()
     fresh.prepare(img2, disp2)
     for f, k in ((0.5, 40.0), (0.0, 9.0), (1.0, 100.0)):
         np.testing.assert_array_equal(used.render(f, k), fresh.render(f, k))
-    assert used._pool is pool
+    assert _address(used._pool) == pool
+
+
+def test_a_smaller_photo_reuses_the_larger_ones_buffers_and_renders_as_on_a_fresh_renderer():
+    """The strips of a one-shot render differ in size: a smaller photo after a larger one
+    reuses its padded image (margins and padding cleared of the larger photo's pixels)."""
+    img, disp = scene(90, 150, 4, "ramp")
+    img[:] = 0.9  # bright where the smaller photo's margins and padding fall
+    img2, disp2 = scene(70, 133, 3, "blocks")  # 133: padding columns inside the larger photo
+    used = CpuRenderer()
+    used.prepare(img, disp)
+    used.render(0.05, 60.0)
+    image_p = _address(used._image_p)
+    used.prepare(img2, disp2)
+    assert _address(used._image_p) == image_p
+    fresh = CpuRenderer()
+    fresh.prepare(img2, disp2)
+    for f, k in ((0.5, 40.0), (0.0, 9.0), (1.0, 100.0)):
+        np.testing.assert_array_equal(used.render(f, k), fresh.render(f, k))
 
 
 def dense_level(r: CpuRenderer, i: int, j: int) -> np.ndarray:

@@ -35,7 +35,6 @@ from ...constants import (
     OUTLINE_STEPS,
 )
 from ...errors import DeviceError
-from ...xp import empty_scattered
 from ..pyramid import (
     LEVEL_RADII,
     level_scale,
@@ -48,6 +47,7 @@ from . import jit as cpu_jit
 from . import kernels as ck
 from . import pixels as cpx
 from . import refocus as cr
+from .scratch import Scratch
 
 #: prepare() refuses images whose pyramid up to this radius (px) does not fit in memory.
 MIN_PYRAMID_RADIUS = 8.0
@@ -108,6 +108,7 @@ class CpuRenderer(Renderer):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self._scratch = Scratch()  # buffers kept from one prepare to the next
         cpu_jit.announce(cpu_jit.RENDER_GROUPS)  # at once, before a photo loads: kernels compile once per install
 
     def prepare(self, image_linear, disparity, whole=None) -> None:
@@ -130,14 +131,7 @@ class CpuRenderer(Renderer):
         h, w = disparity.shape
         hp, wp = padded_shape(h, w)
         m = ck.MARGIN
-        # The previous photo's buffers: reused when they fit (a stream of same-size
-        # photos, e.g. live video, touches no fresh pages). A padded image of another
-        # size is freed here; the block pool only once the new layout shows it does not
-        # fit (or at once when memory is short, see _refuse_unless_fits).
-        old_image = getattr(self, "_image_p", None)
-        self._spare = (getattr(self, "_pool", None),
-                       old_image if getattr(old_image, "shape", None) == (hp + 2 * m, wp + 2 * m, 4) else None)
-        self._pool = self._image_p = old_image = None
+        self._pool = self._image_p = None
         n = self.n_bands
         self._n_levels = 1
         # Refuse early what cannot fit: the padded image, band map, codes and output
@@ -145,10 +139,9 @@ class CpuRenderer(Renderer):
         # MIN_PYRAMID_RADIUS before any of them is built.
         base = hp * wp * BASE_BYTES_PER_PIXEL
         self._refuse_unless_fits(base, base, h, w)
-        image_p = self._spare[1]  # same shape: margins and padding are still zero
-        self._spare = (self._spare[0], None)
-        if image_p is None:
-            image_p = np.zeros((hp + 2 * m, wp + 2 * m, 4), np.float32)
+        # The previous photo's buffers are reused (see scratch.py): margins and padding zeroed here.
+        image_p = self._scratch.take("image", (hp + 2 * m, wp + 2 * m, 4), np.float32)
+        image_p[:m] = image_p[m + h:] = image_p[m:m + h, :m] = image_p[m:m + h, m + w:] = 0.0
         band_p = np.empty((hp, wp), np.uint8)  # outside the image band n: no layer has content
         counts, sums, d_lo, d_hi, *self._tile_stats = cpx.ingest(boost_highlights(image_linear, self.highlights),
                                                                  disparity, n, image_p, band_p)
@@ -172,8 +165,8 @@ class CpuRenderer(Renderer):
         """DeviceError (state cleared) when ``still`` more bytes do not fit in memory;
         ``total``: what the image needs in all, for the message."""
         free = available_memory()
-        if free is not None and still > 0.8 * free and any(b is not None for b in self._spare):
-            self._spare = (None, None)  # the previous photo's buffers do not help: free them first
+        if free is not None and still > 0.8 * free and self._scratch.nbytes:
+            self._scratch.clear()  # the previous photo's buffers do not help: free them first
             free = available_memory()
         if free is not None and still > 0.8 * free:
             self._band_p = self._pool = self._image_p = self._codes = None
@@ -183,7 +176,7 @@ class CpuRenderer(Renderer):
     def release(self) -> None:
         with _KERNEL_LOCK:
             self.shape = None
-            self._spare = (None, None)
+            self._scratch.clear()
             self._pool = self._image_p = self._band_p = self._codes = self._split_masks = self.disparity = None
 
     def warm_up(self) -> None:
@@ -222,10 +215,12 @@ class CpuRenderer(Renderer):
         radii = [k.shape[0] // 2 for k in self._kernels]
         masks = [np.zeros((1, 1), np.uint64)] * _N_RADII
         rows = None if self._box is None else (self._box[1] // ck.TILE, -(-self._box[3] // ck.TILE))
-        for i, m in zip(_FULL, ck.tile_masks_bands(self._band_p, self._codes, n, np.array([radii[i] for i in _FULL]),
-                                                   rows)):
+        pix = ck.pixel_masks(self._band_p, self._codes, n, self._scratch.take("pixel masks", self._band_p.shape,
+                                                                             np.uint64))
+        for i, m in zip(_FULL, ck.tile_masks_bands(pix, np.array([radii[i] for i in _FULL]), rows)):
             masks[i] = m
-        blocks = ck.block_masks(self._band_p, self._codes, n, 2)
+        blocks = ck.halve_masks(pix)  # each 2 x 2 block's
+        del pix
         s = 2
         for i in range(1, _N_RADII):
             while _SCALES[i] > s:  # next scale: OR of 2 x 2 blocks
@@ -257,14 +252,8 @@ class CpuRenderer(Renderer):
         self._moff = np.cumsum([0] + [m.size for m in self._masks[:-1]]).astype(np.int64)
         self._soff, self._ntx = np.array(soff, np.int64), np.array(ntx, np.int64)
         self._first_block = first  # level i owns blocks first[i] .. first[i+1]-1
-        need = max(pos, 1)
-        spare = self._spare[0]
-        self._spare = (None, self._spare[1])
-        if spare is not None and need <= spare.shape[0] <= 2 * need:
-            self._pool = spare  # every block a render reads is written when its level is built
-        else:
-            spare = self._pool = None
-            self._pool = empty_scattered((need, ck.TILE, ck.TILE, 4), np.float32)
+        # every block a render reads is written when its level is built: a reused pool needs no clearing
+        self._pool = self._scratch.take("pool", (max(pos, 1), ck.TILE, ck.TILE, 4), np.float32, scattered=True)
 
     def level_bytes(self, n: int, todo: np.ndarray | None = None) -> int:
         """Memory that building levels ``self._n_levels .. n-1`` and the scale-1 level tiles
@@ -337,12 +326,17 @@ class CpuRenderer(Renderer):
                 self._built |= build
                 continue
             while cur_s < s:
+                take = functools.partial(self._take_down, 2 * cur_s)
                 cur = (ck.down_from_image(self._image_p, self._band_p, self._codes, nb, self._bidx, used,
-                                          np.float32(OUTLINE_STEPS)) if cur is None
-                       else ck.down_from_down(*cur))
+                                          np.float32(OUTLINE_STEPS), take) if cur is None
+                       else ck.down_from_down(*cur, take=take))
                 cur_s *= 2
             ck.conv_down(cur[0], self._bidx, nb, plan, masks, slots, build, self._pool)
         self._n_levels = max(self._n_levels, n)
+
+    def _take_down(self, scale: int, name: str, shape, dtype) -> np.ndarray:
+        """A buffer of the per-band box means at ``scale`` (kept: see scratch.py)."""
+        return self._scratch.take(f"{name} 1/{scale}", shape, dtype)
 
     # -- per focus -----------------------------------------------------------------------
     def render(self, focus_disparity: float, max_blur: float, dof: float = 0.0) -> np.ndarray:

@@ -27,76 +27,76 @@ from numba import njit
 from .pixels import _JIT, MARGIN, TILE, TILE_SHIFT, pixel_bits, popcount, run_chunks, split_of  # noqa: F401
 
 
-def block_masks(band_p, codes, n, s):
-    """Bands present in each s x s block, outline splits included (uint64 (hp/s, wp/s));
-    padding (band n) has none."""
-    hp, wp = band_p.shape
-    out = np.zeros((hp // s, wp // s), np.uint64)
-    run_chunks(_block_masks_rows, out.shape[0], band_p, codes, n, s, out)
+def pixel_masks(band_p, codes, n, out):
+    """Bands each pixel of the padded grid adds to, its outline split's included
+    (:func:`~deocused.render.cpu.pixels.pixel_bits`; padding: none) into uint64 ``out``
+    (hp, wp): the tile masks read it (and :func:`halve_masks` of it gives the 2 x 2 blocks' masks)."""
+    run_chunks(_pixel_masks_rows, band_p.shape[0], band_p, codes, n, out)
     return out
 
 
 @njit(**_JIT)
-def _block_masks_rows(y0, y1, band_p, codes, n, s, out):
-    """Rows y0..y1-1 of :func:`block_masks` into ``out``."""
-    wl = out.shape[1]
+def _pixel_masks_rows(y0, y1, band_p, codes, n, out):
+    """Rows y0..y1-1 of :func:`pixel_masks`."""
+    wp = band_p.shape[1]
     for y in range(y0, y1):
-        for x in range(wl):
-            m = np.uint64(0)
-            for yy in range(y * s, y * s + s):
-                for xx in range(x * s, x * s + s):
-                    m |= pixel_bits(band_p, codes, n, yy, xx)
-            out[y, x] = m
+        for x in range(wp):
+            out[y, x] = pixel_bits(band_p, codes, n, y, x)
 
 
-def tile_masks_bands(band_p, codes, n, radii, rows=None):
+def tile_masks_bands(pix, radii, rows=None):
     """Bands present (outline splits included) in each tile of a scale-1 level grown by each kernel radius in
-    ``radii`` (px, each < TILE; uint64 (len(radii), nty, ntx)), in one pass per tile:
-    per window row, the tile's columns and the columns 1..d px to either side (ORs
+    ``radii`` (px, each < TILE; uint64 (len(radii), nty, ntx)), from the pixel masks ``pix``, in one pass
+    per tile: per window row, the tile's columns and the columns 1..d px to either side (ORs
     growing with d) serve every radius. ``rows`` (first, end): only those tile rows (the rest: none)."""
-    hl, wl = band_p.shape
+    hl, wl = pix.shape
     out = np.zeros((radii.size, (hl + TILE - 1) // TILE, (wl + TILE - 1) // TILE), np.uint64)
     ntx = out.shape[2]
     r0, r1 = (0, out.shape[1]) if rows is None else (max(0, rows[0]), min(out.shape[1], rows[1]))
     run_chunks(lambda lo, hi, *a: _tile_masks_bands_tiles(r0 * ntx + lo, r0 * ntx + hi, *a), max(r1 - r0, 0) * ntx,
-               band_p, codes, n, radii, out)
+               pix, radii, out)
     return out
 
 
 @njit(**_JIT)
-def _tile_masks_bands_tiles(t0, t1, band_p, codes, n, radii, out):
+def _tile_masks_bands_tiles(t0, t1, pix, radii, out):
     """Tiles t0..t1-1 (row-major) of :func:`tile_masks_bands` into ``out``."""
-    hl, wl = band_p.shape
+    hl, wl = pix.shape
     ntx = out.shape[2]
     rmax = radii.max()
+    left = np.zeros(rmax + 1, np.uint64)
+    right = np.zeros(rmax + 1, np.uint64)
     for t in range(t0, t1):
         ty, tx = t // ntx, t % ntx
         ty0, tx0 = ty * TILE, tx * TILE
         ty1, tx1 = min(ty0 + TILE, hl), min(tx0 + TILE, wl)
-        left = np.zeros(rmax + 1, np.uint64)
-        right = np.zeros(rmax + 1, np.uint64)
         for y in range(max(ty0 - rmax, 0), min(ty1 + rmax, hl)):
             dy = ty0 - y if y < ty0 else (y - ty1 + 1 if y >= ty1 else 0)
+            row = pix[y]
             core = np.uint64(0)
             for x in range(tx0, tx1):
-                core |= pixel_bits(band_p, codes, n, y, x)
+                core |= row[x]
             for d in range(1, rmax + 1):
-                left[d] = left[d - 1] | (pixel_bits(band_p, codes, n, y, tx0 - d) if tx0 - d >= 0 else np.uint64(0))
-                right[d] = right[d - 1] | (pixel_bits(band_p, codes, n, y, tx1 - 1 + d) if tx1 - 1 + d < wl
-                                           else np.uint64(0))
+                left[d] = left[d - 1] | (row[tx0 - d] if tx0 - d >= 0 else np.uint64(0))
+                right[d] = right[d - 1] | (row[tx1 - 1 + d] if tx1 - 1 + d < wl else np.uint64(0))
             for k in range(radii.size):
                 R = radii[k]
                 if dy <= R:
                     out[k, ty, tx] |= core | left[R] | right[R]
 
 
-def down_from_image(image_p, band_p, codes, n, bidx, n_used, steps):
-    """Box-average 2 x 2 blocks of every band alone, outline splits included:
-    (n_used, hp/2, wp/2, 4) premultiplied RGBA (band b in slice bidx[b]) and the
-    blocks' band bit masks (uint64)."""
+def _empty(name, shape, dtype):
+    return np.empty(shape, dtype)
+
+
+def down_from_image(image_p, band_p, codes, n, bidx, n_used, steps, take=None):
+    """Box-average 2 x 2 blocks of every band alone, outline splits included: (n_used, hp/2, wp/2, 4)
+    premultiplied RGBA (band b in slice bidx[b]) and the blocks' band bit masks (uint64), in arrays
+    made by ``take(name, shape, dtype)`` (default ``np.empty``; every element is written)."""
     hp, wp = band_p.shape
-    out = np.empty((n_used, hp // 2, wp // 2, 4), np.float32)
-    masks = np.zeros((hp // 2, wp // 2), np.uint64)
+    take = take or _empty
+    out = take("down", (n_used, hp // 2, wp // 2, 4), np.float32)
+    masks = take("down_masks", (hp // 2, wp // 2), np.uint64)
     run_chunks(_down_from_image_rows, hp // 2, image_p, band_p, codes, n, bidx, steps, out, masks)
     return out, masks
 
@@ -133,11 +133,13 @@ def _down_from_image_rows(y0, y1, image_p, band_p, codes, n, bidx, steps, out, m
             masks[y, x] = m
 
 
-def down_from_down(src, src_masks):
-    """The next scale: 2 x 2 means of every band's blocks (mean of means == block mean)."""
+def down_from_down(src, src_masks, take=None):
+    """The next scale: 2 x 2 means of every band's blocks (mean of means == block mean);
+    ``take``: as in :func:`down_from_image`."""
     n_used, hs, ws, _ = src.shape
-    out = np.empty((n_used, hs // 2, ws // 2, 4), np.float32)
-    masks = np.zeros((hs // 2, ws // 2), np.uint64)
+    take = take or _empty
+    out = take("down", (n_used, hs // 2, ws // 2, 4), np.float32)
+    masks = take("down_masks", (hs // 2, ws // 2), np.uint64)
     run_chunks(_down_from_down_rows, hs // 2, src, src_masks, out, masks)
     return out, masks
 
