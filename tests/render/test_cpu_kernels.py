@@ -72,22 +72,28 @@ def _address(a: np.ndarray) -> int:
     return a.__array_interface__["data"][0]
 
 
+def _prepare_after(first, second) -> tuple[CpuRenderer, dict]:
+    """A renderer that rendered photo ``first`` up to 60 px, then prepared ``second``; the
+    addresses of its pool and padded image before and after."""
+    used = CpuRenderer()
+    used.prepare(*first)
+    used.render(0.05, 60.0)  # every level up to 60 px built
+    before = {"pool": _address(used._pool), "image": _address(used._image_p)}
+    used.prepare(*second)
+    after = {"pool": _address(used._pool), "image": _address(used._image_p)}
+    fresh = CpuRenderer()
+    fresh.prepare(*second)
+    for f, k in ((0.5, 40.0), (0.0, 9.0), (1.0, 100.0)):
+        np.testing.assert_array_equal(used.render(f, k), fresh.render(f, k))
+    return before, after
+
+
 def test_a_photo_of_the_same_size_reuses_the_buffers_and_renders_as_on_a_fresh_renderer():
     """Same-size photos reuse the previous photo's block pool and padded image (no fresh
     pages per live frame): nothing of the previous photo may show through."""
-    img, disp = scene(75, 133, 4, "ramp")  # needs more blocks than the second photo
-    img2, disp2 = scene(75, 133, 3, "blocks")
-    used = CpuRenderer()
-    used.prepare(img, disp)
-    used.render(0.05, 60.0)  # every level up to 60 px built
-    pool, image_p = _address(used._pool), _address(used._image_p)
-    used.prepare(img2, disp2)
-    assert _address(used._image_p) == image_p
-    fresh = CpuRenderer()
-    fresh.prepare(img2, disp2)
-    for f, k in ((0.5, 40.0), (0.0, 9.0), (1.0, 100.0)):
-        np.testing.assert_array_equal(used.render(f, k), fresh.render(f, k))
-    assert _address(used._pool) == pool
+    # the first needs more blocks than the second photo
+    before, after = _prepare_after(scene(75, 133, 4, "ramp"), scene(75, 133, 3, "blocks"))
+    assert after == before
 
 
 def test_a_smaller_photo_reuses_the_larger_ones_buffers_and_renders_as_on_a_fresh_renderer():
@@ -95,17 +101,8 @@ def test_a_smaller_photo_reuses_the_larger_ones_buffers_and_renders_as_on_a_fres
     reuses its padded image (margins and padding cleared of the larger photo's pixels)."""
     img, disp = scene(90, 150, 4, "ramp")
     img[:] = 0.9  # bright where the smaller photo's margins and padding fall
-    img2, disp2 = scene(70, 133, 3, "blocks")  # 133: padding columns inside the larger photo
-    used = CpuRenderer()
-    used.prepare(img, disp)
-    used.render(0.05, 60.0)
-    image_p = _address(used._image_p)
-    used.prepare(img2, disp2)
-    assert _address(used._image_p) == image_p
-    fresh = CpuRenderer()
-    fresh.prepare(img2, disp2)
-    for f, k in ((0.5, 40.0), (0.0, 9.0), (1.0, 100.0)):
-        np.testing.assert_array_equal(used.render(f, k), fresh.render(f, k))
+    before, after = _prepare_after((img, disp), scene(70, 133, 3, "blocks"))  # 133: padding columns in the first
+    assert after["image"] == before["image"]
 
 
 def dense_level(r: CpuRenderer, i: int, j: int) -> np.ndarray:
