@@ -64,3 +64,11 @@ MAX_XMP_BYTES = 128 << 20
 #: so a one-shot render's pyramid memory is bounded by the strip, not the photo.
 STRIP_ABOVE_PIXELS = 9_000_000
 STRIP_PIXELS = 2_000_000
+
+# -- lens character ---------------------------------------------------------------------
+#: Cat-eye bokeh (see deocused.render.cateye): each layer sample becomes CAT_EYE_TAPS samples of
+#: the isotropic pyramid (weights 1/4, 1/2, 1/4 along the lens's chord) matching the clipped
+#: disc's centroid and second moments. MAX_CAT_EYE: the largest strength (1: a corner's disc is
+#: clipped by a circle through its centre).
+CAT_EYE_TAPS = 3
+MAX_CAT_EYE = 1.0

@@ -206,7 +206,7 @@ def render_photo(photo: Photo, settings: RenderSettings, renderer, bit_depth: in
     from .render.renderer import BandStats, aligned_window, region_reach
 
     whole = BandStats.of(disparity, renderer.n_bands)
-    reach = region_reach(whole, focus_disparity, max_blur, settings.dof)
+    reach = region_reach(whole, focus_disparity, max_blur, settings.dof, renderer.cat_eye)
     # each strip prepares its rows and the reach above and below: strips under twice the reach would cost more
     step = max(_strip_rows(h, w), 2 * reach)
     out = np.empty((h, w, 3), np.uint8 if bit_depth == 8 else np.uint16)
@@ -215,7 +215,7 @@ def render_photo(photo: Photo, settings: RenderSettings, renderer, bit_depth: in
         # the rows render_region prepares (the photo's linear light made for those rows only)
         _, wy0, _, wy1 = aligned_window((0, y0, w, y1), reach, (h, w))
         strip = renderer.render_region(linear(wy0, wy1), disparity[wy0:wy1], (0, y0 - wy0, w, y1 - wy0),
-                                       focus_disparity, max_blur, settings.dof, whole=whole)
+                                       focus_disparity, max_blur, settings.dof, whole=whole, place=(0, wy0, w, h))
         out[y0:y1] = _encode(renderer, strip, transfer, bit_depth)
         del strip  # the next strip reuses the renderer's buffers (CPU: see render/cpu/scratch.py)
     renderer.release()  # prepared on the last strip's window: of no use to a later render

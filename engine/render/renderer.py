@@ -24,6 +24,7 @@ from ..constants import HIGHLIGHT_THRESHOLD, MAX_BANDS
 from ..errors import InputError, NotPreparedError, check_float_array
 from ..io.colour import linear_to_srgb8
 from .aperture import Aperture
+from .cateye import check_cat_eye, reach_factor
 from .optics import coc_radius
 from .pyramid import DEFAULT_BANDS, LEVEL_RADII, MAX_RADIUS, MAX_SCALE, band_of, level_scale, levels_needed, small_radius
 
@@ -70,10 +71,12 @@ class BandStats:
         return cls(counts, sums, float(d.min()), float(d.max()))
 
 
-def region_reach(stats: BandStats, focus_disparity: float, max_blur: float, dof: float) -> int:
+def region_reach(stats: BandStats, focus_disparity: float, max_blur: float, dof: float, cat_eye: float = 0.0) -> int:
     """Pixels around a region whose input a render of it reads: the largest level's radius, its
-    downsampling box and bilinear footprint, and the outline split's neighbour."""
+    downsampling box and bilinear footprint, and the outline split's neighbour. ``cat_eye``: the
+    renderer's (its taps reach further, see :func:`deocused.render.cateye.reach_factor`)."""
     r = float(coc_radius(np.array([stats.d_lo, stats.d_hi], np.float32), focus_disparity, max_blur, dof).max())
+    r *= reach_factor(cat_eye)
     rho = LEVEL_RADII[min(levels_needed(r), len(LEVEL_RADII)) - 1]
     return int(np.ceil(rho)) + 2 * level_scale(rho) + 2
 
@@ -93,7 +96,10 @@ class Renderer(ABC):
 
     Parameters are fixed per renderer because the pyramid depends on them:
     ``aperture`` (kernel shape), ``n_bands`` (disparity bands used for occlusion),
-    ``highlights`` (highlight boost gain, 0 = off).
+    ``highlights`` (highlight boost gain, 0 = off), ``cat_eye`` (cat-eye strength in
+    [0, MAX_CAT_EYE], 0 = off: discs clipped toward the frame's corners, see
+    :mod:`deocused.render.cateye`; it needs where the prepared image lies in its photo, the
+    ``place`` of :meth:`prepare`).
 
     >>> import deocused
     >>> renderer = deocused.make_renderer("cpu")
@@ -107,8 +113,11 @@ class Renderer(ABC):
 
     device = "?"
 
-    def __init__(self, aperture: Aperture | None = None, n_bands: int = DEFAULT_BANDS, highlights: float = 0.0):
+    def __init__(self, aperture: Aperture | None = None, n_bands: int = DEFAULT_BANDS, highlights: float = 0.0,
+                 cat_eye: float = 0.0):
         self.aperture = aperture or Aperture()
+        check_cat_eye(cat_eye)
+        self.cat_eye = float(cat_eye)
         if isinstance(n_bands, bool) or not isinstance(n_bands, (int, np.integer)) or not 1 <= n_bands <= MAX_BANDS:
             raise InputError(f"n_bands must be an integer in 1..{MAX_BANDS}, got {n_bands!r}")
         self.n_bands = n_bands
@@ -119,6 +128,21 @@ class Renderer(ABC):
         if not 0.0 <= self.highlights <= MAX_HIGHLIGHTS:  # False for NaN
             raise InputError(f"highlights must be a finite gain in [0, {MAX_HIGHLIGHTS:g}], got {highlights}")
         self.shape: tuple[int, int] | None = None
+        self.place: tuple[int, int, int, int] | None = None
+
+    def _set_place(self, place, h: int, w: int) -> None:
+        """Keep ``place`` (x0, y0, width, height: the prepared (h, w) array's origin in its photo and
+        the photo's size, pixels; None: the array is the photo) for the cat-eye's frame position."""
+        if place is None:
+            self.place = (0, 0, int(w), int(h))
+            return
+        try:
+            x0, y0, pw, ph = (int(v) for v in place)
+        except (TypeError, ValueError):
+            raise InputError(f"place must be (x0, y0, width, height), got {place!r}") from None
+        if not (0 <= x0 and 0 <= y0 and x0 + w <= pw and y0 + h <= ph):
+            raise InputError(f"place {place} does not hold the {w}x{h} image")
+        self.place = (x0, y0, pw, ph)
 
     def warm_up(self) -> None:
         """Load (or compile) what a render runs, so that the first real frame does not
@@ -208,33 +232,38 @@ class Renderer(ABC):
         return band_radius, levels_needed(max(rmax, float(band_radius.max())))
 
     @abstractmethod
-    def prepare(self, image_linear, disparity, whole: BandStats | None = None) -> None:
+    def prepare(self, image_linear, disparity, whole: BandStats | None = None, place=None) -> None:
         """Per-image work. ``image_linear``: float32 (H, W, 3) linear RGB;
         ``disparity``: float32 (H, W) in [0, 1], 1 = nearest. ``whole``: the
-        :class:`BandStats` of the photo this image is a crop of (None: it is the photo)."""
+        :class:`BandStats` of the photo this image is a crop of (None: it is the photo);
+        ``place``: (x0, y0, width, height), the crop's origin in that photo and the photo's size
+        in pixels (None: the image is the photo; see :meth:`_set_place`)."""
 
     def render_region(self, image_linear, disparity, region, focus_disparity: float, max_blur: float,
-                      dof: float = 0.0, whole: BandStats | None = None):
+                      dof: float = 0.0, whole: BandStats | None = None, place=None):
         """Region ``(x0, y0, x1, y1)`` (pixels, end exclusive) of the photo refocused: equal to that crop
         of :meth:`render` after ``prepare(image_linear, disparity)`` within the backends' parity
         tolerance, at the cost of the region and the kernel's reach around it only (this renderer
-        is prepared on that window). ``whole``: the photo's :class:`BandStats` if known."""
+        is prepared on that window). ``whole``: the photo's :class:`BandStats` if known; ``place``:
+        where ``image_linear`` lies in the photo (x0, y0, width, height; None: it is the photo)."""
         self.check_focus(focus_disparity, max_blur, dof)
         h, w = disparity.shape[:2]
         x0, y0, x1, y1 = (int(v) for v in region)
         if not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):
             raise InputError(f"region {region} is not within the {w}x{h} image")
         whole = whole or BandStats.of(disparity, self.n_bands)
-        wx0, wy0, wx1, wy1 = aligned_window((x0, y0, x1, y1), region_reach(whole, focus_disparity, max_blur, dof),
-                                            (h, w))
+        reach = region_reach(whole, focus_disparity, max_blur, dof, self.cat_eye)
+        wx0, wy0, wx1, wy1 = aligned_window((x0, y0, x1, y1), reach, (h, w))
         box = (x0 - wx0, y0 - wy0, x1 - wx0, y1 - wy0)
-        self.prepare_for(box, image_linear[wy0:wy1, wx0:wx1], disparity[wy0:wy1, wx0:wx1], whole=whole)
+        px0, py0, pw, ph = (0, 0, w, h) if place is None else place
+        self.prepare_for(box, image_linear[wy0:wy1, wx0:wx1], disparity[wy0:wy1, wx0:wx1], whole=whole,
+                         place=(px0 + wx0, py0 + wy0, pw, ph))
         return self.render_crop(focus_disparity, max_blur, dof, box)
 
-    def prepare_for(self, box, image_linear, disparity, whole: BandStats | None = None) -> None:
+    def prepare_for(self, box, image_linear, disparity, whole: BandStats | None = None, place=None) -> None:
         """:meth:`prepare`, for :meth:`render_crop` of ``box`` (x0, y0, x1, y1) only: a backend may leave out
         what only other pixels need. Default: :meth:`prepare`."""
-        self.prepare(image_linear, disparity, whole=whole)
+        self.prepare(image_linear, disparity, whole=whole, place=place)
 
     def render_crop(self, focus_disparity: float, max_blur: float, dof: float, box):
         """The crop ``box`` (x0, y0, x1, y1) of :meth:`render` of the prepared image (a backend may

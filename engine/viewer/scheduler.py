@@ -190,12 +190,12 @@ class RenderScheduler:
             cached = self._full_cache = (index, srgb, BandStats.of(slot.disparity, r.n_bands))
         _, srgb, whole = cached
         w, h = slot.size
-        x0, y0, x1, y1 = aligned_window(region, region_reach(whole, focus_disparity, max_blur, dof), (h, w))
+        x0, y0, x1, y1 = aligned_window(region, region_reach(whole, focus_disparity, max_blur, dof, r.cat_eye), (h, w))
         crop = srgb[y0:y1, x0:x1]
         lin = srgb8_to_linear(crop) if crop.dtype == np.uint8 else srgb_to_linear(crop)  # a table: the same values
         rx0, ry0, rx1, ry1 = region
         out = r.render_region(lin, slot.disparity[y0:y1, x0:x1], (rx0 - x0, ry0 - y0, rx1 - x0, ry1 - y0),
-                              focus_disparity, max_blur, dof, whole=whole)
+                              focus_disparity, max_blur, dof, whole=whole, place=(x0, y0, w, h))
         frame = self._to_srgb8(out, JobKind.REGION)
         r.synchronize()
         return frame
@@ -341,7 +341,8 @@ class RenderScheduler:
         from ..render.backends import make_renderer
 
         r = self.renderer
-        return make_renderer("cpu", aperture=r.aperture, n_bands=r.n_bands, highlights=r.highlights)
+        return make_renderer("cpu", aperture=r.aperture, n_bands=r.n_bands, highlights=r.highlights,
+                             cat_eye=r.cat_eye)
 
     def _fall_back_to_cpu(self, e: GpuMemoryError) -> bool:
         """The GPU ran out of memory (the GPU renderer has freed what it took): with device "auto" the

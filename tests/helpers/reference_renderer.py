@@ -21,6 +21,7 @@ from deocused.constants import (
     OUTLINE_STEPS,
 )
 from deocused.errors import DeviceError
+from deocused.render.cateye import pixel_taps
 from deocused.render.cpu.backend import MIN_PYRAMID_RADIUS
 from deocused.render.optics import coc_radius
 from deocused.render.pyramid import (
@@ -153,11 +154,12 @@ class ReferenceRenderer(Renderer):
 
     device = "cpu"
 
-    def prepare(self, image_linear, disparity) -> None:
+    def prepare(self, image_linear, disparity, place=None) -> None:
         image_linear = np.asarray(image_linear, np.float32)
         disparity = np.asarray(disparity, np.float32)
         self.check_inputs(image_linear, disparity)
         h, w = disparity.shape
+        self._set_place(place, h, w)
         hp, wp = padded_shape(h, w)
         self.shape = (h, w)
         self.disparity = disparity
@@ -343,13 +345,61 @@ class ReferenceRenderer(Renderer):
         """Own band (c, a) plus the part of band b's pixels' neighbourhood that bands in front
         hide (1 - here_a), estimated from layer b at HIDDEN_FILL_RADIUS times the pixels' radius
         ``r`` (see deocused.constants.HIDDEN_FILL_RADIUS)."""
-        i3, _ = level_weights(r * np.float32(HIDDEN_FILL_RADIUS), self._n_levels)
-        near = self._sample_band(b, b, i3, np.ones(i3.shape, np.float32))  # the lower level alone
+        if self.cat_eye > 0:
+            ys, xs = self._band_pixels(b)
+            near = self._cat_sample(b, r * np.float32(HIDDEN_FILL_RADIUS), ys, xs, lower_only=True)
+        else:
+            i3, _ = level_weights(r * np.float32(HIDDEN_FILL_RADIUS), self._n_levels)
+            near = self._sample_band(b, b, i3, np.ones(i3.shape, np.float32))  # the lower level alone
         g = np.clip(near[:, 3] / np.float32(FILL_BEHIND_RAMP), 0.0, 1.0)
         hid = np.float32(1) - here_a
         hid = np.where(hid > np.float32(HIDDEN_MIN_SHARE), g * hid, np.float32(0))
         c = c + hid[:, None] * (near[:, :3] / np.maximum(near[:, 3:], EPS))
         return c, a + hid
+
+    # -- cat-eye (deocused.render.cateye): each sample is three taps of the isotropic pyramid ----
+    def _level_at(self, j: int, i: int, ys: np.ndarray, xs: np.ndarray, yf: np.ndarray, xf: np.ndarray) -> np.ndarray:
+        """Level i of layer j at full-resolution positions (yf, xf) (float32, bilinear, pixel centres at
+        (k + 0.5) s, indices clamped); level 0 is the pixel (ys, xs) itself, unshifted."""
+        if i == 0:
+            return self._layer0[j][ys, xs]
+        arr, s = self.level(j, i)
+        hs, ws = arr.shape[:2]
+        fy = (yf.astype(np.float64) + 0.5) * (1.0 / s) - 0.5  # float64, as the kernels
+        fx = (xf.astype(np.float64) + 0.5) * (1.0 / s) - 0.5
+        y0, x0 = np.floor(fy), np.floor(fx)
+        ty, tx = (fy - y0).astype(np.float32)[:, None], (fx - x0).astype(np.float32)[:, None]
+        y0, x0 = y0.astype(np.int64), x0.astype(np.int64)
+        y0c, y1c = np.clip(y0, 0, hs - 1), np.clip(y0 + 1, 0, hs - 1)
+        x0c, x1c = np.clip(x0, 0, ws - 1), np.clip(x0 + 1, 0, ws - 1)
+        ux, uy = 1 - tx, 1 - ty
+        return (arr[y0c, x0c] * ux + arr[y0c, x1c] * tx) * uy + (arr[y1c, x0c] * ux + arr[y1c, x1c] * tx) * ty
+
+    def _cat_sample(self, j: int, radius: np.ndarray, ys: np.ndarray, xs: np.ndarray, lower_only: bool = False):
+        """Layer j at pixels (ys, xs) through the cat-eye lens of blur ``radius`` (float32 per pixel):
+        CAT_EYE_TAPS taps at the tap radius (``lower_only``: its lower level alone)."""
+        out = np.zeros((ys.size, 4), np.float32)
+        if j < 0:
+            return out
+        f = np.float32
+        kf, tf, ox, oy, evx, evy = pixel_taps(xs, ys, self.place, self.cat_eye)
+        radius = radius.astype(f)
+        i_lo, w = level_weights(kf * radius, self._n_levels)
+        if lower_only:
+            w = np.ones_like(w)
+        cy, cx, sp = radius * oy, radius * ox, tf * radius
+        for d, tw in ((-1, 0.25), (0, 0.5), (1, 0.25)):
+            tw = np.where(sp > 0, f(tw), f(1.0 if d == 0 else 0.0))[:, None]
+            yf = ys.astype(f) - (cy + f(d) * sp * evy)
+            xf = xs.astype(f) - (cx + f(d) * sp * evx)
+            for i in np.unique(i_lo):
+                sel = np.flatnonzero(i_lo == i)
+                v = self._level_at(j, int(i), ys[sel], xs[sel], yf[sel], xf[sel])
+                if self._n_levels > 1 and not lower_only:
+                    ww = w[sel][:, None]
+                    v = ww * v + (1 - ww) * self._level_at(j, int(i) + 1, ys[sel], xs[sel], yf[sel], xf[sel])
+                out[sel] += tw[sel] * v
+        return out
 
     def render(self, focus_disparity: float, max_blur: float, dof: float = 0.0) -> np.ndarray:
         if self.shape is None:
@@ -370,8 +420,11 @@ class ReferenceRenderer(Renderer):
                 del self._up[key]  # layers below b-1 are not sampled again
             ys, xs = self._band_pixels(b)
             il, ww = i_lo[ys, xs], wt[ys, xs]
-            here = self._sample_band(b, b, il, ww)
-            behind = self._sample_band(b - 1, b, il, ww)
+            if self.cat_eye > 0:
+                here, behind = (self._cat_sample(j, radius[ys, xs], ys, xs) for j in (b, b - 1))
+            else:
+                here = self._sample_band(b, b, il, ww)
+                behind = self._sample_band(b - 1, b, il, ww)
             own = here - behind
             c = own[:, :3]
             a = own[:, 3]
@@ -385,8 +438,11 @@ class ReferenceRenderer(Renderer):
                 # Prefer the hidden background as blurred by its own radius (that of the
                 # nearest band behind), where enough of it is near to estimate it from.
                 r_b = np.full(ys.size, band_radius[below[-1]], np.float32)
-                i2, w2 = level_weights(r_b, self._n_levels)
-                near = self._sample_band(b - 1, b, i2, w2)
+                if self.cat_eye > 0:
+                    near = self._cat_sample(b - 1, r_b, ys, xs)
+                else:
+                    i2, w2 = level_weights(r_b, self._n_levels)
+                    near = self._sample_band(b - 1, b, i2, w2)
                 t = np.clip((near[:, 3] - np.float32(FILL_MIN_COVER)) / np.float32(FILL_COVER_RAMP) + 0.5, 0.0, 1.0)
                 fill = fill + t[:, None] * (near[:, :3] / np.maximum(near[:, 3:], EPS) - fill)
             k = g * (1 - a)
@@ -410,10 +466,18 @@ class ReferenceRenderer(Renderer):
             reach = max(self._level_reach(lv) for lv in (int(i_k[0]), int(i_k[0]) + 1) if lv < self._n_levels)
             y0, y1, x0, x1 = self._bbox[k]
             win = (max(y0 - reach, 0), min(y1 + reach, h), max(x0 - reach, 0), min(x1 + reach, w))
+            if self.cat_eye > 0:
+                win = (0, h, 0, w)  # the taps move: every pixel
             front = self.band[win[0]:win[1], win[2]:win[3]] < k
             if not front.any():
                 continue
-            f = self._layer_window(k, band_radius[k], win) - self._layer_window(k - 1, band_radius[k], win)
+            if self.cat_eye > 0:  # per pixel: the taps' positions and radius vary across the frame
+                fy, fx = np.nonzero(np.ones(front.shape, bool))
+                fy, fx = fy + win[0], fx + win[2]
+                rk = np.full(fy.size, band_radius[k], np.float32)
+                f = (self._cat_sample(k, rk, fy, fx) - self._cat_sample(k - 1, rk, fy, fx)).reshape(front.shape + (4,))
+            else:
+                f = self._layer_window(k, band_radius[k], win) - self._layer_window(k - 1, band_radius[k], win)
             fa = f[:, :, 3] * front
             c = colour[win[0]:win[1], win[2]:win[3]]
             a = cover[win[0]:win[1], win[2]:win[3]]

@@ -45,6 +45,9 @@ CASES = [
     ("ramp", {"aperture": Aperture(blades=6, rotation=15.0)}, [(0.2, 33.0, 0.0)]),
     ("blocks", {"aperture": Aperture(anamorphic=0.5, image=ApertureImage.from_array(np.triu(np.ones((16, 16)))))},
      [(0.6, 28.0, 0.0)]),
+    # Cat-eye: every sample (own band, hidden part, fill, bands in front) through three moved taps.
+    ("blocks", {"cat_eye": 1.0}, [(0.05, 30.0, 0.0), (0.93, 60.0, 0.0), (0.52, 12.0, 0.1), (0.3, 5.0, 0.0)]),
+    ("ramp", {"cat_eye": 0.5, "n_bands": 5}, [(0.5, 40.0, 0.0)]),
 ]
 
 
@@ -66,6 +69,19 @@ def test_fast_renderer_equals_the_reference_implementation(kind, opts, renders):
     fast.prepare(img2, disp2)
     ref.prepare(img2, disp2)
     assert np.abs(fast.render(0.7, 25.0) - ref.render(0.7, 25.0)).max() < TOL
+
+
+def test_a_crop_placed_in_its_photo_renders_its_cat_eye_as_the_reference():
+    """The cat-eye's frame position comes from ``place`` (the crop's origin in the photo and the photo's size)."""
+    img, disp = scene(75, 133, 5, "blocks")
+    place = (160, 20, 400, 300)
+    fast, ref = CpuRenderer(cat_eye=0.8), ReferenceRenderer(cat_eye=0.8)
+    fast.prepare(img, disp, place=place)
+    ref.prepare(img, disp, place=place)
+    a, b = fast.render(0.05, 40.0), ref.render(0.05, 40.0)
+    assert np.abs(a - b).max() < TOL
+    ref.prepare(img, disp)  # the crop taken for the photo: other positions, another result
+    assert np.abs(a - ref.render(0.05, 40.0)).max() > 100 * TOL
 
 
 def _address(a: np.ndarray) -> int:

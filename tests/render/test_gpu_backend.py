@@ -115,6 +115,23 @@ def test_parity_random(case, cupy_device):
         assert np.abs(lin_c - lin_g).mean() < 2e-3
 
 
+@pytest.mark.slow
+@pytest.mark.gpu
+@pytest.mark.parametrize("strength,place", [(1.0, None), (0.6, (200, 40, 480, 360))])
+def test_parity_cat_eye(strength, place, cupy_device):
+    """The cat-eye's taps (refocus.cu layer_at) against the CPU kernels, on a photo and on a crop placed in one."""
+    img, disp = _scene(80, 110, seed=11)
+    cpu, gpu = _pair(cat_eye=strength)
+    cpu.prepare(img, disp, place=place)
+    gpu.prepare(img, disp, place=place)
+    for f, K in ((0.4, 24.0), (0.9, 9.0), (0.1, 40.0)):
+        _compare(cpu.render_srgb8(f, K), gpu.render_srgb8(f, K), f"cat-eye {strength} f={f} K={K}")
+        assert np.abs(cpu.render(f, K) - gpu.to_host(gpu.render(f, K))).mean() < 2e-3
+    plain = _pair()[0]
+    plain.prepare(img, disp)
+    assert np.abs(plain.render(0.1, 40.0) - cpu.render(0.1, 40.0)).max() > 0.05  # the cat-eye shows
+
+
 @pytest.mark.gpu
 def test_outline_codes_equal_the_cpu(cupy_device):
     """The outline split is decided per pixel by float32 arithmetic on both backends:

@@ -116,7 +116,8 @@ def test_defines_carry_the_python_constants_exactly():
                 "HIDDEN_MIN_SHARE": constants.HIDDEN_MIN_SHARE,
                 "HIGHLIGHT_THRESHOLD": constants.HIGHLIGHT_THRESHOLD,
                 "HIGHLIGHT_RANGE": np.float32(1.0 - constants.HIGHLIGHT_THRESHOLD),
-                "MAX_BANDS": constants.MAX_BANDS, "MAX_LEVELS": len(LEVEL_RADII), "TILE": TILE,
+                "MAX_BANDS": constants.MAX_BANDS, "CAT_EYE_TAPS": constants.CAT_EYE_TAPS,
+                "MAX_LEVELS": len(LEVEL_RADII), "TILE": TILE,
                 "OUTLINE_MAX_SHARE": constants.OUTLINE_MAX_SHARE, "OUTLINE_STEPS": float(constants.OUTLINE_STEPS),
                 "OUTLINE_FLATNESS": constants.OUTLINE_FLATNESS}
     assert set(values) == set(expected)

@@ -24,15 +24,17 @@ REGIONS = [(130, 90, 200, 150), (0, 0, 80, 60), (250, 170, 320, 224), (0, 0, 320
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("focus,k", [(0.25, 6.0), (0.8, 20.0)])
-def test_region_equals_the_crop_of_the_full_render(renderer_factory, photo, focus, k):
-    emulated_subset(renderer_factory, k, keep=(20.0,))
+@pytest.mark.parametrize("focus,k,cat_eye", [(0.25, 6.0, 0.0), (0.8, 20.0, 0.0), (0.25, 14.0, 1.0), (0.8, 20.0, 0.6)])
+def test_region_equals_the_crop_of_the_full_render(renderer_factory, photo, focus, k, cat_eye):
+    """Also with the cat-eye: a region knows where it lies in the photo, and the CPU builds the
+    full-resolution level tiles that its taps read beyond the region's own."""
+    emulated_subset(renderer_factory, (k, cat_eye), keep=((20.0, 0.0), (20.0, 0.6)))
     lin, disp = photo
-    full = renderer_factory()
+    full = renderer_factory(cat_eye=cat_eye)
     full.prepare(lin, disp)
     ref = full.to_host(full.render(focus, k))
     whole = BandStats.of(disp, full.n_bands)
-    r = renderer_factory()
+    r = renderer_factory(cat_eye=cat_eye)
     regions = REGIONS[:2] if renderer_factory.emulated else REGIONS  # (seconds per launch on the host)
     for x0, y0, x1, y1 in regions:
         out = r.to_host(r.render_region(lin, disp, (x0, y0, x1, y1), focus, k, whole=whole))
@@ -69,8 +71,8 @@ def test_region_outside_the_photo_is_refused(photo):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("bits", [8, 16])
-def test_render_photo_in_strips_equals_the_whole_render(renderer_factory, photo, monkeypatch, bits):
+@pytest.mark.parametrize("bits,cat_eye", [(8, 0.0), (16, 0.0), (8, 1.0)])
+def test_render_photo_in_strips_equals_the_whole_render(renderer_factory, photo, monkeypatch, bits, cat_eye):
     """A photo above STRIP_ABOVE_PIXELS renders in horizontal strips (render_region per strip): the same codes
     as one prepare + render of the whole photo within one step (the CPU: equal here)."""
     import deocused.constants as constants
@@ -79,18 +81,18 @@ def test_render_photo_in_strips_equals_the_whole_render(renderer_factory, photo,
     from deocused.settings import RenderSettings
 
     emulated_subset(renderer_factory, 20.0, keep=(20.0,))
-    if renderer_factory.emulated and bits == 16:
+    if renderer_factory.emulated and (bits == 16 or cat_eye):
         pytest.skip("the emulated GPU takes seconds per launch: its 8-bit case covers the strips")
     lin, disp = photo
     h, w = disp.shape
     srgb = linear_to_srgb(lin)
     settings = RenderSettings(focus_disparity=0.8, max_blur=20.0)
-    whole = render_photo(Photo(srgb, disp), settings, renderer_factory(), bit_depth=bits)
+    whole = render_photo(Photo(srgb, disp), settings, renderer_factory(cat_eye=cat_eye), bit_depth=bits)
     assert _strip_rows(h, w) == h and _strip_rows(2160, 3840) == 2160  # 4K and below: whole
     monkeypatch.setattr(constants, "STRIP_PIXELS", h * w // 3)
     monkeypatch.setattr(constants, "STRIP_ABOVE_PIXELS", h * w // 3)
     assert _strip_rows(h, w) == 56  # four strips: 224 rows, ceil(320 * 224 / 23893) = 4
-    strips = render_photo(Photo(srgb, disp), settings, renderer_factory(), bit_depth=bits)
+    strips = render_photo(Photo(srgb, disp), settings, renderer_factory(cat_eye=cat_eye), bit_depth=bits)
     assert strips.dtype == whole.dtype == (np.uint8 if bits == 8 else np.uint16) and strips.shape == (h, w, 3)
     diff = np.abs(strips.astype(int) - whole.astype(int)).max()
     assert diff <= (1 if bits == 8 else 257)

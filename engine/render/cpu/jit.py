@@ -64,7 +64,8 @@ GROUPS: dict[str, tuple[float, dict[str, str]]] = {
         "refocus:front_tiles": "u8[1] i8[1] i8[1] i8[1] i8[1] i8[1] i8[1] f4[1] b1[1] u8[2] i8 i8 i8",
         "refocus:_levels_needed_tiles": "i8 i8 f4[2] f4[2] u8[2] u8[2] f4 f4 f4 f4[1] i8 i8[1] i8[1] f4 b1[3]",
         "refocus:_refocus_tiles": "i8 i8 f4[3] u1[2] u1[2] f4[2] i8 f4 f4 f4 f4[1] i8 i8[1] i8[1] i8[1] f4[1] "
-                                      "i8[1] i8[1] i8[1] i8[1] f4[1] u8[2] i8[1] f4 f4 f4 f4 f4 f4 f4 i8[1] i8 i8 f4[3]",
+                                      "i8[1] i8[1] i8[1] i8[1] f4[1] u8[2] i8[1] f4 f4 f4 f4 f4 f4 f4 f4 f4 f4 "
+                                      "f4[1] f4 i8[1] i8 i8 f4[3]",
     }),
 }
 #: The groups a CPU render uses.

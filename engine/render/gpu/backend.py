@@ -38,6 +38,7 @@ import numpy as np
 
 from ... import constants
 from ...constants import (
+    CAT_EYE_TAPS,
     EPS,
     FILL_BEHIND_RAMP,
     FILL_COVER_RAMP,
@@ -89,6 +90,7 @@ def kernel_defines() -> tuple[str, ...]:
         f"-DHIGHLIGHT_THRESHOLD={_f32_literal(HIGHLIGHT_THRESHOLD)}",
         f"-DHIGHLIGHT_RANGE={_f32_literal(1.0 - HIGHLIGHT_THRESHOLD)}",
         f"-DMAX_BANDS={MAX_BANDS}",
+        f"-DCAT_EYE_TAPS={CAT_EYE_TAPS}",
         f"-DOUTLINE_FLATNESS={_f32_literal(OUTLINE_FLATNESS)}",
         f"-DOUTLINE_MAX_SHARE={_f32_literal(OUTLINE_MAX_SHARE)}",
         f"-DOUTLINE_STEPS={_f32_literal(OUTLINE_STEPS)}",
@@ -134,8 +136,9 @@ class GpuRenderer(Renderer):
 
     device = "gpu"
 
-    def __init__(self, aperture=None, n_bands: int = DEFAULT_BANDS, highlights: float = 0.0, stream=None):
-        super().__init__(aperture, n_bands, highlights)
+    def __init__(self, aperture=None, n_bands: int = DEFAULT_BANDS, highlights: float = 0.0, stream=None,
+                 cat_eye: float = 0.0):
+        super().__init__(aperture, n_bands, highlights, cat_eye)
         if cp is None:
             raise DeviceError("--device gpu: CuPy is not installed; install with: pip install 'deocused[gpu]'")
         self.stream = stream if stream is not None else cp.cuda.Stream(non_blocking=True)
@@ -248,8 +251,9 @@ class GpuRenderer(Renderer):
                            "use a smaller image or --device cpu")
 
     # -- prepare -------------------------------------------------------------------------
-    def prepare(self, image_linear, disparity, whole=None) -> None:
+    def prepare(self, image_linear, disparity, whole=None, place=None) -> None:
         self.check_shapes(image_linear, disparity)  # the value checks run on the GPU
+        self._set_place(place, *disparity.shape)
         if not isinstance(image_linear, cp.ndarray):
             image_linear = np.asarray(image_linear, np.float32)
         if not isinstance(disparity, cp.ndarray):
@@ -388,13 +392,20 @@ class GpuRenderer(Renderer):
                         (b["img4"], b["codes"], np.int32(w), np.int32(h), np.int32(n), np.int32(n_levels),
                          np.float32(focus_disparity), np.float32(max_blur), np.float32(dof),
                          b["levels"], b["table"], b["lvl_w"], b["lvl_h"], b["lvl_s"], c["radii"],
-                         np.int32(self._n_radii), b["centre"], b["count"], b["out"]))
+                         np.int32(self._n_radii), b["centre"], b["count"], *self._cat_args(), b["out"]))
         # Let the caller's current stream see the result without a host sync.
         cur = cp.cuda.get_current_stream()
         if cur.ptr != self.stream.ptr:
             self._done.record(self.stream)
             cur.wait_event(self._done)
         return b["out"]
+
+    def _cat_args(self) -> tuple:
+        """refocus.cu's cat-eye arguments: strength (0: off), the place's centre offsets
+        x0 + 0.5 - width / 2, y0 + 0.5 - height / 2 and 1 / half the photo's diagonal (float32)."""
+        x0, y0, w, h = self.place
+        return (np.float32(self.cat_eye), np.float32(x0 + 0.5 - 0.5 * w), np.float32(y0 + 0.5 - 0.5 * h),
+                np.float32(1.0 / (0.5 * np.hypot(w, h))))
 
     def _wait_for_caller(self) -> None:
         """Make ``self.stream`` wait for the work queued so far on the caller's current stream."""
