@@ -21,8 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .constants import MAX_CAT_EYE
 from .errors import InputError
 from .render.aperture import MAX_ANAMORPHIC, MAX_BLADES, MAX_ROTATION, Aperture, ApertureImage, check_anamorphic, check_aperture
+from .render.cateye import check_cat_eye
 from .render.optics import focus_disparity_at, resolve_max_blur
 from .render.pyramid import MAX_RADIUS
 from .render.renderer import MAX_HIGHLIGHTS
@@ -33,7 +35,7 @@ _OLD_NAME_UNSET = object()
 #: The command-line flag of each setting, for error messages.
 FLAGS = {"focus_point": "--focus", "focus_disparity": "--focus-disparity", "max_blur": "--max-blur", "dof": "--dof",
          "blades": "--blades", "rotation": "--rotation", "highlights": "--highlights",
-         "anamorphic": "--anamorphic", "aperture_image": "--aperture-image"}
+         "anamorphic": "--anamorphic", "aperture_image": "--aperture-image", "cat_eye": "--cat-eye"}
 
 
 def _number(name: str, value, lo: float, hi: float, what: str = "a number") -> None:
@@ -68,6 +70,7 @@ def check_settings(values: dict, names: dict | None = None) -> None:
     check_aperture(values.get("blades", 0), values.get("rotation", 0.0), (n["blades"], n["rotation"]))
     _number(n["highlights"], values.get("highlights", 0.0), 0.0, MAX_HIGHLIGHTS, "a gain")
     check_anamorphic(values.get("anamorphic", 1.0), n["anamorphic"])
+    check_cat_eye(values.get("cat_eye", 0.0), n["cat_eye"])
 
 
 def _aperture_image(value, name: str) -> ApertureImage | None:
@@ -95,7 +98,10 @@ class RenderSettings:
     MAX_ROTATION] degrees; ``highlights`` in [0, MAX_HIGHLIGHTS]; ``anamorphic``
     (height / width of a bokeh disc) in [1/MAX_ANAMORPHIC, MAX_ANAMORPHIC];
     ``aperture_image`` a greyscale aperture (an image file path or 2-D array,
-    turned into an :class:`~deocused.render.aperture.ApertureImage`; replaces the blades).
+    turned into an :class:`~deocused.render.aperture.ApertureImage`; replaces the blades);
+    ``cat_eye`` the cat-eye strength in [0, MAX_CAT_EYE] (0 = off, the default; 1: a disc in a
+    corner of the frame is clipped by a circle of its radius through its centre, so bokeh turns
+    into cat's eyes toward the corners, see :mod:`deocused.render.cateye`).
 
     >>> settings = RenderSettings(focus_point=(320, 200), blades=6)
     >>> settings.resolve_max_blur((480, 640))  # the default: 4 % of the longer side
@@ -115,9 +121,10 @@ class RenderSettings:
     highlights: float = 0.0
     anamorphic: float = 1.0
     aperture_image: ApertureImage | None = None
+    cat_eye: float = 0.0
 
     def __init__(self, focus_point=None, focus_disparity=None, max_blur=None, dof=0.0, blades=0, rotation=0.0,
-                 highlights=0.0, anamorphic=1.0, aperture_image=None, *, focus=_OLD_NAME_UNSET):
+                 highlights=0.0, anamorphic=1.0, aperture_image=None, cat_eye=0.0, *, focus=_OLD_NAME_UNSET):
         """The fields in order (the dataclass's own ``__init__``), and ``focus``: the old name of
         ``focus_point``, still accepted."""
         if focus is not _OLD_NAME_UNSET:
@@ -125,7 +132,8 @@ class RenderSettings:
                 raise InputError("give focus_point or focus (its old name), not both")
             focus_point = focus
         values = dict(zip((f.name for f in fields(self)), (focus_point, focus_disparity, max_blur, dof, blades,
-                                                           rotation, highlights, anamorphic, aperture_image)))
+                                                           rotation, highlights, anamorphic, aperture_image,
+                                                           cat_eye)))
         check_settings(values)
         values["aperture_image"] = _aperture_image(aperture_image, "aperture_image")
         for name, value in values.items():
@@ -142,7 +150,7 @@ class RenderSettings:
 
     def renderer_options(self) -> dict:
         """Keyword options of :func:`deocused.render.backends.make_renderer` (fixed per renderer)."""
-        return {"aperture": self.aperture(), "highlights": self.highlights}
+        return {"aperture": self.aperture(), "highlights": self.highlights, "cat_eye": float(self.cat_eye)}
 
     def resolve_max_blur(self, shape) -> float:
         """``max_blur`` in pixels for an image of ``shape`` (rows, cols)."""
@@ -177,7 +185,7 @@ class RenderSettings:
                   "max_blur": getattr(args, "max_blur", None), "dof": getattr(args, "dof", 0.0),
                   "blades": getattr(args, "blades", 0), "rotation": getattr(args, "rotation", 0.0),
                   "highlights": getattr(args, "highlights", 0.0),
-                  "anamorphic": getattr(args, "anamorphic", 1.0)}
+                  "anamorphic": getattr(args, "anamorphic", 1.0), "cat_eye": getattr(args, "cat_eye", 0.0)}
         check_settings(values, FLAGS)  # messages name the flags
         image = getattr(args, "aperture_image", None)
         return cls(**values, aperture_image=_aperture_image(image, FLAGS["aperture_image"]))
@@ -244,6 +252,9 @@ def add_render_arguments(p: argparse.ArgumentParser, photos: bool = True) -> Non
     p.add_argument("--anamorphic", type=float, default=1.0, metavar="RATIO",
                    help="oval bokeh: height / width of the discs, "
                    f"{1 / MAX_ANAMORPHIC:g}..{MAX_ANAMORPHIC:g} (default 1: round; > 1 tall as an anamorphic lens)")
+    p.add_argument("--cat-eye", type=float, default=0.0, metavar="STRENGTH",
+                   help=f"cat-eye bokeh: discs clipped toward the frame's corners (mechanical vignetting), "
+                   f"0..{MAX_CAT_EYE:g} (default 0: off; 1: a corner's disc cut by a circle through its centre)")
     p.add_argument("--aperture-image", metavar="FILE",
                    help="aperture shape from a greyscale image (white = open; as seen looking into the lens; "
                    "a background light's disc is it mirrored left-right); replaces --blades")

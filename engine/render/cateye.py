@@ -74,6 +74,15 @@ def reach_factor(strength: float) -> float:
     return float(max(1.0, (a + t + k).max()))
 
 
+def offset_factor(strength: float) -> float:
+    """Largest tap offset (centroid + spacing) per unit of blur radius, over every position."""
+    if strength <= 0:
+        return 0.0
+    a = np.linspace(0.0, 0.5 * strength, 201)
+    k, t = tap_factors(a)
+    return float((a + t).max())
+
+
 def scale1_reach(strength: float, radius: float) -> float:
     """Largest tap offset (px) of a tap whose disc radius is below ``radius`` (the scale-1 levels'
     limit), over every position: where the CPU's lazily built level tiles must extend."""

@@ -313,7 +313,7 @@ class Viewer:
             return None
         src, (_, focus_disparity, max_blur, dof, *_) = slot.source, want  # the settings of the frame shown
         renderer = self.scheduler.renderer
-        options = {n: getattr(renderer, n) for n in ("aperture", "n_bands", "highlights")}
+        options = {n: getattr(renderer, n) for n in ("aperture", "n_bands", "highlights", "cat_eye")}
         loader = photo_loader(slot, self.images.depth_kind, self.images.embedded_depth)
         out = self.saver.start(loader, (focus_disparity, max_blur, dof),
                                save_base(src), self.scheduler.device, options, protect=[p for p in (src.path, src.depth) if p],

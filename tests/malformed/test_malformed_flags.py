@@ -3,7 +3,7 @@ out-of-range, huge and non-numeric values are refused with one line naming the
 flag; values inside the documented limits render. The limits are those of
 README's render section: K in [0, 256], D and the focus disparity in [0, 1],
 0 or 3..32 blades, rotation in [-360, 360] degrees, highlight gain in [0, 100],
-anamorphic ratio in [0.25, 4]."""
+anamorphic ratio in [0.25, 4], cat-eye strength in [0, 1]."""
 
 import math
 import tempfile
@@ -19,7 +19,8 @@ from deocused.errors import InputError
 from deocused.settings import RenderSettings
 
 FLOAT_FLAGS = {"--max-blur": (0.0, 256.0), "--dof": (0.0, 1.0), "--focus-disparity": (0.0, 1.0),
-               "--rotation": (-360.0, 360.0), "--highlights": (0.0, 100.0), "--anamorphic": (0.25, 4.0)}
+               "--rotation": (-360.0, 360.0), "--highlights": (0.0, 100.0), "--anamorphic": (0.25, 4.0),
+               "--cat-eye": (0.0, 1.0)}
 BLADES_OK = {0, *range(3, 33)}
 ODD_VALUES = ["nan", "NaN", "inf", "-inf", "Infinity", "-1", "1e39", "1e308", "-1e-9", "1e-9", "0", "0.5", "abc", "",
               "1,5", "0x10"]
@@ -109,7 +110,8 @@ def test_any_text_is_rendered_or_refused_by_name(ws, text):
                                          ("rotation", 720.0), ("highlights", math.nan), ("highlights", -1.0),
                                          ("highlights", 1e39), ("blades", 1), ("blades", 10**6), ("blades", 3.5),
                                          ("blades", True), ("focus", (math.nan, 1.0)), ("focus", (-1.0, 1.0)),
-                                         ("focus", "3,3"), ("max_blur", "8")])
+                                         ("focus", "3,3"), ("max_blur", "8"), ("cat_eye", math.nan),
+                                         ("cat_eye", 1.5), ("cat_eye", -0.1), ("cat_eye", "1")])
 def test_render_settings_refuse_bad_values(field, value):
     with pytest.raises(InputError, match=field):
         RenderSettings(**{field: value})

@@ -139,6 +139,44 @@ def test_three_taps_approach_the_exact_lens_gather():
 @pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan"), float("inf"), "1", True, None])
 def test_bad_cat_eye_strengths_are_refused(bad):
     from deocused.render.cpu.backend import CpuRenderer
+    from deocused.settings import RenderSettings
 
     with pytest.raises(InputError, match="cat_eye must be a strength"):
         CpuRenderer(cat_eye=bad)
+    with pytest.raises(InputError, match="cat_eye must be a strength"):
+        RenderSettings(cat_eye=bad)
+
+
+def test_settings_carry_the_cat_eye_to_every_renderer():
+    from deocused.render.backends import make_renderer
+    from deocused.settings import RenderSettings
+
+    s = RenderSettings(cat_eye=0.7, anamorphic=1.5)
+    assert s.renderer_options()["cat_eye"] == 0.7 and RenderSettings().renderer_options()["cat_eye"] == 0.0
+    assert make_renderer("cpu", **s.renderer_options()).cat_eye == 0.7
+    assert s.with_(cat_eye=0.2).cat_eye == 0.2
+
+
+@pytest.mark.slow
+def test_cli_renders_cat_eye_bokeh_and_refuses_bad_strengths(tmp_path):
+    """End to end: `refocus render --cat-eye 1` moves a corner's bokeh, and a bad value is one line."""
+    from helpers.malformed import run_cli
+    from PIL import Image
+
+    img = np.zeros((120, 160, 3), np.uint8)
+    img[10:14, 10:14] = 255  # a light near the top-left corner, on a far plane
+    Image.fromarray(img).save(tmp_path / "in.png")
+    np.save(tmp_path / "d.npy", np.zeros((120, 160), np.float32))
+    outs = {}
+    for strength in ("0", "1"):
+        out = tmp_path / f"o{strength}.png"
+        r = run_cli("render", tmp_path / "in.png", "--depth", tmp_path / "d.npy", "--focus-disparity", "1",
+                    "--max-blur", "12", "--device", "cpu", "--cat-eye", strength, "-o", out)
+        assert r.code == 0, r.err
+        outs[strength] = np.asarray(Image.open(out), np.float64)[:, :, 0]
+    yy, xx = np.mgrid[:120, :160]
+    centroid = [((o * xx).sum() / o.sum(), (o * yy).sum() / o.sum()) for o in (outs["0"], outs["1"])]
+    assert centroid[1][0] < centroid[0][0] - 1 and centroid[1][1] < centroid[0][1] - 1  # toward the corner
+    r = run_cli("render", tmp_path / "in.png", "--depth", tmp_path / "d.npy", "--cat-eye", "2", "-o", tmp_path / "x.png")
+    assert r.code != 0 and len(r.error_lines) == 1 and "--cat-eye must be a strength" in r.error_lines[0]
+    assert "Traceback" not in r.err and not (tmp_path / "x.png").exists()

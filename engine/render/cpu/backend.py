@@ -35,7 +35,7 @@ from ...constants import (
     OUTLINE_STEPS,
 )
 from ...errors import DeviceError
-from ..cateye import min_tap_factor, scale1_reach
+from ..cateye import min_tap_factor, offset_factor, scale1_reach
 from ..pyramid import (
     LEVEL_RADII,
     level_scale,
@@ -377,9 +377,8 @@ class CpuRenderer(Renderer):
         band_i = band_i.astype(np.int64)
         front = cr.front_tiles(self._mask_flat, self._moff, self._ntx, _SCALES, lh, lw, band_i, band_w, act,
                                self._split_masks, n, -(-h // ck.TILE), -(-w // ck.TILE))
-        if self.cat_eye > 0:  # the taps move and shrink: every non-empty band, everywhere
-            front[:] = np.bitwise_or.reduce(np.left_shift(np.uint64(1), np.flatnonzero(act).astype(np.uint64)),
-                                            initial=np.uint64(0))
+        if self.cat_eye > 0:
+            front = self._cat_eye_front(front, band_radius, act)
         t = ck.TILE
         x0, y0, x1, y1 = (0, 0, w, h) if box is None else box
         ty0, ty1, tx0, tx1 = y0 // t, -(-y1 // t), x0 // t, -(-x1 // t)
@@ -422,6 +421,17 @@ class CpuRenderer(Renderer):
             return 0
         return int(np.ceil((scale1_reach(self.cat_eye, LEVEL_RADII[_FULL[-1] + 1]) + 2.0) / ck.TILE))
 
+    def _cat_eye_front(self, front, band_radius, act) -> np.ndarray:
+        """:func:`deocused.render.cpu.refocus.front_tiles` for the cat-eye's taps: a tap of band k reads a level of
+        radius at most the band's pair's, moved by at most offset_factor R_k: each band's tiles grown by that."""
+        out = front.copy()
+        for k in np.flatnonzero(act):
+            bit = np.uint64(1) << np.uint64(k)
+            has = (front & bit) != 0
+            g = int(np.ceil((offset_factor(self.cat_eye) * float(band_radius[k]) + 2.0) / ck.TILE))
+            out[_dilate(has, g)] |= bit
+        return out
+
     def _cat_eye_levels(self, full, front, focus, band_radius, n_levels, below) -> np.ndarray:
         """The scale-1 level tiles a cat-eye render reads: each tile's levels from its smallest tap radius
         (min_tap_factor times the radii) to its largest (``full``: the plain render's), around each
@@ -433,11 +443,16 @@ class CpuRenderer(Renderer):
                                     band_i.astype(np.int64), below, len(_FULL), np.float32(HIDDEN_FILL_RADIUS))
         marks = full | low
         marks = np.maximum.accumulate(marks, axis=0) & np.maximum.accumulate(marks[::-1], axis=0)[::-1]
-        g = self._cat_eye_tiles()
-        out = marks.copy()
-        for dy in range(-g, g + 1):
-            for dx in range(-g, g + 1):
-                ys, yd = (slice(0, marks.shape[1] - dy), slice(dy, None)) if dy >= 0 else (slice(-dy, None), slice(0, dy))
-                xs, xd = (slice(0, marks.shape[2] - dx), slice(dx, None)) if dx >= 0 else (slice(-dx, None), slice(0, dx))
-                out[:, yd, xd] |= marks[:, ys, xs]
-        return out
+        return _dilate(marks, self._cat_eye_tiles())
+
+
+def _dilate(mask: np.ndarray, g: int) -> np.ndarray:
+    """``mask`` (bool, tiles on its last two axes) grown by ``g`` tiles (a square)."""
+    out = mask.copy()
+    h, w = mask.shape[-2:]
+    for dy in range(-g, g + 1):
+        for dx in range(-g, g + 1):
+            ys, yd = (slice(0, h - dy), slice(dy, None)) if dy >= 0 else (slice(-dy, None), slice(0, h + dy))
+            xs, xd = (slice(0, w - dx), slice(dx, None)) if dx >= 0 else (slice(-dx, None), slice(0, w + dx))
+            out[..., yd, xd] |= mask[..., ys, xs]
+    return out
