@@ -35,7 +35,6 @@ from ...constants import (
     OUTLINE_STEPS,
 )
 from ...errors import DeviceError
-from ..cateye import min_tap_factor, offset_factor, scale1_reach
 from ..pyramid import (
     LEVEL_RADII,
     level_scale,
@@ -44,6 +43,7 @@ from ..pyramid import (
     padded_shape,
 )
 from ..renderer import Renderer, boost_highlights
+from . import cat_tiles
 from . import jit as cpu_jit
 from . import kernels as ck
 from . import pixels as cpx
@@ -216,7 +216,7 @@ class CpuRenderer(Renderer):
         n = self.n_bands
         radii = [k.shape[0] // 2 for k in self._kernels]
         masks = [np.zeros((1, 1), np.uint64)] * _N_RADII
-        g = self._cat_eye_tiles()  # the cat-eye's taps read tiles around the box's rows
+        g = cat_tiles.reach_tiles(self.cat_eye)  # the cat-eye's taps read tiles around the box's rows
         rows = None if self._box is None else (max(self._box[1] // ck.TILE - g, 0), -(-self._box[3] // ck.TILE) + g)
         pix = ck.pixel_masks(self._band_p, self._codes, n, self._scratch.take("pixel masks", self._band_p.shape,
                                                                              np.uint64))
@@ -377,8 +377,7 @@ class CpuRenderer(Renderer):
         band_i = band_i.astype(np.int64)
         front = cr.front_tiles(self._mask_flat, self._moff, self._ntx, _SCALES, lh, lw, band_i, band_w, act,
                                self._split_masks, n, -(-h // ck.TILE), -(-w // ck.TILE))
-        if self.cat_eye > 0:
-            front = self._cat_eye_front(front, band_radius, act)
+        front = cat_tiles.grow_front(front, self.cat_eye, band_radius, act)
         t = ck.TILE
         x0, y0, x1, y1 = (0, 0, w, h) if box is None else box
         ty0, ty1, tx0, tx1 = y0 // t, -(-y1 // t), x0 // t, -(-x1 // t)
@@ -389,11 +388,10 @@ class CpuRenderer(Renderer):
         # the tiles this render reads (the rest when a later render or ensure_levels needs them).
         full = cr.full_levels_needed(*self._tile_stats, front, *focus, radii, n_levels, band_i, below, len(_FULL),
                                      f32(HIDDEN_FILL_RADIUS))
-        if self.cat_eye > 0:
-            full = self._cat_eye_levels(full, front, focus, band_radius, n_levels, below)
+        full = cat_tiles.levels_read(full, self.cat_eye, self._tile_stats, front, focus, band_radius, n_levels, below)
         if box is not None:  # a pixel reads the scale-1 level tiles it lies in only (and, with the
             inside = np.zeros(full.shape[1:], np.bool_)  # cat-eye, those its taps reach)
-            g = self._cat_eye_tiles()
+            g = cat_tiles.reach_tiles(self.cat_eye)
             inside[max(ty0 - g, 0):ty1 + g, max(tx0 - g, 0):tx1 + g] = True
             full &= inside
         self._ensure_levels(need, full)
@@ -403,56 +401,6 @@ class CpuRenderer(Renderer):
         fill = cr.Fill(f32(EPS), f32(FILL_BEHIND_RAMP), f32(FILL_MIN_COVER), f32(FILL_COVER_RAMP),
                        f32(HIDDEN_FILL_RADIUS), f32(HIDDEN_MIN_SHARE))
         cr.refocus(levels, level0, self.disparity, focus, radii, self._n_levels, cr.BandLevels(band_i, band_w, below),
-                   front, fill, self._cat(band_radius), cr.row_order(ty1 - ty0, numba.get_num_threads(), ty0), (tx0, tx1),
-                   out)
+                   front, fill, cat_tiles.kernel_args(self.cat_eye, self.place, band_radius),
+                   cr.row_order(ty1 - ty0, numba.get_num_threads(), ty0), (tx0, tx1), out)
         return out
-
-    # -- cat-eye (see deocused.render.cateye) ---------------------------------------------
-    def _cat(self, band_radius) -> cr.Cat:
-        """The kernel's cat-eye arguments (strength 0: the plain path)."""
-        x0, y0, w, h = self.place
-        f32 = np.float32
-        return cr.Cat(f32(self.cat_eye), f32(x0 + 0.5 - 0.5 * w), f32(y0 + 0.5 - 0.5 * h),
-                      f32(1.0 / (0.5 * np.hypot(w, h))), band_radius.astype(np.float32))
-
-    def _cat_eye_tiles(self) -> int:
-        """How many tiles away from a pixel's own the cat-eye's taps read the scale-1 levels."""
-        if self.cat_eye <= 0:
-            return 0
-        return int(np.ceil((scale1_reach(self.cat_eye, LEVEL_RADII[_FULL[-1] + 1]) + 2.0) / ck.TILE))
-
-    def _cat_eye_front(self, front, band_radius, act) -> np.ndarray:
-        """:func:`deocused.render.cpu.refocus.front_tiles` for the cat-eye's taps: a tap of band k reads a level of
-        radius at most the band's pair's, moved by at most offset_factor R_k: each band's tiles grown by that."""
-        out = front.copy()
-        for k in np.flatnonzero(act):
-            bit = np.uint64(1) << np.uint64(k)
-            has = (front & bit) != 0
-            g = int(np.ceil((offset_factor(self.cat_eye) * float(band_radius[k]) + 2.0) / ck.TILE))
-            out[_dilate(has, g)] |= bit
-        return out
-
-    def _cat_eye_levels(self, full, front, focus, band_radius, n_levels, below) -> np.ndarray:
-        """The scale-1 level tiles a cat-eye render reads: each tile's levels from its smallest tap radius
-        (min_tap_factor times the radii) to its largest (``full``: the plain render's), around each
-        tile as far as the taps move (:meth:`_cat_eye_tiles`)."""
-        k = min_tap_factor(self.cat_eye)
-        band_i, _ = level_weights(band_radius * np.float32(k), n_levels)
-        low = cr.full_levels_needed(*self._tile_stats, front, focus[0], np.float32(focus[1] * np.float32(k)),
-                                    focus[2], np.asarray(LEVEL_RADII, np.float32), n_levels,
-                                    band_i.astype(np.int64), below, len(_FULL), np.float32(HIDDEN_FILL_RADIUS))
-        marks = full | low
-        marks = np.maximum.accumulate(marks, axis=0) & np.maximum.accumulate(marks[::-1], axis=0)[::-1]
-        return _dilate(marks, self._cat_eye_tiles())
-
-
-def _dilate(mask: np.ndarray, g: int) -> np.ndarray:
-    """``mask`` (bool, tiles on its last two axes) grown by ``g`` tiles (a square)."""
-    out = mask.copy()
-    h, w = mask.shape[-2:]
-    for dy in range(-g, g + 1):
-        for dx in range(-g, g + 1):
-            ys, yd = (slice(0, h - dy), slice(dy, None)) if dy >= 0 else (slice(-dy, None), slice(0, h + dy))
-            xs, xd = (slice(0, w - dx), slice(dx, None)) if dx >= 0 else (slice(-dx, None), slice(0, w + dx))
-            out[..., yd, xd] |= mask[..., ys, xs]
-    return out

@@ -27,7 +27,7 @@ from numba.core import types
 log = logging.getLogger("deocused")
 
 _T = {"i8": types.int64, "u1": types.uint8, "u8": types.uint64, "f4": types.float32, "f8": types.float64,
-      "b1": types.boolean}
+      "b1": types.boolean, "none": types.none}
 
 
 def _type(spec: str):
@@ -41,8 +41,9 @@ def _type(spec: str):
 
 
 #: Per group: the estimated compile time (CPU seconds on a 2-core EPYC, measured with
-#: bench/compile_time.py) and each kernel ("module:function") with its argument types, the
-#: types the Python wrappers pass (a call with other types compiles another specialisation).
+#: bench/compile_time.py) and each kernel ("module:function", "module:function#variant" for another
+#: signature) with its argument types, the types the Python wrappers pass (a call with other types
+#: compiles another specialisation).
 GROUPS: dict[str, tuple[float, dict[str, str]]] = {
     "photo": (3.0, {
         "pixels:_ingest_rows": "i8 i8 f4[3] f4[2] i8 f4[3] u1[2] f4[2] f4[2] u8[2] i8[2] f8[2]",
@@ -63,9 +64,13 @@ GROUPS: dict[str, tuple[float, dict[str, str]]] = {
     "render": (9.0, {
         "refocus:front_tiles": "u8[1] i8[1] i8[1] i8[1] i8[1] i8[1] i8[1] f4[1] b1[1] u8[2] i8 i8 i8",
         "refocus:_levels_needed_tiles": "i8 i8 f4[2] f4[2] u8[2] u8[2] f4 f4 f4 f4[1] i8 i8[1] i8[1] f4 b1[3]",
+        # twice: the cat-eye off (None: its code pruned) and on
         "refocus:_refocus_tiles": "i8 i8 f4[3] u1[2] u1[2] f4[2] i8 f4 f4 f4 f4[1] i8 i8[1] i8[1] i8[1] f4[1] "
-                                      "i8[1] i8[1] i8[1] i8[1] f4[1] u8[2] i8[1] f4 f4 f4 f4 f4 f4 f4 f4 f4 f4 "
-                                      "f4[1] f4 i8[1] i8 i8 f4[3]",
+                                  "i8[1] i8[1] i8[1] i8[1] f4[1] u8[2] i8[1] f4 f4 f4 f4 f4 f4 none f4 f4 f4 "
+                                  "f4[1] f4 i8[1] i8 i8 f4[3]",
+        "refocus:_refocus_tiles#cat-eye": "i8 i8 f4[3] u1[2] u1[2] f4[2] i8 f4 f4 f4 f4[1] i8 i8[1] i8[1] i8[1] "
+                                          "f4[1] i8[1] i8[1] i8[1] i8[1] f4[1] u8[2] i8[1] f4 f4 f4 f4 f4 f4 f4 f4 "
+                                          "f4 f4 f4[1] f4 i8[1] i8 i8 f4[3]",
     }),
 }
 #: The groups a CPU render uses.
@@ -91,7 +96,7 @@ def _kernels(group: str):
     """(dispatcher, argument types) of each kernel of ``group``."""
     out = []
     for name, spec in GROUPS[group][1].items():
-        mod, fn = name.split(":")
+        mod, fn = name.split("#")[0].split(":")  # "#...": another signature of the same kernel
         disp = getattr(importlib.import_module(f"{__package__}.{mod}"), fn)
         out.append((disp, tuple(_type(s) for s in spec.split())))
     return out

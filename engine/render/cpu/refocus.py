@@ -73,13 +73,15 @@ def refocus(levels: Levels, level0: Level0, disparity, focus: Focus, radii, n_le
     """Per pixel: own band at its own radius over the background fill, the bands in
     front composited far to near, divided by the coverage (see deocused.render.cpu.backend).
     ``disparity``: float32 (h, w); ``radii``: the levels' radii, the first ``n_levels``
-    built; ``front``: see :func:`front_tiles`; ``cat``: the cat-eye (strength 0: off). Writes linear RGB into ``out`` (h, w, 3)
-    in the tiles of the tile rows ``rows`` (see :func:`row_order`) and the tile columns
+    built; ``front``: see :func:`front_tiles`; ``cat``: the cat-eye (strength 0: off, passed to the kernel as
+    None, so that its compiled specialisation has no cat-eye code and runs as fast as before it). Writes linear
+    RGB into ``out`` (h, w, 3) in the tiles of the tile rows ``rows`` (see :func:`row_order`) and the tile columns
     ``cols`` = (first, end); the rest of ``out`` is left as it is."""
     ncol = cols[1] - cols[0]
     run_chunks(_refocus_tiles, rows.size * ncol, *level0[:3], disparity, levels.n, *focus, radii, n_levels,
                levels.slots, levels.soff, levels.ntx, levels.data, levels.scales, levels.lh, levels.lw,
-               bands.band_i, bands.band_w, front, bands.below, *fill, *cat, level0.steps, rows, cols[0], ncol, out)
+               bands.band_i, bands.band_w, front, bands.below, *fill, cat.strength if cat.strength > 0 else None,
+               *cat[1:], level0.steps, rows, cols[0], ncol, out)
     return out
 
 
@@ -110,7 +112,7 @@ def _refocus_tiles(q0, q1, image, band, codes, disp, n, focus, K, dof, radii, n_
                 r = K * (diff if diff > 0 else np.float32(0.0))
                 i, wt = level_weights1(r, radii, n_levels)
                 kf = tf = ox = oy = evx = evy = zero
-                if cat > 0.0:
+                if cat is not None:  # None: off (the branch is pruned when compiled, see refocus())
                     kf, tf, ox, oy, evx, evy = cat_pixel(x, y, cat, cxo, cyo, hinv)
                 # One _layer2 call site (inlined once, so the kernel compiles in seconds): stage 0
                 # samples the pixel's own band, 3 its layer for the hidden part (HIDDEN_FILL_RADIUS), 1 the
@@ -119,7 +121,7 @@ def _refocus_tiles(q0, q1, image, band, codes, disp, n, focus, K, dof, radii, n_
                 stage, j, li, lw_, pair, kb, R, lower = 0, b, i, wt, True, b, r, False
                 c0 = c1 = c2 = a = g = f0 = f1 = f2 = here_a = zero
                 while True:
-                    if cat > 0.0:
+                    if cat is not None:
                         v = _cat_layer2(L, n_levels, j, R, lower, x, y, PX, pair, radii, kf, tf, ox, oy, evx, evy)
                     else:
                         v = _layer2(L, n_levels, j, li, lw_, x, y, PX, pair)
