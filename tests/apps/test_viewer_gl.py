@@ -639,3 +639,31 @@ def test_zoom_renders_the_region_from_the_full_resolution_photo(xdisplay):
         _, focus, k, dof, *_ = v.scheduler.shown
         fit = v.scheduler.renderer.render_srgb8(focus, k / 2, dof)  # the fit view: K at the display's scale
         assert np.abs(v.read_framebuffer(overlay=False).astype(int) - fit).max() <= 2
+
+
+def test_a_zoomed_region_keeps_the_cat_eye_of_its_place_in_the_photo(xdisplay):
+    """With --cat-eye the viewer's zoomed region (render_region of a window of the photo) is told where it
+    lies in the photo: the crop of the full-resolution render with the cat-eye, not a render of the crop
+    as if it were the photo."""
+    from deocused.io.colour import srgb_to_linear
+    from deocused.render.cpu.backend import CpuRenderer
+    from deocused.viewer.app import Source, Viewer
+
+    img, disp = big_scene()
+    full, plain = CpuRenderer(cat_eye=1.0), CpuRenderer()
+    full.prepare(srgb_to_linear(img), disp)
+    plain.prepare(srgb_to_linear(img), disp)
+    with Viewer([Source("big", image=img, disparity=disp)], device="cpu", size=(BW // 2, BH // 2),
+                threaded=False, renderer_options={"cat_eye": 1.0}) as v:
+        assert v.run_until_idle(60)
+        v.on_click(401, 206)  # focus on the near block (photo pixel 802, 412): the far top-left blurs
+        assert v.run_until_idle(60)
+        v.on_zoom(2, 0, 0)  # 2:1 about the top-left corner: the photo's top-left quarter
+        assert v.run_until_idle(60)
+        (x0, y0, x1, y1), _, zoom = v.scheduler.shown[5]
+        assert zoom == 2 and (x0, y0) == (0, 0)
+        _, focus, k, dof, *_ = v.scheduler.shown
+        ref = full.render_srgb8(focus, k, dof)[y0:y1, x0:x1].astype(int)
+        fb = v.read_framebuffer(overlay=False).astype(int)
+        assert np.abs(fb - np.repeat(np.repeat(ref, 2, 0), 2, 1)).max() <= 1
+        assert np.abs(plain.render_srgb8(focus, k, dof)[y0:y1, x0:x1].astype(int) - ref).max() > 8  # it shows

@@ -15,6 +15,8 @@ from ..pyramid import LEVEL_RADII, level_scale, level_weights
 from . import refocus as cr
 from .pixels import TILE
 
+#: Steps between the tap radii whose levels are marked (below the smallest ratio of two level radii, 1.23).
+TAP_SCALE_STEP = 1.2
 #: Radius of the first level that is not at full resolution (the scale-1 levels lie below it).
 _FIRST_DOWN = next(r for r in LEVEL_RADII if level_scale(r) > 1)
 
@@ -48,18 +50,23 @@ def grow_front(front: np.ndarray, strength: float, band_radius: np.ndarray, act:
 
 
 def levels_read(full, strength: float, tile_stats, front, focus, band_radius, n_levels: int, below) -> np.ndarray:
-    """The scale-1 level tiles a render reads (``full``: those without the cat-eye): in each tile the levels
-    from its smallest tap radius (min_tap_factor times the radii) to its largest, around each tile as far
-    as the taps move (:func:`reach_tiles`)."""
+    """The scale-1 level tiles a render reads (``full``: those without the cat-eye): a tap's radius is kf R
+    with kf in [min_tap_factor, 1], so each tile's levels are marked for the radii scaled by min_tap_factor,
+    then by TAP_SCALE_STEP more at a time up to 1 (each step moves a radius by less than the ratio of two
+    level radii, and each mark covers a level pair), around each tile as far as the taps move
+    (:func:`reach_tiles`)."""
     if strength <= 0:
         return full
-    k = np.float32(min_tap_factor(strength))
-    band_i, _ = level_weights(band_radius * k, n_levels)
-    low = cr.full_levels_needed(*tile_stats, front, focus[0], np.float32(focus[1] * k), focus[2],
-                                np.asarray(LEVEL_RADII, np.float32), n_levels, band_i.astype(np.int64), below,
-                                full.shape[0], np.float32(HIDDEN_FILL_RADIUS))
-    marks = full | low
-    marks = np.maximum.accumulate(marks, axis=0) & np.maximum.accumulate(marks[::-1], axis=0)[::-1]
+    marks = full.copy()
+    radii = np.asarray(LEVEL_RADII, np.float32)
+    s = min_tap_factor(strength)
+    while s < 1.0:
+        k = np.float32(s)
+        band_i, _ = level_weights(band_radius * k, n_levels)
+        marks |= cr.full_levels_needed(*tile_stats, front, focus[0], np.float32(focus[1] * k), focus[2], radii,
+                                       n_levels, band_i.astype(np.int64), below, full.shape[0],
+                                       np.float32(HIDDEN_FILL_RADIUS))
+        s *= TAP_SCALE_STEP
     return dilate(marks, reach_tiles(strength))
 
 
