@@ -110,7 +110,8 @@ class CpuRenderer(Renderer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._scratch = Scratch()  # buffers kept from one prepare to the next
-        cpu_jit.announce(cpu_jit.RENDER_GROUPS)  # at once, before a photo loads: kernels compile once per install
+        self._groups = ("render", "cat-eye") if self.cat_eye > 0 else ("render",)  # the kernels of a render
+        cpu_jit.announce(cpu_jit.RENDER_GROUPS + self._groups[1:])  # at once, before a photo loads: once per install
 
     def prepare(self, image_linear, disparity, whole=None, place=None) -> None:
         with _KERNEL_LOCK, _interruptible():
@@ -344,13 +345,13 @@ class CpuRenderer(Renderer):
     # -- per focus -----------------------------------------------------------------------
     def render(self, focus_disparity: float, max_blur: float, dof: float = 0.0) -> np.ndarray:
         with _KERNEL_LOCK, _interruptible():
-            cpu_jit.ensure("render")
+            cpu_jit.ensure(*self._groups)
             return self._render(focus_disparity, max_blur, dof)
 
     def render_crop(self, focus_disparity: float, max_blur: float, dof: float, box) -> np.ndarray:
         """Only the tiles under ``box`` are rendered, and only their full-resolution level tiles built."""
         with _KERNEL_LOCK, _interruptible():
-            cpu_jit.ensure("render")
+            cpu_jit.ensure(*self._groups)
             x0, y0, x1, y1 = box
             return self._render(focus_disparity, max_blur, dof, box)[y0:y1, x0:x1]
 

@@ -64,16 +64,19 @@ GROUPS: dict[str, tuple[float, dict[str, str]]] = {
     "render": (9.0, {
         "refocus:front_tiles": "u8[1] i8[1] i8[1] i8[1] i8[1] i8[1] i8[1] f4[1] b1[1] u8[2] i8 i8 i8",
         "refocus:_levels_needed_tiles": "i8 i8 f4[2] f4[2] u8[2] u8[2] f4 f4 f4 f4[1] i8 i8[1] i8[1] f4 b1[3]",
-        # twice: the cat-eye off (None: its code pruned) and on
+        # the cat-eye off: None, its code pruned (the "cat-eye" group has the other specialisation)
         "refocus:_refocus_tiles": "i8 i8 f4[3] u1[2] u1[2] f4[2] i8 f4 f4 f4 f4[1] i8 i8[1] i8[1] i8[1] f4[1] "
                                   "i8[1] i8[1] i8[1] i8[1] f4[1] u8[2] i8[1] f4 f4 f4 f4 f4 f4 none f4 f4 f4 "
                                   "f4[1] f4 i8[1] i8 i8 f4[3]",
+    }),
+    # the per-focus kernel with the cat-eye's taps: compiled only for a renderer with the cat-eye on
+    "cat-eye": (28.0, {
         "refocus:_refocus_tiles#cat-eye": "i8 i8 f4[3] u1[2] u1[2] f4[2] i8 f4 f4 f4 f4[1] i8 i8[1] i8[1] i8[1] "
                                           "f4[1] i8[1] i8[1] i8[1] i8[1] f4[1] u8[2] i8[1] f4 f4 f4 f4 f4 f4 f4 f4 "
                                           "f4 f4 f4[1] f4 i8[1] i8 i8 f4[3]",
     }),
 }
-#: The groups a CPU render uses.
+#: The groups a CPU render uses (and "cat-eye" with the cat-eye on).
 RENDER_GROUPS = ("photo", "levels", "render")
 
 _lock = threading.RLock()
