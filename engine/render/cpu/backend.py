@@ -135,6 +135,7 @@ class CpuRenderer(Renderer):
         hp, wp = padded_shape(h, w)
         m = ck.MARGIN
         self._pool = self._image_p = None
+        self._scratch.drop_unless("pool", (hp, wp))  # the previous image's pool, when of no use, goes first
         n = self.n_bands
         self._n_levels = 1
         # Refuse early what cannot fit: the padded image, band map, codes and output
@@ -219,8 +220,7 @@ class CpuRenderer(Renderer):
         masks = [np.zeros((1, 1), np.uint64)] * _N_RADII
         g = cat_tiles.reach_tiles(self.cat_eye)  # the cat-eye's taps read tiles around the box's rows
         rows = None if self._box is None else (max(self._box[1] // ck.TILE - g, 0), -(-self._box[3] // ck.TILE) + g)
-        pix = ck.pixel_masks(self._band_p, self._codes, n, self._scratch.take("pixel masks", self._band_p.shape,
-                                                                             np.uint64))
+        pix = ck.pixel_masks(self._band_p, self._codes, n)
         for i, m in zip(_FULL, ck.tile_masks_bands(pix, np.array([radii[i] for i in _FULL]), rows)):
             masks[i] = m
         blocks = ck.halve_masks(pix)  # each 2 x 2 block's
@@ -257,7 +257,8 @@ class CpuRenderer(Renderer):
         self._soff, self._ntx = np.array(soff, np.int64), np.array(ntx, np.int64)
         self._first_block = first  # level i owns blocks first[i] .. first[i+1]-1
         # every block a render reads is written when its level is built: a reused pool needs no clearing
-        self._pool = self._scratch.take("pool", (max(pos, 1), ck.TILE, ck.TILE, 4), np.float32, scattered=True)
+        self._pool = self._scratch.take("pool", (max(pos, 1), ck.TILE, ck.TILE, 4), np.float32,
+                                        scattered=self._band_p.shape)
 
     def level_bytes(self, n: int, todo: np.ndarray | None = None) -> int:
         """Memory that building levels ``self._n_levels .. n-1`` and the scale-1 level tiles
@@ -330,17 +331,12 @@ class CpuRenderer(Renderer):
                 self._built |= build
                 continue
             while cur_s < s:
-                take = functools.partial(self._take_down, 2 * cur_s)
                 cur = (ck.down_from_image(self._image_p, self._band_p, self._codes, nb, self._bidx, used,
-                                          np.float32(OUTLINE_STEPS), take) if cur is None
-                       else ck.down_from_down(*cur, take=take))
+                                          np.float32(OUTLINE_STEPS)) if cur is None
+                       else ck.down_from_down(*cur))
                 cur_s *= 2
             ck.conv_down(cur[0], self._bidx, nb, plan, masks, slots, build, self._pool)
         self._n_levels = max(self._n_levels, n)
-
-    def _take_down(self, scale: int, name: str, shape, dtype) -> np.ndarray:
-        """A buffer of the per-band box means at ``scale`` (kept: see scratch.py)."""
-        return self._scratch.take(f"{name} 1/{scale}", shape, dtype)
 
     # -- per focus -----------------------------------------------------------------------
     def render(self, focus_disparity: float, max_blur: float, dof: float = 0.0) -> np.ndarray:

@@ -27,10 +27,11 @@ from numba import njit
 from .pixels import _JIT, MARGIN, TILE, TILE_SHIFT, pixel_bits, popcount, run_chunks, split_of  # noqa: F401
 
 
-def pixel_masks(band_p, codes, n, out):
+def pixel_masks(band_p, codes, n):
     """Bands each pixel of the padded grid adds to, its outline split's included
-    (:func:`~deocused.render.cpu.pixels.pixel_bits`; padding: none) into uint64 ``out``
-    (hp, wp): the tile masks read it (and :func:`halve_masks` of it gives the 2 x 2 blocks' masks)."""
+    (:func:`~deocused.render.cpu.pixels.pixel_bits`; padding: none), uint64 (hp, wp): the
+    tile masks read it (and :func:`halve_masks` of it gives the 2 x 2 blocks' masks)."""
+    out = np.empty(band_p.shape, np.uint64)
     run_chunks(_pixel_masks_rows, band_p.shape[0], band_p, codes, n, out)
     return out
 
@@ -85,18 +86,13 @@ def _tile_masks_bands_tiles(t0, t1, pix, radii, out):
                     out[k, ty, tx] |= core | left[R] | right[R]
 
 
-def _empty(name, shape, dtype):
-    return np.empty(shape, dtype)
-
-
-def down_from_image(image_p, band_p, codes, n, bidx, n_used, steps, take=None):
-    """Box-average 2 x 2 blocks of every band alone, outline splits included: (n_used, hp/2, wp/2, 4)
-    premultiplied RGBA (band b in slice bidx[b]) and the blocks' band bit masks (uint64), in arrays
-    made by ``take(name, shape, dtype)`` (default ``np.empty``; every element is written)."""
+def down_from_image(image_p, band_p, codes, n, bidx, n_used, steps):
+    """Box-average 2 x 2 blocks of every band alone, outline splits included:
+    (n_used, hp/2, wp/2, 4) premultiplied RGBA (band b in slice bidx[b]) and the
+    blocks' band bit masks (uint64)."""
     hp, wp = band_p.shape
-    take = take or _empty
-    out = take("down", (n_used, hp // 2, wp // 2, 4), np.float32)
-    masks = take("down_masks", (hp // 2, wp // 2), np.uint64)
+    out = np.empty((n_used, hp // 2, wp // 2, 4), np.float32)
+    masks = np.empty((hp // 2, wp // 2), np.uint64)  # every element is written
     run_chunks(_down_from_image_rows, hp // 2, image_p, band_p, codes, n, bidx, steps, out, masks)
     return out, masks
 
@@ -133,13 +129,11 @@ def _down_from_image_rows(y0, y1, image_p, band_p, codes, n, bidx, steps, out, m
             masks[y, x] = m
 
 
-def down_from_down(src, src_masks, take=None):
-    """The next scale: 2 x 2 means of every band's blocks (mean of means == block mean);
-    ``take``: as in :func:`down_from_image`."""
+def down_from_down(src, src_masks):
+    """The next scale: 2 x 2 means of every band's blocks (mean of means == block mean)."""
     n_used, hs, ws, _ = src.shape
-    take = take or _empty
-    out = take("down", (n_used, hs // 2, ws // 2, 4), np.float32)
-    masks = take("down_masks", (hs // 2, ws // 2), np.uint64)
+    out = np.empty((n_used, hs // 2, ws // 2, 4), np.float32)
+    masks = np.empty((hs // 2, ws // 2), np.uint64)  # every element is written
     run_chunks(_down_from_down_rows, hs // 2, src, src_masks, out, masks)
     return out, masks
 

@@ -1,12 +1,14 @@
 """Buffers the CPU renderer keeps from one ``prepare`` to the next, so that their pages
 are touched once, not once per photo: the strips of a one-shot render and the frames of
-a video are prepared one after another on windows of about the same size, and a fresh
+a video are prepared one after another on windows of about the same size (the padded
+image is reused for any of them, the block pool for the same size only), and a fresh
 large NumPy array costs a page fault per 4 KiB at its first write (on the 12 MP photo,
 about a third of the render's CPU time went to the kernel's page faults).
 
 A buffer is kept per name and handed out again while it holds between one and two
 times what is asked (a smaller request does not pin a much larger buffer); its
-contents are whatever its last user left.
+contents are whatever its last user left. The block pool, written in scattered
+blocks, is kept only for an image of the same size (a video's frames).
 """
 
 from __future__ import annotations
@@ -21,19 +23,31 @@ class Scratch:
 
     def __init__(self):
         self._kept: dict[str, np.ndarray] = {}
+        self._tags: dict[str, object] = {}
 
-    def take(self, name: str, shape, dtype, scattered: bool = False) -> np.ndarray:
+    def take(self, name: str, shape, dtype, scattered=None) -> np.ndarray:
         """An uninitialised C-ordered array of ``shape`` and ``dtype``, a view of buffer ``name``
-        (kept, or made anew when the kept one is too small or over twice too large; ``scattered``:
-        made with :func:`deocused.xp.empty_scattered`). A previous view of ``name`` must be dead."""
+        (kept, or made anew when the kept one is too small or over twice too large). A previous
+        view of ``name`` must be dead. ``scattered``: a buffer written in scattered blocks (made
+        with :func:`deocused.xp.empty_scattered`), kept only for a request with the same
+        ``scattered`` value (e.g. the image's shape): the pages a reused buffer keeps are the
+        union of every user's blocks, so between images of another size (strips, zoomed views)
+        a fresh one holds only the blocks its image writes."""
         dtype = np.dtype(dtype)
         need = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
         buf = self._kept.pop(name, None)
-        if buf is None or not need <= buf.size <= 2 * max(need, 1):
+        if buf is None or not need <= buf.size <= 2 * max(need, 1) or self._tags.get(name) != scattered:
             buf = None  # freed before the new one is made
-            buf = (empty_scattered if scattered else np.empty)((max(need, 1),), np.uint8)
-        self._kept[name] = buf
+            buf = (np.empty if scattered is None else empty_scattered)((max(need, 1),), np.uint8)
+        self._kept[name], self._tags[name] = buf, scattered
         return buf[:need].view(dtype).reshape(shape)
+
+    def drop_unless(self, name: str, scattered) -> None:
+        """Free buffer ``name`` now unless a ``take`` with this ``scattered`` value would reuse it
+        (before other buffers are made, so that it is not kept beside them)."""
+        if self._tags.get(name) != scattered:
+            self._kept.pop(name, None)
+            self._tags.pop(name, None)
 
     @property
     def nbytes(self) -> int:
