@@ -135,7 +135,8 @@ class CpuRenderer(Renderer):
         hp, wp = padded_shape(h, w)
         m = ck.MARGIN
         self._pool = self._image_p = None
-        self._scratch.drop_unless("pool", (hp, wp))  # the previous image's pool, when of no use, goes first
+        # the previous image's pool, when of no use, goes first
+        self._scratch.drop_unless("pool", ((hp, wp), self.place))
         n = self.n_bands
         self._n_levels = 1
         # Refuse early what cannot fit: the padded image, band map, codes and output
@@ -258,7 +259,7 @@ class CpuRenderer(Renderer):
         self._first_block = first  # level i owns blocks first[i] .. first[i+1]-1
         # every block a render reads is written when its level is built: a reused pool needs no clearing
         self._pool = self._scratch.take("pool", (max(pos, 1), ck.TILE, ck.TILE, 4), np.float32,
-                                        scattered=self._band_p.shape)
+                                        scattered=(self._band_p.shape, self.place))
 
     def level_bytes(self, n: int, todo: np.ndarray | None = None) -> int:
         """Memory that building levels ``self._n_levels .. n-1`` and the scale-1 level tiles

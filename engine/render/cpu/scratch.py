@@ -1,14 +1,15 @@
 """Buffers the CPU renderer keeps from one ``prepare`` to the next, so that their pages
 are touched once, not once per photo: the strips of a one-shot render and the frames of
 a video are prepared one after another on windows of about the same size (the padded
-image is reused for any of them, the block pool for the same size only), and a fresh
+image is reused for any of them, the block pool for the same size and place only), and a fresh
 large NumPy array costs a page fault per 4 KiB at its first write (on the 12 MP photo,
 about a third of the render's CPU time went to the kernel's page faults).
 
 A buffer is kept per name and handed out again while it holds between one and two
 times what is asked (a smaller request does not pin a much larger buffer); its
 contents are whatever its last user left. The block pool, written in scattered
-blocks, is kept only for an image of the same size (a video's frames).
+blocks, is kept only for an image of the same size and place in its photo (a video's
+frames): a reused pool keeps the union of every image's blocks resident.
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ class Scratch:
         (kept, or made anew when the kept one is too small or over twice too large). A previous
         view of ``name`` must be dead. ``scattered``: a buffer written in scattered blocks (made
         with :func:`deocused.xp.empty_scattered`), kept only for a request with the same
-        ``scattered`` value (e.g. the image's shape): the pages a reused buffer keeps are the
-        union of every user's blocks, so between images of another size (strips, zoomed views)
-        a fresh one holds only the blocks its image writes."""
+        ``scattered`` value (e.g. the image's shape and place): the pages a reused buffer keeps
+        are the union of every user's blocks, so between other images (strips, zoomed views) a
+        fresh one holds only the blocks its image writes."""
         dtype = np.dtype(dtype)
         need = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
         buf = self._kept.pop(name, None)
