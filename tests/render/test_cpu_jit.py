@@ -17,6 +17,16 @@ from deocused.render.cpu.backend import CpuRenderer
 from deocused.render.cpu.pixels import run_chunks
 
 
+def test_no_kernel_uses_numbas_threading_layer():
+    """Every kernel is serial (run_chunks spreads it over the cores): a ``parallel=True`` kernel
+    run from a thread other than the main one (the viewer's render thread encodes its frames)
+    can leave the process hanging at exit in Numba's TBB layer (unload_tbb, numba issue 10556)."""
+    assert frames.Srgb8Encoder  # the module that defines the "frames" group is imported
+    parallel = [d.py_func.__qualname__ for g in cpu_jit.GROUPS for d, _ in cpu_jit._kernels(g)
+                if d.targetoptions.get("parallel")]
+    assert parallel == []
+
+
 def test_each_kernel_is_called_with_exactly_its_declared_signature():
     """A render, a level build and the frame conversions use one specialisation per kernel,
     the declared one: nothing compiles (or loads) at call time beyond what ensure() did."""

@@ -9,7 +9,10 @@ whose 16-bit neighbourhood straddles a rounding boundary of the 8-bit code
 :func:`deocused.io.colour.linear_to_srgb8` exactly. Buffers are reused between
 frames of the same size. :func:`srgb8_to_linear` decodes 8-bit sRGB with a 256-entry table
 (exactly :func:`deocused.io.colour.srgb_to_linear` of ``code / 255``). Both look-ups are
-parallel Numba loops (NumPy's passes took ~20 ms per 1280x720 frame, the Numba loops ~6 ms).
+Numba loops run on every core by :func:`~deocused.render.cpu.pixels.run_chunks` (NumPy's passes
+took ~20 ms per 1280x720 frame, the Numba loops ~6 ms), not ``parallel=True`` loops: Numba's
+TBB threading layer can hang the process at exit once used from a thread other than the main
+one (the viewer's render thread; numba issue 10556).
 """
 
 from __future__ import annotations
@@ -17,35 +20,36 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from . import jit as cpu_jit
+from .pixels import run_chunks
 
 _Q = 65535.0  # linear light quantised to 16 bits
 
 
-@njit(parallel=True, cache=True, nogil=True)
-def _encode(lin, code, near, out, exact):
-    """Per value (flat float32 ``lin``): the 16-bit bin round(clip(v * Q, 0, Q)) as NumPy
+@njit(cache=True, nogil=True)
+def _encode(i0, i1, lin, code, near, out, exact):
+    """Values i0..i1-1 (flat float32 ``lin``): the 16-bit bin round(clip(v * Q, 0, Q)) as NumPy
     computes it in float32 (x + 0.5, truncated), its code into ``out``; ``exact``:
     the bin straddles a rounding boundary of the code."""
     q = np.float32(_Q)
-    for i in prange(lin.size):
+    for i in range(i0, i1):
         t = min(max(lin[i] * q, np.float32(0.0)), q) + np.float32(0.5)
         b = int(t)
         out[i] = code[b]
         exact[i] = near[b]
 
 
-@njit(parallel=True, cache=True, nogil=True)
-def _decode(rgb8, table, out):
-    for i in prange(rgb8.size):
+@njit(cache=True, nogil=True)
+def _decode(i0, i1, rgb8, table, out):
+    for i in range(i0, i1):
         out[i] = table[rgb8[i]]
 
 
 cpu_jit.define_group("frames", 2.0, {
-    "srgb8:_encode": "f4[1] u1[1] b1[1] u1[1] b1[1]",
-    "srgb8:_decode": "u1[1] f4[1] f4[1]",
+    "srgb8:_encode": "i8 i8 f4[1] u1[1] b1[1] u1[1] b1[1]",
+    "srgb8:_decode": "i8 i8 u1[1] f4[1] f4[1]",
 })
 
 
@@ -72,7 +76,7 @@ def srgb8_to_linear(rgb8: np.ndarray) -> np.ndarray:
     rgb8 = np.ascontiguousarray(rgb8, np.uint8)
     out = np.empty(rgb8.shape, np.float32)
     cpu_jit.ensure("frames")
-    _decode(rgb8.reshape(-1), _decode_table(), out.reshape(-1))
+    run_chunks(_decode, rgb8.size, rgb8.reshape(-1), _decode_table(), out.reshape(-1))
     return out
 
 
@@ -93,7 +97,7 @@ class Srgb8Encoder:
         out = np.empty(lin.shape, np.uint8)
         code, near_boundary = _encode_tables()
         cpu_jit.ensure("frames")
-        _encode(lin.reshape(-1), code, near_boundary, out.reshape(-1), self._exact.reshape(-1))
+        run_chunks(_encode, lin.size, lin.reshape(-1), code, near_boundary, out.reshape(-1), self._exact.reshape(-1))
         if self._exact.any():
             from ...io.colour import linear_to_srgb8
 
