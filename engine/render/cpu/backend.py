@@ -291,8 +291,9 @@ class CpuRenderer(Renderer):
             self._ensure_levels(n)
 
     def _ensure_levels(self, n: int, need: np.ndarray | None = None) -> None:
-        """Levels up to n-1: the downsampled ones whole, the scale-1 ones in the tiles
-        ``need`` marks (None: all; see :func:`deocused.render.cpu.refocus.full_levels_needed`)."""
+        """Levels up to n-1: the downsampled ones whole (after ``prepare_for``: in the box's rows), the
+        scale-1 ones in the tiles ``need`` marks (None: all; see
+        :func:`deocused.render.cpu.refocus.full_levels_needed`)."""
         n = min(n, _N_RADII)
         nf = sum(1 for i in _FULL if i < n)
         todo = ~self._built[:nf]
@@ -320,6 +321,7 @@ class CpuRenderer(Renderer):
             else:
                 build = np.array([self._n_levels <= k < n for k in group])[:, None, None]
                 build = np.broadcast_to(build, (len(group),) + self._masks[group[0]].shape).copy()  # one kernel type
+                self._only_box_rows(build, s)
             if not build.any():
                 continue
             masks = np.stack([self._masks[k] for k in group])
@@ -338,6 +340,19 @@ class CpuRenderer(Renderer):
                 cur_s *= 2
             ck.conv_down(cur[0], self._bidx, nb, plan, masks, slots, build, self._pool)
         self._n_levels = max(self._n_levels, n)
+
+    def _only_box_rows(self, build: np.ndarray, s: int) -> None:
+        """Clear ``build`` (levels, tile rows, tile cols) of a level group at scale ``s`` outside the tile
+        rows that the pixels of the prepared box read (bilinear: the level rows around row / s, one more
+        either side). Every later render lies within the box's rows (see :meth:`_render`); the
+        cat-eye's taps read around the pixel, so with it every row is built."""
+        if self._box is None or self.cat_eye > 0:
+            return
+        hl = self._band_p.shape[0] // s
+        lo = max(int(np.floor((self._box[1] + 0.5) / s - 0.5)) - 1, 0)
+        hi = min(int(np.floor((self._box[3] - 0.5) / s - 0.5)) + 2, hl - 1)
+        build[:, :lo // ck.TILE] = False
+        build[:, hi // ck.TILE + 1:] = False
 
     # -- per focus -----------------------------------------------------------------------
     def render(self, focus_disparity: float, max_blur: float, dof: float = 0.0) -> np.ndarray:
