@@ -58,40 +58,13 @@ struct Levels {
     int n;  // bands
 };
 
-// Level i (>= 1) of layer j at full-resolution pixel (x, y).
-__device__ __forceinline__ float4 sample_level(const Levels& L, int j, int i, int x, int y)
-{
-    const uint2* base = L.data + __ldg(&L.table[i * L.n + j]);
-    const int s = L.ls[i], wl = L.lw[i], hl = L.lh[i];
-    if (s == 1) return unpack_half4(__ldg(&base[(long long)y * wl + x]));
-    const float inv = 1.0f / (float)s;  // exact: s is a power of two
-    float fy = (y + 0.5f) * inv - 0.5f;
-    float fx = (x + 0.5f) * inv - 0.5f;
-    float y0f = floorf(fy), x0f = floorf(fx);
-    float ty = fy - y0f, tx = fx - x0f;
-    int y0 = (int)y0f, x0 = (int)x0f;
-    int y0c = min(max(y0, 0), hl - 1), y1c = min(max(y0 + 1, 0), hl - 1);
-    int x0c = min(max(x0, 0), wl - 1), x1c = min(max(x0 + 1, 0), wl - 1);
-    float4 a = unpack_half4(__ldg(&base[(long long)y0c * wl + x0c]));
-    float4 b = unpack_half4(__ldg(&base[(long long)y0c * wl + x1c]));
-    float4 c = unpack_half4(__ldg(&base[(long long)y1c * wl + x0c]));
-    float4 d = unpack_half4(__ldg(&base[(long long)y1c * wl + x1c]));
-    float ux = 1.0f - tx, uy = 1.0f - ty;
-    float4 r;
-    r.x = (a.x * ux + b.x * tx) * uy + (c.x * ux + d.x * tx) * ty;
-    r.y = (a.y * ux + b.y * tx) * uy + (c.y * ux + d.y * tx) * ty;
-    r.z = (a.z * ux + b.z * tx) * uy + (c.z * ux + d.z * tx) * ty;
-    r.w = (a.w * ux + b.w * tx) * uy + (c.w * ux + d.w * tx) * ty;
-    return r;
-}
-
 // Level i (>= 1) of layer j at the fractional full-resolution position (xf, yf) (the cat-eye's
 // taps, any scale): bilinear, pixel centres at (i + 0.5) s, indices clamped.
 __device__ __forceinline__ float4 sample_level_at(const Levels& L, int j, int i, float xf, float yf)
 {
     const uint2* base = L.data + __ldg(&L.table[i * L.n + j]);
     const int s = L.ls[i], wl = L.lw[i], hl = L.lh[i];
-    const float inv = 1.0f / (float)s;
+    const float inv = 1.0f / (float)s;  // exact: s is a power of two
     float fy = (yf + 0.5f) * inv - 0.5f;
     float fx = (xf + 0.5f) * inv - 0.5f;
     float y0f = floorf(fy), x0f = floorf(fx);
@@ -110,6 +83,15 @@ __device__ __forceinline__ float4 sample_level_at(const Levels& L, int j, int i,
     r.z = (a.z * ux + b.z * tx) * uy + (c.z * ux + d.z * tx) * ty;
     r.w = (a.w * ux + b.w * tx) * uy + (c.w * ux + d.w * tx) * ty;
     return r;
+}
+
+// Level i (>= 1) of layer j at full-resolution pixel (x, y): a scale-1 level directly, a
+// downsampled one bilinearly (sample_level_at).
+__device__ __forceinline__ float4 sample_level(const Levels& L, int j, int i, int x, int y)
+{
+    if (L.ls[i] != 1) return sample_level_at(L, j, i, (float)x, (float)y);
+    const uint2* base = L.data + __ldg(&L.table[i * L.n + j]);
+    return unpack_half4(__ldg(&base[(long long)y * L.lw[i] + x]));
 }
 
 // The pixel itself (level 0): its own part P (premultiplied RGBA) in band pb and its
