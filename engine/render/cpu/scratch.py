@@ -23,8 +23,7 @@ class Scratch:
     """Named reusable buffers (see the module's docstring)."""
 
     def __init__(self):
-        self._kept: dict[str, np.ndarray] = {}
-        self._tags: dict[str, object] = {}
+        self._kept: dict[str, tuple[np.ndarray, object]] = {}  # name: (buffer, its scattered tag)
 
     def take(self, name: str, shape, dtype, scattered=None) -> np.ndarray:
         """An uninitialised C-ordered array of ``shape`` and ``dtype``, a view of buffer ``name``
@@ -36,23 +35,22 @@ class Scratch:
         fresh one holds only the blocks its image writes."""
         dtype = np.dtype(dtype)
         need = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-        buf = self._kept.pop(name, None)
-        if buf is None or not need <= buf.size <= 2 * max(need, 1) or self._tags.get(name) != scattered:
+        buf, tag = self._kept.pop(name, (None, None))
+        if buf is None or not need <= buf.size <= 2 * max(need, 1) or tag != scattered:
             buf = None  # freed before the new one is made
             buf = (np.empty if scattered is None else empty_scattered)((max(need, 1),), np.uint8)
-        self._kept[name], self._tags[name] = buf, scattered
+        self._kept[name] = buf, scattered
         return buf[:need].view(dtype).reshape(shape)
 
     def drop_unless(self, name: str, scattered) -> None:
         """Free buffer ``name`` now unless a ``take`` with this ``scattered`` value would reuse it
         (before other buffers are made, so that it is not kept beside them)."""
-        if self._tags.get(name) != scattered:
-            self._kept.pop(name, None)
-            self._tags.pop(name, None)
+        if name in self._kept and self._kept[name][1] != scattered:
+            del self._kept[name]
 
     @property
     def nbytes(self) -> int:
-        return sum(b.size for b in self._kept.values())
+        return sum(buf.size for buf, _ in self._kept.values())
 
     def clear(self) -> None:
         """Free every kept buffer."""
