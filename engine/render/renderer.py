@@ -173,11 +173,13 @@ class Renderer(ABC):
     def check_values(image_linear: np.ndarray, disparity: np.ndarray) -> None:
         """Validate the values of prepare()'s inputs (NumPy arrays of checked shapes): finite, the
         disparity normalised; raise :class:`InputError`."""
-        if not bool((abs(disparity) < np.inf).all()):
+        # min and max propagate NaN and keep infinities: two passes, no temporary arrays
+        d_lo, d_hi = float(disparity.min()), float(disparity.max())
+        if not (np.isfinite(d_lo) and np.isfinite(d_hi)):
             raise InputError("disparity contains NaN or infinite values (fill holes first)")
-        if not bool((abs(image_linear) < np.inf).all()):
+        if not (np.isfinite(float(image_linear.min())) and np.isfinite(float(image_linear.max()))):
             raise InputError("image contains NaN or infinite values")
-        if float(disparity.min()) < 0.0 or float(disparity.max()) > 1.0:
+        if d_lo < 0.0 or d_hi > 1.0:
             raise InputError("disparity must be normalised to [0, 1]")
 
     def check_prepared(self) -> None:
