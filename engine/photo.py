@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError, check_float_array
-from .io.colour import code_table, codes8, decode_codes, linear_to_srgb, linear_to_srgb8, srgb_to_linear
+from .io.colour import code_table, codes8, decode_codes, linear_to_srgb, srgb_to_linear
 from .io.metadata import PhotoMeta
 from .settings import RenderSettings
 
@@ -71,17 +71,18 @@ class Photo:
         return self.linear_rows(transfer)(0, self.shape[0])
 
     def linear_rows(self, transfer=None):
-        """``rows(y0, y1)``: :meth:`linear` of rows y0..y1-1 (float32), made when asked for. An 8-bit
+        """``rows(y0, y1, out=None)``: :meth:`linear` of rows y0..y1-1 (float32), made when asked for
+        (an 8-bit photo's into ``out`` when given: float32 (y1 - y0, W, 3), C order). An 8-bit
         photo (every value code * float32(1/255)) is decoded once per code through a table: the same
         floats as decoding every value."""
         if self.image_linear is not None:
-            return lambda y0, y1: self.image_linear[y0:y1]
+            return lambda y0, y1, out=None: self.image_linear[y0:y1]
         decode = srgb_to_linear if transfer is None else transfer.decode
         codes = codes8(self.image_srgb)
         if codes is None:
-            return lambda y0, y1: decode(self.image_srgb[y0:y1])
+            return lambda y0, y1, out=None: decode(self.image_srgb[y0:y1])
         table = code_table(decode)
-        return lambda y0, y1: decode_codes(codes[y0:y1], table)
+        return lambda y0, y1, out=None: decode_codes(codes[y0:y1], table, out)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -210,11 +211,12 @@ def render_photo(photo: Photo, settings: RenderSettings, renderer, bit_depth: in
     # each strip prepares its rows and the reach above and below: strips under twice the reach would cost more
     step = max(_strip_rows(h, w), 2 * reach)
     out = np.empty((h, w, 3), np.uint8 if bit_depth == 8 else np.uint16)
-    for y0 in range(0, h, step):
-        y1 = min(h, y0 + step)
-        # the rows render_region prepares (the photo's linear light made for those rows only)
-        _, wy0, _, wy1 = aligned_window((0, y0, w, y1), reach, (h, w))
-        strip = renderer.render_region(linear(wy0, wy1), disparity[wy0:wy1], (0, y0 - wy0, w, y1 - wy0),
+    windows = [(y0, min(h, y0 + step), *aligned_window((0, y0, w, min(h, y0 + step)), reach, (h, w))[1::2])
+               for y0 in range(0, h, step)]
+    # the linear light of each strip's window (the rows render_region prepares) decodes into one buffer
+    rows = np.empty((max(wy1 - wy0 for _, _, wy0, wy1 in windows), w, 3), np.float32)
+    for y0, y1, wy0, wy1 in windows:
+        strip = renderer.render_region(linear(wy0, wy1, rows[:wy1 - wy0]), disparity[wy0:wy1], (0, y0 - wy0, w, y1 - wy0),
                                        focus_disparity, max_blur, settings.dof, whole=whole, place=(0, wy0, w, h))
         out[y0:y1] = _encode(renderer, strip, transfer, bit_depth)
         del strip  # the next strip reuses the renderer's buffers (CPU: see render/cpu/scratch.py)
@@ -269,7 +271,7 @@ def _strip_rows(h: int, w: int) -> int:
 def _encode(renderer, linear, transfer, bit_depth: int) -> np.ndarray:
     """A rendered linear frame (the backend's array) as host uint8 / uint16 codes of ``transfer`` (None: sRGB)."""
     if transfer is None and bit_depth == 8:
-        return renderer.to_host(linear_to_srgb8(linear))
+        return renderer.to_host(renderer.encode_srgb8(linear))
     linear = renderer.to_host(linear)
     encoded = linear_to_srgb(linear) if transfer is None else transfer.encode(linear)
     top = 255.0 if bit_depth == 8 else 65535.0

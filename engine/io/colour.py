@@ -88,11 +88,14 @@ def code_table(decode) -> np.ndarray:
     return np.ascontiguousarray(decode(np.repeat(values[None, :, None], 3, axis=2))[0], np.float32)
 
 
-def decode_codes(codes: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """float32 (H, W, 3): ``table`` (see :func:`code_table`) looked up per channel."""
-    if (table == table[:, :1]).all():  # the same curve for every channel: one look-up
-        return table[:, 0][codes]
-    out = np.empty(codes.shape, np.float32)
-    for c in range(3):
-        out[..., c] = table[:, c][codes[..., c]]
+def decode_codes(codes: np.ndarray, table: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """float32 (H, W, 3): ``table`` (see :func:`code_table`) looked up per channel (OpenCV's LUT: the
+    table's values copied, on every core), into ``out`` (float32 C-ordered, the shape of ``codes``;
+    None: a new array)."""
+    import cv2
+
+    if out is None:
+        out = np.empty(codes.shape, np.float32)
+    lut = table[:, :1] if (table == table[:, :1]).all() else table  # the same curve for every channel: one table
+    cv2.LUT(np.ascontiguousarray(codes), np.ascontiguousarray(lut, np.float32).reshape(1, 256, -1), dst=out)
     return out
