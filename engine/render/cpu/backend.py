@@ -221,7 +221,7 @@ class CpuRenderer(Renderer):
         masks = [np.zeros((1, 1), np.uint64)] * _N_RADII
         g = cat_tiles.reach_tiles(self.cat_eye)  # the cat-eye's taps read tiles around the box's rows
         rows = None if self._box is None else (max(self._box[1] // ck.TILE - g, 0), -(-self._box[3] // ck.TILE) + g)
-        pix = ck.pixel_masks(self._band_p, self._codes, n)
+        pix = ck.pixel_masks(self._band_p, self._codes, n, self._scratch.take)
         for i, m in zip(_FULL, ck.tile_masks_bands(pix, np.array([radii[i] for i in _FULL]), rows)):
             masks[i] = m
         blocks = ck.halve_masks(pix)  # each 2 x 2 block's
@@ -335,8 +335,8 @@ class CpuRenderer(Renderer):
                 continue
             while cur_s < s:
                 cur = (ck.down_from_image(self._image_p, self._band_p, self._codes, nb, self._bidx, used,
-                                          np.float32(OUTLINE_STEPS)) if cur is None
-                       else ck.down_from_down(*cur))
+                                          np.float32(OUTLINE_STEPS), self._scratch.take) if cur is None
+                       else ck.down_from_down(*cur, 2 * cur_s, self._scratch.take))
                 cur_s *= 2
             ck.conv_down(cur[0], self._bidx, nb, plan, masks, slots, build, self._pool)
         self._n_levels = max(self._n_levels, n)

@@ -27,11 +27,16 @@ from numba import njit
 from .pixels import _JIT, MARGIN, TILE, TILE_SHIFT, pixel_bits, popcount, run_chunks, split_of  # noqa: F401
 
 
-def pixel_masks(band_p, codes, n):
+def _empty(name, shape, dtype):  # the default ``take`` below: a new array
+    return np.empty(shape, dtype)
+
+
+def pixel_masks(band_p, codes, n, take=_empty):
     """Bands each pixel of the padded grid adds to, its outline split's included
     (:func:`~deocused.render.cpu.pixels.pixel_bits`; padding: none), uint64 (hp, wp): the
-    tile masks read it (and :func:`halve_masks` of it gives the 2 x 2 blocks' masks)."""
-    out = np.empty(band_p.shape, np.uint64)
+    tile masks read it (and :func:`halve_masks` of it gives the 2 x 2 blocks' masks).
+    ``take(name, shape, dtype)``: where the output goes (e.g. a reused buffer; every element is written)."""
+    out = take("pixel masks", band_p.shape, np.uint64)
     run_chunks(_pixel_masks_rows, band_p.shape[0], band_p, codes, n, out)
     return out
 
@@ -86,13 +91,13 @@ def _tile_masks_bands_tiles(t0, t1, pix, radii, out):
                     out[k, ty, tx] |= core | left[R] | right[R]
 
 
-def down_from_image(image_p, band_p, codes, n, bidx, n_used, steps):
+def down_from_image(image_p, band_p, codes, n, bidx, n_used, steps, take=_empty):
     """Box-average 2 x 2 blocks of every band alone, outline splits included:
     (n_used, hp/2, wp/2, 4) premultiplied RGBA (band b in slice bidx[b]) and the
-    blocks' band bit masks (uint64)."""
+    blocks' band bit masks (uint64). ``take``: as in :func:`pixel_masks` (names "down 2", "down masks 2")."""
     hp, wp = band_p.shape
-    out = np.empty((n_used, hp // 2, wp // 2, 4), np.float32)
-    masks = np.empty((hp // 2, wp // 2), np.uint64)  # every element is written
+    out = take("down 2", (n_used, hp // 2, wp // 2, 4), np.float32)  # every row is cleared, then summed into
+    masks = take("down masks 2", (hp // 2, wp // 2), np.uint64)  # every element is written
     run_chunks(_down_from_image_rows, hp // 2, image_p, band_p, codes, n, bidx, steps, out, masks)
     return out, masks
 
@@ -129,11 +134,12 @@ def _down_from_image_rows(y0, y1, image_p, band_p, codes, n, bidx, steps, out, m
             masks[y, x] = m
 
 
-def down_from_down(src, src_masks):
-    """The next scale: 2 x 2 means of every band's blocks (mean of means == block mean)."""
+def down_from_down(src, src_masks, scale, take=_empty):
+    """The next scale (``scale``, that of the output: 4, 8, ...): 2 x 2 means of every band's blocks
+    (mean of means == block mean). ``take``: as in :func:`pixel_masks` (names "down S", "down masks S")."""
     n_used, hs, ws, _ = src.shape
-    out = np.empty((n_used, hs // 2, ws // 2, 4), np.float32)
-    masks = np.empty((hs // 2, ws // 2), np.uint64)  # every element is written
+    out = take(f"down {scale}", (n_used, hs // 2, ws // 2, 4), np.float32)  # every element is written
+    masks = take(f"down masks {scale}", (hs // 2, ws // 2), np.uint64)
     run_chunks(_down_from_down_rows, hs // 2, src, src_masks, out, masks)
     return out, masks
 
