@@ -80,7 +80,7 @@ def check_input_paths(args) -> None:
 
 def cmd_render(args) -> int:
     from .io.images import check_output_path, free_path, write_image
-    from .photo import load_photo, render_photo
+    from .photo import load_photo
     from .render.backends import make_renderer
     from .xp import huge_pages
 
@@ -101,28 +101,24 @@ def cmd_render(args) -> int:
     output_bits(args.bit_depth, None, out)
     # The renderer first: on a fresh install it says at once that its kernels compile (cpu_jit).
     renderer = make_renderer(args.device, **settings.renderer_options())
-    # Its kernels load (or compile) on a second thread while the photo decodes (~0.5 s of a 12 MP render).
+    # Its kernels load (or compile) on a second thread while the photo decodes and the render checks its
+    # inputs (~1 s of a 12 MP render); the render's first kernel waits for them (see warm_up).
     warm = threading.Thread(target=_warm_up, args=(renderer,), name="refocus-warm-up", daemon=True)
     warm.start()
-    photo = load_photo(args.image, sample=args.sample, depth=args.depth, depth_kind=args.depth_kind,
-                       model=getattr(args, "model", None), model_path=getattr(args, "model_path", None),
-                       embedded=not getattr(args, "no_embedded_depth", False))
-    warm.join()
-    if settings.focus_point is not None:
-        (x, y), (h, w) = settings.focus_point, photo.shape
-        if not (x < w and y < h):
-            raise InputError(f"--focus {x:g},{y:g} is outside the {w}x{h} image (X < {w}, Y < {h})")
-    t1 = time.perf_counter()
-    bits = output_bits(args.bit_depth, photo.meta, out)
     try:
-        result = render_photo(photo, settings, renderer, bit_depth=bits)
-    except GpuMemoryError as e:
-        if args.device != "auto":  # the GPU was asked for: exit 3 with the memory error
-            raise
-        log.warning("%s; rendering on the CPU instead", str(e).split(";")[0])
-        renderer = make_renderer("cpu", **settings.renderer_options())
-        result = render_photo(photo, settings, renderer, bit_depth=bits)
-    t2 = time.perf_counter()
+        photo = load_photo(args.image, sample=args.sample, depth=args.depth, depth_kind=args.depth_kind,
+                           model=getattr(args, "model", None), model_path=getattr(args, "model_path", None),
+                           embedded=not getattr(args, "no_embedded_depth", False))
+        if settings.focus_point is not None:
+            (x, y), (h, w) = settings.focus_point, photo.shape
+            if not (x < w and y < h):
+                raise InputError(f"--focus {x:g},{y:g} is outside the {w}x{h} image (X < {w}, Y < {h})")
+        t1 = time.perf_counter()
+        bits = output_bits(args.bit_depth, photo.meta, out)
+        result, renderer = _render(photo, settings, renderer, bits, args.device)
+        t2 = time.perf_counter()
+    finally:
+        warm.join()  # not left running at exit
     meta = photo.meta.stripped() if photo.meta and args.strip_metadata else photo.meta
     write_image(out, result, protect=photo.inputs, overwrite=args.overwrite, meta=meta, quality=args.quality)
     h, w = photo.shape
@@ -130,6 +126,22 @@ def cmd_render(args) -> int:
           f"K {settings.resolve_max_blur(photo.shape):g} px, {renderer.device}, "
           f"load {1e3 * (t1 - t0):.0f} ms, render {1e3 * (t2 - t1):.0f} ms)")
     return 0
+
+
+def _render(photo, settings, renderer, bits: int, device: str):
+    """``render_photo``, then (result, the renderer that made it): with ``--device auto``, on the CPU
+    when the GPU runs out of memory."""
+    from .photo import render_photo
+    from .render.backends import make_renderer
+
+    try:
+        return render_photo(photo, settings, renderer, bit_depth=bits), renderer
+    except GpuMemoryError as e:
+        if device != "auto":  # the GPU was asked for: exit 3 with the memory error
+            raise
+        log.warning("%s; rendering on the CPU instead", str(e).split(";")[0])
+        renderer = make_renderer("cpu", **settings.renderer_options())
+        return render_photo(photo, settings, renderer, bit_depth=bits), renderer
 
 
 def _warm_up(renderer) -> None:

@@ -187,20 +187,22 @@ class CpuRenderer(Renderer):
     def warm_up(self) -> None:
         """Run every kernel once on a tiny two-plane image with an outline (Numba loads
         its compiled code at the first call, ~1 s in all; compiles it once per install).
-        Drops the prepared photo; does nothing once done in this process."""
+        Does nothing once done in this process. Holds the kernel lock throughout: a ``prepare``
+        on another thread waits for it (the command line decodes the photo meanwhile)."""
         global _WARM
-        if _WARM:
-            return
-        img = np.full((48, 64, 3), 0.2, np.float32)
-        img[:, 24:] = 0.8
-        img[:, 23] = 0.5  # an anti-aliased outline: the split path
-        disp = np.full((48, 64), 0.1, np.float32)
-        disp[:, :24] = 0.9
-        self.prepare(img, disp)
-        for focus in (0.1, 0.9):
-            self.render(focus, LEVEL_RADII[-1])
-        self.shape = None
-        _WARM = True
+        with _KERNEL_LOCK:
+            if _WARM:
+                return
+            img = np.full((48, 64, 3), 0.2, np.float32)
+            img[:, 24:] = 0.8
+            img[:, 23] = 0.5  # an anti-aliased outline: the split path
+            disp = np.full((48, 64), 0.1, np.float32)
+            disp[:, :24] = 0.9
+            self.prepare(img, disp)
+            for focus in (0.1, 0.9):
+                self.render(focus, LEVEL_RADII[-1])
+            self.release()  # the tiny image's buffers: of no use to a photo
+            _WARM = True
 
     # -- pyramid -------------------------------------------------------------------------
     @functools.cached_property
