@@ -49,6 +49,11 @@ class Scratch:
         if name in self._kept and self._kept[name][1] != scattered:
             del self._kept[name]
 
+    def drop(self, prefix: str) -> None:
+        """Free the buffers whose names begin with ``prefix``."""
+        for name in [k for k in self._kept if k.startswith(prefix)]:
+            del self._kept[name]
+
     @property
     def nbytes(self) -> int:
         return sum(buf.size for buf, _ in self._kept.values())
