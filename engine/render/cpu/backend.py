@@ -20,7 +20,6 @@ import functools
 import threading
 from contextlib import contextmanager
 
-import numba
 import numpy as np
 
 from ...constants import (
@@ -420,5 +419,5 @@ class CpuRenderer(Renderer):
                        f32(HIDDEN_FILL_RADIUS), f32(HIDDEN_MIN_SHARE))
         cr.refocus(levels, level0, self.disparity, focus, radii, self._n_levels, cr.BandLevels(band_i, band_w, below),
                    front, fill, cat_tiles.kernel_args(self.cat_eye, self.place, band_radius),
-                   cr.row_order(ty1 - ty0, numba.get_num_threads(), ty0), (tx0, tx1), out)
+                   np.arange(ty0, ty1, dtype=np.int64), (tx0, tx1), out)
         return out

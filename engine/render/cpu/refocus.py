@@ -59,15 +59,6 @@ class Fill(NamedTuple):
     hidden_min: np.float32  # HIDDEN_MIN_SHARE
 
 
-def row_order(n_rows: int, threads: int, first: int = 0) -> np.ndarray:
-    """Tile rows first + c, first + c + T, ... (of ``n_rows`` from ``first``) for c = 0 .. T-1
-    (T threads): :func:`refocus` gives each thread one contiguous share (see
-    :func:`deocused.render.cpu.pixels.run_chunks`), so each thread gets every T-th row (balanced over
-    the image), with neighbouring tiles, which share the blocks of the downsampled levels,
-    one after another."""
-    return first + np.concatenate([np.arange(c, n_rows, threads) for c in range(threads)]).astype(np.int64)
-
-
 def refocus(levels: Levels, level0: Level0, disparity, focus: Focus, radii, n_levels, bands: BandLevels, front,
             fill: Fill, cat: Cat, rows, cols, out):
     """Per pixel: own band at its own radius over the background fill, the bands in
@@ -75,7 +66,7 @@ def refocus(levels: Levels, level0: Level0, disparity, focus: Focus, radii, n_le
     ``disparity``: float32 (h, w); ``radii``: the levels' radii, the first ``n_levels``
     built; ``front``: see :func:`front_tiles`; ``cat``: the cat-eye (strength 0: off, passed to the kernel as
     None, so that its compiled specialisation has no cat-eye code and runs as fast as before it). Writes linear
-    RGB into ``out`` (h, w, 3) in the tiles of the tile rows ``rows`` (see :func:`row_order`) and the tile columns
+    RGB into ``out`` (h, w, 3) in the tiles of the tile rows ``rows`` (int64, in the order rendered) and the tile columns
     ``cols`` = (first, end); the rest of ``out`` is left as it is."""
     ncol = cols[1] - cols[0]
     run_chunks(_refocus_tiles, rows.size * ncol, *level0[:3], disparity, levels.n, *focus, radii, n_levels,
@@ -99,8 +90,7 @@ def _refocus_tiles(q0, q1, image, band, codes, disp, n, focus, K, dof, radii, n_
     L = Levels(slots, soff, ntx, n, data, scales, lh, lw)
     PX = Level0(image, band, codes, steps)
     one, zero = np.float32(1.0), np.float32(0.0)
-    # Tile-major (a tile's pixels share level blocks in cache), tile rows in the order
-    # ``rows`` (see :func:`row_order`).
+    # Tile-major (a tile's pixels share level blocks in cache), tile rows in the order ``rows``.
     for q in range(q0, q1):
         ty, tx = rows[q // ncol], col0 + q % ncol
         fm = front[ty, tx]
