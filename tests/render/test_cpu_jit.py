@@ -63,6 +63,36 @@ def test_run_chunks_covers_each_item_once(monkeypatch, n, threads):
     np.testing.assert_array_equal(seen, 1)
 
 
+def test_run_chunks_hands_out_contiguous_shares_and_passes_an_error_on(monkeypatch):
+    """Four contiguous shares per thread, each run once; a share's error reaches the caller after
+    the other threads' shares are done (nothing keeps running behind the caller)."""
+    import threading
+
+    import numba
+
+    from deocused.render.cpu.pixels import SHARES_PER_THREAD
+
+    monkeypatch.setattr(numba, "get_num_threads", lambda: 2)
+    shares, lock = [], threading.Lock()
+
+    def kernel(lo, hi):
+        with lock:
+            shares.append((lo, hi))
+
+    run_chunks(kernel, 1000)
+    assert sorted(shares) == [(1000 * k // 8, 1000 * (k + 1) // 8) for k in range(2 * SHARES_PER_THREAD)]
+
+    def failing(lo, hi):
+        kernel(lo, hi)
+        if lo == 500:
+            raise ValueError("share 4")
+
+    shares.clear()
+    with pytest.raises(ValueError, match="share 4"):
+        run_chunks(failing, 1000)
+    assert len(shares) >= 5
+
+
 def _ensure_photo(cache_dir) -> subprocess.CompletedProcess:
     code = ("import logging, sys; h = logging.StreamHandler(sys.stderr); h.setFormatter(logging.Formatter("
             "'refocus: %(message)s')); logging.getLogger('deocused').addHandler(h); "

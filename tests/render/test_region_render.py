@@ -121,6 +121,9 @@ def test_an_8_bit_photo_is_linearised_per_code_as_a_whole_decode(photo):
         ref = srgb_to_linear(srgb) if transfer is None else transfer.decode(srgb)  # every value decoded
         for y0, y1 in ((0, 61), (10, 33), (60, 61)):
             assert np.array_equal(rows(y0, y1).view(np.uint32), ref[y0:y1].view(np.uint32))
+        buf = np.full((40, 47, 3), np.nan, np.float32)  # a strip's rows decode into the caller's buffer
+        got = rows(10, 33, buf[:23])
+        assert np.shares_memory(got, buf) and np.array_equal(buf[:23].view(np.uint32), ref[10:33].view(np.uint32))
     lin, _ = photo
     divided = (linear_to_srgb8(lin) / np.float32(255)).astype(np.float32)  # code / 255: not always the same float
     assert codes8(divided) is None or np.array_equal(codes8(divided), linear_to_srgb8(lin))
