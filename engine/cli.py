@@ -105,20 +105,18 @@ def cmd_render(args) -> int:
     # inputs (~1 s of a 12 MP render); the render's first kernel waits for them (see warm_up).
     warm = threading.Thread(target=_warm_up, args=(renderer,), name="refocus-warm-up", daemon=True)
     warm.start()
-    try:
-        photo = load_photo(args.image, sample=args.sample, depth=args.depth, depth_kind=args.depth_kind,
-                           model=getattr(args, "model", None), model_path=getattr(args, "model_path", None),
-                           embedded=not getattr(args, "no_embedded_depth", False))
-        if settings.focus_point is not None:
-            (x, y), (h, w) = settings.focus_point, photo.shape
-            if not (x < w and y < h):
-                raise InputError(f"--focus {x:g},{y:g} is outside the {w}x{h} image (X < {w}, Y < {h})")
-        t1 = time.perf_counter()
-        bits = output_bits(args.bit_depth, photo.meta, out)
-        result, renderer = _render(photo, settings, renderer, bits, args.device)
-        t2 = time.perf_counter()
-    finally:
-        warm.join()  # not left running at exit
+    photo = load_photo(args.image, sample=args.sample, depth=args.depth, depth_kind=args.depth_kind,
+                       model=getattr(args, "model", None), model_path=getattr(args, "model_path", None),
+                       embedded=not getattr(args, "no_embedded_depth", False))
+    if settings.focus_point is not None:
+        (x, y), (h, w) = settings.focus_point, photo.shape
+        if not (x < w and y < h):
+            raise InputError(f"--focus {x:g},{y:g} is outside the {w}x{h} image (X < {w}, Y < {h})")
+    t1 = time.perf_counter()
+    bits = output_bits(args.bit_depth, photo.meta, out)
+    result, renderer = _render(photo, settings, renderer, bits, args.device)
+    t2 = time.perf_counter()
+    warm.join()  # long done (the render loaded the same kernels); an error above is reported without waiting
     meta = photo.meta.stripped() if photo.meta and args.strip_metadata else photo.meta
     write_image(out, result, protect=photo.inputs, overwrite=args.overwrite, meta=meta, quality=args.quality)
     h, w = photo.shape

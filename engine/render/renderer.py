@@ -146,8 +146,8 @@ class Renderer(ABC):
 
     def warm_up(self) -> None:
         """Load (or compile) what a render runs, so that the first real frame does not
-        wait for it. Drops the prepared photo. May run on another thread: a ``prepare``
-        begun meanwhile waits for it. Default: nothing to do."""
+        wait for it; may run on another thread beside this renderer's own work (the prepared
+        photo is left as it is). Default: nothing to do."""
         return None
 
     @staticmethod

@@ -255,23 +255,30 @@ def test_level_weights_match_the_shared_numpy_helper():
         np.testing.assert_array_equal(np.array([g[1] for g in got], np.float32), w_np)
 
 
-def test_warm_up_runs_the_kernels_and_leaves_no_photo(monkeypatch):
-    """warm_up() (the live pipeline calls it before the first frame) renders a tiny
-    scene at the largest radius; afterwards the renderer holds no photo, and the next
-    photo renders exactly as on a fresh renderer."""
+def test_warm_up_runs_the_kernels_on_a_renderer_of_its_own(monkeypatch):
+    """warm_up() (the command line runs it on a thread while the photo decodes and renders; the live
+    pipeline before the first frame) renders a tiny scene at the largest radius on a renderer of its
+    own: the renderer's prepared photo, and a render running beside it, come out as on a fresh renderer."""
+    import threading
+
     import deocused.render.cpu.backend as cb
 
+    levels, real = [], CpuRenderer._ensure_levels
+    monkeypatch.setattr(CpuRenderer, "_ensure_levels", lambda self, n, need=None: (levels.append(n), real(self, n, need)))
     monkeypatch.setattr(cb, "_WARM", False)  # as in a fresh process
-    r = CpuRenderer()
-    r.warm_up()
-    assert r._n_levels == len(LEVEL_RADII)  # every level kernel ran
-    with pytest.raises(RuntimeError):
-        r.render(0.5, 10.0)
     img, disp = scene(70, 90, 6, "blocks")
-    fresh = CpuRenderer()
+    r, fresh = CpuRenderer(), CpuRenderer()
     for x in (r, fresh):
         x.prepare(img, disp)
+    r.warm_up()
+    assert cb._WARM and max(levels) == len(LEVEL_RADII)  # every level kernel ran
     np.testing.assert_array_equal(r.render(0.93, 40.0), fresh.render(0.93, 40.0))
+    monkeypatch.setattr(cb, "_WARM", False)
+    warm = threading.Thread(target=r.warm_up)
+    warm.start()
+    got = r.render_region(img, disp, (0, 30, 90, 70), 0.2, 50.0)
+    warm.join()
+    np.testing.assert_array_equal(got, fresh.render_region(img, disp, (0, 30, 90, 70), 0.2, 50.0))
 
 
 def test_an_interrupt_inside_a_kernel_call_stays_an_interrupt():

@@ -184,24 +184,24 @@ class CpuRenderer(Renderer):
             self._pool = self._image_p = self._band_p = self._codes = self._split_masks = self.disparity = None
 
     def warm_up(self) -> None:
-        """Run every kernel once on a tiny two-plane image with an outline (Numba loads
-        its compiled code at the first call, ~1 s in all; compiles it once per install).
-        Does nothing once done in this process. Holds the kernel lock throughout: a ``prepare``
-        on another thread waits for it (the command line decodes the photo meanwhile)."""
+        """Run every kernel once on a tiny two-plane image with an outline, on a renderer of its own
+        (Numba loads its compiled code at the first call, ~1 s in all; compiles it once per install).
+        Does nothing once done in this process. This renderer's photo is left as it is, so it may run
+        on another thread beside this renderer's work (the command line decodes the photo meanwhile
+        and renders it; the kernels take turns)."""
         global _WARM
-        with _KERNEL_LOCK:
-            if _WARM:
-                return
-            img = np.full((48, 64, 3), 0.2, np.float32)
-            img[:, 24:] = 0.8
-            img[:, 23] = 0.5  # an anti-aliased outline: the split path
-            disp = np.full((48, 64), 0.1, np.float32)
-            disp[:, :24] = 0.9
-            self.prepare(img, disp)
-            for focus in (0.1, 0.9):
-                self.render(focus, LEVEL_RADII[-1])
-            self.release()  # the tiny image's buffers: of no use to a photo
-            _WARM = True
+        if _WARM:
+            return
+        twin = type(self)(self.aperture, self.n_bands, self.highlights, self.cat_eye)
+        img = np.full((48, 64, 3), 0.2, np.float32)
+        img[:, 24:] = 0.8
+        img[:, 23] = 0.5  # an anti-aliased outline: the split path
+        disp = np.full((48, 64), 0.1, np.float32)
+        disp[:, :24] = 0.9
+        twin.prepare(img, disp)
+        for focus in (0.1, 0.9):
+            twin.render(focus, LEVEL_RADII[-1])
+        _WARM = True
 
     # -- pyramid -------------------------------------------------------------------------
     @functools.cached_property
