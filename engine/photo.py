@@ -211,15 +211,19 @@ def render_photo(photo: Photo, settings: RenderSettings, renderer, bit_depth: in
     # each strip prepares its rows and the reach above and below: strips under twice the reach would cost more
     step = max(_strip_rows(h, w), 2 * reach)
     out = np.empty((h, w, 3), np.uint8 if bit_depth == 8 else np.uint16)
-    windows = [(y0, min(h, y0 + step), *aligned_window((0, y0, w, min(h, y0 + step)), reach, (h, w))[1::2])
-               for y0 in range(0, h, step)]
-    # the linear light of each strip's window (the rows render_region prepares) decodes into one buffer
-    rows = np.empty((max(wy1 - wy0 for _, _, wy0, wy1 in windows), w, 3), np.float32)
-    for y0, y1, wy0, wy1 in windows:
-        strip = renderer.render_region(linear(wy0, wy1, rows[:wy1 - wy0]), disparity[wy0:wy1], (0, y0 - wy0, w, y1 - wy0),
+    strips = []  # (y0, y1, wy0, wy1): a strip's rows and those render_region prepares for it (its window)
+    for y0 in range(0, h, step):
+        y1 = min(h, y0 + step)
+        _, wy0, _, wy1 = aligned_window((0, y0, w, y1), reach, (h, w))
+        strips.append((y0, y1, wy0, wy1))
+    # the linear light of each window, made for those rows only, decodes into one buffer
+    rows = np.empty((max(wy1 - wy0 for *_, wy0, wy1 in strips), w, 3), np.float32)
+    for y0, y1, wy0, wy1 in strips:
+        window = linear(wy0, wy1, rows[:wy1 - wy0])
+        strip = renderer.render_region(window, disparity[wy0:wy1], (0, y0 - wy0, w, y1 - wy0),
                                        focus_disparity, max_blur, settings.dof, whole=whole, place=(0, wy0, w, h))
         out[y0:y1] = _encode(renderer, strip, transfer, bit_depth)
-        del strip  # the next strip reuses the renderer's buffers (CPU: see render/cpu/scratch.py)
+        del strip, window  # the next strip reuses the renderer's buffers (CPU: see render/cpu/scratch.py)
     renderer.release()  # prepared on the last strip's window: of no use to a later render
     return out
 

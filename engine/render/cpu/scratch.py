@@ -1,10 +1,11 @@
 """Buffers the CPU renderer keeps from one ``prepare`` to the next, so that their pages
 are touched once, not once per photo: the strips of a one-shot render and the frames of
 a video are prepared one after another on windows of about the same size (the padded
-image, the pixel masks and the per-band box means of the downsampled scales are reused for
-any of them, the block pool for the same size and place only), and a fresh large NumPy
-array costs a page fault per 4 KiB at its first write (on the 12 MP photo, about a third
-of the render's CPU time went to the kernel's page faults).
+image and the pixel masks are reused for any of them, the per-band box means of the
+downsampled scales after a strip or region only, the block pool for the same size and
+place only), and a fresh large NumPy array costs a page fault per 4 KiB at its first
+write (on the 12 MP photo, about a third of the render's CPU time went to the kernel's
+page faults).
 
 A buffer is kept per name and handed out again while it holds between one and two
 times what is asked (a smaller request does not pin a much larger buffer); its
