@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 import traceback
+from concurrent.futures import Future
 from pathlib import Path
 
 from . import __version__
@@ -81,7 +82,7 @@ def check_input_paths(args) -> None:
 def cmd_render(args) -> int:
     from .io.images import check_output_path, free_path, write_image
     from .photo import load_photo
-    from .render.backends import make_renderer
+    from .render.backends import pick_device
     from .xp import huge_pages
 
     t0 = time.perf_counter()
@@ -99,11 +100,12 @@ def cmd_render(args) -> int:
     # Fail before the slow part: a bad output path is known before any input is read.
     check_output_path(out, protect=[p for p in (args.image, args.depth) if p], overwrite=args.overwrite)
     output_bits(args.bit_depth, None, out)
-    # The renderer first: on a fresh install it says at once that its kernels compile (cpu_jit).
-    renderer = make_renderer(args.device, **settings.renderer_options())
-    # Its kernels load (or compile) on a second thread while the photo decodes and the render checks its
-    # inputs (~1 s of a 12 MP render); the render's first kernel waits for them (see warm_up).
-    warm = threading.Thread(target=_warm_up, args=(renderer,), name="refocus-warm-up", daemon=True)
+    # The renderer is made (its backend imported) and its kernels loaded, or compiled with a notice on a
+    # fresh install, on a second thread while the photo decodes and the render checks its inputs (~1.5 s of
+    # a 12 MP render on the 2-core CPU); the render's first kernel waits for them (see warm_up).
+    made: Future = Future()
+    warm = threading.Thread(target=_make_renderer, args=(made, pick_device(args.device), settings),
+                            name="refocus-warm-up", daemon=True)
     warm.start()
     photo = load_photo(args.image, sample=args.sample, depth=args.depth, depth_kind=args.depth_kind,
                        model=getattr(args, "model", None), model_path=getattr(args, "model_path", None),
@@ -114,7 +116,7 @@ def cmd_render(args) -> int:
             raise InputError(f"--focus {x:g},{y:g} is outside the {w}x{h} image (X < {w}, Y < {h})")
     t1 = time.perf_counter()
     bits = output_bits(args.bit_depth, photo.meta, out)
-    result, renderer = _render(photo, settings, renderer, bits, args.device)
+    result, renderer = _render(photo, settings, made.result(), bits, args.device)
     t2 = time.perf_counter()
     warm.join()  # long done (the render loaded the same kernels); an error above is reported without waiting
     meta = photo.meta.stripped() if photo.meta and args.strip_metadata else photo.meta
@@ -142,8 +144,17 @@ def _render(photo, settings, renderer, bits: int, device: str):
         return render_photo(photo, settings, renderer, bit_depth=bits), renderer
 
 
-def _warm_up(renderer) -> None:
-    """``renderer.warm_up()``; what fails there fails again, and is reported, at the render."""
+def _make_renderer(made: Future, device: str, settings: RenderSettings) -> None:
+    """``made`` gets ``make_renderer(device, ...)`` (or its error), then the renderer warms up; what
+    fails there fails again, and is reported, at the render."""
+    from .render.backends import make_renderer
+
+    try:
+        renderer = make_renderer(device, **settings.renderer_options())
+    except BaseException as e:
+        made.set_exception(e)
+        return
+    made.set_result(renderer)
     try:
         renderer.warm_up()
     except Exception as e:

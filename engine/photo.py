@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -32,21 +32,35 @@ log = logging.getLogger("deocused")
 @dataclass
 class Photo:
     """A photo and its depth. ``disparity`` is None while the depth is still to be
-    estimated (``load_photo(..., estimate=False)`` leaves that to the caller)."""
+    estimated (``load_photo(..., estimate=False)`` leaves that to the caller).
 
-    image_srgb: np.ndarray  # float32 (H, W, 3) sRGB in [0, 1]
+    A photo from an 8-bit file keeps the file's codes (``image_codes``): its renders decode
+    them through a table, and ``image_srgb`` (``image_codes * float32(1/255)``) is made when
+    first read, read-only (assign a new array to change the image: that drops the codes)."""
+
+    image_srgb: np.ndarray | None  # float32 (H, W, 3) sRGB in [0, 1] (None: made from image_codes)
     disparity: np.ndarray | None  # float32 (H, W) in [0, 1], 1 = nearest
     focus_point: tuple[float, float] | None = None  # the photo's default focus point (a sample's), pixels
     image_path: Path | None = None
     depth_path: Path | None = None
     meta: PhotoMeta | None = None  # the input file's ICC profile, EXIF and XMP, ready for outputs
     image_linear: np.ndarray | None = None  # scene-linear RGB of a camera RAW (values above 1 kept)
+    image_codes: np.ndarray | None = field(default=None, repr=False)  # uint8 (H, W, 3) RGB codes of an 8-bit file
 
     def __post_init__(self):
         """Refuse what the renderer cannot take (:class:`InputError`): integer images (codes, not
         values in [0, 1]), other dtypes, and shapes other than (H, W, 3) and (H, W)."""
-        check_float_array(self.image_srgb, "Photo.image_srgb", "(H, W, 3)")
-        shape = tuple(np.shape(self.image_srgb))
+        codes, srgb = self.image_codes, self.__dict__["_srgb"]
+        if codes is None:
+            check_float_array(srgb, "Photo.image_srgb", "(H, W, 3)")
+        elif not isinstance(codes, np.ndarray) or codes.dtype != np.uint8:
+            raise InputError(f"Photo.image_codes must be uint8 codes, got {type(codes).__name__} "
+                             f"{getattr(codes, 'dtype', '')}")
+        elif srgb is not None:  # both (dataclasses.replace): the float image must stay what the codes say
+            if srgb.shape != codes.shape:
+                raise InputError(f"Photo.image_srgb has shape {srgb.shape}, image_codes {codes.shape}")
+            srgb.flags.writeable = False
+        shape = tuple(np.shape(srgb if codes is None else codes))
         if len(shape) != 3 or shape[2] != 3 or min(shape[:2]) < 1:
             raise InputError(f"Photo.image_srgb must be (H, W, 3) RGB, got shape {shape}")
         if self.disparity is not None:
@@ -59,6 +73,26 @@ class Photo:
             if tuple(np.shape(self.image_linear)) != shape:
                 raise InputError(f"Photo.image_linear has shape {tuple(np.shape(self.image_linear))}, "
                                  f"image_srgb {shape}")
+
+    def _image_srgb(self) -> np.ndarray | None:
+        srgb = self.__dict__.get("_srgb")
+        if srgb is None and self.image_codes is not None:
+            from .io.images import unit_float8
+
+            srgb = self.__dict__["_srgb"] = unit_float8(self.image_codes)
+            srgb.flags.writeable = False
+        return srgb
+
+    def _set_image_srgb(self, value: np.ndarray | None) -> None:
+        self.__dict__["_srgb"] = value
+        if value is not None:
+            self.image_codes = None  # a new image: the codes were the old one's
+
+    def with_depth(self, disparity: np.ndarray | None, **changes) -> Photo:
+        """A new photo: this one with ``disparity`` and the other fields in ``changes``, checked. The
+        image arrays are shared (an 8-bit photo's float image is not made for it)."""
+        now = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "image_srgb"}
+        return Photo(self.__dict__["_srgb"], **{**now, "disparity": disparity, **changes})
 
     @property
     def focus(self) -> tuple[float, float] | None:
@@ -78,7 +112,7 @@ class Photo:
         if self.image_linear is not None:
             return lambda y0, y1, out=None: self.image_linear[y0:y1]
         decode = srgb_to_linear if transfer is None else transfer.decode
-        codes = codes8(self.image_srgb)
+        codes = self.image_codes if self.image_codes is not None else codes8(self.image_srgb)
         if codes is None:
             return lambda y0, y1, out=None: decode(self.image_srgb[y0:y1])
         table = code_table(decode)
@@ -87,12 +121,17 @@ class Photo:
     @property
     def shape(self) -> tuple[int, int]:
         """(rows, cols)."""
-        return self.image_srgb.shape[:2]
+        return (self.image_srgb if self.image_codes is None else self.image_codes).shape[:2]
 
     @property
     def inputs(self) -> list[Path]:
         """The user's files this photo came from: never to be overwritten."""
         return [p for p in (self.image_path, self.depth_path) if p is not None]
+
+
+# image_srgb is a property over the dataclass field (made from image_codes when first read); set after
+# @dataclass, which would otherwise take the property for the field's default value
+Photo.image_srgb = property(Photo._image_srgb, Photo._set_image_srgb, doc="float32 (H, W, 3) sRGB in [0, 1].")
 
 
 def load_photo(image: str | Path | None = None, *, sample: str | None = None, depth: str | Path | None = None,
@@ -130,25 +169,24 @@ def load_photo(image: str | Path | None = None, *, sample: str | None = None, de
         # the depth file decodes beside the photo (both decoders release the GIL); the photo's errors come first
         disparity = None if depth is None else pool.submit(load_disparity, str(depth), None, depth_kind)
         linear = _camera_raw(image)
-        img = load_image(str(image)) if linear is None else linear_to_srgb(linear)
-        shape = img.shape[:2]
+        img = load_image(str(image), codes=True) if linear is None else linear_to_srgb(linear)
+        codes, img = (img, None) if img.dtype == np.uint8 else (None, img)  # an 8-bit file: its codes
         data = read_bytes(str(image), "image")  # for its metadata and embedded depth
         meta = read_metadata(data, str(image))
+        photo = Photo(img, None, None, Path(image), meta=meta, image_linear=linear, image_codes=codes)
         if disparity is not None:
-            disparity = fit_to_image(disparity.result(), shape, str(depth))
-            return Photo(img, disparity, None, Path(image), Path(depth), meta, linear)
+            return photo.with_depth(fit_to_image(disparity.result(), photo.shape, str(depth)), depth_path=Path(depth))
     if embedded:
-        photo = _embedded_photo(img, data, Path(image), meta)
-        if photo is not None:
-            return photo
+        found = _embedded_photo(photo, data)
+        if found is not None:
+            return found
     if not estimate:
-        return Photo(img, None, None, Path(image), meta=meta, image_linear=linear)
+        return photo
     from .depth import estimate_disparity
 
     log.info("no depth map for %s; estimating depth with the model", image)
-    disp = estimate_disparity(img, model=model, model_path=model_path)
-    return Photo(img, fit_to_image(to_disparity(disp, "disparity", "model output"), shape), None, Path(image),
-                 meta=meta, image_linear=linear)
+    disp = estimate_disparity(photo.image_srgb, model=model, model_path=model_path)
+    return photo.with_depth(fit_to_image(to_disparity(disp, "disparity", "model output"), photo.shape))
 
 
 def _camera_raw(image) -> np.ndarray | None:
@@ -161,23 +199,24 @@ def _camera_raw(image) -> np.ndarray | None:
     return decode_camera_raw(read_bytes(str(image), "image"), str(image), MAX_PIXELS)
 
 
-def _embedded_photo(img: np.ndarray, data: bytes, path: Path, meta: PhotoMeta) -> Photo | None:
-    """The photo with the depth its file carries (GDepth's unblurred original
+def _embedded_photo(photo: Photo, data: bytes) -> Photo | None:
+    """``photo`` with the depth its file (``data``) carries (GDepth's unblurred original
     image replacing the primary one), or None."""
     from .io.embedded_depth import find_embedded_depth, fit_to_photo
     from .io.images import decode_image
 
+    path = photo.image_path
     emb = find_embedded_depth(data, str(path))
     if emb is None:
         return None
     log.info("%s: using the depth embedded in the photo (%s)", path, emb.source)
     if emb.image is not None:
-        img = decode_image(emb.image, f"{path} (original image)")
+        photo = Photo(decode_image(emb.image, f"{path} (original image)"), None, None, path, meta=photo.meta)
     focus = None
     if emb.focus is not None:
-        h, w = img.shape[:2]
+        h, w = photo.shape
         focus = (min(emb.focus[0] * w, w - 1.0), min(emb.focus[1] * h, h - 1.0))
-    return Photo(img, fit_to_photo(emb, img, f"{path} (embedded depth)"), focus, path, meta=meta)
+    return photo.with_depth(fit_to_photo(emb, photo.image_srgb, f"{path} (embedded depth)"), focus_point=focus)
 
 
 def render_photo(photo: Photo, settings: RenderSettings, renderer, bit_depth: int = 8) -> np.ndarray:

@@ -220,13 +220,14 @@ def decode_raw(data: bytes, name: str = "<image>", what: str = "image") -> np.nd
     return img
 
 
-def decode_image(data: bytes, name: str = "<image>") -> np.ndarray:
+def decode_image(data: bytes, name: str = "<image>", codes: bool = False) -> np.ndarray:
     """Decode image bytes to float32 sRGB RGB in [0, 1], shape (H, W, 3).
 
     8- and 16-bit integer images are scaled to [0, 1]; float images from linear
     formats (HDR, PFM) are encoded to sRGB (values above 1 clip). Grayscale
     is expanded to RGB; an alpha channel is composited over white. EXIF
-    orientation is applied (to the alpha channel too).
+    orientation is applied (to the alpha channel too). With ``codes``, an 8-bit image
+    without alpha comes as its uint8 RGB codes instead (:func:`unit_float8` makes the floats).
     """
     path = Path(name)
     img = decode_raw(data, name)
@@ -244,6 +245,8 @@ def decode_image(data: bytes, name: str = "<image>") -> np.ndarray:
         raise InputError(f"{_short(path)}: image has {img.shape[2]} colour channels; expected 1 or 3")
     if img.ndim == 3:
         img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB) if img.dtype in (np.uint8, np.uint16) else img[:, :, ::-1]
+    if codes and img.dtype == np.uint8 and alpha is None:
+        return np.ascontiguousarray(img if img.ndim == 3 else cv2.cvtColor(img, cv2.COLOR_GRAY2RGB))
     img = _to_unit_float(img, path)
     if img.ndim == 2:
         img = np.repeat(img[:, :, None], 3, axis=2)
@@ -262,9 +265,14 @@ def decode_image(data: bytes, name: str = "<image>") -> np.ndarray:
 _UNIT8 = np.arange(256, dtype=np.float32) * np.float32(1 / 255)
 
 
+def unit_float8(codes: np.ndarray) -> np.ndarray:
+    """8-bit codes (uint8) as float32 values in [0, 1]: ``code * float32(1/255)``, as the decoders make them."""
+    return cv2.LUT(np.ascontiguousarray(codes), _UNIT8)
+
+
 def _to_unit_float(img: np.ndarray, path: Path) -> np.ndarray:
     if img.dtype == np.uint8:
-        return cv2.LUT(np.ascontiguousarray(img), _UNIT8)
+        return unit_float8(img)
     if img.dtype == np.uint16:
         return np.multiply(img, np.float32(1 / 65535), dtype=np.float32)
     if img.dtype in (np.float32, np.float64, np.float16):
@@ -277,8 +285,8 @@ def _to_unit_float(img: np.ndarray, path: Path) -> np.ndarray:
     raise InputError(f"{_short(path)}: unsupported pixel type {img.dtype}")
 
 
-def load_image(path: str | os.PathLike) -> np.ndarray:
-    """Load a photo as float32 sRGB RGB in [0, 1], shape (H, W, 3).
+def load_image(path: str | os.PathLike, codes: bool = False) -> np.ndarray:
+    """Load a photo as float32 sRGB RGB in [0, 1], shape (H, W, 3) (``codes``: see :func:`decode_image`).
 
     >>> import os, tempfile
     >>> path = write_image(os.path.join(tempfile.mkdtemp(), "grey.png"), np.full((4, 6, 3), 128, np.uint8))
@@ -286,7 +294,7 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     >>> image.dtype, image.shape, bool(image[0, 0, 0] == np.float32(128 / 255))
     (dtype('float32'), (4, 6, 3), True)
     """
-    return decode_image(read_bytes(path, "image"), str(path))
+    return decode_image(read_bytes(path, "image"), str(path), codes)
 
 
 # -- writing ----------------------------------------------------------------------------

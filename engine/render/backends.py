@@ -48,17 +48,26 @@ def make_renderer(device: str = "auto", **options) -> Renderer:
     >>> renderer.device, renderer.n_bands
     ('cpu', 8)
     """
-    if device not in DEVICES:
-        raise InputError(f"unknown device '{device}' (expected one of {', '.join(DEVICES)})")
-    if device in ("auto", "gpu"):
-        ok, why = gpu_available()
-        if ok:
-            from .gpu.backend import GpuRenderer
+    if pick_device(device) == "gpu":
+        from .gpu.backend import GpuRenderer
 
-            return GpuRenderer(**options)
-        if device == "gpu":
-            raise DeviceError(f"--device gpu: {why}")
-        log.info("no GPU (%s); rendering on the CPU", why)
+        return GpuRenderer(**options)
     from .cpu.backend import CpuRenderer
 
     return CpuRenderer(**options)
+
+
+def pick_device(device: str = "auto") -> str:
+    """The device ("cpu" or "gpu") :func:`make_renderer` uses for ``device``, with its errors and
+    its notice (cheap: it loads no backend)."""
+    if device not in DEVICES:
+        raise InputError(f"unknown device '{device}' (expected one of {', '.join(DEVICES)})")
+    if device == "cpu":
+        return "cpu"
+    ok, why = gpu_available()
+    if ok:
+        return "gpu"
+    if device == "gpu":
+        raise DeviceError(f"--device gpu: {why}")
+    log.info("no GPU (%s); rendering on the CPU", why)
+    return "cpu"

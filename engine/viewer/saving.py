@@ -44,8 +44,6 @@ def render_and_write(renderer, photo, focus: float, max_blur: float, dof: float,
 def photo_loader(slot, depth_kind: str, embedded: bool):
     """A function returning the viewer's photo ``slot`` whole, as ``refocus render`` loads it (a file
     read again: the viewer may hold a reduced decode; the slot's depth where the file has none)."""
-    from dataclasses import replace
-
     from ..photo import Photo, load_photo
 
     src = slot.source
@@ -54,7 +52,7 @@ def photo_loader(slot, depth_kind: str, embedded: bool):
         if src.path is None or src.image is not None:  # a sample or arrays: what the viewer holds
             return Photo(slot.image, slot.disparity, meta=slot.meta)
         photo = load_photo(src.path, depth=src.depth, depth_kind=depth_kind, estimate=False, embedded=embedded)
-        return photo if photo.disparity is not None else replace(photo, disparity=slot.disparity)
+        return photo if photo.disparity is not None else photo.with_depth(slot.disparity)
 
     return load
 

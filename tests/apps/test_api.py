@@ -115,3 +115,36 @@ def test_focus_point_and_its_old_name():
         deocused.RenderSettings(focus=(1, 2), focus_point=(1, 2))
     photo = deocused.load_photo(sample="synthetic")
     assert photo.focus_point is not None and photo.focus == photo.focus_point
+
+
+def test_a_photo_from_an_8_bit_file_keeps_its_codes(tmp_path):
+    """load_photo keeps an 8-bit file's codes: the float image is made from them only when read
+    (the same floats as decode_image), read-only; a new image drops the codes; a render from the
+    codes equals one from the floats."""
+    from deocused.io.depthmap import save_disparity_png
+    from deocused.io.images import decode_image
+
+    rng = np.random.default_rng(5)
+    codes = rng.integers(0, 256, (40, 56, 3)).astype(np.uint8)
+    path = deocused.write_image(tmp_path / "p.png", codes)
+    save_disparity_png(tmp_path / "p.depth.png", np.tile(np.linspace(0, 1, 56, dtype=np.float32), (40, 1)))
+    photo = deocused.load_photo(path)
+    assert photo.image_codes is not None and np.array_equal(photo.image_codes, codes)
+    assert photo.__dict__["_srgb"] is None and photo.shape == (40, 56)  # not made yet
+    srgb = photo.image_srgb
+    assert np.array_equal(srgb.view(np.uint32), decode_image(path.read_bytes(), str(path)).view(np.uint32))
+    with pytest.raises(ValueError, match="read-only"):
+        srgb[0, 0, 0] = 0.5
+    settings = deocused.RenderSettings(focus_disparity=0.3, max_blur=6)
+    from_codes = deocused.render_photo(photo, settings, deocused.make_renderer("cpu"))
+    floats = deocused.Photo(srgb.copy(), photo.disparity)
+    assert floats.image_codes is None
+    np.testing.assert_array_equal(from_codes, deocused.render_photo(floats, settings, deocused.make_renderer("cpu")))
+    other = photo.with_depth(photo.disparity[::-1].copy())  # shares the codes, makes no floats
+    assert other.image_codes is photo.image_codes and other.image_path == photo.image_path
+    photo.image_srgb = np.zeros((40, 56, 3), np.float32)  # a new image: the codes were the old one's
+    assert photo.image_codes is None and not photo.image_srgb.any()
+    with pytest.raises(deocused.InputError, match="shape"):
+        deocused.Photo(np.zeros((4, 4, 3), np.float32), None, image_codes=codes)
+    with pytest.raises(deocused.InputError, match="image_codes"):
+        deocused.Photo(None, None, image_codes=codes.astype(np.uint16))

@@ -102,6 +102,17 @@ def _ensure_photo(cache_dir) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
 
 
+def test_loading_the_kernels_does_not_import_scipys_linear_algebra():
+    """Numba's registries load without their BLAS check (it imports scipy.linalg: ~0.25 s of a command's
+    start); np.dot's inner product then runs as a plain loop in Numba code, with numpy's result."""
+    code = ("import sys, numpy as np, numba; from deocused.render.cpu import jit; jit.ensure('photo'); "
+            "print('scipy.linalg' in sys.modules); f = numba.njit(lambda a, b: np.dot(a, b)); "
+            "a = np.arange(5.0); print(f(a, a) == np.dot(a, a)); import numba.np.arraymath as m; print(m._HAVE_BLAS)")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["False", "True", "False"]
+
+
 @pytest.mark.slow
 def test_a_cold_cache_shows_one_line_and_a_bar_and_a_warm_one_nothing(tmp_path):
     cold = _ensure_photo(tmp_path)

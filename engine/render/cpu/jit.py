@@ -149,12 +149,33 @@ def ensure(*groups: str) -> None:
         if not todo:
             return
         cold = announce(todo)
+        _load_registries()
         try:
             for g in todo:
                 _load(g, g in cold)
                 _ready.add(g)
         finally:
             _set_status("")
+
+
+def _load_registries() -> None:
+    """Load Numba's typing and lowering registries (the first kernel would) without their BLAS check:
+    it imports SciPy (~0.25 s of CPU at a command's start on the 2-core CPU) only to let ``np.dot``'s
+    inner products call BLAS (a plain loop otherwise), and no kernel here calls it. Where the
+    registries or SciPy's linalg are loaded already, nothing changes."""
+    if "scipy.linalg" in sys.modules or "numba.np.arraymath" in sys.modules:
+        return
+    from numba.core.registry import cpu_target
+    from numba.np import linalg
+
+    def no_blas():
+        raise ImportError("BLAS check skipped (deocused.render.cpu.jit)")
+
+    check, linalg.ensure_blas = linalg.ensure_blas, no_blas
+    try:
+        cpu_target.target_context.refresh()
+    finally:
+        linalg.ensure_blas = check
 
 
 def _load(group: str, cold: bool) -> None:
