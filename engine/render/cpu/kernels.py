@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .pixels import _JIT, MARGIN, TILE, TILE_SHIFT, pixel_bits, popcount, run_chunks, split_of  # noqa: F401
+from .pixels import _JIT, MARGIN, TILE, TILE_SHIFT, _dir, band_bit, popcount, run_chunks, split_of  # noqa: F401
 
 
 def _empty(name, shape, dtype):  # the default ``take`` below: a new array
@@ -32,9 +32,8 @@ def _empty(name, shape, dtype):  # the default ``take`` below: a new array
 
 
 def pixel_masks(band_p, codes, n, take=_empty):
-    """Bands each pixel of the padded grid adds to, its outline split's included
-    (:func:`~deocused.render.cpu.pixels.pixel_bits`; padding: none), uint64 (hp, wp): the
-    tile masks read it (and :func:`halve_masks` of it gives the 2 x 2 blocks' masks).
+    """Bands each pixel of the padded grid adds to, its outline split's included (padding: none),
+    uint64 (hp, wp): the tile masks read it (and :func:`halve_masks` of it gives the 2 x 2 blocks' masks).
     ``take(name, shape, dtype)``: where the output goes (e.g. a reused buffer; every element is written)."""
     out = take("pixel masks", band_p.shape, np.uint64)
     run_chunks(_pixel_masks_rows, band_p.shape[0], band_p, codes, n, out)
@@ -43,11 +42,18 @@ def pixel_masks(band_p, codes, n, take=_empty):
 
 @njit(**_JIT)
 def _pixel_masks_rows(y0, y1, band_p, codes, n, out):
-    """Rows y0..y1-1 of :func:`pixel_masks`."""
+    """Rows y0..y1-1 of :func:`pixel_masks`: each pixel's band, and its outline split's. Written out
+    in the loop: as a function of (y, x), Numba checks each index for wrap-around (it knows the loop's
+    are not negative) and the loop does not vectorise (16 times as slow)."""
     wp = band_p.shape[1]
     for y in range(y0, y1):
         for x in range(wp):
-            out[y, x] = pixel_bits(band_p, codes, n, y, x)
+            bits = band_bit(band_p[y, x], n)
+            code = codes[y, x]
+            if code != 0:
+                dy, dx = _dir(code & 3)
+                bits |= band_bit(band_p[y + dy, x + dx], n)
+            out[y, x] = bits
 
 
 def tile_masks_bands(pix, radii, rows=None):

@@ -85,7 +85,7 @@ def popcount(m):
     return c
 
 
-@njit(**_JIT)
+@njit(inline="always", **_JIT)
 def band_bit(b, n):
     return np.uint64(1) << np.uint64(b) if b < n else np.uint64(0)
 
@@ -226,14 +226,3 @@ def split_of(image_p, band_p, codes, y, x, steps):
     c1 = min(s * image_p[y + dy + m, x + dx + m, 1], image_p[y + m, x + m, 1])
     c2 = min(s * image_p[y + dy + m, x + dx + m, 2], image_p[y + m, x + m, 2])
     return np.int64(band_p[y + dy, x + dx]), s, c0, c1, c2
-
-
-@njit(inline="always", **_JIT)
-def pixel_bits(band_p, codes, n, y, x):
-    """Bands pixel (y, x) of the padded grid adds to: its own and its split's."""
-    bits = band_bit(band_p[y, x], n)
-    code = codes[y, x]
-    if code != 0:
-        dy, dx = _dir(code & 3)
-        bits |= band_bit(band_p[y + dy, x + dx], n)
-    return bits
