@@ -24,36 +24,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .pixels import _JIT, MARGIN, TILE, TILE_SHIFT, _dir, band_bit, popcount, run_chunks, split_of  # noqa: F401
+from .pixels import _JIT, MARGIN, TILE, TILE_SHIFT, pixel_masks, popcount, run_chunks, split_of  # noqa: F401
 
 
 def _empty(name, shape, dtype):  # the default ``take`` below: a new array
     return np.empty(shape, dtype)
-
-
-def pixel_masks(band_p, codes, n, take=_empty):
-    """Bands each pixel of the padded grid adds to, its outline split's included (padding: none),
-    uint64 (hp, wp): the tile masks read it (and :func:`halve_masks` of it gives the 2 x 2 blocks' masks).
-    ``take(name, shape, dtype)``: where the output goes (e.g. a reused buffer; every element is written)."""
-    out = take("pixel masks", band_p.shape, np.uint64)
-    run_chunks(_pixel_masks_rows, band_p.shape[0], band_p, codes, n, out)
-    return out
-
-
-@njit(**_JIT)
-def _pixel_masks_rows(y0, y1, band_p, codes, n, out):
-    """Rows y0..y1-1 of :func:`pixel_masks`: each pixel's band, and its outline split's. Written out
-    in the loop: as a function of (y, x), Numba checks each index for wrap-around (it knows the loop's
-    are not negative) and the loop does not vectorise (16 times as slow)."""
-    wp = band_p.shape[1]
-    for y in range(y0, y1):
-        for x in range(wp):
-            bits = band_bit(band_p[y, x], n)
-            code = codes[y, x]
-            if code != 0:
-                dy, dx = _dir(code & 3)
-                bits |= band_bit(band_p[y + dy, x + dx], n)
-            out[y, x] = bits
 
 
 def tile_masks_bands(pix, radii, rows=None):
@@ -100,7 +75,8 @@ def _tile_masks_bands_tiles(t0, t1, pix, radii, out):
 def down_from_image(image_p, band_p, codes, n, bidx, n_used, steps, take=_empty):
     """Box-average 2 x 2 blocks of every band alone, outline splits included:
     (n_used, hp/2, wp/2, 4) premultiplied RGBA (band b in slice bidx[b]) and the
-    blocks' band bit masks (uint64). ``take``: as in :func:`pixel_masks` (names "down 2", "down masks 2")."""
+    blocks' band bit masks (uint64). ``take``: as in :func:`~deocused.render.cpu.pixels.pixel_masks`
+    (names "down 2", "down masks 2")."""
     hp, wp = band_p.shape
     out = take("down 2", (n_used, hp // 2, wp // 2, 4), np.float32)  # every row is cleared, then summed into
     masks = take("down masks 2", (hp // 2, wp // 2), np.uint64)  # every element is written
@@ -142,7 +118,8 @@ def _down_from_image_rows(y0, y1, image_p, band_p, codes, n, bidx, steps, out, m
 
 def down_from_down(src, src_masks, scale, take=_empty):
     """The next scale (``scale``, that of the output: 4, 8, ...): 2 x 2 means of every band's blocks
-    (mean of means == block mean). ``take``: as in :func:`pixel_masks` (names "down S", "down masks S")."""
+    (mean of means == block mean). ``take``: as in :func:`~deocused.render.cpu.pixels.pixel_masks`
+    (names "down S", "down masks S")."""
     n_used, hs, ws, _ = src.shape
     out = take(f"down {scale}", (n_used, hs // 2, ws // 2, 4), np.float32)  # every element is written
     masks = take(f"down masks {scale}", (hs // 2, ws // 2), np.uint64)

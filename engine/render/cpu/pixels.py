@@ -226,3 +226,28 @@ def split_of(image_p, band_p, codes, y, x, steps):
     c1 = min(s * image_p[y + dy + m, x + dx + m, 1], image_p[y + m, x + m, 1])
     c2 = min(s * image_p[y + dy + m, x + dx + m, 2], image_p[y + m, x + m, 2])
     return np.int64(band_p[y + dy, x + dx]), s, c0, c1, c2
+
+
+def pixel_masks(band_p, codes, n, take=None):
+    """Bands each pixel of the padded grid adds to, its outline split's included (padding: none),
+    uint64 (hp, wp): the tile masks read it (the 2 x 2 blocks':
+    :func:`~deocused.render.cpu.kernels.halve_masks` of it).
+    ``take(name, shape, dtype)``: where the output goes (e.g. a reused buffer; every element is written)."""
+    out = np.empty(band_p.shape, np.uint64) if take is None else take("pixel masks", band_p.shape, np.uint64)
+    run_chunks(_pixel_masks_rows, band_p.shape[0], band_p, codes, n, out)
+    return out
+
+
+@njit(**_JIT)
+def _pixel_masks_rows(y0, y1, band_p, codes, n, out):
+    """Rows y0..y1-1 of :func:`pixel_masks`. Written out in the loop: in a function of (y, x), Numba checks
+    each index for wrap-around (the loop's own are known >= 0) and the loop did not vectorise (16x slower)."""
+    wp = band_p.shape[1]
+    for y in range(y0, y1):
+        for x in range(wp):
+            bits = band_bit(band_p[y, x], n)
+            code = codes[y, x]
+            if code != 0:
+                dy, dx = _dir(code & 3)
+                bits |= band_bit(band_p[y + dy, x + dx], n)
+            out[y, x] = bits
