@@ -11,49 +11,27 @@ Importing this package loads only the argument parsing.
 
 from __future__ import annotations
 
-from .cli import (
-           DEFAULT_FOCUS,
-           DEFAULT_MAX_BLUR,
-           DEFAULT_SIZES,
-           add_cli,
-           cmd_bench,
-           parse_floats,
-           parse_max_blur,
-           parse_size_specs,
-           parse_sizes,
-           resolve_devices,
-)
-from .machine import cpu_model, machine_info
-from .render_bench import BASELINE_OF, K_STAGES, STAGES
-from .report import SCHEMA_VERSION, markdown_table, merge_reports, plot
-from .scenes import DEFAULT_SCENE, SCENES, make_inputs
-from .timing import CpuTimer, GpuTimer, refocus_min_bytes, summarise
+from importlib import import_module
 
-__all__ = [
-           "BASELINE_OF",
-           "DEFAULT_FOCUS",
-           "DEFAULT_MAX_BLUR",
-           "DEFAULT_SCENE",
-           "DEFAULT_SIZES",
-           "K_STAGES",
-           "SCENES",
-           "SCHEMA_VERSION",
-           "STAGES",
-           "CpuTimer",
-           "GpuTimer",
-           "add_cli",
-           "cmd_bench",
-           "cpu_model",
-           "machine_info",
-           "make_inputs",
-           "markdown_table",
-           "merge_reports",
-           "parse_floats",
-           "parse_max_blur",
-           "parse_size_specs",
-           "parse_sizes",
-           "plot",
-           "refocus_min_bytes",
-           "resolve_devices",
-           "summarise",
-]
+#: public name -> submodule that defines it (imported on first use: the command line's parser needs only ``cli``)
+_API = {
+    "DEFAULT_FOCUS": "cli", "DEFAULT_MAX_BLUR": "cli", "DEFAULT_SIZES": "cli", "add_cli": "cli", "cmd_bench": "cli",
+    "parse_floats": "cli", "parse_max_blur": "cli", "parse_size_specs": "cli", "parse_sizes": "cli", "resolve_devices": "cli",
+    "cpu_model": "machine", "machine_info": "machine",
+    "BASELINE_OF": "render_bench", "K_STAGES": "render_bench", "STAGES": "render_bench",
+    "SCHEMA_VERSION": "report", "markdown_table": "report", "merge_reports": "report", "plot": "report",
+    "DEFAULT_SCENE": "scenes", "SCENES": "scenes", "make_inputs": "scenes",
+    "CpuTimer": "timing", "GpuTimer": "timing", "refocus_min_bytes": "timing", "summarise": "timing",
+}
+
+__all__ = sorted(_API)
+
+
+def __getattr__(name: str):
+    if name in _API:
+        return getattr(import_module(f".{_API[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_API))

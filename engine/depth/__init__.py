@@ -13,13 +13,25 @@ sha256), ``processing`` (pre/post, guided upsampling), ``worker`` (process,
 shared memory), ``loaders`` (TensorFlow; worker only), ``cli``.
 """
 
-from .cli import add_cli, add_model_arguments
-from .download import cache_dir, cached_path, fetch, resolve
-from .registry import DEFAULT_MODEL, ModelSpec, get_model, list_models
-from .worker import DepthWorker, DepthWorkerError, estimate_disparity, shutdown
+from importlib import import_module
 
-__all__ = [
-    "estimate_disparity", "DepthWorker", "DepthWorkerError", "add_cli", "add_model_arguments",
-    "ModelSpec", "get_model", "list_models", "DEFAULT_MODEL", "cache_dir", "cached_path", "fetch",
-    "resolve", "shutdown",
-]
+#: public name -> submodule that defines it (imported on first use: the command line's parser needs
+#: only ``cli``, and ``download`` and ``worker`` bring urllib, http and multiprocessing)
+_API = {
+    "estimate_disparity": "worker", "DepthWorker": "worker", "DepthWorkerError": "worker", "shutdown": "worker",
+    "add_cli": "cli", "add_model_arguments": "cli", "ModelSpec": "registry", "get_model": "registry",
+    "list_models": "registry", "DEFAULT_MODEL": "registry", "cache_dir": "download", "cached_path": "download",
+    "fetch": "download", "resolve": "download",
+}
+
+__all__ = list(_API)
+
+
+def __getattr__(name: str):
+    if name in _API:
+        return getattr(import_module(f".{_API[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_API))

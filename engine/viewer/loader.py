@@ -61,13 +61,11 @@ class Slot:
 
     def full_srgb8(self) -> np.ndarray | None:
         """The whole photo of a reduced slot as its 8-bit codes (uint8 RGB, what :meth:`full_image`
-        holds times 255, without a float copy), or None when the file is not 8-bit colour."""
-        from ..io.images import decode_raw, read_bytes
+        holds times 255, without a float copy), or None when the file is not 8-bit without alpha."""
+        from ..io.images import load_image
 
-        img = decode_raw(read_bytes(self.source.path, "image"), str(self.source.path))
-        if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
-            return None
-        return np.ascontiguousarray(img[:, :, ::-1])
+        img = load_image(self.source.path, codes=True)
+        return img if img.dtype == np.uint8 else None
 
     def full_image(self) -> np.ndarray:
         """The photo at its own size (decoded now if ``image`` is a reduced decode; not kept)."""
