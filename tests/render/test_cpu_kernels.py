@@ -122,18 +122,19 @@ def test_a_smaller_photo_reuses_the_larger_ones_buffers_and_renders_as_on_a_fres
 
 
 def test_regions_one_after_another_reuse_the_box_means_and_a_whole_image_keeps_none():
-    """The strips of a one-shot render keep the per-band box means of the downsampled scales (and
-    the pixel masks) for the next one: filled with NaN in between, the next region still renders
-    as on a fresh renderer. A whole image (a viewer's fit view) keeps no box means after its render."""
+    """The strips of a one-shot render keep the per-band box means of the downsampled scales, the
+    pixel masks and the block pool for the next one: filled with NaN in between, the next region
+    still renders as on a fresh renderer. A whole image (a viewer's fit view) keeps no box means
+    after its render."""
     img, disp = scene(90, 150, 4, "ramp")
     used = CpuRenderer()
     used.render_region(img, disp, (0, 0, 150, 40), 0.05, 60.0)
-    kept = {k: b for k, (b, _) in used._scratch._kept.items() if k.startswith(("down", "pixel"))}
-    assert {"down 2", "down masks 2", "pixel masks"} <= set(kept)
+    kept = {k: b for k, b in used._scratch._kept.items() if k.startswith(("down", "pixel", "pool"))}
+    assert {"down 2", "down masks 2", "pixel masks", "pool"} <= set(kept)
     for b in kept.values():
         b[:] = 0xFF  # NaN floats, all-bands masks
     got = used.render_region(img, disp, (0, 40, 150, 90), 0.05, 60.0)
-    assert all(_address(used._scratch._kept[k][0]) == _address(b) for k, b in kept.items())
+    assert all(_address(used._scratch._kept[k]) == _address(b) for k, b in kept.items())
     np.testing.assert_array_equal(got, CpuRenderer().render_region(img, disp, (0, 40, 150, 90), 0.05, 60.0))
     used.prepare(img, disp)
     used.render(0.05, 60.0)

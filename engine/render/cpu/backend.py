@@ -42,7 +42,7 @@ from ..pyramid import (
     padded_shape,
 )
 from ..renderer import Renderer, boost_highlights
-from . import cat_tiles
+from . import blocks, cat_tiles
 from . import jit as cpu_jit
 from . import kernels as ck
 from . import pixels as cpx
@@ -134,8 +134,6 @@ class CpuRenderer(Renderer):
         hp, wp = padded_shape(h, w)
         m = ck.MARGIN
         self._pool = self._image_p = None
-        # the previous image's pool, when of no use, goes first
-        self._scratch.drop_unless("pool", ((hp, wp), self.place))
         n = self.n_bands
         self._n_levels = 1
         # Refuse early what cannot fit: the padded image, band map, codes and output
@@ -239,28 +237,29 @@ class CpuRenderer(Renderer):
     def _layout(self) -> None:
         """Tile masks and slot tables of every level, and one block pool for all of them.
 
-        The pool is reserved with np.empty: its pages take memory only when a level is
-        built into them."""
+        The pool is reserved with np.empty and kept for the next image (see scratch.py); a tile's
+        blocks take their place in it when the tile is built (:func:`.blocks.number_blocks`), so
+        what a render builds lies at its start, and pages are touched only there."""
         n = self.n_bands
         self._masks = self._all_tile_masks()
-        slots, soff, ntx, first = [np.full(n, -1, np.int64)], [0], [1], [0]
-        pos, at = 0, n
+        tables, soff, ntx, sizes = [np.full(n, -1, np.int64)], [0], [1], [0]
+        at = n
         for masks in self._masks[1:]:
-            table, end = ck.slot_table(masks, n, pos)
-            first.append(pos)
-            slots.append(table.ravel())
+            table, size = blocks.slot_table(masks, n)
+            tables.append(table.ravel())
             soff.append(at)
             ntx.append(masks.shape[1])
-            pos, at = end, at + table.size
-        first.append(pos)
-        self._slots = np.concatenate(slots)
+            sizes.append(size)
+            at += table.size
+        self._tables = np.concatenate(tables)  # each level's blocks numbered from 0 (-1: zero)
+        self._slots = np.full_like(self._tables, -1)  # the pool's blocks of the tiles built (-1: zero or not built)
+        self._next_block = 0
         self._mask_flat = np.concatenate([m.ravel() for m in self._masks])
         self._moff = np.cumsum([0] + [m.size for m in self._masks[:-1]]).astype(np.int64)
         self._soff, self._ntx = np.array(soff, np.int64), np.array(ntx, np.int64)
-        self._first_block = first  # level i owns blocks first[i] .. first[i+1]-1
-        # every block a render reads is written when its level is built: a reused pool needs no clearing
-        self._pool = self._scratch.take("pool", (max(pos, 1), ck.TILE, ck.TILE, 4), np.float32,
-                                        scattered=(self._band_p.shape, self.place))
+        self._level_blocks = sizes  # level i stores up to sizes[i] blocks
+        # every block a render reads is written when its tile is built: a reused pool needs no clearing
+        self._pool = self._scratch.take("pool", (max(sum(sizes), 1), ck.TILE, ck.TILE, 4), np.float32, scattered=True)
 
     def level_bytes(self, n: int, todo: np.ndarray | None = None) -> int:
         """Memory that building levels ``self._n_levels .. n-1`` and the scale-1 level tiles
@@ -270,11 +269,11 @@ class CpuRenderer(Renderer):
         n = min(n, _N_RADII)
         hp, wp = self._band_p.shape
         lo = min(self._n_levels, n)
-        total = sum(self._first_block[i + 1] - self._first_block[i] for i in range(lo, n) if _SCALES[i] > 1)
+        total = sum(self._level_blocks[i] for i in range(lo, n) if _SCALES[i] > 1)
         for j, i in enumerate(_FULL):
             if i < n:
                 t = ~self._built[j] if todo is None else todo[j]
-                total += int(ck.count_blocks(np.where(t, self._masks[i], np.uint64(0))))
+                total += int(blocks.count_blocks(np.where(t, self._masks[i], np.uint64(0))))
         total *= BLOCK_BYTES
         max_s = int(_SCALES[lo:n].max(initial=1))
         used = int(np.count_nonzero(self.band_count))
@@ -326,6 +325,8 @@ class CpuRenderer(Renderer):
             if not build.any():
                 continue
             masks = np.stack([self._masks[k] for k in group])
+            self._next_block = blocks.number_blocks(self._tables, self._slots, self._soff[list(group)], build, nb,
+                                                    self._next_block)
             slots = np.stack([self._slots[self._soff[k]: self._soff[k] + masks[0].size * nb].reshape(masks[0].shape + (nb,))
                               for k in group])
             plan = self._plan(tuple(group))

@@ -52,14 +52,15 @@ GROUPS: dict[str, tuple[float, dict[str, str]]] = {
         "kernels:_tile_masks_bands_tiles": "i8 i8 u8[2] i8[1] u8[3]",
         "kernels:halve_masks": "u8[2]",
         "kernels:tile_masks": "u8[2] i8",
-        "kernels:slot_table": "u8[2] i8 i8",
-        "kernels:count_blocks": "u8[2]",
+        "blocks:slot_table": "u8[2] i8",
+        "blocks:count_blocks": "u8[2]",
     }),
     "levels": (8.0, {
         "kernels:_conv_full_tiles": "i8 i8 f4[3] u1[2] u1[2] i8 plan u8[3] i8[4] b1[3] f4[4] f4",
         "kernels:_down_from_image_rows": "i8 i8 f4[3] u1[2] u1[2] i8 i8[1] f4 f4[4] u8[2]",
         "kernels:_down_from_down_rows": "i8 i8 f4[4] u8[2] f4[4] u8[2]",
         "kernels:_conv_down_tiles": "i8 i8 f4[4] i8[1] i8 plan u8[3] i8[4] b1[3] f4[4]",
+        "blocks:number_blocks": "i8[1] i8[1] i8[1] b1[3] i8 i8",
     }),
     "render": (9.0, {
         "refocus:front_tiles": "u8[1] i8[1] i8[1] i8[1] i8[1] i8[1] i8[1] f4[1] b1[1] u8[2] i8 i8 i8",

@@ -172,34 +172,6 @@ def tile_masks(pix_masks, R):
     return out
 
 
-@njit(**_JIT)
-def slot_table(masks, n, start):
-    """Block index (from ``start``) of layer j in each tile (int64 (nty, ntx, n), -1 =
-    zero) and the index after the last block."""
-    nty, ntx = masks.shape
-    slots = np.full((nty, ntx, n), -1, np.int64)
-    pos = start
-    for ty in range(nty):
-        for tx in range(ntx):
-            m = masks[ty, tx]
-            cur = -1
-            for j in range(n):
-                if (m >> np.uint64(j)) & np.uint64(1):
-                    cur = pos
-                    pos += 1
-                slots[ty, tx, j] = cur
-    return slots, pos
-
-
-@njit(**_JIT)
-def count_blocks(masks):
-    """Number of blocks a level with these tile masks stores."""
-    total = 0
-    for m in masks.ravel():
-        total += popcount(m)
-    return total
-
-
 def kernel_plan(kernels):
     """Plans of several (flipped) kernels, each zero-padded to the largest one's size
     so they read one shared window: per kernel lv and row a, one run of equal weights
