@@ -255,8 +255,10 @@ def render_photo(photo: Photo, settings: RenderSettings, renderer, bit_depth: in
         y1 = min(h, y0 + step)
         _, wy0, _, wy1 = aligned_window((0, y0, w, y1), reach, (h, w))
         strips.append((y0, y1, wy0, wy1))
-    # the linear light of each window, made for those rows only, decodes into one buffer
-    rows = np.empty((max(wy1 - wy0 for *_, wy0, wy1 in strips), w, 3), np.float32)
+    # the linear light of each window, made for those rows only, decodes into one buffer; the largest
+    # window first, so that the renderer's buffers, made for it, serve every later strip (scratch.py)
+    strips.sort(key=lambda s: s[3] - s[2], reverse=True)
+    rows = np.empty((strips[0][3] - strips[0][2], w, 3), np.float32)
     for y0, y1, wy0, wy1 in strips:
         window = linear(wy0, wy1, rows[:wy1 - wy0])
         strip = renderer.render_region(window, disparity[wy0:wy1], (0, y0 - wy0, w, y1 - wy0),

@@ -24,6 +24,7 @@ class Scratch:
 
     def __init__(self):
         self._kept: dict[str, np.ndarray] = {}
+        self.tags: dict[str, object] = {}  # what the user notes of a buffer (e.g. the image size it was made for)
 
     def take(self, name: str, shape, dtype, scattered: bool = False) -> np.ndarray:
         """An uninitialised C-ordered array of ``shape`` and ``dtype``, a view of buffer ``name``
@@ -44,6 +45,7 @@ class Scratch:
         """Free the buffers whose names begin with ``prefix``."""
         for name in [k for k in self._kept if k.startswith(prefix)]:
             del self._kept[name]
+            self.tags.pop(name, None)
 
     @property
     def nbytes(self) -> int:
@@ -52,3 +54,4 @@ class Scratch:
     def clear(self) -> None:
         """Free every kept buffer."""
         self._kept.clear()
+        self.tags.clear()
