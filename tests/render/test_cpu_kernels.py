@@ -121,6 +121,25 @@ def test_a_smaller_photo_reuses_the_larger_ones_buffers_and_renders_as_on_a_fres
     assert after["image"] == before["image"]
 
 
+def test_a_pool_made_for_a_much_larger_image_is_freed_before_the_next_images_buffers():
+    """The block pool is kept for the next image only while that image is at least half as large
+    (a strip, a frame, a zoomed view of about the same size): after a large image, a small one
+    (the viewer's fit view after a zoom) gets a pool of its own size, freed first."""
+    big = CpuRenderer()
+    big.prepare(*scene(160, 240, 4, "ramp"))
+    big.render(0.05, 60.0)
+    large = big._scratch._kept["pool"].size
+    small = scene(60, 90, 3, "blocks")
+    held, take = [], big._scratch.take
+    big._scratch.take = lambda name, *a, **k: (held.append((name, "pool" in big._scratch._kept)), take(name, *a, **k))[1]
+    big.prepare(*small)
+    assert held[0] == ("image", False)  # the large pool was gone before the small image's first buffer
+    fresh = CpuRenderer()
+    fresh.prepare(*small)
+    assert big._scratch._kept["pool"].size == fresh._scratch._kept["pool"].size < large / 2
+    np.testing.assert_array_equal(big.render(0.3, 30.0), fresh.render(0.3, 30.0))
+
+
 def test_regions_one_after_another_reuse_the_box_means_and_a_whole_image_keeps_none():
     """The strips of a one-shot render keep the per-band box means of the downsampled scales, the
     pixel masks and the block pool for the next one: filled with NaN in between, the next region
