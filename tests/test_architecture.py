@@ -29,13 +29,13 @@ LAYERS = {
     "render.renderer": 4, "render.cpu": 4, "render.gpu": 4,
     # the CPU kernels (Numba) and their loader; the GPU kernels are the .cu files beside render/gpu/backend.py
     "render.cpu.kernels": 3, "render.cpu.refocus": 3, "render.cpu.sampling": 3, "render.cpu.pixels": 3,
-    "render.cpu.jit": 3,
+    "render.cpu.jit": 3, "render.cpu.blocks": 3,
     # render maths both backends build on: pyramid geometry, optics, apertures
     "render": 2,
     # files in and out: images, headers, depth maps, phone depth, metadata, colour curves, video
     "io": 1,
     # basics every layer may use
-    "errors": 0, "constants": 0, "xp": 0, "extras": 0,
+    "errors": 0, "constants": 0, "xp": 0, "extras": 0, "lazy": 0,
 }
 
 

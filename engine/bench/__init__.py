@@ -11,7 +11,7 @@ Importing this package loads only the argument parsing.
 
 from __future__ import annotations
 
-from importlib import import_module
+from ..lazy import lazy_names
 
 #: public name -> submodule that defines it (imported on first use: the command line's parser needs only ``cli``)
 _API = {
@@ -27,11 +27,4 @@ _API = {
 __all__ = sorted(_API)
 
 
-def __getattr__(name: str):
-    if name in _API:
-        return getattr(import_module(f".{_API[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_API))
+__getattr__, __dir__ = lazy_names(__name__, _API, globals())

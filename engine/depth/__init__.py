@@ -13,7 +13,7 @@ sha256), ``processing`` (pre/post, guided upsampling), ``worker`` (process,
 shared memory), ``loaders`` (TensorFlow; worker only), ``cli``.
 """
 
-from importlib import import_module
+from ..lazy import lazy_names
 
 #: public name -> submodule that defines it (imported on first use: the command line's parser needs
 #: only ``cli``, and ``download`` and ``worker`` bring urllib, http and multiprocessing)
@@ -27,11 +27,4 @@ _API = {
 __all__ = list(_API)
 
 
-def __getattr__(name: str):
-    if name in _API:
-        return getattr(import_module(f".{_API[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_API))
+__getattr__, __dir__ = lazy_names(__name__, _API, globals())
