@@ -134,7 +134,7 @@ class CpuRenderer(Renderer):
         hp, wp = padded_shape(h, w)
         m = ck.MARGIN
         self._pool = self._image_p = None
-        if not hp * wp <= self._scratch.tags.get("pool", 0) <= 2 * hp * wp:
+        if not hp * wp <= (self._scratch.tags.get("pool") or 0) <= 2 * hp * wp:
             self._scratch.drop("pool")  # made for a smaller or a much larger image: freed before this one's buffers
         n = self.n_bands
         self._n_levels = 1
@@ -261,8 +261,8 @@ class CpuRenderer(Renderer):
         self._soff, self._ntx = np.array(soff, np.int64), np.array(ntx, np.int64)
         self._level_blocks = sizes  # level i stores up to sizes[i] blocks
         # every block a render reads is written when its tile is built: a reused pool needs no clearing
-        self._pool = self._scratch.take("pool", (max(sum(sizes), 1), ck.TILE, ck.TILE, 4), np.float32, scattered=True)
-        self._scratch.tags["pool"] = self._band_p.size  # the padded image's pixels it was made for
+        self._pool = self._scratch.take("pool", (max(sum(sizes), 1), ck.TILE, ck.TILE, 4), np.float32, scattered=True,
+                                        tag=self._band_p.size)  # the padded pixels of the image it is made for
 
     def level_bytes(self, n: int, todo: np.ndarray | None = None) -> int:
         """Memory that building levels ``self._n_levels .. n-1`` and the scale-1 level tiles

@@ -24,20 +24,22 @@ class Scratch:
 
     def __init__(self):
         self._kept: dict[str, np.ndarray] = {}
-        self.tags: dict[str, object] = {}  # what the user notes of a buffer (e.g. the image size it was made for)
+        self.tags: dict[str, object] = {}  # each buffer's ``tag`` (see take)
 
-    def take(self, name: str, shape, dtype, scattered: bool = False) -> np.ndarray:
+    def take(self, name: str, shape, dtype, scattered: bool = False, tag=None) -> np.ndarray:
         """An uninitialised C-ordered array of ``shape`` and ``dtype``, a view of buffer ``name``
         (kept, or made anew when the kept one is too small or over twice too large). A previous
         view of ``name`` must be dead. ``scattered``: made without huge pages, a quarter larger
         than asked (:func:`deocused.xp.empty_scattered`; the block pool, whose pages count only
-        where its blocks are written: the next image may need a few more)."""
+        where its blocks are written: the next image may need a few more). ``tag``: noted in
+        :attr:`tags` when the buffer is made (e.g. the image size it is made for)."""
         dtype = np.dtype(dtype)
         need = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
         buf = self._kept.pop(name, None)
         if buf is None or not need <= buf.size <= 2 * max(need, 1):
             buf = None  # freed before the new one is made
             buf = empty_scattered((need + need // 4 + 1,), np.uint8) if scattered else np.empty((max(need, 1),), np.uint8)
+            self.tags[name] = tag
         self._kept[name] = buf
         return buf[:need].view(dtype).reshape(shape)
 
