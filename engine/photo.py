@@ -149,7 +149,7 @@ def load_photo(image: str | Path | None = None, *, sample: str | None = None, de
     ((426, 640), dtype('float32'), True)
     """
     from .io.depthmap import find_sidecar, fit_to_image, load_disparity, to_disparity
-    from .io.images import load_image, read_bytes
+    from .io.images import decode_image, read_bytes
     from .io.metadata import read_metadata
 
     if sample:
@@ -168,10 +168,10 @@ def load_photo(image: str | Path | None = None, *, sample: str | None = None, de
     with ThreadPoolExecutor(1) as pool:
         # the depth file decodes beside the photo (both decoders release the GIL); the photo's errors come first
         disparity = None if depth is None else pool.submit(load_disparity, str(depth), None, depth_kind)
-        linear = _camera_raw(image)
-        img = load_image(str(image), codes=True) if linear is None else linear_to_srgb(linear)
+        data = read_bytes(str(image), "image")  # read once: the pixels, the metadata, the embedded depth
+        linear = _camera_raw(image, data)
+        img = decode_image(data, str(image), codes=True) if linear is None else linear_to_srgb(linear)
         codes, img = (img, None) if img.dtype == np.uint8 else (None, img)  # an 8-bit file: its codes
-        data = read_bytes(str(image), "image")  # for its metadata and embedded depth
         meta = read_metadata(data, str(image))
         photo = Photo(img, None, None, Path(image), meta=meta, image_linear=linear, image_codes=codes)
         if disparity is not None:
@@ -189,14 +189,14 @@ def load_photo(image: str | Path | None = None, *, sample: str | None = None, de
     return photo.with_depth(fit_to_image(to_disparity(disp, "disparity", "model output"), photo.shape))
 
 
-def _camera_raw(image) -> np.ndarray | None:
-    """Scene-linear RGB of a camera RAW file (by its extension), else None."""
+def _camera_raw(image, data: bytes) -> np.ndarray | None:
+    """Scene-linear RGB of a camera RAW file (by its extension; ``data``: its bytes), else None."""
     from .io.camera_raw import decode_camera_raw, is_camera_raw
-    from .io.images import MAX_PIXELS, read_bytes
+    from .io.images import MAX_PIXELS
 
     if not is_camera_raw(str(image)):
         return None
-    return decode_camera_raw(read_bytes(str(image), "image"), str(image), MAX_PIXELS)
+    return decode_camera_raw(data, str(image), MAX_PIXELS)
 
 
 def _embedded_photo(photo: Photo, data: bytes) -> Photo | None:
