@@ -243,9 +243,9 @@ def render_photo(photo: Photo, settings: RenderSettings, renderer, bit_depth: in
     if _strip_rows(h, w) >= h:
         renderer.prepare(linear(0, h), disparity)
         return _encode(renderer, renderer.render(focus_disparity, max_blur, settings.dof), transfer, bit_depth)
-    from .render.renderer import BandStats, aligned_window, region_reach
+    from .render.renderer import aligned_window, region_reach
 
-    whole = BandStats.of(disparity, renderer.n_bands)
+    whole = renderer.band_stats(disparity)
     reach = region_reach(whole, focus_disparity, max_blur, settings.dof, renderer.cat_eye)
     # each strip prepares its rows and the reach above and below: strips under twice the reach would cost more
     step = max(_strip_rows(h, w), 2 * reach)

@@ -150,6 +150,11 @@ class Renderer(ABC):
         photo is left as it is). Default: nothing to do."""
         return None
 
+    def band_stats(self, disparity: np.ndarray) -> BandStats:
+        """:meth:`BandStats.of` ``disparity`` (float32 (H, W), host memory) with this renderer's bands
+        (a backend may count them faster)."""
+        return BandStats.of(disparity, self.n_bands)
+
     @staticmethod
     def check_shapes(image_linear, disparity) -> None:
         """Validate the types and shapes of prepare()'s inputs (NumPy or CuPy arrays, before any
@@ -254,7 +259,7 @@ class Renderer(ABC):
         x0, y0, x1, y1 = (int(v) for v in region)
         if not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):
             raise InputError(f"region {region} is not within the {w}x{h} image")
-        whole = whole or BandStats.of(disparity, self.n_bands)
+        whole = whole or self.band_stats(disparity)
         reach = region_reach(whole, focus_disparity, max_blur, dof, self.cat_eye)
         wx0, wy0, wx1, wy1 = aligned_window((x0, y0, x1, y1), reach, (h, w))
         box = (x0 - wx0, y0 - wy0, x1 - wx0, y1 - wy0)

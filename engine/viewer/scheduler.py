@@ -177,7 +177,7 @@ class RenderScheduler:
         viewer's renderer), from the whole photo (decoded on this thread the first time, kept as 8 bits)."""
         from ..io.colour import srgb_to_linear
         from ..render.cpu.srgb8 import srgb8_to_linear
-        from ..render.renderer import BandStats, aligned_window, region_reach
+        from ..render.renderer import aligned_window, region_reach
 
         slot, r = self.images.slots[index], self.renderer  # one pyramid in memory: the fit view's is prepared again
         self._prepared = None                           # on the way back (display-sized, quick)
@@ -187,7 +187,7 @@ class RenderScheduler:
             srgb = slot.image if not slot.reduced else slot.full_srgb8()
             if srgb is None:
                 srgb = _to_uint8(slot.full_image())
-            cached = self._full_cache = (index, srgb, BandStats.of(slot.disparity, r.n_bands))
+            cached = self._full_cache = (index, srgb, r.band_stats(slot.disparity))
         _, srgb, whole = cached
         w, h = slot.size
         x0, y0, x1, y1 = aligned_window(region, region_reach(whole, focus_disparity, max_blur, dof, r.cat_eye), (h, w))

@@ -70,6 +70,25 @@ def test_region_outside_the_photo_is_refused(photo):
     assert np.array_equal(BandStats.of(disp, 8).counts.sum(), disp.size)
 
 
+@pytest.mark.parametrize("shape", [(1, 1), (17, 5), (224, 320), (1000, 37)])
+def test_band_stats_of_every_backend_count_the_bands(renderer_factory, photo, shape):
+    """Renderer.band_stats (the CPU: a Numba kernel, one pass over the rows) against a count per band
+    written out with NumPy masks: pixels, float64 disparity sums, smallest and largest disparity.
+    Values on the bands' edges (k / 8) and at 0 and 1 included."""
+    rng = np.random.default_rng(7)
+    disp = photo[1] if shape == (224, 320) else rng.random(shape, dtype=np.float32)
+    disp = disp.copy()
+    disp.reshape(-1)[:9] = np.array([0, 1, 0.125, 0.25, 0.5, 0.875, 0.99999994, 0.375, 0.625], np.float32)[:disp.size]
+    stats = renderer_factory().band_stats(disp)
+    band = np.minimum((disp * np.float32(8)).astype(np.int64), 7)
+    for k in range(8):
+        assert stats.counts[k] == np.count_nonzero(band == k)
+        assert stats.sums[k] == pytest.approx(float(disp[band == k].astype(np.float64).sum()), rel=1e-12, abs=1e-12)
+    assert (stats.d_lo, stats.d_hi) == (float(disp.min()), float(disp.max()))
+    ref = BandStats.of(disp, 8)
+    assert np.array_equal(stats.counts, ref.counts) and (stats.d_lo, stats.d_hi) == (ref.d_lo, ref.d_hi)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("bits,cat_eye", [(8, 0.0), (16, 0.0), (8, 1.0)])
 def test_render_photo_in_strips_equals_the_whole_render(renderer_factory, photo, monkeypatch, bits, cat_eye):

@@ -41,7 +41,7 @@ from ..pyramid import (
     levels_needed,
     padded_shape,
 )
-from ..renderer import Renderer, boost_highlights
+from ..renderer import BandStats, Renderer, boost_highlights
 from . import blocks, cat_tiles
 from . import jit as cpu_jit
 from . import kernels as ck
@@ -176,6 +176,17 @@ class CpuRenderer(Renderer):
             self._band_p = self._pool = self._image_p = self._codes = None
             raise DeviceError(f"not enough memory for the {w}x{h} image's blur pyramid: needs at least "
                               f"{total / 2**30:.1f} GiB, {free / 2**30:.1f} GiB available; use a smaller image")
+
+    def band_stats(self, disparity: np.ndarray) -> BandStats:
+        """:meth:`BandStats.of` in one pass of a Numba kernel on every core (the same counts, minimum
+        and maximum; the float64 sums added in another order)."""
+        d = np.ascontiguousarray(disparity, np.float32)
+        if d.ndim != 2:
+            return super().band_stats(disparity)
+        with _KERNEL_LOCK, _interruptible():
+            cpu_jit.ensure("photo")
+            counts, sums, lo, hi = cpx.band_stats(d, self.n_bands)
+        return BandStats(counts, sums, float(lo), float(hi))
 
     def release(self) -> None:
         with _KERNEL_LOCK:

@@ -137,6 +137,35 @@ def _ingest_rows(r0, r1, image, disparity, n, image_p, band_p, tile_lo, tile_hi,
             band_p[y, w:] = n
 
 
+def band_stats(disparity, n):
+    """Pixels per disparity band floor(d * n) (clipped, as :func:`deocused.render.pyramid.band_of`),
+    their float64 disparity sums, and the smallest and largest disparity of ``disparity``
+    (float32 (h, w)): :meth:`deocused.render.renderer.BandStats.of` in one pass."""
+    h = disparity.shape[0]
+    rows = -(-h // TILE)
+    counts, sums = np.zeros((rows, n), np.int64), np.zeros((rows, n), np.float64)
+    lo, hi = np.full(rows, np.inf, np.float32), np.full(rows, -np.inf, np.float32)
+    run_chunks(_band_stats_rows, rows, disparity, n, counts, sums, lo, hi)
+    return counts.sum(axis=0), sums.sum(axis=0), lo.min(), hi.max()
+
+
+@njit(**_JIT)
+def _band_stats_rows(r0, r1, disparity, n, counts, sums, lo, hi):
+    """Rows of TILE pixel rows r0..r1-1 of :func:`band_stats` (per row r: counts[r], sums[r], lo[r], hi[r])."""
+    h, w = disparity.shape
+    nf = np.float32(n)
+    for r in range(r0, r1):
+        dlo, dhi = np.float32(np.inf), np.float32(-np.inf)
+        for y in range(r * TILE, min(r * TILE + TILE, h)):
+            for x in range(w):
+                d = disparity[y, x]
+                b = min(max(int(d * nf), 0), n - 1)
+                counts[r, b] += 1
+                sums[r, b] += d
+                dlo, dhi = min(dlo, d), max(dhi, d)
+        lo[r], hi[r] = dlo, dhi
+
+
 @njit(inline="always", **_JIT)
 def _dir(d):
     """(dy, dx) of direction code d: 0 right, 1 down, 2 left, 3 up."""
