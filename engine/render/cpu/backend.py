@@ -179,11 +179,12 @@ class CpuRenderer(Renderer):
 
     def band_stats(self, disparity: np.ndarray) -> BandStats:
         """:meth:`BandStats.of` in one pass of a Numba kernel on every core (the same counts, minimum
-        and maximum; the float64 sums added in another order)."""
+        and maximum; the float64 sums added in another order). Outside the kernel lock: this short
+        pass reads only ``disparity``, so it runs beside a warm-up (the command line's) or a render."""
         d = np.ascontiguousarray(disparity, np.float32)
         if d.ndim != 2:
             return super().band_stats(disparity)
-        with _KERNEL_LOCK, _interruptible():
+        with _interruptible():
             cpu_jit.ensure("photo")
             counts, sums, lo, hi = cpx.band_stats(d, self.n_bands)
         return BandStats(counts, sums, float(lo), float(hi))
