@@ -63,6 +63,9 @@ def pytest_configure(config):
     if cache is not None and not os.environ.get("CUDAHOST_BUILD_DIR"):
         # Compiled kernels of the emulation, keyed by source hash (kept between runs).
         os.environ["CUDAHOST_BUILD_DIR"] = str(cache.mkdir("cudahost"))
+    from deocused.render.cpu import jit as cpu_jit
+
+    cpu_jit.cold_groups(())  # a Numba cache written from other kernel sources is dropped before any test loads it
 
 
 def pytest_collection_modifyitems(config, items):

@@ -128,6 +128,48 @@ def test_a_cold_cache_shows_one_line_and_a_bar_and_a_warm_one_nothing(tmp_path):
     assert any(p.suffix == ".nbi" for p in tmp_path.rglob("*"))
 
 
+def test_the_kernel_sources_hash_covers_the_helpers_that_kernels_inline(tmp_path):
+    """Numba keys a cached kernel to its own file; _refocus_tiles inlines sampling.py's helpers and reads
+    pyramid.py's constants. The stamp hashes every kernel source: an edit of any of them changes it."""
+    from pathlib import Path
+
+    import deocused
+
+    root = Path(deocused.__file__).parent
+    for rel in ("render/cpu/refocus.py", "render/cpu/sampling.py", "render/cpu/pixels.py", "render/pyramid.py",
+                "constants.py"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes((root / rel).read_bytes())
+    before = cpu_jit.sources_hash(tmp_path)
+    assert before != cpu_jit.sources_hash(root)  # the copy lacks the other kernel modules
+    for rel in ("render/cpu/sampling.py", "render/pyramid.py", "constants.py"):
+        path = tmp_path / rel
+        text = path.read_bytes()
+        path.write_bytes(text + b"\n# edited\n")
+        assert cpu_jit.sources_hash(tmp_path) != before, rel
+        path.write_bytes(text)
+        assert cpu_jit.sources_hash(tmp_path) == before
+    (tmp_path / "viewer").mkdir()
+    (tmp_path / "viewer" / "app.py").write_text("# not a kernel source")
+    assert cpu_jit.sources_hash(tmp_path) == before
+
+
+@pytest.mark.slow
+def test_a_cache_written_from_other_kernel_sources_compiles_again(tmp_path):
+    """The stamp next to the cached kernels names the sources they came from; when it differs (an upgrade, an
+    edited helper), the cached kernels are dropped and compile again, announced, instead of loading stale code."""
+    first = _ensure_photo(tmp_path)
+    assert first.returncode == 0, first.stderr
+    stamps = list(tmp_path.rglob(cpu_jit.STAMP_NAME))
+    assert len(stamps) == 1 and stamps[0].read_text() == cpu_jit.sources_hash()
+    assert _ensure_photo(tmp_path).stderr == ""  # the same sources: loaded
+    stamps[0].write_text("kernels of another version")
+    again = _ensure_photo(tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "compiling the CPU kernels once" in again.stderr and "photo" in again.stderr
+    assert again.stdout.strip() == "[]" and stamps[0].read_text() == cpu_jit.sources_hash()
+
+
 def test_refocus_warmup_leaves_every_group_in_the_cache(capsys):
     """(Compiles into the suite's own cache what the other tests load anyway.)"""
     from deocused.cli import main

@@ -16,11 +16,14 @@ next to the sources or, where that is read-only, in the user's cache directory;
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import importlib
 import logging
 import sys
 import threading
 import time
+from pathlib import Path
 
 from numba.core import types
 
@@ -97,6 +100,49 @@ def status() -> str:
     return _status
 
 
+#: The files whose code or constants the kernels compile in (relative to the package): Numba keys each
+#: kernel's cache entry to the kernel's own file only, but a kernel inlines helpers from the others
+#: (``sampling.py`` into ``refocus.py``...) and freezes their module constants.
+KERNEL_SOURCES = ("render/cpu/*.py", "render/pyramid.py", "render/cateye.py", "constants.py")
+#: Written next to the cached kernels: the hash of :data:`KERNEL_SOURCES` they were compiled from.
+STAMP_NAME = "deocused-kernel-sources.txt"
+_checked = False
+
+
+def sources_hash(root: Path | None = None) -> str:
+    """Hash of the contents of :data:`KERNEL_SOURCES` under ``root`` (None: this package)."""
+    root = Path(__file__).resolve().parents[2] if root is None else root
+    h = hashlib.sha256()
+    for pattern in KERNEL_SOURCES:
+        for path in sorted(root.glob(pattern)):
+            h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:32]
+
+
+def _drop_stale_cache() -> None:
+    """Once per process, before a kernel is looked up in Numba's cache: if the cache was written from other
+    kernel sources (an upgrade, or an edit of a helper that a kernel inlines), remove its kernels, so that
+    they compile again (announced, with a progress bar) instead of loading stale code."""
+    global _checked
+    if _checked:
+        return
+    _checked = True
+    disp = _kernels("photo")[0][0]
+    folder = getattr(getattr(disp, "_cache", None), "_cache_path", None)  # caching off: None
+    if folder is None:
+        return
+    stamp, want = Path(folder) / STAMP_NAME, sources_hash()
+    with contextlib.suppress(OSError):
+        if stamp.read_text() == want:
+            return
+    for f in Path(folder).glob("*.nb[ic]"):  # this folder holds this package's CPU kernels only
+        with contextlib.suppress(OSError):
+            f.unlink()
+    with contextlib.suppress(OSError):
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        stamp.write_text(want)
+
+
 def _kernels(group: str):
     """(dispatcher, argument types) of each kernel of ``group``."""
     out = []
@@ -127,6 +173,7 @@ def _on_disk(disp, sig) -> bool:
 def cold_groups(groups) -> list[str]:
     """The groups (of ``groups``) with some kernel neither loaded nor in the cache."""
     with _lock:
+        _drop_stale_cache()
         return [g for g in groups if g not in _ready and not all(_cached(d, s) for d, s in _kernels(g))]
 
 
