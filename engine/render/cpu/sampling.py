@@ -14,7 +14,11 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from ..pyramid import MAX_SCALE
 from .pixels import _JIT, MARGIN, TILE, TILE_SHIFT, split_of
+
+#: 1 / s for each level scale s (powers of two: exact), a table so that the per-pixel loop divides nothing.
+_INV_SCALE = np.array([1.0 / s if s else 0.0 for s in range(MAX_SCALE + 1)])
 
 
 class Levels(NamedTuple):
@@ -89,14 +93,14 @@ def _level2(sl, soff, ntx, n, dt, s, hl, wl, j, x, y, pair):
     pixel (x, y): pixel centres at (i + 0.5) s, indices clamped (cv2.resize INTER_LINEAR)."""
     if s == 1:
         return _tap2(sl, soff, ntx, n, dt, y, x, j, pair)
-    inv = 1.0 / s  # exact: s is a power of two
+    inv = _INV_SCALE[s]  # 1 / s, exact: s is a power of two
     return _bilinear2(sl, soff, ntx, n, dt, hl, wl, j, (y + 0.5) * inv - 0.5, (x + 0.5) * inv - 0.5, pair)
 
 
 @njit(inline="always", **_JIT)
 def _level2f(sl, soff, ntx, n, dt, s, hl, wl, j, xf, yf, pair):
     """:func:`_level2` at a fractional full-resolution position (xf, yf) (the cat-eye's taps; any scale)."""
-    inv = 1.0 / s
+    inv = _INV_SCALE[s]
     return _bilinear2(sl, soff, ntx, n, dt, hl, wl, j, (yf + 0.5) * inv - 0.5, (xf + 0.5) * inv - 0.5, pair)
 
 
