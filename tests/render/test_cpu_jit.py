@@ -80,7 +80,8 @@ def test_run_chunks_hands_out_contiguous_shares_and_passes_an_error_on(monkeypat
             shares.append((lo, hi))
 
     run_chunks(kernel, 1000)
-    assert sorted(shares) == [(1000 * k // 8, 1000 * (k + 1) // 8) for k in range(2 * SHARES_PER_THREAD)]
+    n = 2 * SHARES_PER_THREAD
+    assert sorted(shares) == [(1000 * k // n, 1000 * (k + 1) // n) for k in range(n)]
 
     def failing(lo, hi):
         kernel(lo, hi)
