@@ -9,7 +9,8 @@ video). A command loads only the groups its path uses.
 
 Compiling happens once per install (Numba caches by source file, in ``__pycache__``
 next to the sources or, where that is read-only, in the user's cache directory;
-``NUMBA_CACHE_DIR`` overrides it): :func:`announce` prints one line saying so, and
+``NUMBA_CACHE_DIR`` overrides it; a stamp there keys the cache to every kernel source,
+:data:`KERNEL_SOURCES`, not just each kernel's own file): :func:`announce` prints one line saying so, and
 :func:`ensure` a tqdm bar per group; nothing when the cache is warm.
 :func:`status` gives the same as one line for an app's status line.
 """
