@@ -101,9 +101,10 @@ def status() -> str:
     return _status
 
 
-#: The files whose code or constants the kernels compile in (relative to the package): Numba keys each
-#: kernel's cache entry to the kernel's own file only, but a kernel inlines helpers from the others
-#: (``sampling.py`` into ``refocus.py``...) and freezes their module constants.
+#: The files whose code or constants the kernels may compile in (relative to the package): the whole CPU
+#: backend (a few of its modules define no kernel: an edit there recompiles too, which is safe) and the modules
+#: it takes constants from. Numba keys each kernel's cache entry to the kernel's own file only, but a kernel
+#: inlines helpers from the others (``sampling.py`` into ``refocus.py``...) and freezes their module constants.
 KERNEL_SOURCES = ("render/cpu/*.py", "render/pyramid.py", "render/cateye.py", "constants.py")
 #: Written next to the cached kernels: the hash of :data:`KERNEL_SOURCES` they were compiled from.
 STAMP_NAME = "deocused-kernel-sources.txt"

@@ -88,6 +88,12 @@ def popcount(m):
 
 
 @njit(inline="always", **_JIT)
+def band_index(d, n):
+    """Band of disparity ``d`` (float32): floor(d * n), clipped to 0..n-1 (as :func:`deocused.render.pyramid.band_of`)."""
+    return min(max(int(d * np.float32(n)), 0), n - 1)
+
+
+@njit(inline="always", **_JIT)
 def band_bit(b, n):
     return np.uint64(1) << np.uint64(b) if b < n else np.uint64(0)
 
@@ -116,7 +122,6 @@ def _ingest_rows(r0, r1, image, disparity, n, image_p, band_p, tile_lo, tile_hi,
     """Tile rows r0..r1-1 of :func:`ingest` (per row r: counts[r], sums[r])."""
     h, w = disparity.shape
     hp = band_p.shape[0]
-    nf = np.float32(n)
     for r in range(r0, r1):
         for y in range(r * TILE, min(r * TILE + TILE, hp)):
             if y >= h:
@@ -124,7 +129,7 @@ def _ingest_rows(r0, r1, image, disparity, n, image_p, band_p, tile_lo, tile_hi,
                 continue
             for x in range(w):
                 d = disparity[y, x]
-                b = min(max(int(d * nf), 0), n - 1)
+                b = band_index(d, n)
                 band_p[y, x] = b
                 counts[r, b] += 1
                 sums[r, b] += d
@@ -140,9 +145,9 @@ def _ingest_rows(r0, r1, image, disparity, n, image_p, band_p, tile_lo, tile_hi,
 
 
 def band_stats(disparity, n):
-    """Pixels per disparity band floor(d * n) (clipped, as :func:`deocused.render.pyramid.band_of`),
-    their float64 disparity sums, and the smallest and largest disparity of ``disparity``
-    (float32 (h, w)): :meth:`deocused.render.renderer.BandStats.of` in one pass."""
+    """Pixels per disparity band (:func:`band_index`), their float64 disparity sums, and the smallest
+    and largest disparity of ``disparity`` (float32 (h, w)): :meth:`deocused.render.renderer.BandStats.of`
+    in one pass."""
     h = disparity.shape[0]
     rows = -(-h // TILE)
     counts, sums = np.zeros((rows, n), np.int64), np.zeros((rows, n), np.float64)
@@ -155,13 +160,12 @@ def band_stats(disparity, n):
 def _band_stats_rows(r0, r1, disparity, n, counts, sums, lo, hi):
     """Rows of TILE pixel rows r0..r1-1 of :func:`band_stats` (per row r: counts[r], sums[r], lo[r], hi[r])."""
     h, w = disparity.shape
-    nf = np.float32(n)
     for r in range(r0, r1):
         dlo, dhi = np.float32(np.inf), np.float32(-np.inf)
         for y in range(r * TILE, min(r * TILE + TILE, h)):
             for x in range(w):
                 d = disparity[y, x]
-                b = min(max(int(d * nf), 0), n - 1)
+                b = band_index(d, n)
                 counts[r, b] += 1
                 sums[r, b] += d
                 dlo, dhi = min(dlo, d), max(dhi, d)
