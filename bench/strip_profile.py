@@ -52,9 +52,9 @@ def main(argv=None) -> None:
     rep = collections.Counter()  # seconds per kernel in the current repeat
     launch = pixels.run_chunks
 
-    def timed(kernel, n, *a):
+    def timed(kernel, n, *a, **kw):
         t = time.perf_counter()
-        launch(kernel, n, *a)
+        launch(kernel, n, *a, **kw)
         rep[kernel.__name__] += time.perf_counter() - t
 
     for module in (kernels, pixels, refocus, srgb8):

@@ -339,3 +339,44 @@ def test_renders_that_build_full_resolution_tiles_on_demand_equal_renders_from_t
     lazy.ensure_levels(len(LEVEL_RADII))  # the rest on request
     assert lazy._built.all()
     np.testing.assert_array_equal(lazy.render(0.6, 30.0), whole.render(0.6, 30.0))
+
+
+def test_the_row_cache_reads_the_same_bits_as_the_bilinear_read():
+    """Every downsampled level read through the per-tile row cache equals _bilinear2's read at the pixel
+    (the same float32 operations), over every layer and level of a 13-band photo: more pairs per tile
+    than the cache holds, so it also starts afresh mid-tile."""
+    from numba import njit
+
+    from deocused.render.cpu import sampling as cs
+
+    @njit
+    def both(L, RC, i, j, xs, ys, xt, yt, w, got, want):
+        for k in range(xs.size):
+            a = cs._cached_level2(RC, L, i, j, xs[k], ys[k], xt, yt, w)
+            inv = cs._INV_SCALE[L.scales[i]]
+            b = cs._bilinear2(L.slots, L.soff[i], L.ntx[i], L.n, L.data, L.lh[i], L.lw[i], j,
+                              (ys[k] + 0.5) * inv - 0.5, (xs[k] + 0.5) * inv - 0.5, True)
+            for c in range(8):
+                got[k, c], want[k, c] = a[c], b[c]
+
+    img, disp = scene(70, 150, 3, "ramp")
+    r = CpuRenderer(n_bands=13)
+    r.prepare(img, disp)
+    r.ensure_levels(len(LEVEL_RADII))
+    hp, wp = r._band_p.shape
+    scales = np.array([level_scale(x) for x in LEVEL_RADII], np.int64)
+    L = cr.Levels(r._slots, r._soff, r._ntx, r.n_bands, r._pool.reshape(-1), scales, hp // scales, wp // scales)
+    RC = cs.RowCache(*(a[0] for a in cs.row_caches(1, r.n_bands, len(LEVEL_RADII))))
+    rng = np.random.default_rng(0)
+    pairs = [(i, j) for i in range(1, len(LEVEL_RADII)) if scales[i] >= 2 for j in range(r.n_bands)]
+    assert len(pairs) > cs.ROW_CACHE_ENTRIES
+    h, w = disp.shape
+    for yt, xt in ((0, 0), (32, 64), (64, 144)):  # the last tile: the image's bottom and right edges
+        cs.clear_row_cache(RC)
+        ys = rng.integers(yt, min(yt + ck.TILE, h), 40)
+        xs = rng.integers(xt, min(xt + ck.TILE, w), 40)
+        for i, j in pairs:
+            got, want = np.empty((40, 8), np.float32), np.empty((40, 8), np.float32)
+            both(L, RC, i, j, xs, ys, xt, yt, w, got, want)
+            np.testing.assert_array_equal(got, want, err_msg=f"level {i} layer {j} tile ({yt}, {xt})")
+        assert RC.used[0] <= cs.ROW_CACHE_ENTRIES

@@ -47,28 +47,43 @@ _POOL: ThreadPoolExecutor | None = None
 SHARES_PER_THREAD = 8
 
 
-def run_chunks(kernel, n: int, *args) -> None:
+def share_count(n: int) -> int:
+    """The number of shares :func:`run_chunks` cuts ``n`` items into (>= 1)."""
+    threads = min(numba.get_num_threads(), max(n, 1))
+    return 1 if threads <= 1 else min(n, threads * SHARES_PER_THREAD)
+
+
+def run_chunks(kernel, n: int, *args, per_share=None) -> None:
     """``kernel(lo, hi, *args)`` over the items 0..n-1 in contiguous shares, on
     numba.get_num_threads() threads (the kernels release the GIL), each thread taking the
     next share when done with one. The kernels are serial Numba functions rather than
     ``parallel=True`` ones: each item writes only its own output, so the results do not
-    depend on the shares, and a serial kernel compiles in about half the time."""
+    depend on the shares, and a serial kernel compiles in about half the time.
+    ``per_share``: arrays of :func:`share_count` (n) entries each; share k is then called as
+    ``kernel(lo, hi, *(a[k] for a in per_share), *args)`` (working buffers no other share touches meanwhile)."""
+    shares = share_count(n)
+    bounds = [n * k // shares for k in range(shares + 1)]
+
+    def call(k):
+        if per_share is None:
+            kernel(bounds[k], bounds[k + 1], *args)
+        else:
+            kernel(bounds[k], bounds[k + 1], *(a[k] for a in per_share), *args)
+
     threads = min(numba.get_num_threads(), max(n, 1))
-    if threads <= 1:
-        kernel(0, n, *args)
+    if shares == 1:
+        call(0)
         return
     global _POOL
     if _POOL is None:
         _POOL = ThreadPoolExecutor(max(os.cpu_count() or 1, threads), thread_name_prefix="deocused-cpu")
-    shares = min(n, threads * SHARES_PER_THREAD)
-    bounds = [n * k // shares for k in range(shares + 1)]
     taken = itertools.count()  # next() is atomic under the GIL
 
     def work():
         for k in taken:
             if k >= shares:
                 return
-            kernel(bounds[k], bounds[k + 1], *args)
+            call(k)
 
     futures = [_POOL.submit(work) for _ in range(threads - 1)]
     try:

@@ -14,8 +14,18 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from .pixels import _JIT, TILE, run_chunks
-from .sampling import Level0, Levels, _cat_layer2, _layer2, cat_pixel, level_weights1
+from .pixels import _JIT, TILE, run_chunks, share_count
+from .sampling import (
+    Level0,
+    Levels,
+    RowCache,
+    _cat_layer2,
+    _layer2,
+    cat_pixel,
+    clear_row_cache,
+    level_weights1,
+    row_caches,
+)
 
 
 class Focus(NamedTuple):
@@ -69,32 +79,38 @@ def refocus(levels: Levels, level0: Level0, disparity, focus: Focus, radii, n_le
     RGB into ``out`` (h, w, 3) in the tiles of the tile rows ``rows`` (int64, in the order rendered) and the tile columns
     ``cols`` = (first, end); the rest of ``out`` is left as it is."""
     ncol = cols[1] - cols[0]
-    run_chunks(_refocus_tiles, rows.size * ncol, *level0[:3], disparity, levels.n, *focus, radii, n_levels,
+    tiles = rows.size * ncol
+    caches = row_caches(share_count(tiles), levels.n, levels.soff.size)  # one per share: see sampling.RowCache
+    run_chunks(_refocus_tiles, tiles, *level0[:3], disparity, levels.n, *focus, radii, n_levels,
                levels.slots, levels.soff, levels.ntx, levels.data, levels.scales, levels.lh, levels.lw,
                bands.band_i, bands.band_w, front, bands.below, *fill, cat.strength if cat.strength > 0 else None,
-               *cat[1:], level0.steps, rows, cols[0], ncol, out)
+               *cat[1:], level0.steps, rows, cols[0], ncol, out, per_share=caches)
     return out
 
 
 @njit(_nrt=False, **_JIT)  # no array is made here: no reference counting in the per-pixel loop
-def _refocus_tiles(q0, q1, image, band, codes, disp, n, focus, K, dof, radii, n_levels, slots, soff, ntx, data, scales,
-                   lh, lw, band_i, band_w, front, below, eps, behind_ramp, min_cover, cover_ramp, hidden, hidden_min, cat,
-                   cxo, cyo, hinv, band_r, steps, rows, col0, ncol, out):
+def _refocus_tiles(q0, q1, rc_data, rc_key, rc_first, rc_ok, rc_used, image, band, codes, disp, n, focus, K, dof,
+                   radii, n_levels, slots, soff, ntx, data, scales, lh, lw, band_i, band_w, front, below, eps,
+                   behind_ramp, min_cover, cover_ramp, hidden, hidden_min, cat, cxo, cyo, hinv, band_r, steps, rows, col0,
+                   ncol, out):
     """Tiles q0..q1-1 (tile rows in the order ``rows``, ``ncol`` tile columns from ``col0``) of
     :func:`refocus` (its named tuples passed field by field: the kernel's compiled signature is
-    flat, see deocused.render.cpu.jit).
+    flat, see deocused.render.cpu.jit). ``rc_*``: this share's :class:`RowCache`, through which the
+    downsampled levels are read.
 
     One function of ~70 lines on purpose: the per-pixel loop calls :func:`_layer2` at one
     site (each inlined copy costs compile time, see deocused.render.cpu.pixels)."""
     h, w = out.shape[0], out.shape[1]
     L = Levels(slots, soff, ntx, n, data, scales, lh, lw)
     PX = Level0(image, band, codes, steps)
+    RC = RowCache(rc_data, rc_key, rc_first, rc_ok, rc_used)
     one, zero = np.float32(1.0), np.float32(0.0)
     # Tile-major (a tile's pixels share level blocks in cache), tile rows in the order ``rows``.
     for q in range(q0, q1):
         ty, tx = rows[q // ncol], col0 + q % ncol
         fm = front[ty, tx]
         yt, xt = ty * TILE, tx * TILE
+        clear_row_cache(RC)
         for y in range(yt, min(yt + TILE, h)):
             for x in range(xt, min(xt + TILE, w)):
                 b = np.int64(band[y, x])
@@ -114,7 +130,7 @@ def _refocus_tiles(q0, q1, image, band, codes, disp, n, focus, K, dof, radii, n_
                     if cat is not None:
                         v = _cat_layer2(L, n_levels, j, R, lower, x, y, PX, pair, radii, kf, tf, ox, oy, evx, evy)
                     else:
-                        v = _layer2(L, n_levels, j, li, lw_, x, y, PX, pair)
+                        v = _layer2(L, n_levels, j, li, lw_, x, y, PX, pair, RC, xt, yt, w)
                     if stage == 0:
                         c0, c1, c2, a = v[0] - v[4], v[1] - v[5], v[2] - v[6], v[3] - v[7]
                         g = min(max(v[7] / behind_ramp, zero), one)

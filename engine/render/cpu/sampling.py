@@ -88,18 +88,10 @@ def _tap2(sl, soff, ntx, n, dt, ly, lx, j, pair):
 
 
 @njit(inline="always", **_JIT)
-def _level2(sl, soff, ntx, n, dt, s, hl, wl, j, x, y, pair):
-    """Layers j and j-1 of a level stored at 1/s resolution, bilinear at full-resolution
-    pixel (x, y): pixel centres at (i + 0.5) s, indices clamped (cv2.resize INTER_LINEAR)."""
-    if s == 1:
-        return _tap2(sl, soff, ntx, n, dt, y, x, j, pair)
-    inv = _INV_SCALE[s]  # 1 / s, exact: s is a power of two
-    return _bilinear2(sl, soff, ntx, n, dt, hl, wl, j, (y + 0.5) * inv - 0.5, (x + 0.5) * inv - 0.5, pair)
-
-
-@njit(inline="always", **_JIT)
 def _level2f(sl, soff, ntx, n, dt, s, hl, wl, j, xf, yf, pair):
-    """:func:`_level2` at a fractional full-resolution position (xf, yf) (the cat-eye's taps; any scale)."""
+    """Layers j and j-1 of a level stored at 1/s resolution, bilinear at the fractional full-resolution
+    position (xf, yf) (the cat-eye's taps; any scale): pixel centres at (i + 0.5) s, indices clamped
+    (cv2.resize INTER_LINEAR)."""
     inv = _INV_SCALE[s]
     return _bilinear2(sl, soff, ntx, n, dt, hl, wl, j, (yf + 0.5) * inv - 0.5, (xf + 0.5) * inv - 0.5, pair)
 
@@ -143,7 +135,7 @@ def _bilinear2(sl, soff, ntx, n, dt, hl, wl, j, fy, fx, pair):
 @njit(inline="always", **_JIT)
 def _bil4(dt, slot, pa, pb, pc, pd, tx, ty, ux, uy):
     """Bilinear RGBA of block ``slot`` (-1: zero) from its pixels at float offsets
-    pa, pb (upper row), pc, pd (lower row), weights as in :func:`_level2`."""
+    pa, pb (upper row), pc, pd (lower row), weights as in :func:`_bilinear2`."""
     z = np.float32(0.0)
     if slot < 0:
         return z, z, z, z
@@ -153,6 +145,113 @@ def _bil4(dt, slot, pa, pb, pc, pd, tx, ty, ux, uy):
             (dt[a + 1] * ux + dt[b + 1] * tx) * uy + (dt[c + 1] * ux + dt[d + 1] * tx) * ty,
             (dt[a + 2] * ux + dt[b + 2] * tx) * uy + (dt[c + 2] * ux + dt[d + 2] * tx) * ty,
             (dt[a + 3] * ux + dt[b + 3] * tx) * uy + (dt[c + 3] * ux + dt[d + 3] * tx) * ty)
+
+
+#: Level rows a :class:`RowCache` entry holds: a tile's TILE pixel rows read at most TILE / 2 + 2 rows of a
+#: level at scale 2 (fewer at coarser scales).
+ROW_CACHE_ROWS = TILE // 2 + 2
+#: Entries of a :class:`RowCache` (pairs of a layer and a level); when a tile needs more, it starts afresh.
+ROW_CACHE_ENTRIES = 32
+
+
+class RowCache(NamedTuple):
+    """One thread's cache of the downsampled levels' rows under the tile being rendered: a read of layers j and
+    j-1 of level i (scale s >= 2) at a pixel is bilinear from two level rows, each interpolated along the row
+    at the pixel's column first (:func:`_bilinear2`'s a * ux + b * tx), and one level row serves up to 2 s
+    pixel rows of the tile. Entry e (of the pair (j, i) in ``key``) holds, for the level rows from ``first[e]``,
+    those interpolated values at the tile's TILE columns, each row made when a pixel first reads it (``ok``):
+    the per-pixel read then blends two cached rows, with the same bits as :func:`_bilinear2`."""
+
+    data: np.ndarray  # float32 (ROW_CACHE_ENTRIES, ROW_CACHE_ROWS, TILE, 8): layers j, j-1 (RGBA each)
+    key: np.ndarray  # int64 (bands, levels): the entry of (j, i), -1: none
+    first: np.ndarray  # int64 (ROW_CACHE_ENTRIES,): its first level row
+    ok: np.ndarray  # uint8 (ROW_CACHE_ENTRIES, ROW_CACHE_ROWS): row made
+    used: np.ndarray  # int64 (1,): entries taken
+
+
+def row_caches(count: int, bands: int, levels: int) -> tuple[np.ndarray, ...]:
+    """The arrays of ``count`` :class:`RowCache` (a leading axis each: one per share of a launch)."""
+    return (np.empty((count, ROW_CACHE_ENTRIES, ROW_CACHE_ROWS, TILE, 8), np.float32),
+            np.full((count, bands, levels), -1, np.int64), np.zeros((count, ROW_CACHE_ENTRIES), np.int64),
+            np.zeros((count, ROW_CACHE_ENTRIES, ROW_CACHE_ROWS), np.uint8), np.zeros((count, 1), np.int64))
+
+
+@njit(inline="always", **_JIT)
+def clear_row_cache(RC):
+    """Forget every entry (a new tile)."""
+    for j in range(RC.key.shape[0]):
+        for i in range(RC.key.shape[1]):
+            RC.key[j, i] = -1
+    RC.used[0] = 0
+
+
+@njit(inline="always", **_JIT)
+def _row(y, inv, hl):
+    """Level rows of full-resolution row ``y`` at scale 1 / ``inv`` (hl rows): the two a bilinear read takes,
+    clamped, and the weights (ty of the second, uy = 1 - ty), as :func:`_bilinear2` computes them."""
+    fy = (y + 0.5) * inv - 0.5
+    y0f = np.floor(fy)
+    ty = np.float32(fy - y0f)
+    y0 = int(y0f)
+    return min(max(y0, 0), hl - 1), min(max(y0 + 1, 0), hl - 1), ty, np.float32(1.0) - ty
+
+
+@njit(inline="always", **_JIT)
+def _cached_level2(RC, L, i, j, x, y, xt, yt, w):
+    """Layers j and j-1 of level i (scale >= 2) at pixel (x, y) of the tile at (xt, yt) through the row cache
+    ``RC`` (:class:`RowCache`; ``w``: the image's width): :func:`_bilinear2`'s result, the same bits."""
+    inv = _INV_SCALE[L.scales[i]]
+    hl = L.lh[i]
+    e = RC.key[j, i]
+    if e < 0:
+        if RC.used[0] == ROW_CACHE_ENTRIES:
+            clear_row_cache(RC)
+        e = RC.used[0]
+        RC.used[0] = e + 1
+        RC.key[j, i] = e
+        RC.first[e] = _row(yt, inv, hl)[0]
+        for r in range(ROW_CACHE_ROWS):
+            RC.ok[e, r] = 0
+    y0c, y1c, ty, uy = _row(y, inv, hl)
+    r0, r1 = y0c - RC.first[e], y1c - RC.first[e]
+    if not RC.ok[e, r0]:
+        _fill_row(RC.data[e, r0], L, i, j, y0c, xt, w)
+        RC.ok[e, r0] = 1
+    if not RC.ok[e, r1]:
+        _fill_row(RC.data[e, r1], L, i, j, y1c, xt, w)
+        RC.ok[e, r1] = 1
+    a, b = RC.data[e, r0, x - xt], RC.data[e, r1, x - xt]
+    return (a[0] * uy + b[0] * ty, a[1] * uy + b[1] * ty, a[2] * uy + b[2] * ty, a[3] * uy + b[3] * ty,
+            a[4] * uy + b[4] * ty, a[5] * uy + b[5] * ty, a[6] * uy + b[6] * ty, a[7] * uy + b[7] * ty)
+
+
+@njit(**_JIT)
+def _fill_row(R, L, i, j, rc, xt, w):
+    """Level row ``rc`` of level i (scale >= 2), layers j and j-1, interpolated along the row at the
+    TILE pixel columns from ``xt`` (those < ``w``) into ``R`` (TILE, 8): the first half of :func:`_bilinear2`."""
+    inv, wl = _INV_SCALE[L.scales[i]], L.lw[i]
+    for xi in range(min(TILE, w - xt)):
+        fx = (xt + xi + 0.5) * inv - 0.5
+        x0f = np.floor(fx)
+        tx = np.float32(fx - x0f)
+        x0 = int(x0f)
+        x0c, x1c = min(max(x0, 0), wl - 1), min(max(x0 + 1, 0), wl - 1)
+        ux = np.float32(1.0) - tx
+        a = _tap2(L.slots, L.soff[i], L.ntx[i], L.n, L.data, rc, x0c, j, True)
+        b = _tap2(L.slots, L.soff[i], L.ntx[i], L.n, L.data, rc, x1c, j, True)
+        R[xi, 0], R[xi, 1] = a[0] * ux + b[0] * tx, a[1] * ux + b[1] * tx
+        R[xi, 2], R[xi, 3] = a[2] * ux + b[2] * tx, a[3] * ux + b[3] * tx
+        R[xi, 4], R[xi, 5] = a[4] * ux + b[4] * tx, a[5] * ux + b[5] * tx
+        R[xi, 6], R[xi, 7] = a[6] * ux + b[6] * tx, a[7] * ux + b[7] * tx
+
+
+@njit(inline="always", **_JIT)
+def _read_level2(L, i, j, x, y, pair, RC, xt, yt, w):
+    """Layers j and j-1 of level i >= 1 at pixel (x, y): a tap at scale 1, else through the row cache
+    (``pair`` False there too: layer j-1 comes along; callers of a single layer read the first four values)."""
+    if L.scales[i] == 1:
+        return _tap2(L.slots, L.soff[i], L.ntx[i], L.n, L.data, y, x, j, pair)
+    return _cached_level2(RC, L, i, j, x, y, xt, yt, w)
 
 
 @njit(inline="always", **_JIT)
@@ -176,11 +275,12 @@ def _pixel_layers(PX, x, y, j):
 
 
 @njit(inline="always", **_JIT)
-def _layer2(L, n_levels, j, i, w, x, y, PX, pair):
+def _layer2(L, n_levels, j, i, w, x, y, PX, pair, RC, xt, yt, width):
     """Layers j and j-1 at pixel (x, y) between levels i and i+1 (weight w of level i) of
     ``L`` (:class:`Levels`). Level 0 is the pixel itself (see :func:`_pixel_layers`; ``PX``: its
-    :class:`Level0`).
-    ``pair`` False: only layer j is read (the last four values are then not layer j-1)."""
+    :class:`Level0`); the downsampled levels are read through ``RC``, the :class:`RowCache` of the tile at
+    (xt, yt) (``width``: the image's).
+    ``pair`` False: only layer j is needed (the last four values are then not layer j-1)."""
     z = np.float32(0.0)
     if j < 0:
         return z, z, z, z, z, z, z, z
@@ -189,11 +289,10 @@ def _layer2(L, n_levels, j, i, w, x, y, PX, pair):
         if i == 0:
             lo = _pixel_layers(PX, x, y, j)
         else:
-            lo = _level2(L.slots, L.soff[i], L.ntx[i], L.n, L.data, L.scales[i], L.lh[i], L.lw[i], j, x, y, pair)
+            lo = _read_level2(L, i, j, x, y, pair, RC, xt, yt, width)
     if n_levels == 1 or w == 1.0:  # w == 1: the result is lo exactly
         return lo
-    k = i + 1
-    hi = _level2(L.slots, L.soff[k], L.ntx[k], L.n, L.data, L.scales[k], L.lh[k], L.lw[k], j, x, y, pair)
+    hi = _read_level2(L, i + 1, j, x, y, pair, RC, xt, yt, width)
     u = np.float32(1.0) - w
     return (w * lo[0] + u * hi[0], w * lo[1] + u * hi[1], w * lo[2] + u * hi[2], w * lo[3] + u * hi[3],
             w * lo[4] + u * hi[4], w * lo[5] + u * hi[5], w * lo[6] + u * hi[6], w * lo[7] + u * hi[7])
