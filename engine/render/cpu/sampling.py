@@ -52,11 +52,13 @@ def level_weights1(r, radii, n_levels):
     """:func:`deocused.render.pyramid.level_weights` for one float32 radius."""
     top = radii[n_levels - 1]
     r = min(max(r, np.float32(0.0)), top)
-    c = 0
-    for k in range(n_levels):  # radii ascend
-        if radii[k] > r:
-            break
-        c += 1
+    c, hi = 0, n_levels  # c: how many of the (ascending) radii are <= r, by bisection
+    while c < hi:
+        mid = (c + hi) >> 1
+        if radii[mid] > r:
+            hi = mid
+        else:
+            c = mid + 1
     i = min(max(c - 1, 0), max(n_levels - 2, 0))
     if n_levels == 1:
         return i, np.float32(1.0)
