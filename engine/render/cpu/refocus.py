@@ -23,6 +23,7 @@ from .sampling import (
     _layer2,
     cat_pixel,
     clear_row_cache,
+    front_row,
     level_weights1,
     row_caches,
 )
@@ -89,7 +90,7 @@ def refocus(levels: Levels, level0: Level0, disparity, focus: Focus, radii, n_le
 
 
 @njit(_nrt=False, **_JIT)  # no array is made here: no reference counting in the per-pixel loop
-def _refocus_tiles(q0, q1, rc_data, rc_key, rc_first, rc_ok, rc_used, image, band, codes, disp, n, focus, K, dof,
+def _refocus_tiles(q0, q1, rc_data, rc_key, rc_first, rc_ok, rc_used, rc_front, image, band, codes, disp, n, focus, K, dof,
                    radii, n_levels, slots, soff, ntx, data, scales, lh, lw, band_i, band_w, front, below, eps,
                    behind_ramp, min_cover, cover_ramp, hidden, hidden_min, cat, cxo, cyo, hinv, band_r, steps, rows, col0,
                    ncol, out):
@@ -103,7 +104,7 @@ def _refocus_tiles(q0, q1, rc_data, rc_key, rc_first, rc_ok, rc_used, image, ban
     h, w = out.shape[0], out.shape[1]
     L = Levels(slots, soff, ntx, n, data, scales, lh, lw)
     PX = Level0(image, band, codes, steps)
-    RC = RowCache(rc_data, rc_key, rc_first, rc_ok, rc_used)
+    RC = RowCache(rc_data, rc_key, rc_first, rc_ok, rc_used, rc_front)
     one, zero = np.float32(1.0), np.float32(0.0)
     # Tile-major (a tile's pixels share level blocks in cache), tile rows in the order ``rows``.
     for q in range(q0, q1):
@@ -111,7 +112,15 @@ def _refocus_tiles(q0, q1, rc_data, rc_key, rc_first, rc_ok, rc_used, image, ban
         fm = front[ty, tx]
         yt, xt = ty * TILE, tx * TILE
         clear_row_cache(RC)
+        far = n  # the tile's farthest pixel band: only the bands in front of it are composited here
         for y in range(yt, min(yt + TILE, h)):
+            for x in range(xt, min(xt + TILE, w)):
+                far = min(far, np.int64(band[y, x]))
+        for y in range(yt, min(yt + TILE, h)):
+            if cat is None:  # the bands in front at downsampled levels, for the whole row (RowCache.front)
+                for k in range(far + 1, n):
+                    if (fm >> np.uint64(k)) & np.uint64(1) and scales[band_i[k]] >= 2:
+                        front_row(RC, L, k, band_i[k], band_w[k], y, xt, yt, w)
             for x in range(xt, min(xt + TILE, w)):
                 b = np.int64(band[y, x])
                 diff = abs(disp[y, x] - focus) - dof
@@ -129,6 +138,9 @@ def _refocus_tiles(q0, q1, rc_data, rc_key, rc_first, rc_ok, rc_used, image, ban
                 while True:
                     if cat is not None:
                         v = _cat_layer2(L, n_levels, j, R, lower, x, y, PX, pair, radii, kf, tf, ox, oy, evx, evy)
+                    elif stage == 2 and scales[li] >= 2:  # a band in front, downsampled: made for the row
+                        f = RC.front[j, (x - xt) * 8:(x - xt) * 8 + 8]
+                        v = f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7]
                     else:
                         v = _layer2(L, n_levels, j, li, lw_, x, y, PX, pair, RC, xt, yt, w)
                     if stage == 0:

@@ -169,13 +169,15 @@ class RowCache(NamedTuple):
     first: np.ndarray  # int64 (ROW_CACHE_ENTRIES,): its first level row
     ok: np.ndarray  # uint8 (ROW_CACHE_ENTRIES, ROW_CACHE_ROWS): row made
     used: np.ndarray  # int64 (1,): entries taken
+    front: np.ndarray  # float32 (bands, TILE * 8): per band in front, its layers at the pixel row (front_row)
 
 
 def row_caches(count: int, bands: int, levels: int) -> tuple[np.ndarray, ...]:
     """The arrays of ``count`` :class:`RowCache` (a leading axis each: one per share of a launch)."""
     return (np.empty((count, ROW_CACHE_ENTRIES, ROW_CACHE_ROWS, TILE, 8), np.float32),
             np.full((count, bands, levels), -1, np.int64), np.zeros((count, ROW_CACHE_ENTRIES), np.int64),
-            np.zeros((count, ROW_CACHE_ENTRIES, ROW_CACHE_ROWS), np.uint8), np.zeros((count, 1), np.int64))
+            np.zeros((count, ROW_CACHE_ENTRIES, ROW_CACHE_ROWS), np.uint8), np.zeros((count, 1), np.int64),
+            np.empty((count, bands, TILE * 8), np.float32))
 
 
 @njit(inline="always", **_JIT)
@@ -199,9 +201,10 @@ def _row(y, inv, hl):
 
 
 @njit(inline="always", **_JIT)
-def _cached_level2(RC, L, i, j, x, y, xt, yt, w):
-    """Layers j and j-1 of level i (scale >= 2) at pixel (x, y) of the tile at (xt, yt) through the row cache
-    ``RC`` (:class:`RowCache`; ``w``: the image's width): :func:`_bilinear2`'s result, the same bits."""
+def _cached_rows(RC, L, i, j, y, xt, yt, w):
+    """The row cache's entry of layers j, j-1 of level i (scale >= 2) in the tile at (xt, yt) (made if new),
+    the two level rows pixel row ``y`` blends (made if new: their indices in the entry) and their weights
+    (ty of the second, uy = 1 - ty). ``w``: the image's width."""
     inv = _INV_SCALE[L.scales[i]]
     hl = L.lh[i]
     e = RC.key[j, i]
@@ -222,9 +225,47 @@ def _cached_level2(RC, L, i, j, x, y, xt, yt, w):
     if not RC.ok[e, r1]:
         _fill_row(RC.data[e, r1], L, i, j, y1c, xt, w)
         RC.ok[e, r1] = 1
+    return e, r0, r1, ty, uy
+
+
+@njit(inline="always", **_JIT)
+def _cached_level2(RC, L, i, j, x, y, xt, yt, w):
+    """Layers j and j-1 of level i (scale >= 2) at pixel (x, y) of the tile at (xt, yt) through the row cache
+    ``RC`` (:class:`RowCache`; ``w``: the image's width): :func:`_bilinear2`'s result, the same bits."""
+    e, r0, r1, ty, uy = _cached_rows(RC, L, i, j, y, xt, yt, w)
     a, b = RC.data[e, r0, x - xt], RC.data[e, r1, x - xt]
     return (a[0] * uy + b[0] * ty, a[1] * uy + b[1] * ty, a[2] * uy + b[2] * ty, a[3] * uy + b[3] * ty,
             a[4] * uy + b[4] * ty, a[5] * uy + b[5] * ty, a[6] * uy + b[6] * ty, a[7] * uy + b[7] * ty)
+
+
+@njit(inline="always", **_JIT)
+def front_row(RC, L, k, i, wk, y, xt, yt, w):
+    """``RC.front[k]`` = layers k and k-1 of band k's level pair (i, i+1; weight ``wk`` of level i, downsampled)
+    at each of the tile's TILE pixels of row ``y`` (:func:`_layer2` of a band in front, the same bits): the
+    rows of a band in front are the same for every pixel, so they are blended for the whole row at once,
+    in a loop the compiler vectorises."""
+    z = np.float32(0.0)
+    u = np.float32(1.0) - wk
+    out = RC.front[k]
+    if RC.used[0] + 2 > ROW_CACHE_ENTRIES:  # room for both entries: a fresh start between them would lose the first
+        clear_row_cache(RC)
+    if wk == 1.0:
+        e, r0, r1, ty, uy = _cached_rows(RC, L, i, k, y, xt, yt, w)
+        a, b = RC.data[e, r0].reshape(TILE * 8), RC.data[e, r1].reshape(TILE * 8)
+        for c in range(TILE * 8):
+            out[c] = a[c] * uy + b[c] * ty
+        return
+    e1, s0, s1, ty1, uy1 = _cached_rows(RC, L, i + 1, k, y, xt, yt, w)
+    if wk == 0.0:  # as _layer2: level i is not read, w * 0 + u * hi
+        c1, d1 = RC.data[e1, s0].reshape(TILE * 8), RC.data[e1, s1].reshape(TILE * 8)
+        for c in range(TILE * 8):
+            out[c] = wk * z + u * (c1[c] * uy1 + d1[c] * ty1)
+        return
+    e, r0, r1, ty, uy = _cached_rows(RC, L, i, k, y, xt, yt, w)
+    a, b = RC.data[e, r0].reshape(TILE * 8), RC.data[e, r1].reshape(TILE * 8)
+    c1, d1 = RC.data[e1, s0].reshape(TILE * 8), RC.data[e1, s1].reshape(TILE * 8)
+    for c in range(TILE * 8):
+        out[c] = wk * (a[c] * uy + b[c] * ty) + u * (c1[c] * uy1 + d1[c] * ty1)
 
 
 @njit(**_JIT)
