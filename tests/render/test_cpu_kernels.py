@@ -121,22 +121,32 @@ def test_a_smaller_photo_reuses_the_larger_ones_buffers_and_renders_as_on_a_fres
     assert after["image"] == before["image"]
 
 
-def test_a_pool_made_for_a_much_larger_image_is_freed_before_the_next_images_buffers():
-    """The block pool is kept for the next image only while that image is at least half as large
-    (a strip, a frame, a zoomed view of about the same size): after a large image, a small one
-    (the viewer's fit view after a zoom) gets a pool of its own size, freed first."""
+def test_a_pool_made_for_a_much_larger_image_serves_a_few_smaller_ones_then_is_freed_first():
+    """The viewer goes back and forth between a zoomed region and its smaller fit view: after a large image,
+    a small one keeps the large block pool (no fresh pages at the next zoom) and renders as on a fresh
+    renderer. Once the large image is no longer among the latest (scratch.RECENT), the large pool is freed
+    before the next small image's buffers, which get a pool of their own size."""
+    from deocused.render.cpu.scratch import RECENT
+
     big = CpuRenderer()
     big.prepare(*scene(160, 240, 4, "ramp"))
     big.render(0.05, 60.0)
-    large = big._scratch._kept["pool"].size
+    large = big._scratch._kept["pool"]
     small = scene(60, 90, 3, "blocks")
+    fresh = CpuRenderer()
+    fresh.prepare(*small)
+    big.prepare(*small)
+    assert _address(big._scratch._kept["pool"]) == _address(large)  # kept for the next zoom
+    np.testing.assert_array_equal(big.render(0.3, 30.0), fresh.render(0.3, 30.0))
+    for _ in range(RECENT - 1):
+        big.prepare(*small)
+        big.render(0.3, 30.0)
+    assert _address(big._scratch._kept["pool"]) == _address(large)  # RECENT prepares after the large image
     held, take = [], big._scratch.take
     big._scratch.take = lambda name, *a, **k: (held.append((name, "pool" in big._scratch._kept)), take(name, *a, **k))[1]
     big.prepare(*small)
     assert held[0] == ("image", False)  # the large pool was gone before the small image's first buffer
-    fresh = CpuRenderer()
-    fresh.prepare(*small)
-    assert big._scratch._kept["pool"].size == fresh._scratch._kept["pool"].size < large / 2
+    assert big._scratch._kept["pool"].size == fresh._scratch._kept["pool"].size < large.size / 2
     np.testing.assert_array_equal(big.render(0.3, 30.0), fresh.render(0.3, 30.0))
 
 

@@ -134,8 +134,10 @@ class CpuRenderer(Renderer):
         hp, wp = padded_shape(h, w)
         m = ck.MARGIN
         self._pool = self._image_p = None
-        if not hp * wp <= (self._scratch.tags.get("pool") or 0) <= 2 * hp * wp:
-            self._scratch.drop("pool")  # made for a smaller or a much larger image: freed before this one's buffers
+        # a pool made for a smaller image, or one much larger than the latest: freed before this one's buffers
+        if not self._scratch.keeps("image pixels", self._scratch.tags.get("pool") or 0, hp * wp):
+            self._scratch.drop("pool")
+        self._scratch.note("image pixels", hp * wp)
         n = self.n_bands
         self._n_levels = 1
         # Refuse early what cannot fit: the padded image, band map, codes and output
