@@ -152,19 +152,22 @@ def test_an_8_bit_photo_is_linearised_per_code_as_a_whole_decode(photo):
 
 
 def test_a_cpu_renderer_prepared_for_a_box_renders_that_box_only_and_exactly(photo):
-    """prepare_for(box) builds the scale-1 levels' tile masks under the box's tile rows only: render_crop of
-    the box equals the whole render's crop bit for bit; rendering more than the box is refused."""
+    """prepare_for(box) builds the scale-1 levels' tile masks under the box's tile rows only, and the
+    downsampled levels in the tiles the box reads: render_crop of the box equals the whole render's crop
+    bit for bit; rendering more than the box (in rows or in columns) is refused."""
     from deocused.render.cpu.backend import CpuRenderer
 
     lin, disp = photo
     full = CpuRenderer()
     full.prepare(lin, disp)
-    ref = full.render(0.5, 12.0)
     r = CpuRenderer()
     box = (40, 70, 250, 131)
     r.prepare_for(box, lin, disp)
-    assert np.array_equal(r.render_crop(0.5, 12.0, 0.0, box), ref[70:131, 40:250])
+    for k in (12.0, 40.0):  # 40: levels at 1/2 and 1/4 of the resolution too
+        assert np.array_equal(r.render_crop(0.5, k, 0.0, box), full.render(0.5, k)[70:131, 40:250]), k
     with pytest.raises(RuntimeError, match="prepare_for"):
         r.render(0.5, 12.0)
     with pytest.raises(RuntimeError, match="prepare_for"):
         r.render_crop(0.5, 12.0, 0.0, (0, 0, 320, 224))
+    with pytest.raises(RuntimeError, match="prepare_for"):
+        r.render_crop(0.5, 12.0, 0.0, (0, 70, 320, 131))

@@ -308,7 +308,7 @@ class CpuRenderer(Renderer):
             self._ensure_levels(n)
 
     def _ensure_levels(self, n: int, need: np.ndarray | None = None) -> None:
-        """Levels up to n-1: the downsampled ones whole (after ``prepare_for``: in the box's rows), the
+        """Levels up to n-1: the downsampled ones whole (after ``prepare_for``: the tiles the box reads), the
         scale-1 ones in the tiles ``need`` marks (None: all; see
         :func:`deocused.render.cpu.refocus.full_levels_needed`)."""
         n = min(n, _N_RADII)
@@ -338,7 +338,7 @@ class CpuRenderer(Renderer):
             else:
                 build = np.array([self._n_levels <= k < n for k in group])[:, None, None]
                 build = np.broadcast_to(build, (len(group),) + self._masks[group[0]].shape).copy()  # one kernel type
-                self._only_box_rows(build, s)
+                self._only_box_tiles(build, s)
             if not build.any():
                 continue
             masks = np.stack([self._masks[k] for k in group])
@@ -363,18 +363,24 @@ class CpuRenderer(Renderer):
             del cur  # not after a whole image (a viewer's fit view: 100 MB more at the 24 MP viewer's peak)
             self._scratch.drop("down")
 
-    def _only_box_rows(self, build: np.ndarray, s: int) -> None:
-        """Clear ``build`` (levels, tile rows, tile cols) of a level group at scale ``s`` outside the tile
-        rows that the pixels of the prepared box read (bilinear: the level rows around row / s, one more
-        either side). Every later render lies within the box's rows (see :meth:`_render`); the
-        cat-eye's taps read around the pixel, so with it every row is built."""
+    def _only_box_tiles(self, build: np.ndarray, s: int) -> None:
+        """Clear ``build`` (levels, tile rows, tile cols) of a level group at scale ``s`` outside the tiles
+        that the pixels of the prepared box read (bilinear: the level pixels around pixel / s, one more
+        either side), in rows and in columns (a zoomed view's box is narrower than its window). Every later
+        render lies within the box's rows (see :meth:`_render`); the cat-eye's taps read around the pixel,
+        so with it every tile is built."""
         if self._box is None or self.cat_eye > 0:
             return
-        hl = self._band_p.shape[0] // s
-        lo = max(int(np.floor((self._box[1] + 0.5) / s - 0.5)) - 1, 0)
-        hi = min(int(np.floor((self._box[3] - 0.5) / s - 0.5)) + 2, hl - 1)
-        build[:, :lo // ck.TILE] = False
-        build[:, hi // ck.TILE + 1:] = False
+        x0, y0, x1, y1 = self._box
+        for axis, a, b in ((1, y0, y1), (2, x0, x1)):
+            n = self._band_p.shape[axis - 1] // s
+            lo = max(int(np.floor((a + 0.5) / s - 0.5)) - 1, 0)
+            hi = min(int(np.floor((b - 0.5) / s - 0.5)) + 2, n - 1)
+            index = [slice(None)] * 3
+            index[axis] = slice(None, lo // ck.TILE)
+            build[tuple(index)] = False
+            index[axis] = slice(hi // ck.TILE + 1, None)
+            build[tuple(index)] = False
 
     # -- per focus -----------------------------------------------------------------------
     def render(self, focus_disparity: float, max_blur: float, dof: float = 0.0) -> np.ndarray:
@@ -397,7 +403,8 @@ class CpuRenderer(Renderer):
         h, w = self.shape
         n = self.n_bands
         prepared = getattr(self, "_box", None)
-        if prepared is not None and (box is None or not (prepared[1] <= box[1] and box[3] <= prepared[3])):
+        if prepared is not None and (box is None or not (prepared[0] <= box[0] and prepared[1] <= box[1]
+                                                         and box[2] <= prepared[2] and box[3] <= prepared[3])):
             raise RuntimeError(f"render of {box or 'the whole image'} after prepare_for({prepared})")
         band_radius, need = self._band_radii(focus_disparity, max_blur, dof)
         need = min(need, _N_RADII)
