@@ -8,12 +8,12 @@ keeps (colour - c, 1 - s) in its own; :func:`outline_codes` makes the codes,
 :func:`split_of` decodes them, every kernel that reads pixels into layers uses it.
 
 Numba caches each kernel by its own file, with the functions it calls compiled
-into it: after editing a function here, clear ``engine/render/cpu/__pycache__`` (or touch
-kernels.py and refocus.py), or the kernels that call it keep the old code.
-The per-pixel helpers are inlined by Numba (``inline="always"``: a call costs more
-than they do), so each is written into a kernel at one call site only where it
-is large (the render kernel calls :func:`deocused.render.cpu.refocus._layer2` in one
-place: three inlined copies took minutes to compile).
+into it; an edit here still compiles them again (:mod:`deocused.render.cpu.jit` stamps the
+cache with a hash of every kernel source). The per-pixel helpers are inlined by Numba
+(``inline="always"``: a call costs more than they do), so each is written into a kernel at
+one call site only where it is large (the render kernel calls
+:func:`deocused.render.cpu.sampling._layer2` in one place: three inlined copies took
+minutes to compile).
 
 Units: pixels; colours are linear-light RGB.
 """

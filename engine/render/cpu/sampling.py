@@ -1,7 +1,11 @@
 """Sampling the CPU renderer's levels (see :mod:`deocused.render.cpu.refocus`, which composites what
 these return): a layer between two levels at a pixel, bilinear from the sparse tiles of
 :mod:`deocused.render.cpu.kernels`, and through the cat-eye's taps at fractional positions
-(:mod:`deocused.render.cateye`). All inlined into the per-pixel kernel.
+(:mod:`deocused.render.cateye`). All inlined into the per-pixel kernel. The downsampled levels
+(1/2 .. 1/32 of the resolution, where neighbouring pixels share their level pixels) are read
+through a per-tile cache of level rows interpolated along the row (:class:`RowCache`), and the
+bands in front, at one level pair per band, are blended for a whole tile row at once
+(:func:`front_row`); both give the bits of the plain bilinear read.
 
 Arithmetic that must equal NumPy's float32 results (level weights) is written in float32 with
 ``fastmath=False``. Units: pixels; colours are linear-light premultiplied RGBA.
