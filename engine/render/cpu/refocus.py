@@ -99,7 +99,7 @@ def _refocus_tiles(q0, q1, rc_data, rc_key, rc_first, rc_ok, rc_used, rc_front, 
     flat, see deocused.render.cpu.jit). ``rc_*``: this share's :class:`RowCache`, through which the
     downsampled levels are read.
 
-    One function of ~70 lines on purpose: the per-pixel loop calls :func:`_layer2` at one
+    One function of ~90 lines on purpose: the per-pixel loop calls :func:`_layer2` at one
     site (each inlined copy costs compile time, see deocused.render.cpu.pixels)."""
     h, w = out.shape[0], out.shape[1]
     L = Levels(slots, soff, ntx, n, data, scales, lh, lw)
