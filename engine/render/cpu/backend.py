@@ -367,8 +367,8 @@ class CpuRenderer(Renderer):
         """Clear ``build`` (levels, tile rows, tile cols) of a level group at scale ``s`` outside the tiles
         that the pixels of the prepared box read (bilinear: the level pixels around pixel / s, one more
         either side), in rows and in columns (a zoomed view's box is narrower than its window). Every later
-        render lies within the box's rows (see :meth:`_render`); the cat-eye's taps read around the pixel,
-        so with it every tile is built."""
+        render lies within the box (see :meth:`_render`); the cat-eye's taps read around the pixel, so with
+        it every tile is built."""
         if self._box is None or self.cat_eye > 0:
             return
         x0, y0, x1, y1 = self._box

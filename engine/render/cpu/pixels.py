@@ -47,9 +47,14 @@ _POOL: ThreadPoolExecutor | None = None
 SHARES_PER_THREAD = 8
 
 
+def _threads(n: int) -> int:
+    """The threads a :func:`run_chunks` launch of ``n`` items runs on."""
+    return min(numba.get_num_threads(), max(n, 1))
+
+
 def share_count(n: int) -> int:
     """The number of shares :func:`run_chunks` cuts ``n`` items into (>= 1)."""
-    threads = min(numba.get_num_threads(), max(n, 1))
+    threads = _threads(n)
     return 1 if threads <= 1 else min(n, threads * SHARES_PER_THREAD)
 
 
@@ -70,10 +75,10 @@ def run_chunks(kernel, n: int, *args, per_share=None) -> None:
         else:
             kernel(bounds[k], bounds[k + 1], *(a[k] for a in per_share), *args)
 
-    threads = min(numba.get_num_threads(), max(n, 1))
     if shares == 1:
         call(0)
         return
+    threads = _threads(n)
     global _POOL
     if _POOL is None:
         _POOL = ThreadPoolExecutor(max(os.cpu_count() or 1, threads), thread_name_prefix="deocused-cpu")

@@ -194,14 +194,15 @@ def clear_row_cache(RC):
 
 
 @njit(inline="always", **_JIT)
-def _row(y, inv, hl):
-    """Level rows of full-resolution row ``y`` at scale 1 / ``inv`` (hl rows): the two a bilinear read takes,
-    clamped, and the weights (ty of the second, uy = 1 - ty), as :func:`_bilinear2` computes them."""
-    fy = (y + 0.5) * inv - 0.5
-    y0f = np.floor(fy)
-    ty = np.float32(fy - y0f)
-    y0 = int(y0f)
-    return min(max(y0, 0), hl - 1), min(max(y0 + 1, 0), hl - 1), ty, np.float32(1.0) - ty
+def _level_coord(p, inv, n):
+    """The two level pixels (rows or columns; ``n`` of them, clamped) that a bilinear read at full-resolution
+    pixel ``p`` takes from a level at scale 1 / ``inv``, and their weights (t of the second, 1 - t of the
+    first), as :func:`_bilinear2` computes them."""
+    f = (p + 0.5) * inv - 0.5
+    p0f = np.floor(f)
+    t = np.float32(f - p0f)
+    p0 = int(p0f)
+    return min(max(p0, 0), n - 1), min(max(p0 + 1, 0), n - 1), t, np.float32(1.0) - t
 
 
 @njit(inline="always", **_JIT)
@@ -218,10 +219,10 @@ def _cached_rows(RC, L, i, j, y, xt, yt, w):
         e = RC.used[0]
         RC.used[0] = e + 1
         RC.key[j, i] = e
-        RC.first[e] = _row(yt, inv, hl)[0]
+        RC.first[e] = _level_coord(yt, inv, hl)[0]
         for r in range(ROW_CACHE_ROWS):
             RC.ok[e, r] = 0
-    y0c, y1c, ty, uy = _row(y, inv, hl)
+    y0c, y1c, ty, uy = _level_coord(y, inv, hl)
     r0, r1 = y0c - RC.first[e], y1c - RC.first[e]
     if not RC.ok[e, r0]:
         _fill_row(RC.data[e, r0], L, i, j, y0c, xt, w)
@@ -278,12 +279,7 @@ def _fill_row(R, L, i, j, rc, xt, w):
     TILE pixel columns from ``xt`` (those < ``w``) into ``R`` (TILE, 8): the first half of :func:`_bilinear2`."""
     inv, wl = _INV_SCALE[L.scales[i]], L.lw[i]
     for xi in range(min(TILE, w - xt)):
-        fx = (xt + xi + 0.5) * inv - 0.5
-        x0f = np.floor(fx)
-        tx = np.float32(fx - x0f)
-        x0 = int(x0f)
-        x0c, x1c = min(max(x0, 0), wl - 1), min(max(x0 + 1, 0), wl - 1)
-        ux = np.float32(1.0) - tx
+        x0c, x1c, tx, ux = _level_coord(xt + xi, inv, wl)
         a = _tap2(L.slots, L.soff[i], L.ntx[i], L.n, L.data, rc, x0c, j, True)
         b = _tap2(L.slots, L.soff[i], L.ntx[i], L.n, L.data, rc, x1c, j, True)
         R[xi, 0], R[xi, 1] = a[0] * ux + b[0] * tx, a[1] * ux + b[1] * tx
