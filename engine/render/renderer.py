@@ -181,11 +181,21 @@ class Renderer(ABC):
         disparity normalised; raise :class:`InputError`."""
         # min and max propagate NaN and keep infinities: two passes, no temporary arrays
         d_lo, d_hi = float(disparity.min()), float(disparity.max())
-        if not (np.isfinite(d_lo) and np.isfinite(d_hi)):
+        ok = np.isfinite(d_lo) and np.isfinite(d_hi)  # else the image's passes are not needed
+        Renderer.refuse_values(not ok, ok and not (np.isfinite(float(image_linear.min()))
+                                                   and np.isfinite(float(image_linear.max()))),
+                               ok and (d_lo < 0.0 or d_hi > 1.0))
+
+    @staticmethod
+    def refuse_values(disparity_not_finite, image_not_finite, disparity_outside) -> None:
+        """The :class:`InputError` of :meth:`check_values` for what a backend found (in this order of
+        precedence): NaN or infinite disparities, NaN or infinite image values, finite disparities
+        outside [0, 1]. Nothing found: nothing raised."""
+        if disparity_not_finite:
             raise InputError("disparity contains NaN or infinite values (fill holes first)")
-        if not (np.isfinite(float(image_linear.min())) and np.isfinite(float(image_linear.max()))):
+        if image_not_finite:
             raise InputError("image contains NaN or infinite values")
-        if d_lo < 0.0 or d_hi > 1.0:
+        if disparity_outside:
             raise InputError("disparity must be normalised to [0, 1]")
 
     def check_prepared(self) -> None:

@@ -312,6 +312,54 @@ def test_render_validates_arguments():
         r.render(0.5, -1.0)
 
 
+def _bad_value_cases():
+    """(name, image, disparity) on a 37 x 53 photo (several tile rows, ragged edges): one bad value
+    each at places different threads check, and two bad together (the message's precedence)."""
+    rng = np.random.default_rng(5)
+    img, disp = rng.random((37, 53, 3)).astype(np.float32), rng.random((37, 53)).astype(np.float32)
+    cases = []
+    for name, where, value in (("disparity NaN", (36, 52), np.nan), ("disparity +inf", (0, 0), np.inf),
+                               ("disparity -inf", (20, 7), -np.inf), ("disparity -0.5", (17, 52), -0.5),
+                               ("disparity 1.5", (36, 0), 1.5), ("disparity just above 1", (5, 5), np.nextafter(
+                                   np.float32(1), np.float32(2)))):
+        d = disp.copy()
+        d[where] = value
+        cases.append((name, img, d))
+    for name, where, value in (("image NaN", (36, 52, 2), np.nan), ("image -inf", (16, 16, 0), -np.inf)):
+        i = img.copy()
+        i[where] = value
+        cases.append((name, i, disp))
+    i, d = img.copy(), disp.copy()
+    i[3, 4, 1], d[30, 30] = np.nan, 2.0
+    cases.append(("image NaN and disparity 2", i, d))
+    d2 = d.copy()
+    d2[0, 1] = np.nan
+    cases.append(("image NaN, disparity 2 and NaN", i, d2))
+    return cases
+
+
+def test_prepare_refuses_bad_values_as_check_values_does(renderer_factory):
+    """Each backend refuses what Renderer.check_values refuses, with its message (the CPU renderer
+    finds them in its first pass over the pixels), and is not left half-prepared: the next
+    photo renders as on a fresh renderer."""
+    from deocused.render.renderer import Renderer
+
+    r = renderer_factory()
+    good_img, good_disp = smooth_texture(37, 53, 4), np.tile(np.linspace(0, 1, 53, dtype=np.float32), (37, 1))
+    for name, img, disp in _bad_value_cases():
+        with pytest.raises(InputError) as expected:
+            Renderer.check_values(img, disp)
+        with pytest.raises(InputError) as got:
+            r.prepare(img, disp)
+        assert str(got.value) == str(expected.value), name
+        with pytest.raises(InputError):
+            r.render(0.5, 10.0)  # nothing prepared
+    r.prepare(good_img, good_disp)
+    fresh = renderer_factory()
+    fresh.prepare(good_img, good_disp)
+    assert np.array_equal(r.to_host(r.render(0.3, 12.0)), fresh.to_host(fresh.render(0.3, 12.0)))
+
+
 def test_dof_range_keeps_a_slab_sharp():
     img = smooth_texture(60, 200, 6)
     disp = np.tile(np.linspace(0, 1, 200, dtype=np.float32), (60, 1))

@@ -128,8 +128,7 @@ class CpuRenderer(Renderer):
         self._set_place(place, *np.shape(disparity))
         image_linear = np.asarray(image_linear, np.float32)
         disparity = np.ascontiguousarray(disparity, np.float32)
-        self.check_values(image_linear, disparity)
-        self.shape = None
+        self.shape = None  # the values are checked by the ingest below (one pass for both)
         h, w = disparity.shape
         hp, wp = padded_shape(h, w)
         m = ck.MARGIN
@@ -149,8 +148,9 @@ class CpuRenderer(Renderer):
         image_p = self._scratch.take("image", (hp + 2 * m, wp + 2 * m, 4), np.float32)
         image_p[:m] = image_p[m + h:] = image_p[m:m + h, :m] = image_p[m:m + h, m + w:] = 0.0
         band_p = np.empty((hp, wp), np.uint8)  # outside the image band n: no layer has content
-        counts, sums, d_lo, d_hi, *self._tile_stats = cpx.ingest(boost_highlights(image_linear, self.highlights),
-                                                                 disparity, n, image_p, band_p)
+        counts, sums, d_lo, d_hi, *self._tile_stats, bad = cpx.ingest(boost_highlights(image_linear, self.highlights),
+                                                                      disparity, n, image_p, band_p)
+        self.refuse_values(*bad)
         self._set_bands(counts, sums, d_lo, d_hi, whole)
         self._band_p = band_p
         self.disparity = disparity

@@ -51,7 +51,7 @@ def _type(spec: str):
 GROUPS: dict[str, tuple[float, dict[str, str]]] = {
     "photo": (3.0, {
         "pixels:_band_stats_rows": "i8 i8 f4[2] i8 i8[2] f8[2] f4[1] f4[1]",
-        "pixels:_ingest_rows": "i8 i8 f4[3] f4[2] i8 f4[3] u1[2] f4[2] f4[2] u8[2] i8[2] f8[2]",
+        "pixels:_ingest_rows": "i8 i8 f4[3] f4[2] i8 f4[3] u1[2] f4[2] f4[2] u8[2] i8[2] f8[2] i8[2]",
         "pixels:_outline_rows": "i8 i8 f4[3] u1[2] i8 i8 i8 f4 f4 f4 u1[2] u8[2]",
         "pixels:_pixel_masks_rows": "i8 i8 u1[2] u1[2] i8 u8[2]",
         "kernels:_tile_masks_bands_tiles": "i8 i8 u8[2] i8[1] u8[3]",

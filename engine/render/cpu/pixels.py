@@ -21,6 +21,7 @@ Units: pixels; colours are linear-light RGB.
 from __future__ import annotations
 
 import itertools
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -125,7 +126,10 @@ def ingest(image, disparity, n, image_p, band_p):
     into ``band_p`` (band n in the padding). Returns the pixel count and the float64
     disparity sum per band, the smallest and largest disparity, and per TILE x TILE
     tile of the padded grid its smallest and largest disparity (+inf, -inf: no pixel)
-    and the bit mask of its pixels' bands."""
+    and the bit mask of its pixels' bands, and the counts of what
+    :meth:`~deocused.render.renderer.Renderer.check_values` refuses: NaN or infinite
+    disparities, pixels with a NaN or infinite channel, finite disparities outside [0, 1]
+    (such a disparity takes band 0 here; the caller raises)."""
     hp, wp = band_p.shape
     nrow = (hp + TILE - 1) // TILE
     tile_lo = np.full((nrow, (wp + TILE - 1) // TILE), np.inf, np.float32)
@@ -133,13 +137,16 @@ def ingest(image, disparity, n, image_p, band_p):
     tile_bands = np.zeros(tile_lo.shape, np.uint64)
     counts = np.zeros((nrow, n), np.int64)
     sums = np.zeros((nrow, n), np.float64)
-    run_chunks(_ingest_rows, nrow, image, disparity, n, image_p, band_p, tile_lo, tile_hi, tile_bands, counts, sums)
-    return counts.sum(axis=0), sums.sum(axis=0), tile_lo.min(), tile_hi.max(), tile_lo, tile_hi, tile_bands
+    bad = np.zeros((nrow, 3), np.int64)
+    run_chunks(_ingest_rows, nrow, image, disparity, n, image_p, band_p, tile_lo, tile_hi, tile_bands, counts, sums,
+               bad)
+    return (counts.sum(axis=0), sums.sum(axis=0), tile_lo.min(), tile_hi.max(), tile_lo, tile_hi, tile_bands,
+            bad.sum(axis=0))
 
 
 @njit(**_JIT)
-def _ingest_rows(r0, r1, image, disparity, n, image_p, band_p, tile_lo, tile_hi, tile_bands, counts, sums):
-    """Tile rows r0..r1-1 of :func:`ingest` (per row r: counts[r], sums[r])."""
+def _ingest_rows(r0, r1, image, disparity, n, image_p, band_p, tile_lo, tile_hi, tile_bands, counts, sums, bad):
+    """Tile rows r0..r1-1 of :func:`ingest` (per row r: counts[r], sums[r], bad[r])."""
     h, w = disparity.shape
     hp = band_p.shape[0]
     for r in range(r0, r1):
@@ -149,6 +156,12 @@ def _ingest_rows(r0, r1, image, disparity, n, image_p, band_p, tile_lo, tile_hi,
                 continue
             for x in range(w):
                 d = disparity[y, x]
+                if not (d >= 0.0 and d <= 1.0):  # NaN too: refused by the caller, band 0 meanwhile
+                    bad[r, 2 if math.isfinite(d) else 0] += 1
+                    d = np.float32(0.0)
+                if not (math.isfinite(image[y, x, 0]) and math.isfinite(image[y, x, 1])
+                        and math.isfinite(image[y, x, 2])):
+                    bad[r, 1] += 1
                 b = band_index(d, n)
                 band_p[y, x] = b
                 counts[r, b] += 1

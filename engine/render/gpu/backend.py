@@ -217,7 +217,7 @@ class GpuRenderer(Renderer):
             b["table"] = cp.asarray(offsets.ravel())
             b["lvl_w"], b["lvl_h"] = cp.asarray(lw), cp.asarray(lh)
             b["lvl_s"] = cp.asarray(np.array(self._scales, np.int32))
-            b["stats_i"] = cp.empty(n + 3, cp.int32)
+            b["stats_i"] = cp.empty(n + 4, cp.int32)
             b["stats_d"] = cp.empty(n, cp.float64)
             b["centre"] = cp.empty(n, cp.float32)
             b["count"] = cp.empty(n, cp.int32)
@@ -303,11 +303,8 @@ class GpuRenderer(Renderer):
                                   (b["img4"], np.int32(w), np.int32(h), np.int32(n), b["codes"]))
             stats_i = b["stats_i"].get(stream=self.stream)  # synchronises the stream
             stats_d = b["stats_d"].get(stream=self.stream)
-        if stats_i[n + 2] > 0:
-            raise InputError("disparity contains NaN or infinite values (fill holes first)")
-        dmin, dmax = _unordered(stats_i[n]), _unordered(stats_i[n + 1])
-        if dmin < 0.0 or dmax > 1.0:
-            raise InputError("disparity must be normalised to [0, 1]")
+        dmin, dmax = _unordered(stats_i[n]), _unordered(stats_i[n + 1])  # of the finite disparities
+        self.refuse_values(stats_i[n + 2] > 0, stats_i[n + 3] > 0, dmin < 0.0 or dmax > 1.0)
         self._set_bands(stats_i[:n].astype(np.int64), stats_d, dmin, dmax, whole)
         b["centre"].set(self.band_centre, stream=self.stream)
         b["count"].set(self.band_count.astype(np.int32), stream=self.stream)

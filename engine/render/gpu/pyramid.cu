@@ -52,7 +52,8 @@ __device__ __forceinline__ int warp_max(int v)
     return v;
 }
 
-// stats_i: [0, n) counts, n: ordered min, n + 1: ordered max, n + 2: non-finite count
+// stats_i: [0, n) counts, n: ordered min, n + 1: ordered max (of the finite disparities), n + 2: non-finite
+// disparities, n + 3: pixels with a non-finite channel (after the highlight boost)
 // stats_d: [0, n) disparity sums
 extern "C" __global__ void stats_init(int* stats_i, double* stats_d, int n)
 {
@@ -65,6 +66,7 @@ extern "C" __global__ void stats_init(int* stats_i, double* stats_d, int n)
         stats_i[n] = 0x7FFFFFFF;
         stats_i[n + 1] = (int)0x80000000;
         stats_i[n + 2] = 0;
+        stats_i[n + 3] = 0;
     }
 }
 
@@ -75,7 +77,7 @@ extern "C" __global__ void ingest(const float* __restrict__ image, const float* 
 {
     __shared__ int s_count[MAX_BANDS];
     __shared__ float s_sum[MAX_BANDS];
-    __shared__ int s_min, s_max, s_bad;
+    __shared__ int s_min, s_max, s_bad, s_bad_image;
     int t = threadIdx.x;
     if (t < MAX_BANDS) {
         s_count[t] = 0;
@@ -85,6 +87,7 @@ extern "C" __global__ void ingest(const float* __restrict__ image, const float* 
         s_min = 0x7FFFFFFF;
         s_max = (int)0x80000000;
         s_bad = 0;
+        s_bad_image = 0;
     }
     __syncthreads();
 
@@ -105,6 +108,7 @@ extern "C" __global__ void ingest(const float* __restrict__ image, const float* 
             b = __fmul_rn(b, f);
         }
         img4[p] = make_float4(r, g, b, d);
+        if (!(isfinite(r) && isfinite(g) && isfinite(b))) atomicAdd(&s_bad_image, 1);
         if (isfinite(d)) {
             int k = band_index(d, n);
             atomicAdd(&s_count[k], 1);
@@ -129,6 +133,7 @@ extern "C" __global__ void ingest(const float* __restrict__ image, const float* 
         atomicMin(&stats_i[n], s_min);
         atomicMax(&stats_i[n + 1], s_max);
         if (s_bad) atomicAdd(&stats_i[n + 2], s_bad);
+        if (s_bad_image) atomicAdd(&stats_i[n + 3], s_bad_image);
     }
 }
 
