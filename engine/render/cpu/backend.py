@@ -242,12 +242,13 @@ class CpuRenderer(Renderer):
         blocks = ck.halve_masks(pix)  # each 2 x 2 block's
         del pix
         s = 2
-        for i in range(1, _N_RADII):
-            while _SCALES[i] > s:  # next scale: OR of 2 x 2 blocks
+        for scale in np.unique(_SCALES[_SCALES > 1]):  # every level of a scale in one pass
+            while scale > s:  # next scale: OR of 2 x 2 blocks
                 blocks = ck.halve_masks(blocks)
                 s *= 2
-            if _SCALES[i] > 1:
-                masks[i] = ck.tile_masks(blocks, radii[i])
+            levels = np.flatnonzero(_SCALES == scale)
+            for i, m in zip(levels, ck.tile_masks_bands(blocks, np.array([radii[i] for i in levels]))):
+                masks[i] = m
         return masks
 
     def _layout(self) -> None:

@@ -32,8 +32,9 @@ def _empty(name, shape, dtype):  # the default ``take`` below: a new array
 
 
 def tile_masks_bands(pix, radii, rows=None):
-    """Bands present (outline splits included) in each tile of a scale-1 level grown by each kernel radius in
-    ``radii`` (px, each < TILE; uint64 (len(radii), nty, ntx)), from the pixel masks ``pix``, in one pass
+    """Bands present (outline splits included) in each tile of a level grown by each kernel radius in
+    ``radii`` (level px, each < TILE; uint64 (len(radii), nty, ntx)), from the pixel masks ``pix`` (at a
+    downsampled level's scale: the block masks, :func:`halve_masks`), in one pass
     per tile: per window row, the tile's columns and the columns 1..d px to either side (ORs
     growing with d) serve every radius. ``rows`` (first, end): only those tile rows (the rest: none)."""
     hl, wl = pix.shape
@@ -142,34 +143,20 @@ def _down_from_down_rows(y0, y1, src, src_masks, out, masks):
                                        + (src[k, 2 * y + 1, 2 * x, c] + src[k, 2 * y + 1, 2 * x + 1, c])) * q
 
 
-@njit(**_JIT)
 def halve_masks(masks):
-    """Block masks at the next scale: the OR of each 2 x 2 group."""
-    hl, wl = masks.shape[0] // 2, masks.shape[1] // 2
-    out = np.empty((hl, wl), np.uint64)
-    for y in range(hl):
-        for x in range(wl):
+    """Block masks at the next scale: the OR of each 2 x 2 group (uint64 (h // 2, w // 2))."""
+    out = np.empty((masks.shape[0] // 2, masks.shape[1] // 2), np.uint64)
+    run_chunks(_halve_mask_rows, out.shape[0], masks, out)
+    return out
+
+
+@njit(**_JIT)
+def _halve_mask_rows(y0, y1, masks, out):
+    """Rows y0..y1-1 of :func:`halve_masks`."""
+    for y in range(y0, y1):
+        for x in range(out.shape[1]):
             out[y, x] = (masks[2 * y, 2 * x] | masks[2 * y, 2 * x + 1]) | (masks[2 * y + 1, 2 * x]
                                                                             | masks[2 * y + 1, 2 * x + 1])
-    return out
-
-
-@njit(**_JIT)
-def tile_masks(pix_masks, R):
-    """Bands present in each tile grown by the kernel radius R (uint64 (nty, ntx))."""
-    hl, wl = pix_masks.shape
-    nty, ntx = (hl + TILE - 1) // TILE, (wl + TILE - 1) // TILE
-    out = np.zeros((nty, ntx), np.uint64)
-    for t in range(nty * ntx):
-        ty, tx = t // ntx, t % ntx
-        y0, y1 = max(ty * TILE - R, 0), min(ty * TILE + TILE + R, hl)
-        x0, x1 = max(tx * TILE - R, 0), min(tx * TILE + TILE + R, wl)
-        m = np.uint64(0)
-        for y in range(y0, y1):
-            for x in range(x0, x1):
-                m |= pix_masks[y, x]
-        out[ty, tx] = m
-    return out
 
 
 def kernel_plan(kernels):
