@@ -206,6 +206,8 @@ class CpuRenderer(Renderer):
         global _WARM
         if _WARM:
             return
+        for group in ("photo", "levels", *self._groups):  # a group at a time, as a render needs them: a render
+            cpu_jit.ensure(group)  # on another thread goes on as soon as the groups it needs are in
         twin = type(self)(self.aperture, self.n_bands, self.highlights, self.cat_eye)
         img = np.full((48, 64, 3), 0.2, np.float32)
         img[:, 24:] = 0.8

@@ -195,7 +195,10 @@ def announce(groups=RENDER_GROUPS) -> list[str]:
 
 def ensure(*groups: str) -> None:
     """Compile or load every kernel of ``groups`` now (thread-safe; a group is done once
-    per process), with a tqdm bar per group that has to compile."""
+    per process), with a tqdm bar per group that has to compile. Groups loaded already return at
+    once, without the lock (another thread may be loading a further group meanwhile)."""
+    if all(g in _ready for g in groups):  # a group once ready stays ready
+        return
     with _lock:
         todo = [g for g in groups if g not in _ready]
         if not todo:
