@@ -241,9 +241,8 @@ class CpuRenderer(Renderer):
         pix = ck.pixel_masks(self._band_p, self._codes, n, self._scratch.take)
         for i, m in zip(_FULL, ck.tile_masks_bands(pix, np.array([radii[i] for i in _FULL]), rows)):
             masks[i] = m
-        blocks = ck.halve_masks(pix)  # each 2 x 2 block's
+        blocks, s = ck.halve_masks(pix), 2  # each 2 x 2 block's, at scale s
         del pix
-        s = 2
         for scale in np.unique(_SCALES[_SCALES > 1]):  # every level of a scale in one pass
             while scale > s:  # next scale: OR of 2 x 2 blocks
                 blocks = ck.halve_masks(blocks)
