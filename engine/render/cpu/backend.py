@@ -395,11 +395,12 @@ class CpuRenderer(Renderer):
         with _KERNEL_LOCK, _interruptible():
             cpu_jit.ensure(*self._groups)
             x0, y0, x1, y1 = box
-            return self._render(focus_disparity, max_blur, dof, box)[y0:y1, x0:x1]
+            oy, ox = y0 // ck.TILE * ck.TILE, x0 // ck.TILE * ck.TILE  # the origin of _render's tiles
+            return self._render(focus_disparity, max_blur, dof, box)[y0 - oy:y1 - oy, x0 - ox:x1 - ox]
 
     def _render(self, focus_disparity: float, max_blur: float, dof: float = 0.0, box=None) -> np.ndarray:
-        """The refocused image (h, w, 3); with ``box`` (x0, y0, x1, y1) only the tiles it touches are
-        written (the rest of the array is left unwritten)."""
+        """The refocused image (h, w, 3); with ``box`` (x0, y0, x1, y1) only the tiles it touches
+        (an array of their size, its origin at the first tile's corner)."""
         self.check_prepared()
         self.check_focus(focus_disparity, max_blur, dof)
         h, w = self.shape
@@ -439,7 +440,7 @@ class CpuRenderer(Renderer):
             inside[max(ty0 - g, 0):ty1 + g, max(tx0 - g, 0):tx1 + g] = True
             full &= inside
         self._ensure_levels(need, full)
-        out = np.empty((h, w, 3), np.float32)
+        out = np.empty((min(ty1 * t, h) - ty0 * t, min(tx1 * t, w) - tx0 * t, 3), np.float32)
         levels = cr.Levels(self._slots, self._soff, self._ntx, n, self._pool.reshape(-1), _SCALES, lh, lw)
         level0 = cr.Level0(self._image_p, self._band_p, self._codes, f32(OUTLINE_STEPS))
         fill = cr.Fill(f32(EPS), f32(FILL_BEHIND_RAMP), f32(FILL_MIN_COVER), f32(FILL_COVER_RAMP),

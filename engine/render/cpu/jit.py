@@ -73,14 +73,14 @@ GROUPS: dict[str, tuple[float, dict[str, str]]] = {
         "refocus:_refocus_tiles": "i8 i8 f4[4] i8[2] i8[1] u1[2] i8[1] f4[2] "  # the RowCache
                                   "f4[3] u1[2] u1[2] f4[2] i8 f4 f4 f4 f4[1] i8 i8[1] i8[1] i8[1] f4[1] "
                                   "i8[1] i8[1] i8[1] i8[1] f4[1] u8[2] i8[1] f4 f4 f4 f4 f4 f4 none f4 f4 f4 "
-                                  "f4[1] f4 i8[1] i8 i8 f4[3]",
+                                  "f4[1] f4 i8[1] i8 i8 i8 i8 f4[3]",
     }),
     # the per-focus kernel with the cat-eye's taps: compiled only for a renderer with the cat-eye on
     "cat-eye": (28.0, {
         "refocus:_refocus_tiles#cat-eye": "i8 i8 f4[4] i8[2] i8[1] u1[2] i8[1] f4[2] "
                                           "f4[3] u1[2] u1[2] f4[2] i8 f4 f4 f4 f4[1] i8 i8[1] i8[1] i8[1] "
                                           "f4[1] i8[1] i8[1] i8[1] i8[1] f4[1] u8[2] i8[1] f4 f4 f4 f4 f4 f4 f4 f4 "
-                                          "f4 f4 f4[1] f4 i8[1] i8 i8 f4[3]",
+                                          "f4 f4 f4[1] f4 i8[1] i8 i8 i8 i8 f4[3]",
     }),
 }
 #: The groups a CPU render uses (and "cat-eye" with the cat-eye on).

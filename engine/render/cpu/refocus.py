@@ -77,15 +77,17 @@ def refocus(levels: Levels, level0: Level0, disparity, focus: Focus, radii, n_le
     ``disparity``: float32 (h, w); ``radii``: the levels' radii, the first ``n_levels``
     built; ``front``: see :func:`front_tiles`; ``cat``: the cat-eye (strength 0: off, passed to the kernel as
     None, so that its compiled specialisation has no cat-eye code and runs as fast as before it). Writes linear
-    RGB into ``out`` (h, w, 3) in the tiles of the tile rows ``rows`` (int64, in the order rendered) and the tile columns
-    ``cols`` = (first, end); the rest of ``out`` is left as it is."""
+    RGB of the tiles of the tile rows ``rows`` (int64, in the order rendered) and the tile columns ``cols`` =
+    (first, end) into ``out``, whose element [0, 0] is the pixel at the corner of the first of those tile rows
+    (the smallest) and column (its size is theirs, or more)."""
     ncol = cols[1] - cols[0]
     tiles = rows.size * ncol
     caches = row_caches(share_count(tiles), levels.n, levels.soff.size)  # one per share: see sampling.RowCache
     run_chunks(_refocus_tiles, tiles, *level0[:3], disparity, levels.n, *focus, radii, n_levels,
                levels.slots, levels.soff, levels.ntx, levels.data, levels.scales, levels.lh, levels.lw,
                bands.band_i, bands.band_w, front, bands.below, *fill, cat.strength if cat.strength > 0 else None,
-               *cat[1:], level0.steps, rows, cols[0], ncol, out, per_share=caches)
+               *cat[1:], level0.steps, rows, cols[0], ncol, (rows.min() if rows.size else 0) * TILE, cols[0] * TILE, out,
+               per_share=caches)
     return out
 
 
@@ -93,7 +95,7 @@ def refocus(levels: Levels, level0: Level0, disparity, focus: Focus, radii, n_le
 def _refocus_tiles(q0, q1, rc_data, rc_key, rc_first, rc_ok, rc_used, rc_front, image, band, codes, disp, n, focus, K, dof,
                    radii, n_levels, slots, soff, ntx, data, scales, lh, lw, band_i, band_w, front, below, eps,
                    behind_ramp, min_cover, cover_ramp, hidden, hidden_min, cat, cxo, cyo, hinv, band_r, steps, rows, col0,
-                   ncol, out):
+                   ncol, oy0, ox0, out):
     """Tiles q0..q1-1 (tile rows in the order ``rows``, ``ncol`` tile columns from ``col0``) of
     :func:`refocus` (its named tuples passed field by field: the kernel's compiled signature is
     flat, see deocused.render.cpu.jit). ``rc_*``: this share's :class:`RowCache`, through which the
@@ -101,7 +103,7 @@ def _refocus_tiles(q0, q1, rc_data, rc_key, rc_first, rc_ok, rc_used, rc_front, 
 
     One function of ~90 lines on purpose: the per-pixel loop calls :func:`_layer2` at one
     site (each inlined copy costs compile time, see deocused.render.cpu.pixels)."""
-    h, w = out.shape[0], out.shape[1]
+    h, w = disp.shape  # the image's; out[0, 0] is the pixel (oy0, ox0)
     L = Levels(slots, soff, ntx, n, data, scales, lh, lw)
     PX = Level0(image, band, codes, steps)
     RC = RowCache(rc_data, rc_key, rc_first, rc_ok, rc_used, rc_front)
@@ -188,9 +190,9 @@ def _refocus_tiles(q0, q1, rc_data, rc_key, rc_first, rc_ok, rc_used, rc_front, 
                         break
                     j, li, lw_, pair, R, lower = kb, band_i[kb], band_w[kb], True, band_r[kb], False
                 cd = max(a, eps)
-                out[y, x, 0] = c0 / cd
-                out[y, x, 1] = c1 / cd
-                out[y, x, 2] = c2 / cd
+                out[y - oy0, x - ox0, 0] = c0 / cd
+                out[y - oy0, x - ox0, 1] = c1 / cd
+                out[y - oy0, x - ox0, 2] = c2 / cd
 
 
 @njit(inline="always", **_JIT)
