@@ -394,9 +394,8 @@ class CpuRenderer(Renderer):
         """Only the tiles under ``box`` are rendered, and only their full-resolution level tiles built."""
         with _KERNEL_LOCK, _interruptible():
             cpu_jit.ensure(*self._groups)
-            x0, y0, x1, y1 = box
-            oy, ox = y0 // ck.TILE * ck.TILE, x0 // ck.TILE * ck.TILE  # the origin of _render's tiles
-            return self._render(focus_disparity, max_blur, dof, box)[y0 - oy:y1 - oy, x0 - ox:x1 - ox]
+            (x0, y0, x1, y1), dy, dx = box, box[1] % ck.TILE, box[0] % ck.TILE  # _render's array: from a tile corner
+            return self._render(focus_disparity, max_blur, dof, box)[dy:dy + y1 - y0, dx:dx + x1 - x0]
 
     def _render(self, focus_disparity: float, max_blur: float, dof: float = 0.0, box=None) -> np.ndarray:
         """The refocused image (h, w, 3); with ``box`` (x0, y0, x1, y1) only the tiles it touches
