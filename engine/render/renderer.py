@@ -71,6 +71,18 @@ class BandStats:
         return cls(counts, sums, float(d.min()), float(d.max()))
 
 
+@functools.lru_cache(maxsize=8)
+def level_kernels(aperture: Aperture) -> tuple[np.ndarray, ...]:
+    """Each level's kernel of ``aperture`` at the level's scale, flipped (the kernels correlate),
+    float32 C order; level 0 (the image itself): [[1]]. Made once per aperture (~15-50 ms) for
+    every renderer of it; not to be written to."""
+    out = [np.ones((1, 1), np.float32)]
+    for rho in LEVEL_RADII[1:]:
+        k = aperture.kernel(small_radius(rho, level_scale(rho), aperture))
+        out.append(np.ascontiguousarray(k[::-1, ::-1], dtype=np.float32))
+    return tuple(out)
+
+
 def region_reach(stats: BandStats, focus_disparity: float, max_blur: float, dof: float, cat_eye: float = 0.0) -> int:
     """Pixels around a region whose input a render of it reads: the largest level's radius, its
     downsampling box and bilinear footprint, and the outline split's neighbour. ``cat_eye``: the
@@ -219,15 +231,10 @@ class Renderer(ABC):
             raise InputError(f"depth-of-field range must be in [0, 1], got {dof}")
 
     # -- shared by the backends ---------------------------------------------------------
-    @functools.cached_property
-    def _kernels(self) -> list[np.ndarray]:
-        """Each level's aperture kernel at the level's scale, flipped (the kernels correlate),
-        float32 C order; level 0 (the image itself): [[1]]. The aperture is fixed per renderer."""
-        out = [np.ones((1, 1), np.float32)]
-        for rho in LEVEL_RADII[1:]:
-            k = self.aperture.kernel(small_radius(rho, level_scale(rho), self.aperture))
-            out.append(np.ascontiguousarray(k[::-1, ::-1], dtype=np.float32))
-        return out
+    @property
+    def _kernels(self) -> tuple[np.ndarray, ...]:
+        """:func:`level_kernels` of this renderer's aperture (fixed per renderer)."""
+        return level_kernels(self.aperture)
 
     def _set_bands(self, counts: np.ndarray, sums: np.ndarray, d_lo: float, d_hi: float,
                    whole: BandStats | None) -> None:

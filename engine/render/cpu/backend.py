@@ -41,7 +41,7 @@ from ..pyramid import (
     levels_needed,
     padded_shape,
 )
-from ..renderer import BandStats, Renderer, boost_highlights
+from ..renderer import BandStats, Renderer, boost_highlights, level_kernels
 from . import blocks, cat_tiles
 from . import jit as cpu_jit
 from . import kernels as ck
@@ -99,6 +99,11 @@ def available_memory() -> int | None:
     except OSError:
         pass
     return None
+
+
+@functools.lru_cache(maxsize=64)
+def _plan_of(aperture, levels: tuple[int, ...]):
+    return ck.kernel_plan([level_kernels(aperture)[i] for i in levels])
 
 
 class CpuRenderer(Renderer):
@@ -220,15 +225,9 @@ class CpuRenderer(Renderer):
         _WARM = True
 
     # -- pyramid -------------------------------------------------------------------------
-    @functools.cached_property
-    def _plans(self) -> dict:
-        return {}
-
     def _plan(self, levels: tuple[int, ...]):
-        """:func:`deocused.render.cpu.kernels.kernel_plan` of these levels' kernels (kept per renderer)."""
-        if levels not in self._plans:
-            self._plans[levels] = ck.kernel_plan([self._kernels[i] for i in levels])
-        return self._plans[levels]
+        """:func:`deocused.render.cpu.kernels.kernel_plan` of these levels' kernels (one per aperture)."""
+        return _plan_of(self.aperture, levels)
 
     def _all_tile_masks(self) -> list[np.ndarray]:
         """Bands present in each tile (+ kernel halo) of every level (index 0: none):
