@@ -11,8 +11,11 @@ in a fresh process each time (Python start-up, imports, loading the cached kerne
 decode, depth, render in strips, JPEG encode and write). Recorded per run: wall
 seconds, user and system CPU seconds, peak resident memory (GNU time's "Maximum
 resident set size") and the 1-minute load average before the run (the 2-core
-machine is shared: CPU seconds vary less than wall time). One run before them
-compiles the kernels if needed and is not counted. All runs must write the same bytes.
+machine is shared: CPU seconds vary less than wall time). Before them, ``refocus warmup``
+and one uncounted run: the kernels in Numba's cache and the package's bytecode written, as
+after a user's first run (where ``PYTHONDONTWRITEBYTECODE`` is set, as on the development
+machine, Python never writes that bytecode, and each run would compile the package's
+modules from source, ~0.15 s). All runs must write the same bytes.
 
 Writes JSON (default bench/results/render_oneshot_cpu_WxH.json).
 
@@ -85,7 +88,8 @@ def main() -> int:
     folder = tempfile.mkdtemp(prefix="render-oneshot-")
     try:
         subprocess.run([sys.executable, "-c", MAKE_FILES, str(w), str(h), folder], check=True)
-        run_once(refocus, folder, args.device)  # compiles the kernels on a fresh install; not counted
+        subprocess.run([refocus, "warmup"], check=True, stdout=subprocess.DEVNULL)  # kernels and bytecode
+        run_once(refocus, folder, args.device)  # not counted
         runs = []
         for k in range(args.runs):
             runs.append(run_once(refocus, folder, args.device))

@@ -170,7 +170,21 @@ def cmd_warmup(args) -> int:
     secs = cpu_jit.warmup()
     done = ", ".join(f"{g} {secs[g]:.1f} s" for g in secs)
     print(f"CPU kernels ready in the cache ({'compiled: ' + ', '.join(cold) if cold else 'all were cached'}; {done})")
+    print(_write_bytecode())
     return 0
+
+
+def _write_bytecode() -> str:
+    """Write the package's bytecode into its ``__pycache__`` folders, which Python skips where
+    ``PYTHONDONTWRITEBYTECODE`` is set (as in many Docker images): every command would otherwise
+    compile the package's modules from source (~0.15 s of a 12 MP render on the 2-core CPU).
+    Returns one line saying what was done."""
+    import compileall
+
+    folder = Path(__file__).resolve().parent
+    if compileall.compile_dir(str(folder), quiet=2):
+        return f"Python bytecode of {folder} up to date"
+    return f"Python bytecode of {folder} not written (read-only?): commands compile its modules at each start"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -197,8 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_render)
     p = sub.add_parser("warmup", help="compile the CPU kernels into Numba's cache now (Docker images, CI, cluster nodes)",
                        description="Compile every CPU kernel group once into Numba's on-disk cache, so that the "
-                       "first render, viewer or batch worker starts at once. Run it where the package is installed "
-                       "(e.g. as a Docker build step); NUMBA_CACHE_DIR chooses another cache folder.")
+                       "first render, viewer or batch worker starts at once, and write the package's Python "
+                       "bytecode (skipped by Python where PYTHONDONTWRITEBYTECODE is set). Run it where the package "
+                       "is installed (e.g. as a Docker build step); NUMBA_CACHE_DIR chooses another cache folder.")
     p.set_defaults(func=cmd_warmup)
     for name in SUBCOMMAND_MODULES:
         importlib.import_module(name).add_cli(sub)
