@@ -242,12 +242,11 @@ class CpuRenderer(Renderer):
             masks[i] = m
         blocks, s = ck.halve_masks(pix), 2  # each 2 x 2 block's, at scale s
         del pix
-        for scale in np.unique(_SCALES[_SCALES > 1]):  # every level of a scale in one pass
-            while scale > s:  # next scale: OR of 2 x 2 blocks
+        for group in _GROUPS[1:]:  # every level of a scale in one pass
+            while _SCALES[group[0]] > s:  # next scale: OR of 2 x 2 blocks
                 blocks = ck.halve_masks(blocks)
                 s *= 2
-            levels = np.flatnonzero(_SCALES == scale)
-            for i, m in zip(levels, ck.tile_masks_bands(blocks, np.array([radii[i] for i in levels]))):
+            for i, m in zip(group, ck.tile_masks_bands(blocks, np.array([radii[i] for i in group]))):
                 masks[i] = m
         return masks
 
@@ -393,7 +392,8 @@ class CpuRenderer(Renderer):
         """Only the tiles under ``box`` are rendered, and only their full-resolution level tiles built."""
         with _KERNEL_LOCK, _interruptible():
             cpu_jit.ensure(*self._groups)
-            (x0, y0, x1, y1), dy, dx = box, box[1] % ck.TILE, box[0] % ck.TILE  # _render's array: from a tile corner
+            x0, y0, x1, y1 = box
+            dy, dx = y0 % ck.TILE, x0 % ck.TILE  # _render's array starts at the corner of the box's first tile
             return self._render(focus_disparity, max_blur, dof, box)[dy:dy + y1 - y0, dx:dx + x1 - x0]
 
     def _render(self, focus_disparity: float, max_blur: float, dof: float = 0.0, box=None) -> np.ndarray:
